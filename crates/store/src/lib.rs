@@ -1,0 +1,23 @@
+//! Durable storage for the Helios masters.
+//!
+//! Everything a master keeps on disk goes through this crate: the Raft log, the vote, the
+//! committed index, snapshots of the state machine. Storage sits behind the small
+//! [`KvBackend`] trait; [`SledBackend`] is the production backend. On top of it,
+//! [`LogStore`] implements openraft's `RaftLogStorage` (with group commit: concurrent appends
+//! share one flush and one `fdatasync`), and [`StateMachineStore`] implements
+//! `RaftStateMachine` for any application state described by a [`StateMachineLogic`].
+//!
+//! Invariant: nothing is reported durable to openraft (an append's `IOFlushed` callback, a
+//! `save_vote`, a snapshot install) before the backend's `sync` has returned.
+
+mod backend;
+mod codec;
+mod log_store;
+mod sled_backend;
+mod state_machine;
+
+pub use backend::{KvBackend, Op, Tree};
+pub use log_store::LogStore;
+pub use sled_backend::SledBackend;
+pub use log_store::FlushStats;
+pub use state_machine::{SharedState, StateMachineLogic, StateMachineStore, StateView};

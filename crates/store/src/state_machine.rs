@@ -1,0 +1,228 @@
+//! openraft's `RaftStateMachine` for an in-memory application state with persistent snapshots.
+//!
+//! This is the pattern ZooKeeper and etcd use: the state lives in memory, the Raft log is the
+//! durable record of every change, and snapshots (written and synced to the backend) bound how
+//! much log must be replayed. On restart openraft installs the last snapshot and re-applies
+//! the committed log after it (`save_committed` in [`crate::LogStore`] makes that immediate).
+//! The log is only purged after a snapshot that covers it is durable.
+//!
+//! The application plugs in through [`StateMachineLogic`]: a deterministic function from a
+//! committed entry to a new state and a response.
+
+use std::io;
+use std::marker::PhantomData;
+use std::sync::{Arc, RwLock};
+
+use futures::{Stream, TryStreamExt};
+use openraft::entry::RaftEntry;
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine, Snapshot};
+use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::{OptionalSend, RaftTypeConfig};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use crate::backend::{KvBackend, Op, Tree};
+use crate::codec::{decode, encode};
+
+const SNAPSHOT_META: &[u8] = b"meta";
+const SNAPSHOT_DATA: &[u8] = b"data";
+
+/// The application side of the state machine.
+pub trait StateMachineLogic<C: RaftTypeConfig>: Send + Sync + 'static {
+    /// Everything the application replicates. Serialized whole into snapshots.
+    type State: Serialize + DeserializeOwned + Default + Send + Sync + 'static;
+
+    /// Applies one committed entry (normal, blank or membership) and returns its response.
+    /// Must be deterministic: no clock, no randomness, no I/O.
+    fn apply(state: &mut Self::State, entry: &C::Entry) -> C::R;
+}
+
+/// The applied state with the log position it reflects.
+pub struct StateView<C: RaftTypeConfig, S> {
+    /// The application state.
+    pub state: S,
+    /// The last log id applied to `state`.
+    pub last_applied: Option<LogIdOf<C>>,
+    /// The last membership applied.
+    pub membership: StoredMembershipOf<C>,
+}
+
+/// The state shared between the state machine and the readers of the API.
+pub type SharedState<C, S> = Arc<RwLock<StateView<C, S>>>;
+
+/// The state machine of one master.
+pub struct StateMachineStore<C: RaftTypeConfig, L: StateMachineLogic<C>> {
+    backend: Arc<dyn KvBackend>,
+    view: SharedState<C, L::State>,
+    /// Index of the last applied entry, for waiters.
+    applied_tx: Arc<watch::Sender<u64>>,
+    _logic: PhantomData<L>,
+}
+
+impl<C: RaftTypeConfig, L: StateMachineLogic<C>> Clone for StateMachineStore<C, L> {
+    fn clone(&self) -> Self {
+        Self {
+            backend: self.backend.clone(),
+            view: self.view.clone(),
+            applied_tx: self.applied_tx.clone(),
+            _logic: PhantomData,
+        }
+    }
+}
+
+fn poisoned() -> io::Error {
+    io::Error::other("state machine lock poisoned")
+}
+
+impl<C, L> StateMachineStore<C, L>
+where
+    C: RaftTypeConfig,
+    L: StateMachineLogic<C>,
+    LogIdOf<C>: Serialize + DeserializeOwned,
+    SnapshotMetaOf<C>: Serialize + DeserializeOwned,
+{
+    /// Creates an empty state machine on `backend`; openraft restores the last snapshot.
+    pub fn new(backend: Arc<dyn KvBackend>) -> Self {
+        Self {
+            backend,
+            view: Arc::new(RwLock::new(StateView {
+                state: L::State::default(),
+                last_applied: None,
+                membership: Default::default(),
+            })),
+            applied_tx: Arc::new(watch::channel(0).0),
+            _logic: PhantomData,
+        }
+    }
+
+    /// The applied state, for readers.
+    pub fn shared(&self) -> SharedState<C, L::State> {
+        self.view.clone()
+    }
+
+    /// Watches the index of the last applied entry.
+    pub fn subscribe_applied(&self) -> watch::Receiver<u64> {
+        self.applied_tx.subscribe()
+    }
+
+    async fn persist_snapshot(&self, meta: &SnapshotMetaOf<C>, data: &[u8]) -> io::Result<()> {
+        let batch = vec![
+            Op::Put(SNAPSHOT_META.to_vec(), encode(meta)?),
+            Op::Put(SNAPSHOT_DATA.to_vec(), data.to_vec()),
+        ];
+        let backend = self.backend.clone();
+        tokio::task::spawn_blocking(move || {
+            backend.write(Tree::Snapshot, batch)?;
+            backend.sync()
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+}
+
+impl<C, L> RaftSnapshotBuilder<C> for StateMachineStore<C, L>
+where
+    C: RaftTypeConfig,
+    L: StateMachineLogic<C>,
+    LogIdOf<C>: Serialize + DeserializeOwned,
+    SnapshotMetaOf<C>: Serialize + DeserializeOwned,
+{
+    type SnapshotData = Vec<u8>;
+
+    async fn build_snapshot(&mut self) -> io::Result<SnapshotOf<C, Vec<u8>>> {
+        let (meta, data) = {
+            let view = self.view.read().map_err(|_| poisoned())?;
+            let data = encode(&view.state)?;
+            let meta = SnapshotMetaOf::<C> {
+                last_log_id: view.last_applied.clone(),
+                last_membership: view.membership.clone(),
+            };
+            (meta, data)
+        };
+        self.persist_snapshot(&meta, &data).await?;
+        Ok(Snapshot {
+            meta,
+            snapshot: data,
+        })
+    }
+}
+
+impl<C, L> RaftStateMachine<C> for StateMachineStore<C, L>
+where
+    C: RaftTypeConfig,
+    L: StateMachineLogic<C>,
+    LogIdOf<C>: Serialize + DeserializeOwned,
+    SnapshotMetaOf<C>: Serialize + DeserializeOwned,
+{
+    type SnapshotData = Vec<u8>;
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> io::Result<(Option<LogIdOf<C>>, StoredMembershipOf<C>)> {
+        let view = self.view.read().map_err(|_| poisoned())?;
+        Ok((view.last_applied.clone(), view.membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> io::Result<()>
+    where
+        Strm: Stream<Item = io::Result<EntryResponder<C>>> + Unpin + OptionalSend,
+    {
+        let mut last_index = None;
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let response = {
+                let mut view = self.view.write().map_err(|_| poisoned())?;
+                let log_id = entry.log_id();
+                last_index = Some(log_id.index());
+                if let Some(membership) = entry.get_membership() {
+                    view.membership = StoredMembershipOf::<C>::new(Some(log_id.clone()), membership);
+                }
+                view.last_applied = Some(log_id);
+                L::apply(&mut view.state, &entry)
+            };
+            if let Some(responder) = responder {
+                responder.send(response);
+            }
+        }
+        if let Some(index) = last_index {
+            self.applied_tx.send_replace(index);
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetaOf<C>,
+        snapshot: Self::SnapshotData,
+    ) -> io::Result<()> {
+        let state: L::State = decode(&snapshot, "snapshot")?;
+        self.persist_snapshot(meta, &snapshot).await?;
+        {
+            let mut view = self.view.write().map_err(|_| poisoned())?;
+            view.state = state;
+            view.last_applied = meta.last_log_id.clone();
+            view.membership = meta.last_membership.clone();
+        }
+        if let Some(id) = &meta.last_log_id {
+            self.applied_tx.send_replace(id.index());
+        }
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> io::Result<Option<SnapshotOf<C, Vec<u8>>>> {
+        let meta = self.backend.get(Tree::Snapshot, SNAPSHOT_META)?;
+        let data = self.backend.get(Tree::Snapshot, SNAPSHOT_DATA)?;
+        match (meta, data) {
+            (Some(meta), Some(data)) => Ok(Some(Snapshot {
+                meta: decode(&meta, "snapshot meta")?,
+                snapshot: data,
+            })),
+            _ => Ok(None),
+        }
+    }
+}
