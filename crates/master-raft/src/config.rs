@@ -1,0 +1,237 @@
+//! Command-line flags of `helios-master` (each also settable as `HELIOS_<FLAG>`), and their
+//! checks: a bad flag stops the master at once with a one-line error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+/// A member of the replicated Helios master.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "helios-master", version, about)]
+pub struct Args {
+    /// This member's id in the Raft group: unique, never reused for a wiped member.
+    #[arg(long, env = "HELIOS_ID", default_value_t = 1)]
+    pub id: u64,
+
+    /// The master's name (default: `<hostname>-<id>`).
+    #[arg(long, env = "HELIOS_NAME")]
+    pub name: Option<String>,
+
+    /// Directory of this member's sled store.
+    #[arg(long, env = "HELIOS_DATA_DIR", default_value = "helios-data/master")]
+    pub data_dir: PathBuf,
+
+    /// Listen address of the HTTP API.
+    #[arg(long, env = "HELIOS_HTTP", default_value = "0.0.0.0:5801")]
+    pub http: SocketAddr,
+
+    /// Listen address of the cluster port (Raft, agents).
+    #[arg(long, env = "HELIOS_CLUSTER", default_value = "0.0.0.0:5802")]
+    pub cluster: SocketAddr,
+
+    /// HTTP address other masters use to reach this one (default: the cluster host with the
+    /// `--http` port).
+    #[arg(long, env = "HELIOS_ADVERTISE_HTTP")]
+    pub advertise_http: Option<String>,
+
+    /// Cluster address other masters use to reach this one (default: this member's entry in
+    /// `--peers`, else `--cluster`).
+    #[arg(long, env = "HELIOS_ADVERTISE_CLUSTER")]
+    pub advertise_cluster: Option<String>,
+
+    /// The initial members: `1=host:port,2=host:port,…` (cluster addresses). The lowest id
+    /// initialises the cluster when no member has state. Without it and without `--join`,
+    /// the master forms a one-member cluster.
+    #[arg(long, env = "HELIOS_PEERS")]
+    pub peers: Option<String>,
+
+    /// Join a running cluster through the cluster address of any member.
+    #[arg(long, env = "HELIOS_JOIN", conflicts_with = "peers")]
+    pub join: Option<String>,
+
+    /// A Linux capability jobs may add (repeatable); none by default, as in Helios.
+    #[arg(long = "whitelisted-capability", env = "HELIOS_WHITELISTED_CAPABILITIES", value_delimiter = ',')]
+    pub whitelisted_capabilities: Vec<String>,
+
+    /// Raft heartbeat interval in milliseconds.
+    #[arg(long, env = "HELIOS_HEARTBEAT_MS", default_value_t = 150)]
+    pub heartbeat_ms: u64,
+
+    /// Raft minimum election timeout in milliseconds (the maximum is twice this).
+    #[arg(long, env = "HELIOS_ELECTION_TIMEOUT_MS", default_value_t = 1000)]
+    pub election_timeout_ms: u64,
+
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "HELIOS_LOG_JSON")]
+    pub log_json: bool,
+}
+
+/// The checked configuration a master runs with.
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    /// Raft id.
+    pub id: u64,
+    /// Name shown by `helios masters`.
+    pub name: String,
+    /// sled directory.
+    pub data_dir: PathBuf,
+    /// HTTP listen address.
+    pub http: SocketAddr,
+    /// Cluster listen address.
+    pub cluster: SocketAddr,
+    /// Advertised HTTP `host:port`.
+    pub advertise_http: String,
+    /// Advertised cluster `host:port`.
+    pub advertise_cluster: String,
+    /// Initial members (id → cluster address), including this one.
+    pub peers: BTreeMap<u64, String>,
+    /// Cluster address to join through, instead of `peers`.
+    pub join: Option<String>,
+    /// Capabilities jobs may add.
+    pub whitelisted_capabilities: BTreeSet<String>,
+    /// Raft heartbeat interval (ms).
+    pub heartbeat_ms: u64,
+    /// Raft minimum election timeout (ms).
+    pub election_timeout_ms: u64,
+}
+
+/// Parses `1=host:port,2=host:port`.
+pub fn parse_peers(s: &str) -> anyhow::Result<BTreeMap<u64, String>> {
+    let mut peers = BTreeMap::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (id, addr) = item
+            .split_once('=')
+            .with_context(|| format!("--peers entry {item:?} is not ID=HOST:PORT"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .with_context(|| format!("--peers entry {item:?}: {id:?} is not a numeric id"))?;
+        let addr = addr.trim();
+        match addr.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
+            _ => bail!("--peers entry {item:?}: {addr:?} is not HOST:PORT"),
+        }
+        if peers.insert(id, addr.to_string()).is_some() {
+            bail!("--peers names id {id} twice");
+        }
+    }
+    if peers.is_empty() {
+        bail!("--peers is empty");
+    }
+    Ok(peers)
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Replaces an unspecified listen host (`0.0.0.0`, `::`) by a routable default.
+fn advertised(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("{}:{}", host_name(), addr.port())
+    } else {
+        addr.to_string()
+    }
+}
+
+impl Args {
+    /// Checks the flags and derives the defaults.
+    pub fn into_config(self) -> anyhow::Result<MasterConfig> {
+        if self.id == 0 {
+            bail!("--id must be a positive integer");
+        }
+        let peers = match &self.peers {
+            Some(p) => {
+                let peers = parse_peers(p)?;
+                if !peers.contains_key(&self.id) {
+                    bail!(
+                        "--peers does not include this master's own id {} (it lists {:?})",
+                        self.id,
+                        peers.keys().collect::<Vec<_>>()
+                    );
+                }
+                peers
+            }
+            None => BTreeMap::new(),
+        };
+        let advertise_cluster = self
+            .advertise_cluster
+            .clone()
+            .or_else(|| peers.get(&self.id).cloned())
+            .unwrap_or_else(|| advertised(self.cluster));
+        let advertise_http = self.advertise_http.clone().unwrap_or_else(|| {
+            if self.http.ip().is_unspecified() {
+                let host = advertise_cluster
+                    .rsplit_once(':')
+                    .map(|(h, _)| h.to_string())
+                    .unwrap_or_else(host_name);
+                format!("{host}:{}", self.http.port())
+            } else {
+                self.http.to_string()
+            }
+        });
+        let peers = if peers.is_empty() && self.join.is_none() {
+            BTreeMap::from([(self.id, advertise_cluster.clone())])
+        } else {
+            peers
+        };
+        if self.election_timeout_ms <= self.heartbeat_ms * 2 {
+            bail!("--election-timeout-ms must be more than twice --heartbeat-ms");
+        }
+        Ok(MasterConfig {
+            id: self.id,
+            name: self
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{}-{}", host_name(), self.id)),
+            data_dir: self.data_dir,
+            http: self.http,
+            cluster: self.cluster,
+            advertise_http,
+            advertise_cluster,
+            peers,
+            join: self.join,
+            whitelisted_capabilities: self.whitelisted_capabilities.into_iter().collect(),
+            heartbeat_ms: self.heartbeat_ms,
+            election_timeout_ms: self.election_timeout_ms,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_and_reject() {
+        let p = parse_peers("1=127.0.0.1:5802, 2=m2:5802,3=[::1]:5802").unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[&2], "m2:5802");
+        assert!(parse_peers("1=a:1,1=b:2").is_err());
+        assert!(parse_peers("x=a:1").is_err());
+        assert!(parse_peers("1=a").is_err());
+        assert!(parse_peers("").is_err());
+    }
+
+    #[test]
+    fn peers_must_include_own_id() {
+        let args = Args::parse_from(["helios-master", "--id", "4", "--peers", "1=a:1,2=b:2"]);
+        let err = args.into_config().unwrap_err().to_string();
+        assert!(err.contains("own id 4"), "{err}");
+    }
+
+    #[test]
+    fn single_member_by_default() {
+        let args = Args::parse_from(["helios-master", "--cluster", "127.0.0.1:7000"]);
+        let c = args.into_config().unwrap();
+        assert_eq!(c.peers, BTreeMap::from([(1, "127.0.0.1:7000".to_string())]));
+        assert_eq!(c.advertise_http, "0.0.0.0:5801".replace("0.0.0.0", "127.0.0.1"));
+    }
+}

@@ -1,0 +1,77 @@
+//! Cluster-level endpoints: masters, version, health, readiness and metrics.
+
+use openraft::async_runtime::WatchReceiver;
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::version::{SERVER_VERSION, check, parse_version};
+use super::{ApiError, AppState};
+use crate::raft::service::leader_node;
+
+/// `GET /masters`: the names of the cluster's members, sorted.
+pub async fn masters(State(app): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {
+    // Confirm leadership so that the membership is current.
+    app.read(|_| ()).await?;
+    let m = app.raft.metrics().borrow_watched().clone();
+    let mut names: Vec<String> = m
+        .membership_config
+        .membership()
+        .nodes()
+        .map(|(_, n)| n.name.clone())
+        .collect();
+    names.sort();
+    Ok(Json(names))
+}
+
+/// `GET /version`: the version as a quoted string, as Helios answers it.
+pub async fn version() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain")],
+        format!("\"{SERVER_VERSION}\""),
+    )
+        .into_response()
+}
+
+/// `GET /version/check?client=`: how a client version compares with ours.
+pub async fn version_check(Query(q): Query<HashMap<String, String>>) -> Json<serde_json::Value> {
+    let status = check(q.get("client").map(String::as_str));
+    let (major, minor, patch) = parse_version(SERVER_VERSION).unwrap_or_default();
+    let v = json!({"major": major, "minor": minor, "patch": patch, "snapshot": false});
+    Json(json!({"status": status.as_str(), "serverVersion": v, "recommendedVersion": v}))
+}
+
+/// `GET /healthz`: the process is up and serving.
+pub async fn healthz(State(app): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({"status": "OK", "id": app.id}))
+}
+
+/// `GET /readyz`: 200 when a leader is known, 503 otherwise.
+pub async fn readyz(State(app): State<AppState>) -> Response {
+    match leader_node(&app.raft) {
+        Some((id, node)) => Json(json!({"status": "READY", "leader": id, "leaderName": node.name}))
+            .into_response(),
+        None => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NO_LEADER",
+            "no leader is known",
+        )
+        .into_response(),
+    }
+}
+
+/// `GET /metrics`: Prometheus text.
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(&app.raft),
+    )
+        .into_response()
+}

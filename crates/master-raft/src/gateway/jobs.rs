@@ -1,0 +1,231 @@
+//! Job endpoints: create, list, get, remove, statuses.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use helios_api::{
+    CreateJobResponse, CreateJobStatus, Job, JobDeleteResponse, JobDeleteStatus, JobId,
+    JobStatus, JobValidator,
+};
+use serde_json::json;
+
+use super::{ApiError, AppState};
+use crate::state::{Command, CommandResult};
+
+type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+fn params(q: Params) -> Result<HashMap<String, String>, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request("BAD_QUERY", format!("malformed query string: {e}")))
+}
+
+fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    b.map_err(|e| ApiError::new(e.status(), "BAD_BODY", e.body_text()))
+}
+
+/// Parses a path job id; it must be fully qualified (`name:version:hash`).
+fn full_id(raw: &str) -> Result<JobId, ApiError> {
+    let id: JobId = raw
+        .parse()
+        .map_err(|e: helios_api::JobIdParseError| ApiError::bad_request("INVALID_ID", e.to_string()))?;
+    if !id.is_fully_qualified() {
+        return Err(ApiError::bad_request(
+            "INVALID_ID",
+            format!("Invalid id: {raw} (expected name:version:hash with a 40-character hash)"),
+        ));
+    }
+    Ok(id)
+}
+
+fn create_answer(status: StatusCode, resp: CreateJobResponse) -> Response {
+    (status, Json(resp)).into_response()
+}
+
+/// `POST /jobs?user=`: validates, hashes, stamps and replicates a new job.
+pub async fn create(
+    State(app): State<AppState>,
+    q: Params,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let q = params(q)?;
+    let raw = body(raw)?;
+    let mut job: Job = serde_json::from_slice(&raw).map_err(|e| {
+        ApiError::bad_request("INVALID_JOB_DEFINITION", format!("malformed job JSON: {e}"))
+    })?;
+    let Some(id) = job.id.clone() else {
+        return Ok(create_answer(
+            StatusCode::BAD_REQUEST,
+            CreateJobResponse {
+                errors: vec!["Job id was not specified.".into()],
+                id: None,
+                status: CreateJobStatus::InvalidJobDefinition,
+            },
+        ));
+    };
+    if id.hash.is_none() && id.version.is_some() {
+        let hash = job.compute_hash();
+        job.id = Some(JobId { hash: Some(hash), ..id });
+    }
+    job.creating_user = q.get("user").cloned().filter(|u| !u.is_empty());
+    job.created = Some(chrono::Utc::now().timestamp_millis());
+    let full = job.id.as_ref().map(|i| i.to_string());
+    let validator = JobValidator {
+        validate_hash: true,
+        validate_add_capabilities: true,
+        whitelisted_capabilities: (*app.whitelisted_capabilities).clone(),
+    };
+    let errors = validator.validate(&job, chrono::Utc::now());
+    if !errors.is_empty() {
+        return Ok(create_answer(
+            StatusCode::BAD_REQUEST,
+            CreateJobResponse {
+                errors,
+                id: full,
+                status: CreateJobStatus::InvalidJobDefinition,
+            },
+        ));
+    }
+    match app.write(Command::CreateJob { job }).await? {
+        CommandResult::JobCreated { id } => Ok(create_answer(
+            StatusCode::OK,
+            CreateJobResponse {
+                errors: vec![],
+                id: Some(id),
+                status: CreateJobStatus::Ok,
+            },
+        )),
+        CommandResult::JobAlreadyExists { id } => Ok(create_answer(
+            StatusCode::BAD_REQUEST,
+            CreateJobResponse {
+                errors: vec![],
+                id: Some(id),
+                status: CreateJobStatus::JobAlreadyExists,
+            },
+        )),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn unexpected(r: CommandResult) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL",
+        format!("unexpected command result {r:?}"),
+    )
+}
+
+/// `GET /jobs?q=&hostPattern=`: jobs whose full id contains `q`, optionally only those
+/// deployed on a host whose name matches the `hostPattern` regex.
+pub async fn list(
+    State(app): State<AppState>,
+    q: Params,
+) -> Result<Json<BTreeMap<String, Job>>, ApiError> {
+    let q = params(q)?;
+    let needle = q.get("q").cloned().unwrap_or_default();
+    let host_pattern = match q.get("hostPattern").filter(|p| !p.is_empty()) {
+        Some(p) => Some(regex::Regex::new(p).map_err(|e| {
+            ApiError::bad_request("INVALID_HOST_PATTERN", format!("bad hostPattern {p:?}: {e}"))
+        })?),
+        None => None,
+    };
+    let stale = q.get("stale").is_some_and(|v| v.is_empty() || v == "true");
+    let select = |s: &crate::state::State| -> BTreeMap<String, Job> {
+        s.jobs
+            .iter()
+            .filter(|(id, _)| id.contains(&needle))
+            .filter(|(id, _)| match &host_pattern {
+                None => true,
+                Some(re) => s
+                    .deployments
+                    .iter()
+                    .any(|(host, jobs)| re.is_match(host) && jobs.contains_key(*id)),
+            })
+            .map(|(id, j)| (id.clone(), j.value.clone()))
+            .collect()
+    };
+    if stale {
+        app.read_local(select).map(Json)
+    } else {
+        app.read(select).await.map(Json)
+    }
+}
+
+/// `GET /jobs/{id}`.
+pub async fn get_one(
+    State(app): State<AppState>,
+    Path(raw): Path<String>,
+    q: Params,
+) -> Result<Json<Job>, ApiError> {
+    let q = params(q)?;
+    let id = full_id(&raw)?.to_string();
+    let select = |s: &crate::state::State| s.jobs.get(&id).map(|j| j.value.clone());
+    let found = if q.contains_key("stale") {
+        app.read_local(select)?
+    } else {
+        app.read(select).await?
+    };
+    found
+        .map(Json)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "JOB_NOT_FOUND", format!("no job {id}")))
+}
+
+/// `DELETE /jobs/{id}?token=`.
+pub async fn remove(
+    State(app): State<AppState>,
+    Path(raw): Path<String>,
+    q: Params,
+) -> Result<Response, ApiError> {
+    let q = params(q)?;
+    let id = full_id(&raw)?.to_string();
+    let token = q.get("token").cloned().unwrap_or_default();
+    let (code, status) = match app.write(Command::RemoveJob { id, token }).await? {
+        CommandResult::JobRemoved => (StatusCode::OK, JobDeleteStatus::Ok),
+        CommandResult::JobNotFound => (StatusCode::NOT_FOUND, JobDeleteStatus::JobNotFound),
+        CommandResult::Forbidden => (StatusCode::FORBIDDEN, JobDeleteStatus::Forbidden),
+        CommandResult::StillInUse => (StatusCode::BAD_REQUEST, JobDeleteStatus::StillInUse),
+        other => return Err(unexpected(other)),
+    };
+    Ok((code, Json(JobDeleteResponse { status })).into_response())
+}
+
+/// `POST /jobs/statuses`: body `["<job id>", …]`; unknown ids are left out.
+pub async fn statuses(
+    State(app): State<AppState>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<BTreeMap<String, JobStatus>>, ApiError> {
+    let raw = body(raw)?;
+    let ids: Vec<String> = serde_json::from_slice(&raw).map_err(|e| {
+        ApiError::bad_request("BAD_BODY", format!("expected a JSON list of job ids: {e}"))
+    })?;
+    let mut wanted = Vec::with_capacity(ids.len());
+    for raw in &ids {
+        wanted.push(
+            full_id(raw)
+                .map_err(|_| ApiError::with_body(StatusCode::BAD_REQUEST, json!({"status": "INVALID_ID", "message": format!("Invalid id {raw}")})))?
+                .to_string(),
+        );
+    }
+    app.read(|s| {
+        wanted
+            .iter()
+            .filter_map(|id| {
+                let job = s.jobs.get(id)?;
+                Some((
+                    id.clone(),
+                    JobStatus {
+                        deployments: BTreeMap::new(),
+                        job: job.value.clone(),
+                        task_statuses: BTreeMap::new(),
+                    },
+                ))
+            })
+            .collect()
+    })
+    .await
+    .map(Json)
+}

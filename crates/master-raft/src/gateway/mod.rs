@@ -1,0 +1,137 @@
+//! The REST gateway: Helios's HTTP API (reference §3) on every master.
+//!
+//! API routes run on the leader: a follower forwards them ([`forward`]). Writes go through
+//! Raft; reads are linearizable (read-index through the leader). `/healthz`, `/readyz` and
+//! `/metrics` are answered by each master about itself.
+
+mod cluster;
+mod error;
+mod forward;
+mod jobs;
+pub mod version;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::{get, post};
+use openraft::ReadPolicy;
+
+pub use error::ApiError;
+
+use crate::metrics::Metrics;
+use crate::raft::types::{Raft, StateMachine};
+use crate::state::{Command, CommandResult, State};
+
+/// The largest request body accepted (1 MiB).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// This member's Raft handle.
+    pub raft: Raft,
+    /// This member's id.
+    pub id: u64,
+    /// The applied state.
+    pub shared: helios_store::SharedState<crate::raft::types::TypeConfig, State>,
+    /// Metrics of this member.
+    pub metrics: Arc<Metrics>,
+    /// HTTP client used to forward requests to the leader.
+    pub http: reqwest::Client,
+    /// Capabilities jobs may add (`--whitelisted-capability`).
+    pub whitelisted_capabilities: Arc<std::collections::BTreeSet<String>>,
+}
+
+impl AppState {
+    /// Builds the handler state of a master.
+    pub fn new(
+        raft: Raft,
+        id: u64,
+        sm: &StateMachine,
+        metrics: Arc<Metrics>,
+        whitelisted_capabilities: std::collections::BTreeSet<String>,
+    ) -> Self {
+        Self {
+            raft,
+            id,
+            shared: sm.shared(),
+            metrics,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("HTTP client without TLS builds"),
+            whitelisted_capabilities: Arc::new(whitelisted_capabilities),
+        }
+    }
+
+    /// Proposes a command and waits for it to be committed and applied.
+    pub async fn write(&self, command: Command) -> Result<CommandResult, ApiError> {
+        let start = Instant::now();
+        match self.raft.client_write(command).await {
+            Ok(resp) => {
+                self.metrics
+                    .write_latency
+                    .observe(start.elapsed().as_secs_f64());
+                Ok(resp.data)
+            }
+            Err(e) if e.forward_to_leader().is_some() => Err(ApiError::no_leader(
+                "leadership changed while writing; retry",
+            )),
+            Err(e) => Err(ApiError::no_leader(format!("write not committed: {e}"))),
+        }
+    }
+
+    /// Reads the applied state after confirming leadership with a quorum (read-index), so the
+    /// answer reflects every write acknowledged before the read began.
+    pub async fn read<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T, ApiError> {
+        self.raft
+            .ensure_linearizable(ReadPolicy::ReadIndex)
+            .await
+            .map_err(|e| ApiError::no_leader(format!("cannot confirm leadership: {e}")))?;
+        self.read_local(f)
+    }
+
+    /// Reads this member's applied state as it is, without a leadership check.
+    pub fn read_local<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T, ApiError> {
+        let view = self.shared.read().map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "state lock poisoned",
+            )
+        })?;
+        Ok(f(&view.state))
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such path")
+}
+
+/// The gateway's router.
+pub fn router(app: AppState) -> Router {
+    let api = Router::new()
+        .route("/jobs", get(jobs::list).post(jobs::create))
+        .route("/jobs/statuses", post(jobs::statuses))
+        .route("/jobs/{id}", get(jobs::get_one).delete(jobs::remove))
+        .route("/masters", get(cluster::masters))
+        .route("/version/check", get(cluster::version_check))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            forward::forward_to_leader,
+        ));
+    Router::new()
+        .merge(api)
+        .route("/version", get(cluster::version))
+        .route("/healthz", get(cluster::healthz))
+        .route("/readyz", get(cluster::readyz))
+        .route("/metrics", get(cluster::metrics))
+        .fallback(not_found)
+        .layer(middleware::from_fn(version::version_headers))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}

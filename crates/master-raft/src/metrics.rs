@@ -1,0 +1,98 @@
+//! Prometheus metrics of a master, served at `/metrics`.
+//!
+//! Raft gauges are read from openraft's metrics at scrape time; write latency and the group
+//! commit counters are recorded as they happen. Each master has its own registry, so several
+//! masters in one process never mix their figures.
+
+use openraft::async_runtime::WatchReceiver;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use helios_store::FlushStats;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::raft::types::Raft;
+
+/// The metrics of one master.
+pub struct Metrics {
+    registry: Registry,
+    term: Gauge,
+    leader: Gauge,
+    is_leader: Gauge,
+    commit_index: Gauge,
+    applied_index: Gauge,
+    last_log_index: Gauge,
+    log_syncs: Counter,
+    log_synced_appends: Counter,
+    /// Time from receiving a write to its commit and apply, in seconds.
+    pub write_latency: Histogram,
+    /// Requests this member forwarded to the leader.
+    pub forwarded: Counter,
+    flush_stats: Arc<FlushStats>,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new(flush_stats: Arc<FlushStats>) -> Self {
+        let mut registry = Registry::with_prefix("helios_master");
+        let m = Self {
+            term: Gauge::default(),
+            leader: Gauge::default(),
+            is_leader: Gauge::default(),
+            commit_index: Gauge::default(),
+            applied_index: Gauge::default(),
+            last_log_index: Gauge::default(),
+            log_syncs: Counter::default(),
+            log_synced_appends: Counter::default(),
+            write_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
+            forwarded: Counter::default(),
+            flush_stats,
+            registry: Registry::default(),
+        };
+        registry.register("raft_term", "Current Raft term", m.term.clone());
+        registry.register("raft_leader_id", "Id of the known leader (0 if none)", m.leader.clone());
+        registry.register("raft_is_leader", "1 when this member leads", m.is_leader.clone());
+        registry.register("raft_commit_index", "Committed log index", m.commit_index.clone());
+        registry.register("raft_applied_index", "Applied log index", m.applied_index.clone());
+        registry.register("raft_last_log_index", "Last log index", m.last_log_index.clone());
+        registry.register("log_syncs", "Syncs (flush + fdatasync) of appended log entries", m.log_syncs.clone());
+        registry.register(
+            "log_synced_appends",
+            "Appends made durable by those syncs (appends per sync = write batching)",
+            m.log_synced_appends.clone(),
+        );
+        registry.register(
+            "write_latency_seconds",
+            "Time from a write request to its commit and apply",
+            m.write_latency.clone(),
+        );
+        registry.register("forwarded_requests", "Requests forwarded to the leader", m.forwarded.clone());
+        Self { registry, ..m }
+    }
+
+    /// Renders the Prometheus text format, refreshing the Raft gauges first.
+    pub fn render(&self, raft: &Raft) -> String {
+        let r = raft.metrics().borrow_watched().clone();
+        self.term.set(r.current_term as i64);
+        self.leader.set(r.current_leader.unwrap_or(0) as i64);
+        self.is_leader.set((r.current_leader == Some(r.id)) as i64);
+        self.commit_index
+            .set(r.local_committed.map(|l| l.index).unwrap_or(0) as i64);
+        self.applied_index
+            .set(r.last_applied.map(|l| l.index).unwrap_or(0) as i64);
+        self.last_log_index.set(r.last_log_index.unwrap_or(0) as i64);
+        let syncs = self.flush_stats.syncs.load(Ordering::Relaxed);
+        let appends = self.flush_stats.appends.load(Ordering::Relaxed);
+        self.log_syncs.inc_by(syncs.saturating_sub(self.log_syncs.get()));
+        self.log_synced_appends
+            .inc_by(appends.saturating_sub(self.log_synced_appends.get()));
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,203 @@
+//! Replication and durability of the masters, with real processes, real sled files and
+//! `kill -9`.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use helios_system_tests::{Cluster, eventually, job_json};
+use serde_json::Value;
+
+/// Creates one job through `url`, retrying transport errors and 503s; returns the full id
+/// once the create is acknowledged (200, or JOB_ALREADY_EXISTS for a retry whose first
+/// attempt committed but whose answer was lost).
+async fn create_acknowledged(client: &reqwest::Client, url: &str, name: &str) -> Option<String> {
+    let body = job_json(name, "1");
+    for _ in 0..200 {
+        let r = client
+            .post(format!("{url}/jobs"))
+            .json(&body)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        match r {
+            Ok(r) if r.status().is_success() => {
+                let v: Value = r.json().await.ok()?;
+                assert_eq!(v["status"], "OK", "{v}");
+                return v["id"].as_str().map(String::from);
+            }
+            Ok(r) if r.status() == 400 => {
+                let v: Value = r.json().await.ok()?;
+                assert_eq!(v["status"], "JOB_ALREADY_EXISTS", "{v}");
+                return v["id"].as_str().map(String::from);
+            }
+            Ok(r) => assert_eq!(r.status(), 503, "unexpected answer"),
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// The ids of the jobs a member holds in its own applied state (no forwarding).
+async fn jobs_on(client: &reqwest::Client, url: &str) -> Option<BTreeSet<String>> {
+    let r = client
+        .get(format!("{url}/jobs?stale=true"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    let v: Value = r.json().await.ok()?;
+    Some(v.as_object()?.keys().cloned().collect())
+}
+
+async fn wait_for_all(client: &reqwest::Client, url: &str, want: &BTreeSet<String>, who: &str) {
+    eventually(Duration::from_secs(60), who, || async {
+        let have = jobs_on(client, url).await?;
+        want.is_subset(&have).then_some(())
+    })
+    .await;
+}
+
+/// 300 jobs from 16 concurrent clients sent to a follower; the leader is killed with SIGKILL
+/// midway. Every acknowledged job must be on both survivors, and on the killed master once it
+/// is restarted and has caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_creates_survive_leader_kill() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.wait_leader(Duration::from_secs(30)).await;
+    let follower = (leader + 1) % 3;
+    let url = cluster.masters[follower].url();
+    let client = reqwest::Client::new();
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+    let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
+    let kill_tx = Arc::new(Mutex::new(Some(kill_tx)));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (next, acked, url, client, kill_tx) =
+            (next.clone(), acked.clone(), url.clone(), client.clone(), kill_tx.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::SeqCst);
+                if n >= 300 {
+                    return;
+                }
+                if let Some(id) = create_acknowledged(&client, &url, &format!("job{n}")).await {
+                    let mut a = acked.lock().unwrap();
+                    a.insert(id);
+                    if a.len() == 100
+                        && let Some(tx) = kill_tx.lock().unwrap().take()
+                    {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        }));
+    }
+    kill_rx.await.expect("100 creates acknowledged");
+    cluster.masters[leader].kill9();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 290, "only {} of 300 creates acknowledged", acked.len());
+
+    for (i, m) in cluster.masters.iter().enumerate().filter(|(i, _)| *i != leader) {
+        wait_for_all(&client, &m.url(), &acked, &format!("survivor {}", i + 1)).await;
+    }
+    cluster.masters[leader].start();
+    let url = cluster.masters[leader].url();
+    wait_for_all(&client, &url, &acked, "restarted master").await;
+    // Linearizable reads through any member see every acknowledged job too.
+    let all = jobs_on(&client, &url).await.unwrap();
+    assert!(acked.is_subset(&all));
+}
+
+/// Stops all three masters (SIGTERM), restarts them with their data, and then kills all
+/// three with SIGKILL and restarts again: every job is still there each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn all_masters_restart_with_their_data() {
+    let mut cluster = Cluster::start(3).await;
+    let client = reqwest::Client::new();
+    let url = cluster.masters[0].url();
+    let mut want = BTreeSet::new();
+    for n in 0..20 {
+        want.insert(create_acknowledged(&client, &url, &format!("keep{n}")).await.unwrap());
+    }
+    for m in &mut cluster.masters {
+        m.stop();
+    }
+    for m in &mut cluster.masters {
+        m.start();
+    }
+    cluster.wait_leader(Duration::from_secs(60)).await;
+    for m in &cluster.masters {
+        wait_for_all(&client, &m.url(), &want, "restart after SIGTERM").await;
+    }
+    // More writes, then a hard stop of every member.
+    for n in 20..30 {
+        want.insert(create_acknowledged(&client, &url, &format!("keep{n}")).await.unwrap());
+    }
+    for m in &mut cluster.masters {
+        m.kill9();
+    }
+    for m in &mut cluster.masters {
+        m.start();
+    }
+    cluster.wait_leader(Duration::from_secs(60)).await;
+    for m in &cluster.masters {
+        wait_for_all(&client, &m.url(), &want, "restart after SIGKILL").await;
+    }
+    // The linearizable list equals what was written.
+    let r: Value = client.get(format!("{url}/jobs")).send().await.unwrap().json().await.unwrap();
+    let listed: BTreeSet<String> = r.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(listed, want);
+}
+
+/// A name:version is unique, a removal needs the job's token, and reads on any member see a
+/// write acknowledged by another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn job_lifecycle_through_every_member() {
+    let cluster = Cluster::start(3).await;
+    let client = reqwest::Client::new();
+    let urls = cluster.urls();
+    let mut body = job_json("life", "1");
+    body["token"] = "s3cret".into();
+    let r = client.post(format!("{}/jobs?user=alice", urls[0])).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    for u in &urls {
+        let j: Value = client.get(format!("{u}/jobs/{id}")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(j["creatingUser"], "alice");
+        assert!(j["created"].as_i64().unwrap() > 0);
+        assert_eq!(j["id"], id.as_str());
+    }
+    // Same name and version, different content: refused.
+    let mut other = job_json("life", "1");
+    other["command"] = serde_json::json!(["true"]);
+    let r = client.post(format!("{}/jobs", urls[1])).json(&other).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "JOB_ALREADY_EXISTS");
+    // Wrong token: forbidden; right token: removed; again: not found.
+    let r = client.delete(format!("{}/jobs/{id}?token=nope", urls[2])).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "FORBIDDEN");
+    let r = client.delete(format!("{}/jobs/{id}?token=s3cret", urls[2])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "OK");
+    let r = client.delete(format!("{}/jobs/{id}?token=s3cret", urls[0])).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = client.get(format!("{}/jobs/{id}", urls[1])).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // Masters lists all three names.
+    let m: Value = client.get(format!("{}/masters", urls[1])).send().await.unwrap().json().await.unwrap();
+    assert_eq!(m, serde_json::json!(["master1", "master2", "master3"]));
+    // Metrics name the Raft figures.
+    let text = client.get(format!("{}/metrics", urls[0])).send().await.unwrap().text().await.unwrap();
+    for name in ["raft_term", "raft_commit_index", "raft_applied_index", "raft_leader_id", "write_latency_seconds"] {
+        assert!(text.contains(name), "metrics lack {name}:\n{text}");
+    }
+}

@@ -1,0 +1,245 @@
+//! A harness for the workspace tests: builds the project's binaries once, then starts real
+//! `helios-master` processes on loopback ports with their own sled directories, and can stop
+//! them with SIGTERM, kill them with SIGKILL, and restart them with the same flags.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Builds `helios-master` and `helios` once per test process and returns the directory that
+/// holds them.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "helios-master-raft", "-p", "helios-cli", "--bins"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the binaries failed");
+        // The test binary lives in target/<profile>/deps.
+        let exe = std::env::current_exe().expect("test exe path");
+        exe.parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .to_path_buf()
+    })
+}
+
+/// The path of one of the project's binaries.
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// One master process and how to (re)start it.
+pub struct Master {
+    /// Raft id.
+    pub id: u64,
+    /// HTTP port on 127.0.0.1.
+    pub http_port: u16,
+    /// Cluster port on 127.0.0.1.
+    pub cluster_port: u16,
+    /// sled directory.
+    pub data_dir: PathBuf,
+    /// Value of `--peers`.
+    pub peers: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Master {
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// Starts the process (again) with the same flags.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "master {} already running", self.id);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open log");
+        let child = Command::new(bin("helios-master"))
+            .args(["--id", &self.id.to_string()])
+            .args(["--name", &format!("master{}", self.id)])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--http", &format!("127.0.0.1:{}", self.http_port)])
+            .args(["--cluster", &format!("127.0.0.1:{}", self.cluster_port)])
+            .args(["--peers", &self.peers])
+            .args(["--heartbeat-ms", "100", "--election-timeout-ms", "600"])
+            .env("HELIOS_LOG", "info,openraft=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn helios-master");
+        self.child = Some(child);
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Whether the process is running.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit (SIGKILL after 20 s).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The master's log so far (for failure messages).
+    pub fn log_tail(&self) -> String {
+        let s = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Several masters on loopback forming one cluster.
+pub struct Cluster {
+    /// The members, index i has id i+1.
+    pub masters: Vec<Master>,
+    /// Keeps the data directories alive.
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts `n` masters with fresh data directories and waits for a leader.
+    pub async fn start(n: usize) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let peers = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, c))| format!("{}=127.0.0.1:{c}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let masters = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (h, c))| Master {
+                id: i as u64 + 1,
+                http_port: *h,
+                cluster_port: *c,
+                data_dir: dir.path().join(format!("m{}", i + 1)),
+                peers: peers.clone(),
+                child: None,
+                log: dir.path().join(format!("m{}.log", i + 1)),
+            })
+            .collect();
+        let mut cluster = Cluster { masters, dir };
+        for m in &mut cluster.masters {
+            m.start();
+        }
+        cluster.wait_leader(Duration::from_secs(60)).await;
+        cluster
+    }
+
+    /// Waits until every running master reports the same leader; returns its index.
+    pub async fn wait_leader(&self, timeout: Duration) -> usize {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut leaders = Vec::new();
+            for m in self.masters.iter().filter(|m| m.is_running()) {
+                let r = client
+                    .get(format!("{}/readyz", m.url()))
+                    .timeout(Duration::from_secs(1))
+                    .send()
+                    .await;
+                if let Ok(r) = r
+                    && r.status().is_success()
+                    && let Ok(v) = r.json::<Value>().await
+                {
+                    leaders.push(v["leader"].as_u64());
+                } else {
+                    leaders.push(None);
+                }
+            }
+            if let Some(Some(l)) = leaders.first()
+                && leaders.iter().all(|x| *x == Some(*l))
+                && self.masters[*l as usize - 1].is_running()
+            {
+                return *l as usize - 1;
+            }
+            if Instant::now() > deadline {
+                let logs: Vec<String> = self.masters.iter().map(|m| m.log_tail()).collect();
+                panic!("no agreed leader: {leaders:?}\n{}", logs.join("\n----\n"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Comma-free list of every master URL.
+    pub fn urls(&self) -> Vec<String> {
+        self.masters.iter().map(Master::url).collect()
+    }
+}
+
+/// A minimal job without a hash, as the CLI sends it.
+pub fn job_json(name: &str, version: &str) -> Value {
+    serde_json::json!({
+        "id": format!("{name}:{version}"),
+        "image": "busybox:latest",
+        "command": ["sleep", "1000"],
+    })
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
