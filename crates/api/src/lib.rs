@@ -1,0 +1,36 @@
+//! `helios-api`: the Helios data model shared by every crate of the workspace.
+//!
+//! * [`model`]: the JSON wire types (job, job id, deployment, task/host status, REST
+//!   responses), byte-compatible with Helios 0.9.
+//! * [`hash`]: the job-id hash, computed exactly as Helios does, so a job file gets the same
+//!   id here and in Helios.
+//! * [`validate`]: the job validator, reporting every problem with Helios's messages.
+//!
+//! Invariant: this crate does no I/O and has no async code; it must stay fast to compile.
+
+#![warn(missing_docs)]
+
+pub mod hash;
+pub mod model;
+pub mod validate;
+
+pub use model::date::{format_jackson as format_jackson_date, parse_lenient as parse_date};
+pub use model::deployment::{Deployment, Goal};
+pub use model::health_check::HealthCheck;
+pub use model::host::{AgentInfo, DockerVersion, HostInfo, HostStatus, Status};
+pub use model::job::{DEFAULT_SECONDS_TO_WAIT_BEFORE_KILL, Job};
+pub use model::job_id::{JobId, JobIdParseError};
+pub use model::port_mapping::{InvalidIpError, PortMapping};
+pub use model::resources::Resources;
+pub use model::responses::{
+    CreateJobResponse, CreateJobStatus, ErrorBody, HostDeregisterResponse, HostDeregisterStatus,
+    HostJobResponse, HostRegisterResponse, HostRegisterStatus, JobDeleteResponse, JobDeleteStatus,
+    JobDeployResponse, JobDeployStatus, JobStatus, JobUndeployResponse, JobUndeployStatus,
+    SetGoalResponse, SetGoalStatus, VersionResponse,
+};
+pub use model::rollout::RolloutOptions;
+pub use model::service::{ServiceEndpoint, ServicePortParameters, ServicePorts};
+pub use model::task_status::{
+    State, TaskStatus, TaskStatusEvent, TaskStatusEvents, TaskStatusEventsStatus, ThrottleState,
+};
+pub use validate::JobValidator;
