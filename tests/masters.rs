@@ -2,8 +2,8 @@
 //! `kill -9`.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use helios_system_tests::{Cluster, eventually, job_json};
@@ -77,8 +77,13 @@ async fn acknowledged_creates_survive_leader_kill() {
     let kill_tx = Arc::new(Mutex::new(Some(kill_tx)));
     let mut tasks = Vec::new();
     for _ in 0..16 {
-        let (next, acked, url, client, kill_tx) =
-            (next.clone(), acked.clone(), url.clone(), client.clone(), kill_tx.clone());
+        let (next, acked, url, client, kill_tx) = (
+            next.clone(),
+            acked.clone(),
+            url.clone(),
+            client.clone(),
+            kill_tx.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, Ordering::SeqCst);
@@ -103,9 +108,18 @@ async fn acknowledged_creates_survive_leader_kill() {
         t.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 290, "only {} of 300 creates acknowledged", acked.len());
+    assert!(
+        acked.len() >= 290,
+        "only {} of 300 creates acknowledged",
+        acked.len()
+    );
 
-    for (i, m) in cluster.masters.iter().enumerate().filter(|(i, _)| *i != leader) {
+    for (i, m) in cluster
+        .masters
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != leader)
+    {
         wait_for_all(&client, &m.url(), &acked, &format!("survivor {}", i + 1)).await;
     }
     cluster.masters[leader].start();
@@ -125,7 +139,11 @@ async fn all_masters_restart_with_their_data() {
     let url = cluster.masters[0].url();
     let mut want = BTreeSet::new();
     for n in 0..20 {
-        want.insert(create_acknowledged(&client, &url, &format!("keep{n}")).await.unwrap());
+        want.insert(
+            create_acknowledged(&client, &url, &format!("keep{n}"))
+                .await
+                .unwrap(),
+        );
     }
     for m in &mut cluster.masters {
         m.stop();
@@ -139,7 +157,11 @@ async fn all_masters_restart_with_their_data() {
     }
     // More writes, then a hard stop of every member.
     for n in 20..30 {
-        want.insert(create_acknowledged(&client, &url, &format!("keep{n}")).await.unwrap());
+        want.insert(
+            create_acknowledged(&client, &url, &format!("keep{n}"))
+                .await
+                .unwrap(),
+        );
     }
     for m in &mut cluster.masters {
         m.kill9();
@@ -152,7 +174,14 @@ async fn all_masters_restart_with_their_data() {
         wait_for_all(&client, &m.url(), &want, "restart after SIGKILL").await;
     }
     // The linearizable list equals what was written.
-    let r: Value = client.get(format!("{url}/jobs")).send().await.unwrap().json().await.unwrap();
+    let r: Value = client
+        .get(format!("{url}/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let listed: BTreeSet<String> = r.as_object().unwrap().keys().cloned().collect();
     assert_eq!(listed, want);
 }
@@ -166,11 +195,26 @@ async fn job_lifecycle_through_every_member() {
     let urls = cluster.urls();
     let mut body = job_json("life", "1");
     body["token"] = "s3cret".into();
-    let r = client.post(format!("{}/jobs?user=alice", urls[0])).json(&body).send().await.unwrap();
+    let r = client
+        .post(format!("{}/jobs?user=alice", urls[0]))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for u in &urls {
-        let j: Value = client.get(format!("{u}/jobs/{id}")).send().await.unwrap().json().await.unwrap();
+        let j: Value = client
+            .get(format!("{u}/jobs/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(j["creatingUser"], "alice");
         assert!(j["created"].as_i64().unwrap() > 0);
         assert_eq!(j["id"], id.as_str());
@@ -178,26 +222,161 @@ async fn job_lifecycle_through_every_member() {
     // Same name and version, different content: refused.
     let mut other = job_json("life", "1");
     other["command"] = serde_json::json!(["true"]);
-    let r = client.post(format!("{}/jobs", urls[1])).json(&other).send().await.unwrap();
+    let r = client
+        .post(format!("{}/jobs", urls[1]))
+        .json(&other)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["status"], "JOB_ALREADY_EXISTS");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["status"],
+        "JOB_ALREADY_EXISTS"
+    );
     // Wrong token: forbidden; right token: removed; again: not found.
-    let r = client.delete(format!("{}/jobs/{id}?token=nope", urls[2])).send().await.unwrap();
+    let r = client
+        .delete(format!("{}/jobs/{id}?token=nope", urls[2]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "FORBIDDEN");
-    let r = client.delete(format!("{}/jobs/{id}?token=s3cret", urls[2])).send().await.unwrap();
+    let r = client
+        .delete(format!("{}/jobs/{id}?token=s3cret", urls[2]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "OK");
-    let r = client.delete(format!("{}/jobs/{id}?token=s3cret", urls[0])).send().await.unwrap();
+    let r = client
+        .delete(format!("{}/jobs/{id}?token=s3cret", urls[0]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    let r = client.get(format!("{}/jobs/{id}", urls[1])).send().await.unwrap();
+    let r = client
+        .get(format!("{}/jobs/{id}", urls[1]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     // Masters lists all three names.
-    let m: Value = client.get(format!("{}/masters", urls[1])).send().await.unwrap().json().await.unwrap();
+    let m: Value = client
+        .get(format!("{}/masters", urls[1]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(m, serde_json::json!(["master1", "master2", "master3"]));
     // Metrics name the Raft figures.
-    let text = client.get(format!("{}/metrics", urls[0])).send().await.unwrap().text().await.unwrap();
-    for name in ["raft_term", "raft_commit_index", "raft_applied_index", "raft_leader_id", "write_latency_seconds"] {
+    let text = client
+        .get(format!("{}/metrics", urls[0]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "raft_term",
+        "raft_commit_index",
+        "raft_applied_index",
+        "raft_leader_id",
+        "write_latency_seconds",
+    ] {
         assert!(text.contains(name), "metrics lack {name}:\n{text}");
     }
+}
+
+/// Parses strace `-ttt -y` lines: the times of fsync/fdatasync calls on files under `dir`.
+fn syncs_under(trace: &std::path::Path, dir: &std::path::Path) -> Vec<f64> {
+    let text = std::fs::read_to_string(trace).unwrap_or_default();
+    let dir = dir.to_string_lossy().to_string();
+    text.lines()
+        .filter(|l| {
+            (l.contains("fdatasync(") || l.contains("fsync("))
+                && l.contains(&dir)
+                && l.ends_with("= 0")
+        })
+        .filter_map(|l| {
+            // "<pid> <epoch.micros> fdatasync(12</…/db>) = 0"
+            l.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .collect()
+}
+
+/// Under strace, a job create shows an fdatasync of the store's files on the leader and on a
+/// quorum of followers before the HTTP answer (and on every member soon after).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn create_is_fsynced_on_members_before_the_answer() {
+    if std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        panic!("strace is required for this test (Debian package strace; .ci/run installs it)");
+    }
+    let traces = tempfile::tempdir().unwrap();
+    let trace_of = |id: u64| traces.path().join(format!("m{id}.strace"));
+    let cluster = Cluster::start_wrapped(3, |id| {
+        vec![
+            "strace".into(),
+            "-f".into(),
+            "-ttt".into(),
+            "-y".into(),
+            "-e".into(),
+            "trace=fsync,fdatasync".into(),
+            "-o".into(),
+            trace_of(id).to_string_lossy().into(),
+        ]
+    })
+    .await;
+    let leader = cluster.wait_leader(Duration::from_secs(60)).await;
+    let client = reqwest::Client::new();
+    // Let start-up syncs settle, then time one create.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let sent = now();
+    let r = client
+        .post(format!("{}/jobs", cluster.masters[leader].url()))
+        .json(&job_json("synced", "1"))
+        .send()
+        .await
+        .unwrap();
+    let answered = now();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut before = Vec::new();
+    for m in &cluster.masters {
+        let syncs = syncs_under(&trace_of(m.id), &m.data_dir);
+        let in_window = syncs.iter().any(|t| *t >= sent && *t <= answered);
+        let after = syncs.iter().any(|t| *t >= sent);
+        assert!(
+            after,
+            "member {} never synced its store after the create",
+            m.id
+        );
+        before.push(in_window);
+    }
+    eprintln!("members that synced before the answer: {before:?}");
+    assert!(
+        before[leader],
+        "the leader did not sync before answering: {before:?}"
+    );
+    let followers_before = before
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| *i != leader && **b)
+        .count();
+    assert!(
+        followers_before >= 1,
+        "no follower synced before the answer: {before:?}"
+    );
 }

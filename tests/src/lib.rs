@@ -17,7 +17,15 @@ pub fn bin_dir() -> &'static Path {
     DIR.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "helios-master-raft", "-p", "helios-cli", "--bins"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "helios-master-raft",
+                "-p",
+                "helios-cli",
+                "--bins",
+            ])
             .status()
             .expect("run cargo build");
         assert!(status.success(), "building the binaries failed");
@@ -55,6 +63,8 @@ pub struct Master {
     pub data_dir: PathBuf,
     /// Value of `--peers`.
     pub peers: String,
+    /// A command the master runs under (e.g. `strace …`), empty for none.
+    pub wrapper: Vec<String>,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -73,7 +83,15 @@ impl Master {
             .append(true)
             .open(&self.log)
             .expect("open log");
-        let child = Command::new(bin("helios-master"))
+        let mut cmd = match self.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin("helios-master"));
+                c
+            }
+            None => Command::new(bin("helios-master")),
+        };
+        let child = cmd
             .args(["--id", &self.id.to_string()])
             .args(["--name", &format!("master{}", self.id)])
             .arg("--data-dir")
@@ -135,6 +153,13 @@ impl Master {
 impl Drop for Master {
     fn drop(&mut self) {
         self.kill9();
+        if !self.wrapper.is_empty() {
+            // Killing a wrapper such as strace leaves the master itself running.
+            let _ = Command::new("pkill")
+                .args(["-9", "-f"])
+                .arg(self.data_dir.as_os_str())
+                .status();
+        }
     }
 }
 
@@ -149,6 +174,11 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `n` masters with fresh data directories and waits for a leader.
     pub async fn start(n: usize) -> Cluster {
+        Self::start_wrapped(n, |_| Vec::new()).await
+    }
+
+    /// Like [`Cluster::start`], each master running under the command `wrapper(id)` returns.
+    pub async fn start_wrapped(n: usize, wrapper: impl Fn(u64) -> Vec<String>) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let peers = ports
@@ -166,6 +196,7 @@ impl Cluster {
                 cluster_port: *c,
                 data_dir: dir.path().join(format!("m{}", i + 1)),
                 peers: peers.clone(),
+                wrapper: wrapper(i as u64 + 1),
                 child: None,
                 log: dir.path().join(format!("m{}.log", i + 1)),
             })

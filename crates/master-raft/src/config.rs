@@ -53,7 +53,11 @@ pub struct Args {
     pub join: Option<String>,
 
     /// A Linux capability jobs may add (repeatable); none by default, as in Helios.
-    #[arg(long = "whitelisted-capability", env = "HELIOS_WHITELISTED_CAPABILITIES", value_delimiter = ',')]
+    #[arg(
+        long = "whitelisted-capability",
+        env = "HELIOS_WHITELISTED_CAPABILITIES",
+        value_delimiter = ','
+    )]
     pub whitelisted_capabilities: Vec<String>,
 
     /// Raft heartbeat interval in milliseconds.
@@ -232,6 +236,9 @@ mod tests {
         let args = Args::parse_from(["helios-master", "--cluster", "127.0.0.1:7000"]);
         let c = args.into_config().unwrap();
         assert_eq!(c.peers, BTreeMap::from([(1, "127.0.0.1:7000".to_string())]));
-        assert_eq!(c.advertise_http, "0.0.0.0:5801".replace("0.0.0.0", "127.0.0.1"));
+        assert_eq!(
+            c.advertise_http,
+            "0.0.0.0:5801".replace("0.0.0.0", "127.0.0.1")
+        );
     }
 }

@@ -7,7 +7,9 @@ use helios_master_raft::server;
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HELIOS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

@@ -54,12 +54,36 @@ impl Metrics {
             registry: Registry::default(),
         };
         registry.register("raft_term", "Current Raft term", m.term.clone());
-        registry.register("raft_leader_id", "Id of the known leader (0 if none)", m.leader.clone());
-        registry.register("raft_is_leader", "1 when this member leads", m.is_leader.clone());
-        registry.register("raft_commit_index", "Committed log index", m.commit_index.clone());
-        registry.register("raft_applied_index", "Applied log index", m.applied_index.clone());
-        registry.register("raft_last_log_index", "Last log index", m.last_log_index.clone());
-        registry.register("log_syncs", "Syncs (flush + fdatasync) of appended log entries", m.log_syncs.clone());
+        registry.register(
+            "raft_leader_id",
+            "Id of the known leader (0 if none)",
+            m.leader.clone(),
+        );
+        registry.register(
+            "raft_is_leader",
+            "1 when this member leads",
+            m.is_leader.clone(),
+        );
+        registry.register(
+            "raft_commit_index",
+            "Committed log index",
+            m.commit_index.clone(),
+        );
+        registry.register(
+            "raft_applied_index",
+            "Applied log index",
+            m.applied_index.clone(),
+        );
+        registry.register(
+            "raft_last_log_index",
+            "Last log index",
+            m.last_log_index.clone(),
+        );
+        registry.register(
+            "log_syncs",
+            "Syncs (flush + fdatasync) of appended log entries",
+            m.log_syncs.clone(),
+        );
         registry.register(
             "log_synced_appends",
             "Appends made durable by those syncs (appends per sync = write batching)",
@@ -70,7 +94,11 @@ impl Metrics {
             "Time from a write request to its commit and apply",
             m.write_latency.clone(),
         );
-        registry.register("forwarded_requests", "Requests forwarded to the leader", m.forwarded.clone());
+        registry.register(
+            "forwarded_requests",
+            "Requests forwarded to the leader",
+            m.forwarded.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -84,10 +112,12 @@ impl Metrics {
             .set(r.local_committed.map(|l| l.index).unwrap_or(0) as i64);
         self.applied_index
             .set(r.last_applied.map(|l| l.index).unwrap_or(0) as i64);
-        self.last_log_index.set(r.last_log_index.unwrap_or(0) as i64);
+        self.last_log_index
+            .set(r.last_log_index.unwrap_or(0) as i64);
         let syncs = self.flush_stats.syncs.load(Ordering::Relaxed);
         let appends = self.flush_stats.appends.load(Ordering::Relaxed);
-        self.log_syncs.inc_by(syncs.saturating_sub(self.log_syncs.get()));
+        self.log_syncs
+            .inc_by(syncs.saturating_sub(self.log_syncs.get()));
         self.log_synced_appends
             .inc_by(appends.saturating_sub(self.log_synced_appends.get()));
         let mut out = String::new();

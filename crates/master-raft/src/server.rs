@@ -66,9 +66,15 @@ pub async fn run(
     let log_store = LogStore::new(backend.clone());
     let flush_stats = log_store.flush_stats();
     let sm = StateMachine::new(backend);
-    let raft = Raft::new(cfg.id, Arc::new(raft_config), Network, log_store, sm.clone())
-        .await
-        .context("starting Raft")?;
+    let raft = Raft::new(
+        cfg.id,
+        Arc::new(raft_config),
+        Network,
+        log_store,
+        sm.clone(),
+    )
+    .await
+    .context("starting Raft")?;
     let node = MasterNode {
         name: cfg.name.clone(),
         cluster_addr: cfg.advertise_cluster.clone(),

@@ -17,7 +17,7 @@ mod sled_backend;
 mod state_machine;
 
 pub use backend::{KvBackend, Op, Tree};
+pub use log_store::FlushStats;
 pub use log_store::LogStore;
 pub use sled_backend::SledBackend;
-pub use log_store::FlushStats;
 pub use state_machine::{SharedState, StateMachineLogic, StateMachineStore, StateView};

@@ -81,7 +81,10 @@ where
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> io::Result<Option<T>> {
         match self.backend.get(Tree::Meta, key)? {
-            Some(bytes) => Ok(Some(decode(&bytes, std::str::from_utf8(key).unwrap_or("meta"))?)),
+            Some(bytes) => Ok(Some(decode(
+                &bytes,
+                std::str::from_utf8(key).unwrap_or("meta"),
+            )?)),
             None => Ok(None),
         }
     }

@@ -158,9 +158,7 @@ where
     type SnapshotData = Vec<u8>;
     type SnapshotBuilder = Self;
 
-    async fn applied_state(
-        &mut self,
-    ) -> io::Result<(Option<LogIdOf<C>>, StoredMembershipOf<C>)> {
+    async fn applied_state(&mut self) -> io::Result<(Option<LogIdOf<C>>, StoredMembershipOf<C>)> {
         let view = self.view.read().map_err(|_| poisoned())?;
         Ok((view.last_applied.clone(), view.membership.clone()))
     }
@@ -176,7 +174,8 @@ where
                 let log_id = entry.log_id();
                 last_index = Some(log_id.index());
                 if let Some(membership) = entry.get_membership() {
-                    view.membership = StoredMembershipOf::<C>::new(Some(log_id.clone()), membership);
+                    view.membership =
+                        StoredMembershipOf::<C>::new(Some(log_id.clone()), membership);
                 }
                 view.last_applied = Some(log_id);
                 L::apply(&mut view.state, &entry)

@@ -41,7 +41,11 @@ impl StoreBuilder<TestConfig, LogStore<TestConfig>, Sm, tempfile::TempDir> for S
         let dir = tempfile::tempdir().expect("tempdir");
         let backend: Arc<dyn KvBackend> =
             Arc::new(SledBackend::open(dir.path()).expect("open sled"));
-        Ok((dir, LogStore::new(backend.clone()), StateMachineStore::new(backend)))
+        Ok((
+            dir,
+            LogStore::new(backend.clone()),
+            StateMachineStore::new(backend),
+        ))
     }
 }
 

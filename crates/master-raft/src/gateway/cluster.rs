@@ -53,8 +53,9 @@ pub async fn healthz(State(app): State<AppState>) -> Json<serde_json::Value> {
 /// `GET /readyz`: 200 when a leader is known, 503 otherwise.
 pub async fn readyz(State(app): State<AppState>) -> Response {
     match leader_node(&app.raft) {
-        Some((id, node)) => Json(json!({"status": "READY", "leader": id, "leaderName": node.name}))
-            .into_response(),
+        Some((id, node)) => {
+            Json(json!({"status": "READY", "leader": id, "leaderName": node.name})).into_response()
+        }
         None => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "NO_LEADER",

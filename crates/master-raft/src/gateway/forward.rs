@@ -82,10 +82,9 @@ async fn proxy(app: &AppState, leader_http: &str, req: Request) -> Result<Respon
             out = out.header(*name, v.clone());
         }
     }
-    let answer = out
-        .send()
-        .await
-        .map_err(|e| ApiError::no_leader(format!("cannot reach the leader at {leader_http}: {e}")))?;
+    let answer = out.send().await.map_err(|e| {
+        ApiError::no_leader(format!("cannot reach the leader at {leader_http}: {e}"))
+    })?;
     let status = answer.status();
     let headers = answer.headers().clone();
     let bytes = answer

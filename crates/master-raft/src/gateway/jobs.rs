@@ -9,8 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use helios_api::{
-    CreateJobResponse, CreateJobStatus, Job, JobDeleteResponse, JobDeleteStatus, JobId,
-    JobStatus, JobValidator,
+    CreateJobResponse, CreateJobStatus, Job, JobDeleteResponse, JobDeleteStatus, JobId, JobStatus,
+    JobValidator,
 };
 use serde_json::json;
 
@@ -30,9 +30,9 @@ fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 
 /// Parses a path job id; it must be fully qualified (`name:version:hash`).
 fn full_id(raw: &str) -> Result<JobId, ApiError> {
-    let id: JobId = raw
-        .parse()
-        .map_err(|e: helios_api::JobIdParseError| ApiError::bad_request("INVALID_ID", e.to_string()))?;
+    let id: JobId = raw.parse().map_err(|e: helios_api::JobIdParseError| {
+        ApiError::bad_request("INVALID_ID", e.to_string())
+    })?;
     if !id.is_fully_qualified() {
         return Err(ApiError::bad_request(
             "INVALID_ID",
@@ -69,7 +69,10 @@ pub async fn create(
     };
     if id.hash.is_none() && id.version.is_some() {
         let hash = job.compute_hash();
-        job.id = Some(JobId { hash: Some(hash), ..id });
+        job.id = Some(JobId {
+            hash: Some(hash),
+            ..id
+        });
     }
     job.creating_user = q.get("user").cloned().filter(|u| !u.is_empty());
     job.created = Some(chrono::Utc::now().timestamp_millis());
@@ -129,7 +132,10 @@ pub async fn list(
     let needle = q.get("q").cloned().unwrap_or_default();
     let host_pattern = match q.get("hostPattern").filter(|p| !p.is_empty()) {
         Some(p) => Some(regex::Regex::new(p).map_err(|e| {
-            ApiError::bad_request("INVALID_HOST_PATTERN", format!("bad hostPattern {p:?}: {e}"))
+            ApiError::bad_request(
+                "INVALID_HOST_PATTERN",
+                format!("bad hostPattern {p:?}: {e}"),
+            )
         })?),
         None => None,
     };
@@ -169,9 +175,13 @@ pub async fn get_one(
     } else {
         app.read(select).await?
     };
-    found
-        .map(Json)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "JOB_NOT_FOUND", format!("no job {id}")))
+    found.map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "JOB_NOT_FOUND",
+            format!("no job {id}"),
+        )
+    })
 }
 
 /// `DELETE /jobs/{id}?token=`.
@@ -206,7 +216,12 @@ pub async fn statuses(
     for raw in &ids {
         wanted.push(
             full_id(raw)
-                .map_err(|_| ApiError::with_body(StatusCode::BAD_REQUEST, json!({"status": "INVALID_ID", "message": format!("Invalid id {raw}")})))?
+                .map_err(|_| {
+                    ApiError::with_body(
+                        StatusCode::BAD_REQUEST,
+                        json!({"status": "INVALID_ID", "message": format!("Invalid id {raw}")}),
+                    )
+                })?
                 .to_string(),
         );
     }

@@ -49,7 +49,10 @@ pub fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
     let patch_part = parts.next()?;
-    let digits: String = patch_part.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let digits: String = patch_part
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     let patch = digits.parse().ok()?;
     Some((major, minor, patch))
 }
@@ -96,8 +99,14 @@ pub async fn version_headers(req: Request, next: Next) -> Response {
         _ => next.run(req).await,
     };
     let h = resp.headers_mut();
-    h.insert("helios-server-version", HeaderValue::from_static(SERVER_VERSION));
-    h.insert("helios-version-status", HeaderValue::from_static(status.as_str()));
+    h.insert(
+        "helios-server-version",
+        HeaderValue::from_static(SERVER_VERSION),
+    );
+    h.insert(
+        "helios-version-status",
+        HeaderValue::from_static(status.as_str()),
+    );
     resp
 }
 
@@ -111,9 +120,18 @@ mod tests {
         assert_eq!(check(None), VersionStatus::Missing);
         assert_eq!(check(Some("bogus")), VersionStatus::Invalid);
         assert_eq!(check(Some(SERVER_VERSION)), VersionStatus::Equal);
-        assert_eq!(check(Some(&format!("{ma}.{mi}.{}", pa + 1))), VersionStatus::Compatible);
-        assert_eq!(check(Some(&format!("{ma}.{}.0", mi + 1))), VersionStatus::Maybe);
-        assert_eq!(check(Some(&format!("{}.0.0", ma + 1))), VersionStatus::Incompatible);
+        assert_eq!(
+            check(Some(&format!("{ma}.{mi}.{}", pa + 1))),
+            VersionStatus::Compatible
+        );
+        assert_eq!(
+            check(Some(&format!("{ma}.{}.0", mi + 1))),
+            VersionStatus::Maybe
+        );
+        assert_eq!(
+            check(Some(&format!("{}.0.0", ma + 1))),
+            VersionStatus::Incompatible
+        );
         assert_eq!(parse_version("0.9.283-SNAPSHOT"), Some((0, 9, 283)));
     }
 }

@@ -32,7 +32,10 @@ pub async fn form_cluster(
     }
     let lowest = *peers.keys().next().context("empty --peers")?;
     if lowest != id {
-        info!(lowest, "waiting for member {lowest} to initialise the cluster");
+        info!(
+            lowest,
+            "waiting for member {lowest} to initialise the cluster"
+        );
         return Ok(());
     }
     let mut members = BTreeMap::from([(id, node.clone())]);
@@ -74,7 +77,11 @@ async fn node_info(addr: &str) -> anyhow::Result<(u64, MasterNode, bool)> {
     let mut req = tonic::Request::new(pb::NodeInfoRequest {});
     req.set_timeout(Duration::from_secs(1));
     let reply = c.node_info(req).await?.into_inner();
-    Ok((reply.id, serde_json::from_slice(&reply.node)?, reply.has_state))
+    Ok((
+        reply.id,
+        serde_json::from_slice(&reply.node)?,
+        reply.has_state,
+    ))
 }
 
 /// Asks the cluster reachable at `addr` to add this member, following the leader's address,

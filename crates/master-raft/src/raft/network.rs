@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -104,8 +106,17 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let req = with_deadline(pb::RaftRequest { payload: encode(&rpc) }, &option);
-        let reply = self.client()?.append_entries(req).await.map_err(status_to_rpc)?;
+        let req = with_deadline(
+            pb::RaftRequest {
+                payload: encode(&rpc),
+            },
+            &option,
+        );
+        let reply = self
+            .client()?
+            .append_entries(req)
+            .await
+            .map_err(status_to_rpc)?;
         Ok(decode(&reply.into_inner().payload)?)
     }
 
@@ -114,7 +125,12 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let req = with_deadline(pb::RaftRequest { payload: encode(&rpc) }, &option);
+        let req = with_deadline(
+            pb::RaftRequest {
+                payload: encode(&rpc),
+            },
+            &option,
+        );
         let reply = self.client()?.vote(req).await.map_err(status_to_rpc)?;
         Ok(decode(&reply.into_inner().payload)?)
     }

@@ -139,7 +139,12 @@ impl RaftService for RaftRpc {
                 error: "not the leader".into(),
             }));
         }
-        if metrics.membership_config.membership().voter_ids().any(|v| v == req.id) {
+        if metrics
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == req.id)
+        {
             return Ok(Response::new(pb::JoinReply {
                 ok: true,
                 ..Default::default()

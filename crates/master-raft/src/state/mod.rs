@@ -46,7 +46,9 @@ pub struct State {
 impl State {
     /// Whether the job is deployed on any host.
     pub fn is_deployed(&self, job_id: &str) -> bool {
-        self.deployments.values().any(|jobs| jobs.contains_key(job_id))
+        self.deployments
+            .values()
+            .any(|jobs| jobs.contains_key(job_id))
     }
 
     /// Applies one command at log index `index`.
