@@ -1,0 +1,101 @@
+//! The `helios` CLI against a real three-master cluster: the job commands work whichever
+//! master `-z` names, and keep working after the leader is killed.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use helios_system_tests::{Cluster, bin};
+use serde_json::Value;
+
+fn helios(masters: &[&str], args: &[&str]) -> Output {
+    let mut cmd = Command::new(bin("helios"));
+    for m in masters {
+        cmd.args(["-z", m]);
+    }
+    cmd.args(["--retry-timeout", "60", "--http-timeout", "10"]);
+    cmd.args(args).output().expect("run helios")
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "helios failed ({:?}): stdout {stdout:?} stderr {:?}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// create, jobs, inspect --json and remove through each master, then again after the leader
+/// is killed, through each survivor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn job_commands_through_any_master_and_after_leader_kill() {
+    let mut cluster = Cluster::start(3).await;
+    let urls = cluster.urls();
+    for round in 0..2 {
+        let live: Vec<usize> = (0..3).filter(|i| cluster.masters[*i].is_running()).collect();
+        for &i in &live {
+            let url = urls[i].as_str();
+            let name = format!("foo{round}{i}:1");
+            let out = ok(&helios(&[url], &["create", &name, "busybox", "--", "sleep", "1000"]));
+            assert!(out.contains("Creating job: "), "{out}");
+            assert!(out.contains("Done."), "{out}");
+            let id = out.lines().last().unwrap().trim().to_string();
+            assert!(id.starts_with(&format!("{name}:")) && id.len() == name.len() + 41, "{id}");
+
+            let jobs = ok(&helios(&[url], &["jobs"]));
+            assert!(jobs.starts_with("JOB ID"), "{jobs}");
+            assert!(jobs.contains(&format!("foo{round}{i}")), "{jobs}");
+            let q = ok(&helios(&[url], &["jobs", "-q", "-f"]));
+            assert!(q.lines().any(|l| l == id), "{q}");
+
+            let json: Value = serde_json::from_str(&ok(&helios(&[url], &["inspect", &name, "--json"]))).unwrap();
+            assert_eq!(json["id"], id.as_str());
+            assert_eq!(json["image"], "busybox");
+            assert_eq!(json["command"], serde_json::json!(["sleep", "1000"]));
+
+            let out = ok(&helios(&[url], &["remove", &name, "--yes"]));
+            assert!(out.contains(&format!("{id}: done")), "{out}");
+            let out = helios(&[url], &["inspect", &name]);
+            assert!(!out.status.success());
+            assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Unknown job: {name}")));
+        }
+        if round == 0 {
+            let leader = cluster.wait_leader(Duration::from_secs(30)).await;
+            cluster.masters[leader].kill9();
+            // The CLI names the dead master first: it must move on to a live one.
+            let all: Vec<&str> = std::iter::once(urls[leader].as_str())
+                .chain(urls.iter().map(String::as_str).filter(|u| *u != urls[leader]))
+                .collect();
+            let out = ok(&helios(&all, &["create", "after-kill:1", "busybox"]));
+            assert!(out.contains("Done."), "{out}");
+        }
+    }
+    // masters lists the members; version shows both versions.
+    let live = cluster.masters.iter().find(|m| m.is_running()).unwrap().url();
+    let masters = ok(&helios(&[&live], &["masters"]));
+    assert_eq!(masters.lines().count(), 3, "{masters}");
+    let version = ok(&helios(&[&live], &["version"]));
+    assert!(version.contains("Client Version:") && version.contains("Master Version:"), "{version}");
+}
+
+/// A job that already exists, and a job that fails validation, exit 1 with Helios's output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn create_failures_exit_one() {
+    let cluster = Cluster::start(3).await;
+    let url = cluster.masters[0].url();
+    ok(&helios(&[&url], &["create", "dup:1", "busybox"]));
+    let out = helios(&[&url], &["create", "dup:1", "busybox", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("JOB_ALREADY_EXISTS"), "{stdout}");
+    let out = helios(&[&url], &["create", "bad:1", "NOT_LOWERCASE"]);
+    assert_eq!(out.status.code(), Some(1));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(all.contains("Invalid image name"), "{all}");
+    // No master at all: the argparse-style error, exit 1.
+    let out = Command::new(bin("helios")).arg("jobs").env_remove("HELIOS_MASTER").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no masters specified"));
+}
