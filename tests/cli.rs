@@ -34,15 +34,23 @@ async fn job_commands_through_any_master_and_after_leader_kill() {
     let mut cluster = Cluster::start(3).await;
     let urls = cluster.urls();
     for round in 0..2 {
-        let live: Vec<usize> = (0..3).filter(|i| cluster.masters[*i].is_running()).collect();
+        let live: Vec<usize> = (0..3)
+            .filter(|i| cluster.masters[*i].is_running())
+            .collect();
         for &i in &live {
             let url = urls[i].as_str();
             let name = format!("foo{round}{i}:1");
-            let out = ok(&helios(&[url], &["create", &name, "busybox", "--", "sleep", "1000"]));
+            let out = ok(&helios(
+                &[url],
+                &["create", &name, "busybox", "--", "sleep", "1000"],
+            ));
             assert!(out.contains("Creating job: "), "{out}");
             assert!(out.contains("Done."), "{out}");
             let id = out.lines().last().unwrap().trim().to_string();
-            assert!(id.starts_with(&format!("{name}:")) && id.len() == name.len() + 41, "{id}");
+            assert!(
+                id.starts_with(&format!("{name}:")) && id.len() == name.len() + 41,
+                "{id}"
+            );
 
             let jobs = ok(&helios(&[url], &["jobs"]));
             assert!(jobs.starts_with("JOB ID"), "{jobs}");
@@ -50,7 +58,8 @@ async fn job_commands_through_any_master_and_after_leader_kill() {
             let q = ok(&helios(&[url], &["jobs", "-q", "-f"]));
             assert!(q.lines().any(|l| l == id), "{q}");
 
-            let json: Value = serde_json::from_str(&ok(&helios(&[url], &["inspect", &name, "--json"]))).unwrap();
+            let json: Value =
+                serde_json::from_str(&ok(&helios(&[url], &["inspect", &name, "--json"]))).unwrap();
             assert_eq!(json["id"], id.as_str());
             assert_eq!(json["image"], "busybox");
             assert_eq!(json["command"], serde_json::json!(["sleep", "1000"]));
@@ -66,18 +75,30 @@ async fn job_commands_through_any_master_and_after_leader_kill() {
             cluster.masters[leader].kill9();
             // The CLI names the dead master first: it must move on to a live one.
             let all: Vec<&str> = std::iter::once(urls[leader].as_str())
-                .chain(urls.iter().map(String::as_str).filter(|u| *u != urls[leader]))
+                .chain(
+                    urls.iter()
+                        .map(String::as_str)
+                        .filter(|u| *u != urls[leader]),
+                )
                 .collect();
             let out = ok(&helios(&all, &["create", "after-kill:1", "busybox"]));
             assert!(out.contains("Done."), "{out}");
         }
     }
     // masters lists the members; version shows both versions.
-    let live = cluster.masters.iter().find(|m| m.is_running()).unwrap().url();
+    let live = cluster
+        .masters
+        .iter()
+        .find(|m| m.is_running())
+        .unwrap()
+        .url();
     let masters = ok(&helios(&[&live], &["masters"]));
     assert_eq!(masters.lines().count(), 3, "{masters}");
     let version = ok(&helios(&[&live], &["version"]));
-    assert!(version.contains("Client Version:") && version.contains("Master Version:"), "{version}");
+    assert!(
+        version.contains("Client Version:") && version.contains("Master Version:"),
+        "{version}"
+    );
 }
 
 /// A job that already exists, and a job that fails validation, exit 1 with Helios's output.
@@ -92,10 +113,18 @@ async fn create_failures_exit_one() {
     assert!(stdout.contains("JOB_ALREADY_EXISTS"), "{stdout}");
     let out = helios(&[&url], &["create", "bad:1", "NOT_LOWERCASE"]);
     assert_eq!(out.status.code(), Some(1));
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(all.contains("Invalid image name"), "{all}");
     // No master at all: the argparse-style error, exit 1.
-    let out = Command::new(bin("helios")).arg("jobs").env_remove("HELIOS_MASTER").output().unwrap();
+    let out = Command::new(bin("helios"))
+        .arg("jobs")
+        .env_remove("HELIOS_MASTER")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no masters specified"));
 }

@@ -380,3 +380,87 @@ async fn create_is_fsynced_on_members_before_the_answer() {
         "no follower synced before the answer: {before:?}"
     );
 }
+
+/// With frequent snapshots and no log kept behind them, a member that joins after the
+/// leader compacted its log catches up by installing a snapshot streamed in chunks, and then
+/// restarts from its own snapshot and log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn late_member_catches_up_from_a_snapshot() {
+    let mut cluster = Cluster::prepare(2, |_| Vec::new());
+    let first_cluster_addr = format!("127.0.0.1:{}", cluster.masters[0].cluster_port);
+    cluster.masters[0].peers = format!("1={first_cluster_addr}");
+    cluster.masters[1].peers = String::new();
+    for m in &mut cluster.masters {
+        m.extra_args = ["--snapshot-every", "50", "--log-keep", "0"]
+            .map(String::from)
+            .to_vec();
+    }
+    cluster.masters[1]
+        .extra_args
+        .extend(["--join".to_string(), first_cluster_addr]);
+    cluster.masters[0].start();
+    cluster.wait_leader(Duration::from_secs(30)).await;
+    let client = reqwest::Client::new();
+    let url = cluster.masters[0].url();
+    let mut want = BTreeSet::new();
+    for n in 0..300 {
+        want.insert(
+            create_acknowledged(&client, &url, &format!("snap{n}"))
+                .await
+                .unwrap(),
+        );
+    }
+    cluster.masters[1].start();
+    let late = cluster.masters[1].url();
+    wait_for_all(&client, &late, &want, "snapshot install").await;
+    let log = cluster.masters[1].log_tail();
+    assert!(log.contains("installing snapshot from the leader"), "{log}");
+    cluster.masters[1].kill9();
+    cluster.masters[1].start();
+    wait_for_all(&client, &late, &want, "restart from snapshot").await;
+}
+
+/// A master started with `--join` becomes a voting member of a running cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn join_adds_a_member_at_runtime() {
+    let mut cluster = Cluster::prepare(2, |_| Vec::new());
+    let first_cluster_addr = format!("127.0.0.1:{}", cluster.masters[0].cluster_port);
+    cluster.masters[0].peers = format!("1={first_cluster_addr}");
+    cluster.masters[1].peers = String::new();
+    cluster.masters[1].extra_args = vec!["--join".into(), first_cluster_addr];
+    cluster.masters[0].start();
+    cluster.wait_leader(Duration::from_secs(30)).await;
+    let client = reqwest::Client::new();
+    let url0 = cluster.masters[0].url();
+    let id = create_acknowledged(&client, &url0, "before-join")
+        .await
+        .unwrap();
+    cluster.masters[1].start();
+    let url1 = cluster.masters[1].url();
+    eventually(Duration::from_secs(60), "two masters listed", || async {
+        let v: Value = client
+            .get(format!("{url0}/masters"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (v.as_array()?.len() == 2).then_some(())
+    })
+    .await;
+    wait_for_all(&client, &url1, &BTreeSet::from([id]), "joined member").await;
+    // Restarting the joined member with the same flags is safe.
+    cluster.masters[1].stop();
+    cluster.masters[1].start();
+    let id2 = create_acknowledged(&client, &url1, "after-join")
+        .await
+        .unwrap();
+    wait_for_all(
+        &client,
+        &url0,
+        &BTreeSet::from([id2]),
+        "write through joined member",
+    )
+    .await;
+}

@@ -63,6 +63,8 @@ pub struct Master {
     pub data_dir: PathBuf,
     /// Value of `--peers`.
     pub peers: String,
+    /// Extra flags for `helios-master`.
+    pub extra_args: Vec<String>,
     /// A command the master runs under (e.g. `strace …`), empty for none.
     pub wrapper: Vec<String>,
     child: Option<Child>,
@@ -98,8 +100,13 @@ impl Master {
             .arg(&self.data_dir)
             .args(["--http", &format!("127.0.0.1:{}", self.http_port)])
             .args(["--cluster", &format!("127.0.0.1:{}", self.cluster_port)])
-            .args(["--peers", &self.peers])
+            .args(if self.peers.is_empty() {
+                vec![]
+            } else {
+                vec!["--peers", self.peers.as_str()]
+            })
             .args(["--heartbeat-ms", "100", "--election-timeout-ms", "600"])
+            .args(&self.extra_args)
             .env("HELIOS_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -179,6 +186,13 @@ impl Cluster {
 
     /// Like [`Cluster::start`], each master running under the command `wrapper(id)` returns.
     pub async fn start_wrapped(n: usize, wrapper: impl Fn(u64) -> Vec<String>) -> Cluster {
+        let mut cluster = Self::prepare(n, wrapper);
+        cluster.start_all().await;
+        cluster
+    }
+
+    /// Lays out `n` members (ports, directories, flags) without starting them.
+    pub fn prepare(n: usize, wrapper: impl Fn(u64) -> Vec<String>) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let peers = ports
@@ -197,16 +211,29 @@ impl Cluster {
                 data_dir: dir.path().join(format!("m{}", i + 1)),
                 peers: peers.clone(),
                 wrapper: wrapper(i as u64 + 1),
+                extra_args: Vec::new(),
                 child: None,
                 log: dir.path().join(format!("m{}.log", i + 1)),
             })
             .collect();
-        let mut cluster = Cluster { masters, dir };
+        Cluster { masters, dir }
+    }
+
+    /// Like [`Cluster::start`], with extra `helios-master` flags for every member.
+    pub async fn start_with_args(n: usize, args: &[&str]) -> Cluster {
+        let mut cluster = Self::prepare(n, |_| Vec::new());
         for m in &mut cluster.masters {
+            m.extra_args = args.iter().map(|a| a.to_string()).collect();
+        }
+        cluster.start_all().await;
+        cluster
+    }
+
+    async fn start_all(&mut self) {
+        for m in &mut self.masters {
             m.start();
         }
-        cluster.wait_leader(Duration::from_secs(60)).await;
-        cluster
+        self.wait_leader(Duration::from_secs(60)).await;
     }
 
     /// Waits until every running master reports the same leader; returns its index.

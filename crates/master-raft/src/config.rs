@@ -68,6 +68,15 @@ pub struct Args {
     #[arg(long, env = "HELIOS_ELECTION_TIMEOUT_MS", default_value_t = 1000)]
     pub election_timeout_ms: u64,
 
+    /// Build a snapshot after this many log entries since the last one.
+    #[arg(long, env = "HELIOS_SNAPSHOT_EVERY", default_value_t = 5000)]
+    pub snapshot_every: u64,
+
+    /// Log entries kept behind a snapshot (so a briefly lagging member catches up from the
+    /// log instead of a snapshot).
+    #[arg(long, env = "HELIOS_LOG_KEEP", default_value_t = 1000)]
+    pub log_keep: u64,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "HELIOS_LOG_JSON")]
     pub log_json: bool,
@@ -100,6 +109,10 @@ pub struct MasterConfig {
     pub heartbeat_ms: u64,
     /// Raft minimum election timeout (ms).
     pub election_timeout_ms: u64,
+    /// Entries between snapshots.
+    pub snapshot_every: u64,
+    /// Entries kept behind a snapshot.
+    pub log_keep: u64,
 }
 
 /// Parses `1=host:port,2=host:port`.
@@ -205,6 +218,8 @@ impl Args {
             whitelisted_capabilities: self.whitelisted_capabilities.into_iter().collect(),
             heartbeat_ms: self.heartbeat_ms,
             election_timeout_ms: self.election_timeout_ms,
+            snapshot_every: self.snapshot_every.max(1),
+            log_keep: self.log_keep,
         })
     }
 }

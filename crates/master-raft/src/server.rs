@@ -55,8 +55,9 @@ pub async fn run(
         heartbeat_interval: cfg.heartbeat_ms,
         election_timeout_min: cfg.election_timeout_ms,
         election_timeout_max: cfg.election_timeout_ms * 2,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(5000),
-        max_in_snapshot_log_to_keep: 1000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
+        max_in_snapshot_log_to_keep: cfg.log_keep,
+        purge_batch_size: 256,
         max_payload_entries: 1000,
         ..Default::default()
     }

@@ -92,9 +92,15 @@ impl RaftService for RaftRpc {
         let vote = decode(&first.vote, "snapshot vote")?;
         let meta = decode(&first.meta, "snapshot meta")?;
         let mut data = first.data;
+        let mut chunks = 1;
         while let Some(chunk) = stream.next().await {
             data.extend_from_slice(&chunk?.data);
+            chunks += 1;
         }
+        info!(
+            bytes = data.len(),
+            chunks, "installing snapshot from the leader"
+        );
         let resp = self
             .raft
             .install_full_snapshot(

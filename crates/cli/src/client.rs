@@ -1,0 +1,713 @@
+//! REST client for the masters of one cluster (reference §3).
+//!
+//! Every request carries `?user=<username>` and the `Helios-Version` header.
+//! The endpoints of a [`Target`] are tried in random order; a connection error,
+//! a timeout, a 502 or a 503 (a master without a leader) moves on to the next
+//! endpoint, with a short growing pause after each full round, until the retry
+//! budget (`--retry-timeout`) is spent. Any other HTTP status is an answer and
+//! is returned to the caller, which decides what it means.
+//!
+//! This module knows URLs, statuses and JSON bodies; it prints nothing.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand::seq::SliceRandom;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use reqwest::{Method, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use helios_api::{CreateJobResponse, Job, JobDeleteResponse, JobDeleteStatus};
+
+use crate::target::Target;
+
+/// Version of this client, sent as `Helios-Version` and printed by `version`.
+pub const CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// First pause after every endpoint of the target failed once.
+const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+/// Longest pause between two rounds over the endpoints.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// How the client behaves; built from the global options.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Sent as `?user=` on every request.
+    pub user: String,
+    /// Limit for one HTTP exchange (`--http-timeout`).
+    pub http_timeout: Duration,
+    /// Total budget for retrying unavailable masters (`--retry-timeout`).
+    pub retry_timeout: Duration,
+    /// `-v` count: 2 or more logs every exchange on stderr.
+    pub verbose: u8,
+}
+
+/// A status and body received from a master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status code.
+    pub status: u16,
+    /// Raw response body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// Decodes the body as JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
+
+    /// The body as text, for error messages.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).trim().to_string()
+    }
+}
+
+/// Why a request produced no usable answer. The `Display` form is the
+/// one-line message the CLI prints on stderr.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The last attempt timed out and the retry budget is spent.
+    #[error("Request timed out to master in {target}")]
+    Timeout {
+        /// The cluster's name.
+        target: String,
+    },
+    /// No master could be reached within the retry budget.
+    #[error("Unable to connect to master in {target}: {detail}")]
+    Connect {
+        /// The cluster's name.
+        target: String,
+        /// The innermost cause, e.g. `Connection refused (os error 111)`.
+        detail: String,
+    },
+    /// Masters answered 502/503 (e.g. no leader) until the budget was spent.
+    #[error("Master unavailable in {target}: {detail}")]
+    Unavailable {
+        /// The cluster's name.
+        target: String,
+        /// Status and the master's explanation, e.g. `503 NO_LEADER: …`.
+        detail: String,
+    },
+    /// The master answered with a status the command does not handle.
+    #[error("Request failed: {method} {path} answered {status}{detail}")]
+    Status {
+        /// HTTP method of the request.
+        method: String,
+        /// Path of the request.
+        path: String,
+        /// HTTP status code.
+        status: u16,
+        /// `: <body>` when the body says something, else empty.
+        detail: String,
+    },
+    /// The master answered something that is not the expected JSON.
+    #[error("Invalid response from master to {method} {path}: {detail}")]
+    Decode {
+        /// HTTP method of the request.
+        method: String,
+        /// Path of the request.
+        path: String,
+        /// What did not parse.
+        detail: String,
+    },
+}
+
+/// One failed attempt, before the retry budget decides what to report.
+#[derive(Debug)]
+enum Failure {
+    Timeout,
+    Connect(String),
+    Unavailable(String),
+}
+
+impl Failure {
+    fn into_error(self, target: &Target) -> ClientError {
+        let target = target.name.clone();
+        match self {
+            Failure::Timeout => ClientError::Timeout { target },
+            Failure::Connect(detail) => ClientError::Connect { target, detail },
+            Failure::Unavailable(detail) => ClientError::Unavailable { target, detail },
+        }
+    }
+}
+
+/// A request to send: method, path segments (each percent-encoded on its own),
+/// extra query parameters and an optional JSON body.
+#[derive(Debug, Clone)]
+pub struct Request {
+    method: Method,
+    segments: Vec<String>,
+    query: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Request {
+    /// A request without query parameters or body.
+    pub fn new(method: Method, segments: &[&str]) -> Self {
+        Request {
+            method,
+            segments: segments.iter().map(|s| s.to_string()).collect(),
+            query: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// Adds a query parameter.
+    pub fn query(mut self, key: &str, value: &str) -> Self {
+        self.query.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets a JSON body.
+    pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
+        // Serializing our own descriptors to a Vec cannot fail: they hold only
+        // strings, numbers, maps with string keys and lists.
+        self.body = Some(serde_json::to_vec(body).unwrap_or_default());
+        self
+    }
+
+    /// `/a/b` form of the path, for messages.
+    pub fn path(&self) -> String {
+        format!("/{}", self.segments.join("/"))
+    }
+}
+
+/// A client for one cluster.
+#[derive(Debug, Clone)]
+pub struct HeliosClient {
+    http: reqwest::Client,
+    target: Target,
+    config: ClientConfig,
+}
+
+impl HeliosClient {
+    /// Builds a client for `target`.
+    pub fn new(target: Target, config: ClientConfig) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .user_agent(format!("helios-cli/{CLIENT_VERSION}"))
+            .build()?;
+        Ok(HeliosClient {
+            http,
+            target,
+            config,
+        })
+    }
+
+    /// Sends `request`, retrying unavailable masters within the budget, and
+    /// returns the first real answer (any status but 502/503).
+    pub async fn send(&self, request: &Request) -> Result<Reply, ClientError> {
+        let endpoints = &self.target.endpoints;
+        let mut order: Vec<usize> = (0..endpoints.len()).collect();
+        order.shuffle(&mut rand::rng());
+        let deadline = Instant::now() + self.config.retry_timeout;
+        let mut backoff = INITIAL_BACKOFF;
+        let mut attempt = 0usize;
+        let mut last: Option<Failure> = None;
+        loop {
+            let timeout = if attempt == 0 {
+                self.config.http_timeout
+            } else {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if remaining.is_zero() {
+                    break;
+                }
+                remaining.min(self.config.http_timeout)
+            };
+            let endpoint = &endpoints[order[attempt % order.len()]];
+            let url = self.url(endpoint, request);
+            match self.attempt(request, url.clone(), timeout).await {
+                Ok(reply) if reply.status == 502 || reply.status == 503 => {
+                    self.log(request, &url, &format!("{} (retrying)", reply.status));
+                    last = Some(Failure::Unavailable(unavailable_detail(&reply)));
+                }
+                Ok(reply) => {
+                    self.log(request, &url, &reply.status.to_string());
+                    return Ok(reply);
+                }
+                Err(failure) => {
+                    self.log(request, &url, &format!("{failure:?} (retrying)"));
+                    last = Some(failure);
+                }
+            }
+            attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break;
+            }
+            if attempt.is_multiple_of(order.len()) {
+                tokio::time::sleep(backoff.min(remaining)).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+        // The loop runs at least one attempt, so `last` is set.
+        Err(last.unwrap_or(Failure::Timeout).into_error(&self.target))
+    }
+
+    /// Sends `request` and decodes a 200 answer as JSON; any other status is
+    /// a [`ClientError::Status`].
+    pub async fn get_ok<T: DeserializeOwned>(&self, request: &Request) -> Result<T, ClientError> {
+        let reply = self.send(request).await?;
+        if reply.status != 200 {
+            return Err(status_error(request, &reply));
+        }
+        decode(request, &reply)
+    }
+
+    /// `GET /jobs[?q=<query>]`: jobs by full id (`q` is a substring of the id).
+    pub async fn jobs(&self, query: Option<&str>) -> Result<BTreeMap<String, Job>, ClientError> {
+        let mut request = Request::new(Method::GET, &["jobs"]);
+        if let Some(q) = query {
+            request = request.query("q", q);
+        }
+        self.get_ok(&request).await
+    }
+
+    /// `POST /jobs`: creates `job` (sent without a hash unless the user gave
+    /// one). 200 and 400 carry a [`CreateJobResponse`]; other statuses are
+    /// errors.
+    pub async fn create_job(&self, job: &Job) -> Result<CreateJobResponse, ClientError> {
+        let request = Request::new(Method::POST, &["jobs"]).json(job);
+        let reply = self.send(&request).await?;
+        match reply.status {
+            200 | 400 => decode(&request, &reply),
+            _ => Err(status_error(&request, &reply)),
+        }
+    }
+
+    /// `DELETE /jobs/{id}?token=`: 200, 400, 403 and 404 carry a
+    /// [`JobDeleteResponse`]; a 403/404 without one is read from its status.
+    pub async fn delete_job(
+        &self,
+        id: &str,
+        token: &str,
+    ) -> Result<JobDeleteResponse, ClientError> {
+        let request = Request::new(Method::DELETE, &["jobs", id]).query("token", token);
+        let reply = self.send(&request).await?;
+        match reply.status {
+            200 | 400 | 403 | 404 => decode(&request, &reply).or_else(|e| match reply.status {
+                403 => Ok(JobDeleteResponse {
+                    status: JobDeleteStatus::Forbidden,
+                }),
+                404 => Ok(JobDeleteResponse {
+                    status: JobDeleteStatus::JobNotFound,
+                }),
+                _ => Err(e),
+            }),
+            _ => Err(status_error(&request, &reply)),
+        }
+    }
+
+    /// `POST /jobs/statuses`: number of deployments per job id. A master that
+    /// does not serve statuses yet (404, or any non-200 answer) counts as "no
+    /// deployments anywhere"; unreachable masters are still an error.
+    pub async fn deployment_counts(
+        &self,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, usize>, ClientError> {
+        let request = Request::new(Method::POST, &["jobs", "statuses"]).json(ids);
+        let reply = self.send(&request).await?;
+        if reply.status != 200 {
+            return Ok(BTreeMap::new());
+        }
+        let statuses: BTreeMap<String, Value> = decode(&request, &reply)?;
+        Ok(statuses
+            .into_iter()
+            .map(|(id, status)| {
+                let count = status
+                    .get("deployments")
+                    .and_then(Value::as_object)
+                    .map_or(0, |d| d.len());
+                (id, count)
+            })
+            .collect())
+    }
+
+    /// `GET /masters`: names of the running masters.
+    pub async fn masters(&self) -> Result<Vec<String>, ClientError> {
+        self.get_ok(&Request::new(Method::GET, &["masters"])).await
+    }
+
+    /// `GET /version`: the master's version, or the text Helios prints in its
+    /// place (`Unable to connect to master`, `Master replied with error code N`).
+    pub async fn master_version(&self) -> String {
+        let request = Request::new(Method::GET, &["version"]);
+        match self.send(&request).await {
+            Err(_) => "Unable to connect to master".to_string(),
+            Ok(reply) if reply.status != 200 => {
+                format!("Master replied with error code {}", reply.status)
+            }
+            Ok(reply) => reply.json::<String>().unwrap_or_else(|_| reply.text()),
+        }
+    }
+
+    fn url(&self, endpoint: &Url, request: &Request) -> Url {
+        let mut url = endpoint.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty();
+            segments.extend(request.segments.iter());
+        }
+        url.set_query(None);
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("user", &self.config.user);
+            for (k, v) in &request.query {
+                pairs.append_pair(k, v);
+            }
+        }
+        url
+    }
+
+    async fn attempt(
+        &self,
+        request: &Request,
+        url: Url,
+        timeout: Duration,
+    ) -> Result<Reply, Failure> {
+        let mut builder = self
+            .http
+            .request(request.method.clone(), url)
+            .timeout(timeout)
+            .header("Helios-Version", HeaderValue::from_static(CLIENT_VERSION));
+        if let Some(body) = &request.body {
+            builder = builder
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(body.clone());
+        }
+        let response = builder.send().await.map_err(classify)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(classify)?;
+        Ok(Reply {
+            status,
+            body: body.to_vec(),
+        })
+    }
+
+    fn log(&self, request: &Request, url: &Url, outcome: &str) {
+        if self.config.verbose >= 2 {
+            eprintln!("{} {} -> {}", request.method, url, outcome);
+        }
+    }
+}
+
+/// Decodes a reply body, naming the request when it does not parse.
+pub fn decode<T: DeserializeOwned>(request: &Request, reply: &Reply) -> Result<T, ClientError> {
+    reply.json().map_err(|e| ClientError::Decode {
+        method: request.method.to_string(),
+        path: request.path(),
+        detail: e.to_string(),
+    })
+}
+
+/// The error for an answer whose status the command does not handle.
+pub fn status_error(request: &Request, reply: &Reply) -> ClientError {
+    let text = reply.text();
+    let detail = if text.is_empty() {
+        String::new()
+    } else {
+        let mut short: String = text.chars().take(200).collect();
+        short = short.replace(['\n', '\r'], " ");
+        format!(": {short}")
+    };
+    ClientError::Status {
+        method: request.method.to_string(),
+        path: request.path(),
+        status: reply.status,
+        detail,
+    }
+}
+
+fn classify(error: reqwest::Error) -> Failure {
+    if error.is_timeout() {
+        return Failure::Timeout;
+    }
+    // reqwest's own message names the URL; the innermost cause says what
+    // actually went wrong ("Connection refused (os error 111)").
+    let mut cause: &dyn std::error::Error = &error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    Failure::Connect(cause.to_string())
+}
+
+/// `503 NO_LEADER: <message>` from a `{"status":…,"message":…}` body, else
+/// the status and body text.
+fn unavailable_detail(reply: &Reply) -> String {
+    if let Ok(Value::Object(body)) = reply.json::<Value>() {
+        let status = body.get("status").and_then(Value::as_str);
+        let message = body.get("message").and_then(Value::as_str);
+        match (status, message) {
+            (Some(s), Some(m)) => return format!("{} {s}: {m}", reply.status),
+            (Some(s), None) => return format!("{} {s}", reply.status),
+            (None, Some(m)) => return format!("{}: {m}", reply.status),
+            (None, None) => {}
+        }
+    }
+    let text = reply.text();
+    if text.is_empty() {
+        reply.status.to_string()
+    } else {
+        format!(
+            "{}: {}",
+            reply.status,
+            text.chars().take(200).collect::<String>()
+        )
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A scripted HTTP/1.1 server for client and command tests.
+
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// One request as the server saw it.
+    #[derive(Debug, Clone)]
+    pub struct Seen {
+        /// `GET /jobs?user=x` — the request line without the HTTP version.
+        pub line: String,
+        /// Lower-cased header lines.
+        pub headers: Vec<String>,
+        /// Request body.
+        pub body: String,
+    }
+
+    /// Serves `responses` in order (status, body), one per connection, and
+    /// records what it received. After the script ends it answers 500.
+    pub async fn serve(responses: Vec<(u16, String)>) -> (String, Arc<Mutex<Vec<Seen>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            let mut script = responses.into_iter();
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read headers, then as much body as Content-Length says.
+                let (head_end, content_length) = loop {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break (buf.len(), 0);
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        break (pos + 4, len);
+                    }
+                };
+                while buf.len() < head_end + content_length {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end.min(buf.len())]).to_string();
+                let mut lines = head.lines();
+                let request_line = lines.next().unwrap_or_default();
+                let line = request_line
+                    .rsplit_once(' ')
+                    .map_or(request_line, |(l, _)| l)
+                    .to_string();
+                let headers = lines
+                    .filter(|l| !l.is_empty())
+                    .map(|l| l.to_lowercase())
+                    .collect();
+                let body = String::from_utf8_lossy(&buf[head_end.min(buf.len())..]).to_string();
+                log.lock().expect("lock").push(Seen {
+                    line,
+                    headers,
+                    body,
+                });
+                let (status, body) = script
+                    .next()
+                    .unwrap_or((500, "\"script exhausted\"".to_string()));
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        (format!("http://{addr}"), seen)
+    }
+
+    /// An address where nothing listens.
+    pub async fn dead_endpoint() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        format!("http://{addr}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{dead_endpoint, serve};
+    use super::*;
+    use crate::target::{MasterSources, resolve_targets};
+
+    fn client(endpoints: &[String], retry: Duration) -> HeliosClient {
+        let target = resolve_targets(&MasterSources {
+            explicit_endpoints: endpoints.to_vec(),
+        })
+        .expect("target")
+        .remove(0);
+        HeliosClient::new(
+            target,
+            ClientConfig {
+                user: "alice".into(),
+                http_timeout: Duration::from_secs(5),
+                retry_timeout: retry,
+                verbose: 0,
+            },
+        )
+        .expect("client")
+    }
+
+    #[tokio::test]
+    async fn every_request_carries_user_and_version_header() {
+        let (url, seen) = serve(vec![(200, r#"{}"#.into())]).await;
+        let jobs = client(&[url], Duration::from_secs(5))
+            .jobs(Some("foo:1"))
+            .await
+            .expect("jobs");
+        assert!(jobs.is_empty());
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen[0].line, "GET /jobs?user=alice&q=foo%3A1");
+        assert!(
+            seen[0]
+                .headers
+                .iter()
+                .any(|h| h == &format!("helios-version: {CLIENT_VERSION}"))
+        );
+    }
+
+    #[tokio::test]
+    async fn no_leader_is_retried_until_an_answer() {
+        let (url, seen) = serve(vec![
+            (
+                503,
+                r#"{"status":"NO_LEADER","message":"no leader"}"#.into(),
+            ),
+            (502, String::new()),
+            (200, r#"["m1","m2"]"#.into()),
+        ])
+        .await;
+        let masters = client(&[url], Duration::from_secs(10))
+            .masters()
+            .await
+            .expect("masters");
+        assert_eq!(masters, vec!["m1", "m2"]);
+        assert_eq!(seen.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn other_statuses_are_answers() {
+        let (url, seen) = serve(vec![(404, String::new())]).await;
+        let reply = client(&[url], Duration::from_secs(10))
+            .send(&Request::new(Method::GET, &["jobs", "x:1:abc"]))
+            .await
+            .expect("reply");
+        assert_eq!(reply.status, 404);
+        assert_eq!(seen.lock().unwrap()[0].line, "GET /jobs/x:1:abc?user=alice");
+    }
+
+    #[tokio::test]
+    async fn dead_endpoint_moves_on_to_the_next() {
+        let dead = dead_endpoint().await;
+        let (url, _) = serve(vec![(200, r#""0.1.0""#.into())]).await;
+        // Whatever the random order, the live endpoint answers.
+        let version = client(&[dead, url], Duration::from_secs(10))
+            .master_version()
+            .await;
+        assert_eq!(version, "0.1.0");
+    }
+
+    #[tokio::test]
+    async fn unreachable_cluster_fails_after_the_budget() {
+        let dead = dead_endpoint().await;
+        let c = client(std::slice::from_ref(&dead), Duration::from_millis(500));
+        let started = std::time::Instant::now();
+        let err = c.masters().await.unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(400));
+        assert!(matches!(err, ClientError::Connect { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("Unable to connect to master in {dead}: ")),
+            "{err}"
+        );
+        assert_eq!(c.master_version().await, "Unable to connect to master");
+    }
+
+    #[tokio::test]
+    async fn leaderless_cluster_reports_the_masters_message() {
+        let body = r#"{"status":"NO_LEADER","message":"no leader elected"}"#.to_string();
+        let (url, _) = serve(vec![(503, body.clone()); 50]).await;
+        let err = client(std::slice::from_ref(&url), Duration::from_millis(300))
+            .masters()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("Master unavailable in {url}: 503 NO_LEADER: no leader elected")
+        );
+    }
+
+    #[tokio::test]
+    async fn version_error_code_and_statuses_fallback() {
+        let (url, _) = serve(vec![(500, String::new()), (404, String::new())]).await;
+        let c = client(&[url], Duration::from_secs(5));
+        assert_eq!(
+            c.master_version().await,
+            "Master replied with error code 500"
+        );
+        let counts = c
+            .deployment_counts(&["a:1:x".to_string()])
+            .await
+            .expect("counts");
+        assert!(counts.is_empty());
+    }
+
+    #[tokio::test]
+    async fn deployment_counts_from_statuses() {
+        let (url, seen) = serve(vec![(
+            200,
+            r#"{"a:1:x":{"deployments":{"h1":{},"h2":{}},"taskStatuses":{}},"b:1:y":{"deployments":{}}}"#
+                .into(),
+        )])
+        .await;
+        let counts = client(&[url], Duration::from_secs(5))
+            .deployment_counts(&["a:1:x".to_string(), "b:1:y".to_string()])
+            .await
+            .expect("counts");
+        assert_eq!(counts.get("a:1:x"), Some(&2));
+        assert_eq!(counts.get("b:1:y"), Some(&0));
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen[0].line, "POST /jobs/statuses?user=alice");
+        assert_eq!(seen[0].body, r#"["a:1:x","b:1:y"]"#);
+        assert!(
+            seen[0]
+                .headers
+                .iter()
+                .any(|h| h == "content-type: application/json")
+        );
+    }
+}

@@ -1,0 +1,423 @@
+//! The commands: one module per `helios` sub-command, plus [`job_ref`] for the
+//! wildcard job lookup several of them share.
+//!
+//! A command gets a [`HeliosClient`] for one cluster and a [`Context`] holding
+//! its output streams, and returns its exit code; an `Err` is an exception in
+//! Helios's sense (printed as one line on stderr, exit code 1). [`run`] runs a
+//! command once per target, as Helios's `ControlCommand` does.
+
+pub mod create;
+pub mod inspect;
+pub mod job_ref;
+pub mod jobs;
+pub mod masters;
+pub mod remove;
+pub mod version;
+
+use std::io::{BufRead, Write};
+
+use crate::args::Command;
+use crate::client::{ClientConfig, HeliosClient};
+use crate::target::Target;
+
+/// What a command may touch besides the master.
+pub struct Context<'a> {
+    /// Normal output (stdout).
+    pub out: &'a mut dyn Write,
+    /// Answers to confirmation prompts (stdin).
+    pub stdin: &'a mut dyn BufRead,
+    /// `--json` was given.
+    pub json: bool,
+}
+
+/// Runs `command` against every target and returns the process exit code:
+/// 0 when it succeeded everywhere, else 1.
+///
+/// With several targets, human output gets a `<target> (<endpoints>)` header
+/// and JSON output is wrapped as `{"<target>": <json>, …}`, as in Helios.
+pub async fn run(
+    command: &Command,
+    targets: &[Target],
+    config: &ClientConfig,
+    ctx: &mut Context<'_>,
+    err: &mut dyn Write,
+) -> i32 {
+    let multi = targets.len() > 1;
+    let mut all_ok = true;
+    for (i, target) in targets.iter().enumerate() {
+        if multi {
+            if ctx.json {
+                if i == 0 {
+                    let _ = writeln!(ctx.out, "{{");
+                }
+                let _ = writeln!(ctx.out, "\"{}\": ", target.name);
+            } else {
+                let endpoints: Vec<&str> = target.endpoints.iter().map(|u| u.as_str()).collect();
+                let header = format!("{} ([{}])", target.name, endpoints.join(", "));
+                let _ = writeln!(ctx.out, "{header}");
+                let _ = writeln!(ctx.out, "{}", "-".repeat(header.chars().count()));
+            }
+        }
+        let code = match HeliosClient::new(target.clone(), config.clone()) {
+            Ok(client) => match dispatch(command, &client, ctx).await {
+                Ok(code) => code,
+                Err(e) => {
+                    let _ = ctx.out.flush();
+                    // A closed stdout (`helios jobs | head`) is not worth a message.
+                    if !is_broken_pipe(&e) {
+                        let _ = writeln!(err, "{}", one_line(&e, config.verbose));
+                    }
+                    1
+                }
+            },
+            Err(e) => {
+                let _ = writeln!(err, "{}", one_line(&e, config.verbose));
+                1
+            }
+        };
+        all_ok &= code == 0;
+        if multi {
+            if !ctx.json {
+                let _ = writeln!(ctx.out);
+            } else if i + 1 < targets.len() {
+                let _ = writeln!(ctx.out, ",\n");
+            } else {
+                let _ = writeln!(ctx.out, "}}");
+            }
+        }
+    }
+    let _ = ctx.out.flush();
+    if all_ok { 0 } else { 1 }
+}
+
+/// Runs one command against one cluster.
+async fn dispatch(
+    command: &Command,
+    client: &HeliosClient,
+    ctx: &mut Context<'_>,
+) -> anyhow::Result<i32> {
+    match command {
+        Command::Create(args) => create::run(args, client, ctx).await,
+        Command::Inspect(args) => inspect::run(args, client, ctx).await,
+        Command::Jobs(args) => jobs::run(args, client, ctx).await,
+        Command::Remove(args) => remove::run(args, client, ctx).await,
+        Command::Masters(args) => masters::run(args, client, ctx).await,
+        Command::Version => version::run(client, ctx).await,
+    }
+}
+
+/// An error as one line: its message, or with `-v` its whole cause chain.
+pub fn one_line(error: &anyhow::Error, verbose: u8) -> String {
+    let text = if verbose > 0 {
+        format!("{error:#}")
+    } else {
+        error.to_string()
+    };
+    text.replace(['\r', '\n'], " ")
+}
+
+/// True when `error` is a write to a closed pipe.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Helios's confirmation prompt: prints `Do you want to continue? [y/N]` and
+/// proceeds only when the answer starts with `y` or `Y`.
+pub fn confirmed(ctx: &mut Context<'_>) -> std::io::Result<bool> {
+    writeln!(ctx.out, "Do you want to continue? [y/N]")?;
+    ctx.out.flush()?;
+    let mut answer = String::new();
+    ctx.stdin.read_line(&mut answer)?;
+    Ok(matches!(answer.trim().chars().next(), Some('y' | 'Y')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::Cli;
+    use crate::client::testing::{Seen, serve};
+    use crate::target::{MasterSources, resolve_targets};
+    use clap::Parser;
+    use std::time::Duration;
+
+    const HASH: &str = "3f5c6e4aef30e1ab68931dbd66a83226410b87e9";
+
+    /// Runs `helios -z <scripted master> <argv…>` and returns the exit code,
+    /// stdout, stderr and the requests the master saw.
+    async fn helios(
+        argv: &[&str],
+        responses: Vec<(u16, String)>,
+        stdin: &str,
+    ) -> (i32, String, String, Vec<Seen>) {
+        let (url, seen) = serve(responses).await;
+        let mut full = vec!["helios", "-z", &url];
+        full.extend_from_slice(argv);
+        let cli = Cli::try_parse_from(full).expect("argv parses");
+        let targets = resolve_targets(&MasterSources {
+            explicit_endpoints: cli.global.masters.clone(),
+        })
+        .expect("targets");
+        let config = ClientConfig {
+            user: "tester".into(),
+            http_timeout: Duration::from_secs(5),
+            retry_timeout: Duration::from_secs(5),
+            verbose: 0,
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut input = stdin.as_bytes();
+        let mut ctx = Context {
+            out: &mut out,
+            stdin: &mut input,
+            json: cli.global.json,
+        };
+        let command = cli.command.expect("command");
+        let code = run(&command, &targets, &config, &mut ctx, &mut err).await;
+        let seen = seen.lock().expect("lock").clone();
+        (
+            code,
+            String::from_utf8(out).expect("utf8"),
+            String::from_utf8(err).expect("utf8"),
+            seen,
+        )
+    }
+
+    fn one_job(id: &str) -> String {
+        format!(r#"{{"{id}":{{"id":"{id}","image":"busybox","command":["sleep","60"]}}}}"#)
+    }
+
+    #[tokio::test]
+    async fn create_prints_the_job_then_done_and_the_id() {
+        let id = format!("foo:v1:{HASH}");
+        let ok = format!(r#"{{"status":"OK","errors":[],"id":"{id}"}}"#);
+        let (code, out, err, seen) =
+            helios(&["create", "foo:v1", "nginx"], vec![(200, ok)], "").await;
+        assert_eq!(code, 0, "{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with(r#"Creating job: {"addCapabilities":[],"command":[],"#));
+        assert!(lines[0].contains(r#""id":"foo:v1","image":"nginx""#));
+        assert_eq!(&lines[1..], ["Done.", id.as_str()]);
+        assert_eq!(seen[0].line, "POST /jobs?user=tester");
+        let body: serde_json::Value = serde_json::from_str(&seen[0].body).expect("json body");
+        assert_eq!(body["id"], "foo:v1");
+    }
+
+    #[tokio::test]
+    async fn create_failure_is_reported_like_helios() {
+        let exists =
+            format!(r#"{{"status":"JOB_ALREADY_EXISTS","errors":[],"id":"foo:v1:{HASH}"}}"#);
+        let (code, out, _, _) = helios(
+            &["create", "-q", "foo:v1", "nginx"],
+            vec![(400, exists.clone())],
+            "",
+        )
+        .await;
+        assert_eq!((code, out.as_str()), (1, ""));
+        let (code, out, _, _) = helios(
+            &["create", "foo:v1", "nginx"],
+            vec![(400, exists.clone())],
+            "",
+        )
+        .await;
+        assert_eq!(code, 1);
+        assert!(out.ends_with(&format!(
+            "Failed: CreateJobResponse{{status=JOB_ALREADY_EXISTS, errors=[], id='foo:v1:{HASH}'}}\n"
+        )));
+        let (code, out, _, _) = helios(
+            &["create", "foo:v1", "nginx", "--json"],
+            vec![(400, exists)],
+            "",
+        )
+        .await;
+        assert_eq!(code, 1);
+        assert_eq!(
+            out,
+            format!(
+                "{{\"errors\":[],\"id\":\"foo:v1:{HASH}\",\"status\":\"JOB_ALREADY_EXISTS\"}}\n"
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn create_argument_errors_go_to_stderr_without_contacting_the_master() {
+        let (code, out, err, seen) =
+            helios(&["create", "foo:1", "busybox", "-p", "x"], vec![], "").await;
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (1, "", "Bad port mapping: x\n")
+        );
+        assert!(seen.is_empty());
+        let (code, out, _, seen) = helios(&["create", "foo", "Busybox"], vec![], "").await;
+        assert_eq!(code, 1);
+        assert!(
+            out.contains("Job version was not specified in job id [foo:null]."),
+            "{out}"
+        );
+        assert!(seen.is_empty());
+    }
+
+    #[tokio::test]
+    async fn inspect_unknown_and_ambiguous() {
+        let (code, out, _, seen) = helios(&["inspect", "nope"], vec![(200, "{}".into())], "").await;
+        assert_eq!((code, out.as_str()), (1, "Unknown job: nope\n"));
+        assert_eq!(seen[0].line, "GET /jobs?user=tester&q=nope");
+        let two = r#"{"a:1:x":{"id":"a:1:x","image":"i"},"a:10:y":{"id":"a:10:y","image":"i"}}"#;
+        let (code, out, _, _) =
+            helios(&["inspect", "a:1", "--json"], vec![(200, two.into())], "").await;
+        assert_eq!(code, 1);
+        assert_eq!(
+            out,
+            "{\"host\":null,\"job\":null,\"status\":\"AMBIGUOUS_JOB_REFERENCE\"}\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn inspect_json_is_the_full_pretty_job() {
+        let id = format!("foo:1:{HASH}");
+        let (code, out, _, _) =
+            helios(&["inspect", "foo", "--json"], vec![(200, one_job(&id))], "").await;
+        assert_eq!(code, 0);
+        assert!(out.starts_with(
+            "{\n  \"addCapabilities\" : [ ],\n  \"command\" : [ \"sleep\", \"60\" ],\n"
+        ));
+        assert!(out.contains("  \"hostname\" : null,\n"));
+    }
+
+    #[tokio::test]
+    async fn remove_asks_and_reports() {
+        let id = format!("foo:1:{HASH}");
+        let (code, out, _, seen) =
+            helios(&["remove", "foo"], vec![(200, one_job(&id))], "n\n").await;
+        assert_eq!(code, 1);
+        assert_eq!(
+            out,
+            format!("This will remove the job {id}\nDo you want to continue? [y/N]\n")
+        );
+        assert_eq!(seen.len(), 1);
+
+        let (code, out, _, seen) = helios(
+            &["remove", "foo", "--token", "t"],
+            vec![
+                (200, one_job(&id)),
+                (400, r#"{"status":"STILL_IN_USE"}"#.into()),
+            ],
+            "y\n",
+        )
+        .await;
+        assert_eq!(code, 1);
+        assert!(out.ends_with(&format!(
+            "Removing job {id}\n{id}: failed: JobDeleteResponse{{status=STILL_IN_USE}}\n"
+        )));
+        assert_eq!(
+            seen[1].line,
+            format!("DELETE /jobs/{id}?user=tester&token=t")
+        );
+
+        let (code, out, _, _) = helios(
+            &["remove", "foo", "--yes"],
+            vec![(200, one_job(&id)), (200, r#"{"status":"OK"}"#.into())],
+            "",
+        )
+        .await;
+        assert_eq!(code, 0);
+        assert_eq!(out, format!("Removing job {id}\n{id}: done\n"));
+    }
+
+    #[tokio::test]
+    async fn jobs_without_statuses_and_no_match() {
+        let id = format!("foo:1:{HASH}");
+        let (code, out, _, _) = helios(
+            &["jobs"],
+            vec![(200, one_job(&id)), (404, String::new())],
+            "",
+        )
+        .await;
+        assert_eq!(code, 0);
+        assert_eq!(
+            out,
+            "JOB ID           NAME    VERSION    HOSTS    COMMAND     ENVIRONMENT    \n\
+             foo:1:3f5c6e4    foo     1          0        sleep 60                   \n"
+        );
+        let (code, out, _, _) = helios(&["jobs", "zzz"], vec![(200, "{}".into())], "").await;
+        assert_eq!(
+            (code, out.as_str()),
+            (1, "job pattern zzz matched no jobs\n")
+        );
+        let (code, out, _, _) = helios(&["jobs", "zzz", "-q"], vec![(200, "{}".into())], "").await;
+        assert_eq!((code, out.as_str()), (1, ""));
+    }
+
+    #[tokio::test]
+    async fn version_and_masters() {
+        let (code, out, _, _) = helios(&["version"], vec![(200, "\"0.1.0\"".into())], "").await;
+        assert_eq!(code, 0);
+        assert_eq!(
+            out,
+            format!(
+                "Client Version: {}\nMaster Version: 0.1.0\n",
+                crate::client::CLIENT_VERSION
+            )
+        );
+        let (code, out, _, _) = helios(
+            &["masters", "-f", "--json"],
+            vec![(200, r#"["m2","m1"]"#.into())],
+            "",
+        )
+        .await;
+        assert_eq!((code, out.as_str()), (0, "[ \"m1\", \"m2\" ]\n"));
+    }
+
+    #[tokio::test]
+    async fn unexpected_statuses_are_one_line_errors() {
+        let (code, out, err, _) = helios(&["masters"], vec![(500, "boom\nbang".into())], "").await;
+        assert_eq!((code, out.as_str()), (1, ""));
+        assert_eq!(
+            err,
+            "Request failed: GET /masters answered 500: boom bang\n"
+        );
+    }
+
+    fn prompt(input: &str) -> (bool, String) {
+        let mut out = Vec::new();
+        let mut stdin = input.as_bytes();
+        let mut ctx = Context {
+            out: &mut out,
+            stdin: &mut stdin,
+            json: false,
+        };
+        let yes = confirmed(&mut ctx).expect("prompt");
+        (yes, String::from_utf8(out).expect("utf8"))
+    }
+
+    #[test]
+    fn only_answers_starting_with_y_confirm() {
+        for (input, expected) in [
+            ("y\n", true),
+            ("Yes\n", true),
+            ("  yep", true),
+            ("n\n", false),
+            ("\n", false),
+            ("", false),
+            ("sure\n", false),
+        ] {
+            let (yes, out) = prompt(input);
+            assert_eq!(yes, expected, "{input:?}");
+            assert_eq!(out, "Do you want to continue? [y/N]\n");
+        }
+    }
+
+    #[test]
+    fn broken_pipes_are_recognised() {
+        let pipe = anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(is_broken_pipe(&pipe));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+    }
+
+    #[test]
+    fn errors_print_on_one_line() {
+        let e = anyhow::anyhow!("root cause\nsecond line").context("Top");
+        assert_eq!(one_line(&e, 0), "Top");
+        assert_eq!(one_line(&e, 1), "Top: root cause second line");
+    }
+}

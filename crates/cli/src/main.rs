@@ -1,0 +1,188 @@
+//! `helios`: the command-line client of a Helios cluster.
+//!
+//! It behaves like Spotify Helios's CLI (same commands, flags, output, JSON
+//! and exit codes) and reaches masters only through their REST API.
+//!
+//! Code map:
+//! * [`args`]: the command line (clap).
+//! * [`target`]: which masters to talk to.
+//! * [`client`]: the REST client, with retries over a cluster's masters.
+//! * [`spec`]: parsers for `create`'s port, registration, volume… specs.
+//! * [`commands`]: one module per sub-command.
+//! * [`output`]: pure renderers for tables, JSON and job descriptions.
+//!
+//! Exit codes: 0 on success, 1 on any failure (argument errors included).
+//! Normal output goes to stdout, error messages to stderr as one line.
+
+mod args;
+mod client;
+mod commands;
+mod output;
+mod spec;
+mod target;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser};
+
+use crate::args::Cli;
+use crate::client::{CLIENT_VERSION, ClientConfig};
+use crate::commands::Context;
+use crate::target::{MasterSources, NO_MASTERS_MESSAGE, TargetError, resolve_targets};
+
+/// Lines Helios prints on stderr before every argument error.
+const ARGPARSE_ERROR_HEADER: [&str; 3] = [
+    "# Report improvements/bugs at https://github.com/spotify/helios/issues",
+    "# For documentation see https://github.com/spotify/helios/tree/master/docs",
+    "# ---------------------------------------------------------------",
+];
+
+fn main() -> ExitCode {
+    let code = run();
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Parses the command line, finds the masters and runs the command.
+fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return report_parse_error(&e),
+    };
+    if cli.global.version {
+        println!("Helios CLI {CLIENT_VERSION}");
+        return 0;
+    }
+    let Some(command) = cli.command else {
+        // Helios prints the help and fails when given nothing to do.
+        let _ = Cli::command().print_help();
+        return 1;
+    };
+    let sources = MasterSources {
+        explicit_endpoints: cli.global.masters.clone(),
+    };
+    let targets = match resolve_targets(&sources) {
+        Ok(targets) => targets,
+        Err(TargetError::NoMasters) => {
+            argparse_error(NO_MASTERS_MESSAGE);
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let config = ClientConfig {
+        user: cli.global.username.clone().unwrap_or_else(default_username),
+        http_timeout: Duration::from_secs(cli.global.http_timeout),
+        retry_timeout: Duration::from_secs(cli.global.retry_timeout),
+        verbose: cli.global.verbose,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("Failed to start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let stdin = io::stdin();
+    let mut input = stdin.lock();
+    let mut ctx = Context {
+        out: &mut out,
+        stdin: &mut input,
+        json: cli.global.json,
+    };
+    runtime.block_on(commands::run(
+        &command,
+        &targets,
+        &config,
+        &mut ctx,
+        &mut io::stderr(),
+    ))
+}
+
+/// Prints a clap error the way Helios prints argparse errors; help and
+/// version requests go to stdout and succeed.
+fn report_parse_error(error: &clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                1
+            } else {
+                0
+            }
+        }
+        _ => {
+            let mut err = io::stderr().lock();
+            for line in ARGPARSE_ERROR_HEADER {
+                let _ = writeln!(err, "{line}");
+            }
+            let _ = write!(err, "{}", error.render());
+            1
+        }
+    }
+}
+
+/// Prints an argparse-style error: Helios's header, the usage line and
+/// `helios: error: <message>`.
+fn argparse_error(message: &str) {
+    let mut err = io::stderr().lock();
+    for line in ARGPARSE_ERROR_HEADER {
+        let _ = writeln!(err, "{line}");
+    }
+    let usage = Cli::command().render_usage().to_string();
+    let _ = writeln!(err, "{}", usage.trim_end());
+    let _ = writeln!(err, "helios: error: {message}");
+}
+
+/// `$USER`, else `$LOGNAME`, else the name of the process's uid in
+/// `/etc/passwd` (what Java's `user.name` gives), else `unknown`.
+fn default_username() -> String {
+    for var in ["USER", "LOGNAME"] {
+        if let Ok(name) = std::env::var(var)
+            && !name.is_empty()
+        {
+            return name;
+        }
+    }
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    uid.and_then(|uid| user_for_uid(&passwd, uid))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The user name of `uid` in `/etc/passwd` text.
+fn user_for_uid(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let _password = fields.next()?;
+        let id: u32 = fields.next()?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwd_lookup() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/sh\n";
+        assert_eq!(user_for_uid(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(user_for_uid(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(user_for_uid(passwd, 5), None);
+        assert_eq!(user_for_uid("garbage", 0), None);
+    }
+}

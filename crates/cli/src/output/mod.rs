@@ -1,0 +1,13 @@
+//! Pure renderers: everything here turns data into the exact text Helios
+//! prints, and nothing here does I/O (except reading the resolver search path
+//! in [`hostname::search_domains`]).
+//!
+//! * [`table`]: column-aligned tables.
+//! * [`json`]: sorted compact JSON and Jackson-style pretty JSON.
+//! * [`job`]: `inspect` lines and `jobs` rows.
+//! * [`hostname`]: host names relative to the DNS search path.
+
+pub mod hostname;
+pub mod job;
+pub mod json;
+pub mod table;

@@ -1,0 +1,57 @@
+//! Helios's plain-text tables: every cell is followed by four spaces and
+//! padded to the widest cell of its column, so columns line up and every line
+//! ends in whitespace, exactly as Helios's `Table` prints them.
+
+/// Spaces between two columns.
+const PADDING: usize = 4;
+
+/// Renders `rows` (the first is usually the header) as lines joined by `\n`,
+/// each ending with `\n`. Widths count characters, not bytes.
+pub fn render(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0usize; columns];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            out.push_str(cell);
+            let pad = PADDING + widths[i] - cell.chars().count();
+            out.extend(std::iter::repeat_n(' ', pad));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(cells: &[&str]) -> Vec<String> {
+        cells.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn columns_are_padded_to_max_width_plus_four() {
+        let text = render(&[row(&["JOB ID", "NAME"]), row(&["foo:1:abcdefg", "foo"])]);
+        assert_eq!(
+            text,
+            "JOB ID           NAME    \nfoo:1:abcdefg    foo     \n"
+        );
+    }
+
+    #[test]
+    fn widths_count_characters() {
+        let text = render(&[row(&["é", "x"]), row(&["ab", "y"])]);
+        assert_eq!(text, "é     x    \nab    y    \n");
+    }
+
+    #[test]
+    fn empty_table_is_empty() {
+        assert_eq!(render(&[]), "");
+    }
+}
