@@ -18,6 +18,7 @@ pub use model::date::{format_jackson as format_jackson_date, parse_lenient as pa
 pub use model::deployment::{Deployment, Goal};
 pub use model::health_check::HealthCheck;
 pub use model::host::{AgentInfo, DockerVersion, HostInfo, HostStatus, Status};
+pub use model::host_selector::{HostSelector, Operator};
 pub use model::job::{DEFAULT_SECONDS_TO_WAIT_BEFORE_KILL, Job};
 pub use model::job_id::{JobId, JobIdParseError};
 pub use model::port_mapping::{InvalidIpError, PortMapping};
@@ -34,3 +35,11 @@ pub use model::task_status::{
     State, TaskStatus, TaskStatusEvent, TaskStatusEvents, TaskStatusEventsStatus, ThrottleState,
 };
 pub use validate::JobValidator;
+
+/// Generated code of `proto/agent.proto`: the dispatcher protocol between agents and the
+/// leading master (messages, the `Dispatcher` client and server).
+#[cfg(feature = "grpc")]
+pub mod pb {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("helios.agent.v1");
+}

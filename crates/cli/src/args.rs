@@ -114,6 +114,26 @@ pub enum Command {
     Masters(MastersArgs),
     /// print version of master and client
     Version,
+    /// deploy a job to hosts
+    Deploy(DeployArgs),
+    /// undeploy a job from hosts
+    Undeploy(UndeployArgs),
+    /// start a stopped job
+    Start(GoalArgs),
+    /// stop a job without undeploying it
+    Stop(GoalArgs),
+    /// show job or host status
+    Status(StatusArgs),
+    /// see the run history of a job
+    History(HistoryArgs),
+    /// watch jobs
+    Watch(WatchArgs),
+    /// list hosts
+    Hosts(HostsArgs),
+    /// register a host
+    Register(RegisterArgs),
+    /// deregister a host
+    Deregister(DeregisterArgs),
 }
 
 /// `helios create`.
@@ -283,6 +303,142 @@ pub struct MastersArgs {
     pub full: bool,
 }
 
+/// `helios deploy`.
+#[derive(Args, Debug, Clone)]
+pub struct DeployArgs {
+    /// Job id.
+    pub job: String,
+    /// The hosts to deploy the job on.
+    #[arg(required = true)]
+    pub hosts: Vec<String>,
+    /// Insecure access token
+    #[arg(long = "token", num_args = 0..=1, default_value = "", default_missing_value = "")]
+    pub token: String,
+    /// Deploy job without starting it.
+    #[arg(long = "no-start")]
+    pub no_start: bool,
+    /// Watch the newly deployed job until it runs (or fails) everywhere.
+    #[arg(long = "watch")]
+    pub watch: bool,
+    /// if --watch is specified, the polling interval, default 1 second
+    #[arg(long = "interval", value_name = "SEC", default_value_t = 1)]
+    pub interval: u64,
+}
+
+/// `helios undeploy`.
+#[derive(Args, Debug, Clone)]
+pub struct UndeployArgs {
+    /// Job id.
+    pub job: String,
+    /// The hosts to undeploy the job from.
+    pub hosts: Vec<String>,
+    /// Insecure access token
+    #[arg(long = "token", num_args = 0..=1, default_value = "", default_missing_value = "")]
+    pub token: String,
+    /// Undeploy from all currently deployed hosts.
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Automatically answer 'yes' to the interactive prompt.
+    #[arg(long = "yes")]
+    pub yes: bool,
+    /// Deprecated spelling of --yes.
+    #[arg(long = "force", hide = true)]
+    pub force: bool,
+}
+
+/// `helios start` and `helios stop`.
+#[derive(Args, Debug, Clone)]
+pub struct GoalArgs {
+    /// Job id.
+    pub job: String,
+    /// The hosts to change the job's goal on.
+    #[arg(required = true)]
+    pub hosts: Vec<String>,
+    /// Insecure access token
+    #[arg(long = "token", num_args = 0..=1, default_value = "", default_missing_value = "")]
+    pub token: String,
+}
+
+/// `helios status`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StatusArgs {
+    /// Job filter
+    #[arg(short = 'j', long = "job")]
+    pub job: Option<String>,
+    /// Host pattern
+    #[arg(long = "host", default_value = "")]
+    pub host: String,
+    /// Print full hostnames, job and container id's.
+    #[arg(short = 'f')]
+    pub full: bool,
+}
+
+/// `helios history`.
+#[derive(Args, Debug, Clone)]
+pub struct HistoryArgs {
+    /// Job id
+    pub job: String,
+}
+
+/// `helios watch`.
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// Job reference
+    pub job: String,
+    /// The hostname prefixes to watch the job on.
+    pub hosts: Vec<String>,
+    /// polling interval, default 1 second
+    #[arg(long = "interval", value_name = "SEC", default_value_t = 1)]
+    pub interval: u64,
+    /// Show status of job for every host in hosts
+    #[arg(long = "exact")]
+    pub exact: bool,
+}
+
+/// `helios hosts`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct HostsArgs {
+    /// Pattern to filter hosts with
+    #[arg(default_value = "")]
+    pub pattern: String,
+    /// only print host names
+    #[arg(short = 'q')]
+    pub quiet: bool,
+    /// Print full host names.
+    #[arg(short = 'f')]
+    pub full: bool,
+    /// Filter hosts by its status. Valid statuses are: UP, DOWN
+    #[arg(long = "status", num_args = 0..=1, value_parser = ["UP", "DOWN"])]
+    pub status: Option<String>,
+    /// Host selector expression (repeatable; all must match). Supported
+    /// operators are '=', '!=', 'in' and 'notin', e.g. `-s site=foo -s bar!=yes`
+    /// or `-s "role in (web, api)"`.
+    #[arg(short = 's', long = "selector", value_name = "EXPR", action = ArgAction::Append)]
+    pub selectors: Vec<String>,
+}
+
+/// `helios register`.
+#[derive(Args, Debug, Clone)]
+pub struct RegisterArgs {
+    /// The hostname of the agent you want to register with the Helios masters.
+    pub host: String,
+    /// A unique ID for this host.
+    pub id: String,
+}
+
+/// `helios deregister`.
+#[derive(Args, Debug, Clone)]
+pub struct DeregisterArgs {
+    /// Host name to deregister.
+    pub host: String,
+    /// Automatically answer 'yes' to the interactive prompt.
+    #[arg(long = "yes")]
+    pub yes: bool,
+    /// Deprecated spelling of --yes.
+    #[arg(long = "force", hide = true)]
+    pub force: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +555,97 @@ mod tests {
             panic!("not remove")
         };
         assert_eq!(args.token, "");
+        assert!(args.yes);
+    }
+
+    #[test]
+    fn deploy_and_undeploy_flags() {
+        let cli = parse(&["deploy", "foo:1", "h1", "h2", "--no-start", "--token", "t"]);
+        let Some(Command::Deploy(args)) = cli.command else {
+            panic!("not deploy")
+        };
+        assert_eq!(args.hosts, ["h1", "h2"]);
+        assert!(args.no_start && !args.watch);
+        assert_eq!((args.token.as_str(), args.interval), ("t", 1));
+        assert!(Cli::try_parse_from(["helios", "deploy", "foo:1"]).is_err());
+
+        let cli = parse(&["undeploy", "foo:1", "-a", "--yes"]);
+        let Some(Command::Undeploy(args)) = cli.command else {
+            panic!("not undeploy")
+        };
+        assert!(args.all && args.yes && args.hosts.is_empty());
+        assert_eq!(args.token, "");
+    }
+
+    #[test]
+    fn start_stop_need_hosts() {
+        let cli = parse(&["stop", "foo:1", "h1", "--token"]);
+        let Some(Command::Stop(args)) = cli.command else {
+            panic!("not stop")
+        };
+        assert_eq!((args.hosts.len(), args.token.as_str()), (1, ""));
+        assert!(Cli::try_parse_from(["helios", "start", "foo:1"]).is_err());
+    }
+
+    #[test]
+    fn status_watch_history_flags() {
+        let cli = parse(&["status", "-j", "foo", "--host", "h.*", "-f"]);
+        let Some(Command::Status(args)) = cli.command else {
+            panic!("not status")
+        };
+        assert_eq!(args.job.as_deref(), Some("foo"));
+        assert_eq!(args.host, "h.*");
+        assert!(args.full);
+        let cli = parse(&["watch", "foo", "h1", "h2", "--exact", "--interval", "3"]);
+        let Some(Command::Watch(args)) = cli.command else {
+            panic!("not watch")
+        };
+        assert_eq!((args.hosts.len(), args.exact, args.interval), (2, true, 3));
+        assert!(matches!(
+            parse(&["history", "foo"]).command,
+            Some(Command::History(_))
+        ));
+    }
+
+    #[test]
+    fn hosts_flags_and_status_choices() {
+        let cli = parse(&[
+            "hosts",
+            "web",
+            "-s",
+            "a=b",
+            "--selector",
+            "c in (d, e)",
+            "--status",
+            "UP",
+        ]);
+        let Some(Command::Hosts(args)) = cli.command else {
+            panic!("not hosts")
+        };
+        assert_eq!(args.pattern, "web");
+        assert_eq!(args.selectors, ["a=b", "c in (d, e)"]);
+        assert_eq!(args.status.as_deref(), Some("UP"));
+        // argparse choices are case-sensitive.
+        assert!(Cli::try_parse_from(["helios", "hosts", "--status", "up"]).is_err());
+        let cli = parse(&["hosts"]);
+        let Some(Command::Hosts(args)) = cli.command else {
+            panic!("not hosts")
+        };
+        assert_eq!((args.pattern.as_str(), args.status), ("", None));
+    }
+
+    #[test]
+    fn register_and_deregister() {
+        let cli = parse(&["register", "h1", "id-1"]);
+        let Some(Command::Register(args)) = cli.command else {
+            panic!("not register")
+        };
+        assert_eq!((args.host.as_str(), args.id.as_str()), ("h1", "id-1"));
+        assert!(Cli::try_parse_from(["helios", "register", "h1"]).is_err());
+        let cli = parse(&["deregister", "h1", "--yes"]);
+        let Some(Command::Deregister(args)) = cli.command else {
+            panic!("not deregister")
+        };
         assert!(args.yes);
     }
 }

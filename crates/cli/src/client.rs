@@ -20,7 +20,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use helios_api::{CreateJobResponse, Job, JobDeleteResponse, JobDeleteStatus};
+use helios_api::{
+    CreateJobResponse, Goal, HostDeregisterResponse, HostDeregisterStatus, HostJobResponse,
+    HostStatus, Job, JobDeleteResponse, JobDeleteStatus, JobDeployResponse, JobId, JobStatus,
+    JobUndeployResponse, SetGoalResponse, TaskStatusEvents,
+};
 
 use crate::target::Target;
 
@@ -198,6 +202,11 @@ impl HeliosClient {
         })
     }
 
+    /// The cluster this client talks to.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
     /// Sends `request`, retrying unavailable masters within the budget, and
     /// returns the first real answer (any status but 502/503).
     pub async fn send(&self, request: &Request) -> Result<Reply, ClientError> {
@@ -327,6 +336,161 @@ impl HeliosClient {
             .collect())
     }
 
+    /// `GET /jobs[?q=…][&hostPattern=…]`, each parameter only when non-empty:
+    /// jobs whose id contains `query` and, with a pattern, that are deployed
+    /// on a host whose name the pattern finds.
+    pub async fn jobs_on_hosts(
+        &self,
+        query: &str,
+        host_pattern: &str,
+    ) -> Result<BTreeMap<String, Job>, ClientError> {
+        let mut request = Request::new(Method::GET, &["jobs"]);
+        if !query.is_empty() {
+            request = request.query("q", query);
+        }
+        if !host_pattern.is_empty() {
+            request = request.query("hostPattern", host_pattern);
+        }
+        self.get_ok(&request).await
+    }
+
+    /// `POST /jobs/statuses`: the status of each job; jobs the master does
+    /// not know are absent. No request is sent for no ids.
+    pub async fn job_statuses(
+        &self,
+        ids: &[JobId],
+    ) -> Result<BTreeMap<String, JobStatus>, ClientError> {
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let request = Request::new(Method::POST, &["jobs", "statuses"]).json(&ids);
+        self.get_ok(&request).await
+    }
+
+    /// `GET /jobs/{id}/status`; `None` when the master does not know the job.
+    pub async fn job_status(&self, id: &JobId) -> Result<Option<JobStatus>, ClientError> {
+        let request = Request::new(Method::GET, &["jobs", &id.to_string(), "status"]);
+        let reply = self.send(&request).await?;
+        match reply.status {
+            200 => decode(&request, &reply).map(Some),
+            404 => Ok(None),
+            _ => Err(status_error(&request, &reply)),
+        }
+    }
+
+    /// `GET /history/jobs/{id}`: the job's task-status events, oldest first.
+    pub async fn job_history(&self, id: &JobId) -> Result<TaskStatusEvents, ClientError> {
+        let request = Request::new(Method::GET, &["history", "jobs", &id.to_string()]);
+        let reply = self.send(&request).await?;
+        match reply.status {
+            200 | 404 => decode(&request, &reply),
+            _ => Err(status_error(&request, &reply)),
+        }
+    }
+
+    /// `PUT /hosts/{host}/jobs/{job}?token=` with body `{"goal":…,"jobId":…}`.
+    pub async fn deploy(
+        &self,
+        id: &JobId,
+        goal: Goal,
+        host: &str,
+        token: &str,
+    ) -> Result<JobDeployResponse, ClientError> {
+        let request = Request::new(Method::PUT, &["hosts", host, "jobs", &id.to_string()])
+            .query("token", token)
+            .json(&deployment_body(id, goal));
+        let reply = self.send(&request).await?;
+        host_job_response(&request, &reply, &[200, 400, 403, 404, 405], host, id)
+    }
+
+    /// `PATCH /hosts/{host}/jobs/{job}?token=` with body `{"goal":…,"jobId":…}`.
+    pub async fn set_goal(
+        &self,
+        id: &JobId,
+        goal: Goal,
+        host: &str,
+        token: &str,
+    ) -> Result<SetGoalResponse, ClientError> {
+        let request = Request::new(Method::PATCH, &["hosts", host, "jobs", &id.to_string()])
+            .query("token", token)
+            .json(&deployment_body(id, goal));
+        let reply = self.send(&request).await?;
+        host_job_response(&request, &reply, &[200, 400, 403, 404], host, id)
+    }
+
+    /// `DELETE /hosts/{host}/jobs/{job}?token=`.
+    pub async fn undeploy(
+        &self,
+        id: &JobId,
+        host: &str,
+        token: &str,
+    ) -> Result<JobUndeployResponse, ClientError> {
+        let request = Request::new(Method::DELETE, &["hosts", host, "jobs", &id.to_string()])
+            .query("token", token);
+        let reply = self.send(&request).await?;
+        host_job_response(&request, &reply, &[200, 400, 403, 404], host, id)
+    }
+
+    /// `GET /hosts[?namePattern=…][&selector=…]`: registered host names (UP or
+    /// DOWN) whose name the pattern finds and whose labels match every
+    /// selector.
+    pub async fn hosts(
+        &self,
+        name_pattern: Option<&str>,
+        selectors: &[String],
+    ) -> Result<Vec<String>, ClientError> {
+        let mut request = Request::new(Method::GET, &["hosts"]);
+        if let Some(pattern) = name_pattern.filter(|p| !p.is_empty()) {
+            request = request.query("namePattern", pattern);
+        }
+        for selector in selectors {
+            request = request.query("selector", selector);
+        }
+        self.get_ok(&request).await
+    }
+
+    /// `POST /hosts/statuses[?status=UP|DOWN]`: the status of each host;
+    /// unknown hosts, and hosts filtered out by `status`, are absent.
+    pub async fn host_statuses(
+        &self,
+        hosts: &[String],
+        status: Option<&str>,
+    ) -> Result<BTreeMap<String, HostStatus>, ClientError> {
+        let mut request = Request::new(Method::POST, &["hosts", "statuses"]).json(hosts);
+        if let Some(status) = status {
+            request = request.query("status", status);
+        }
+        self.get_ok(&request).await
+    }
+
+    /// `PUT /hosts/{host}?id=`: the HTTP status of the answer (Helios prints it
+    /// as is on failure).
+    pub async fn register_host(&self, host: &str, id: &str) -> Result<u16, ClientError> {
+        let request = Request::new(Method::PUT, &["hosts", host]).query("id", id);
+        Ok(self.send(&request).await?.status)
+    }
+
+    /// `DELETE /hosts/{host}`: 200 and 404 carry a [`HostDeregisterResponse`];
+    /// a 404 without one is `NOT_FOUND`.
+    pub async fn deregister_host(&self, host: &str) -> Result<HostDeregisterResponse, ClientError> {
+        let request = Request::new(Method::DELETE, &["hosts", host]);
+        let reply = self.send(&request).await?;
+        match reply.status {
+            200 | 404 => decode(&request, &reply).or_else(|e| {
+                if reply.status == 404 {
+                    Ok(HostDeregisterResponse {
+                        host: host.to_string(),
+                        status: HostDeregisterStatus::NotFound,
+                    })
+                } else {
+                    Err(e)
+                }
+            }),
+            _ => Err(status_error(&request, &reply)),
+        }
+    }
+
     /// `GET /masters`: names of the running masters.
     pub async fn masters(&self) -> Result<Vec<String>, ClientError> {
         self.get_ok(&Request::new(Method::GET, &["masters"])).await
@@ -418,6 +582,51 @@ pub fn status_error(request: &Request, reply: &Reply) -> ClientError {
         path: request.path(),
         status: reply.status,
         detail,
+    }
+}
+
+/// The body of deploy and set-goal requests: a `Deployment` with only the
+/// job and the goal (the master fills in the deployer).
+fn deployment_body(id: &JobId, goal: Goal) -> Value {
+    serde_json::json!({"goal": goal, "jobId": id.to_string()})
+}
+
+/// Reads a `{host, job, status}` answer whose HTTP status is one of `codes`.
+/// A body that only names the status (`{"status":"HOST_NOT_FOUND",
+/// "message":…}`), or a bare 403, still yields a response, naming the
+/// request's host and job where the body does not.
+fn host_job_response<S: DeserializeOwned>(
+    request: &Request,
+    reply: &Reply,
+    codes: &[u16],
+    host: &str,
+    id: &JobId,
+) -> Result<HostJobResponse<S>, ClientError> {
+    if !codes.contains(&reply.status) {
+        return Err(status_error(request, reply));
+    }
+    // Helios's master always names the host and job; a body that does not
+    // (such as `{"status":…,"message":…}`) gets the request's.
+    if let Ok(mut response) = reply.json::<HostJobResponse<S>>() {
+        response.host.get_or_insert_with(|| host.to_string());
+        response.job.get_or_insert_with(|| id.to_string());
+        return Ok(response);
+    }
+    let named = reply
+        .json::<Value>()
+        .ok()
+        .and_then(|body| body.get("status").cloned())
+        .and_then(|status| serde_json::from_value::<S>(status).ok());
+    let status = named.or_else(|| {
+        (reply.status == 403)
+            .then(|| serde_json::from_value::<S>(Value::from("FORBIDDEN")).ok())
+            .flatten()
+    });
+    match status {
+        Some(status) => Ok(HostJobResponse::new(status, host, id.to_string())),
+        None => Err(decode::<HostJobResponse<S>>(request, reply)
+            .err()
+            .unwrap_or_else(|| status_error(request, reply))),
     }
 }
 

@@ -8,16 +8,19 @@
 //! * [`target`]: which masters to talk to.
 //! * [`client`]: the REST client, with retries over a cluster's masters.
 //! * [`spec`]: parsers for `create`'s port, registration, volume… specs.
+//! * [`selector`]: host selector expressions (`hosts -s`).
 //! * [`commands`]: one module per sub-command.
 //! * [`output`]: pure renderers for tables, JSON and job descriptions.
 //!
-//! Exit codes: 0 on success, 1 on any failure (argument errors included).
+//! Exit codes: 0 on success, 1 on any failure (argument errors included),
+//! except a failed `undeploy`, which exits 255 (Helios returns -1).
 //! Normal output goes to stdout, error messages to stderr as one line.
 
 mod args;
 mod client;
 mod commands;
 mod output;
+mod selector;
 mod spec;
 mod target;
 

@@ -68,6 +68,10 @@ pub struct Args {
     #[arg(long, env = "HELIOS_ELECTION_TIMEOUT_MS", default_value_t = 1000)]
     pub election_timeout_ms: u64,
 
+    /// How often agents send heartbeats, in milliseconds; a host is DOWN after 3 missed.
+    #[arg(long, env = "HELIOS_AGENT_HEARTBEAT_MS", default_value_t = 5000)]
+    pub agent_heartbeat_ms: u32,
+
     /// Build a snapshot after this many log entries since the last one.
     #[arg(long, env = "HELIOS_SNAPSHOT_EVERY", default_value_t = 5000)]
     pub snapshot_every: u64,
@@ -111,6 +115,8 @@ pub struct MasterConfig {
     pub election_timeout_ms: u64,
     /// Entries between snapshots.
     pub snapshot_every: u64,
+    /// Agents' heartbeat period (ms).
+    pub agent_heartbeat_ms: u32,
     /// Entries kept behind a snapshot.
     pub log_keep: u64,
 }
@@ -220,6 +226,7 @@ impl Args {
             election_timeout_ms: self.election_timeout_ms,
             snapshot_every: self.snapshot_every.max(1),
             log_keep: self.log_keep,
+            agent_heartbeat_ms: self.agent_heartbeat_ms.max(100),
         })
     }
 }

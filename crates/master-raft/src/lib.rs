@@ -5,6 +5,7 @@
 //! ([`gateway`]). [`server`] wires them together; [`config`] holds the command-line flags.
 
 pub mod config;
+pub mod dispatcher;
 pub mod gateway;
 pub mod metrics;
 pub mod raft;

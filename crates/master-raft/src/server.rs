@@ -13,6 +13,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{info, warn};
 
 use crate::config::MasterConfig;
+use crate::dispatcher::{Dispatcher, liveness, statuses};
 use crate::gateway::{self, AppState};
 use crate::metrics::Metrics;
 use crate::raft::bootstrap;
@@ -21,6 +22,7 @@ use crate::raft::pb::raft_service_server::RaftServiceServer;
 use crate::raft::service::{RaftRpc, leader_node};
 use crate::raft::types::{LogStore, MasterNode, Raft, StateMachine};
 use crate::state::{Command, CommandResult};
+use helios_api::pb::dispatcher_server::DispatcherServer;
 
 /// Checks that `dir` can be created and written, so a bad `--data-dir` fails at once.
 fn check_writable(dir: &std::path::Path) -> anyhow::Result<()> {
@@ -87,6 +89,7 @@ pub async fn run(
     let app = AppState::new(
         raft.clone(),
         cfg.id,
+        cfg.name.clone(),
         &sm,
         metrics,
         cfg.whitelisted_capabilities.clone(),
@@ -97,6 +100,9 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
+    let (dispatcher, status_rx) = Dispatcher::new(app.clone(), cfg.agent_heartbeat_ms);
+    let batcher = tokio::spawn(statuses::run_batcher(app.clone(), status_rx));
+    let liveness_task = tokio::spawn(liveness::run(dispatcher.clone(), stop_rx.clone()));
     let rpc = RaftServiceServer::new(RaftRpc::new(raft.clone(), cfg.id, node.clone()))
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
@@ -105,6 +111,7 @@ pub async fn run(
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(5)))
             .add_service(rpc)
+            .add_service(DispatcherServer::new(dispatcher))
             .serve_with_incoming_shutdown(
                 TcpListenerStream::new(cluster_listener),
                 stopped(stop_rx.clone()),
@@ -134,6 +141,8 @@ pub async fn run(
     info!("shutting down");
     let _ = stop_tx.send(true);
     formation.abort();
+    batcher.abort();
+    liveness_task.abort();
     cluster_id.abort();
     let _ = http_server.await;
     let _ = cluster_server.await;

@@ -11,6 +11,7 @@ pub mod date;
 pub mod deployment;
 pub mod health_check;
 pub mod host;
+pub mod host_selector;
 pub mod job;
 pub mod job_id;
 pub mod port_mapping;

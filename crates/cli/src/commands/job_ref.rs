@@ -1,6 +1,7 @@
-//! Wildcard job references: the argument of `inspect`, `remove` (and later
-//! `deploy`, `undeploy`, `start`, `stop`, `rolling-update`) is looked up with
-//! `GET /jobs?q=<arg>`, a substring match on full job ids. Exactly one match
+//! Wildcard job references: the argument of `inspect`, `remove`, `deploy`,
+//! `undeploy`, `start`, `stop` and `history` (and later `rolling-update`) is
+//! looked up with `GET /jobs?q=<arg>`, a substring match on full job ids.
+//! Exactly one match
 //! is the job; none is `Unknown job: <arg>`, several are
 //! `Ambiguous job reference: <arg>` (so `foo:1` is ambiguous when `foo:10`
 //! exists: give the full id).

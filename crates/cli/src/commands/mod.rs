@@ -4,17 +4,31 @@
 //! A command gets a [`HeliosClient`] for one cluster and a [`Context`] holding
 //! its output streams, and returns its exit code; an `Err` is an exception in
 //! Helios's sense (printed as one line on stderr, exit code 1). [`run`] runs a
-//! command once per target, as Helios's `ControlCommand` does.
+//! command once per target, as Helios's `ControlCommand` does, except `watch`,
+//! which shows every target in each round (Helios's
+//! `MultiTargetControlCommand`).
 
 pub mod create;
+pub mod deploy;
+pub mod deregister;
+pub mod goal;
+pub mod history;
+pub mod host_resolver;
+pub mod hosts;
 pub mod inspect;
 pub mod job_ref;
 pub mod jobs;
 pub mod masters;
+pub mod register;
 pub mod remove;
+pub mod status;
+pub mod undeploy;
 pub mod version;
+pub mod watch;
 
 use std::io::{BufRead, Write};
+
+use helios_api::Goal;
 
 use crate::args::Command;
 use crate::client::{ClientConfig, HeliosClient};
@@ -31,7 +45,8 @@ pub struct Context<'a> {
 }
 
 /// Runs `command` against every target and returns the process exit code:
-/// 0 when it succeeded everywhere, else 1.
+/// 0 when it succeeded everywhere; with one target the command's own code
+/// (1, or 255 for a failed `undeploy`); with several, 1.
 ///
 /// With several targets, human output gets a `<target> (<endpoints>)` header
 /// and JSON output is wrapped as `{"<target>": <json>, …}`, as in Helios.
@@ -42,8 +57,12 @@ pub async fn run(
     ctx: &mut Context<'_>,
     err: &mut dyn Write,
 ) -> i32 {
+    if let Command::Watch(args) = command {
+        return run_watch(args, targets, config, ctx, err).await;
+    }
     let multi = targets.len() > 1;
     let mut all_ok = true;
+    let mut last_code = 0;
     for (i, target) in targets.iter().enumerate() {
         if multi {
             if ctx.json {
@@ -61,14 +80,7 @@ pub async fn run(
         let code = match HeliosClient::new(target.clone(), config.clone()) {
             Ok(client) => match dispatch(command, &client, ctx).await {
                 Ok(code) => code,
-                Err(e) => {
-                    let _ = ctx.out.flush();
-                    // A closed stdout (`helios jobs | head`) is not worth a message.
-                    if !is_broken_pipe(&e) {
-                        let _ = writeln!(err, "{}", one_line(&e, config.verbose));
-                    }
-                    1
-                }
+                Err(e) => report_error(ctx, err, &e, config.verbose),
             },
             Err(e) => {
                 let _ = writeln!(err, "{}", one_line(&e, config.verbose));
@@ -76,6 +88,9 @@ pub async fn run(
             }
         };
         all_ok &= code == 0;
+        if code != 0 {
+            last_code = code;
+        }
         if multi {
             if !ctx.json {
                 let _ = writeln!(ctx.out);
@@ -87,7 +102,54 @@ pub async fn run(
         }
     }
     let _ = ctx.out.flush();
-    if all_ok { 0 } else { 1 }
+    if all_ok {
+        0
+    } else if multi {
+        1
+    } else {
+        last_code
+    }
+}
+
+/// Prints an exception on `err` (nothing for a closed stdout, as in
+/// `helios jobs | head`) and returns exit code 1.
+fn report_error(
+    ctx: &mut Context<'_>,
+    err: &mut dyn Write,
+    error: &anyhow::Error,
+    verbose: u8,
+) -> i32 {
+    let _ = ctx.out.flush();
+    if !is_broken_pipe(error) {
+        let _ = writeln!(err, "{}", one_line(error, verbose));
+    }
+    1
+}
+
+/// `helios watch`: one loop over all targets.
+async fn run_watch(
+    args: &crate::args::WatchArgs,
+    targets: &[Target],
+    config: &ClientConfig,
+    ctx: &mut Context<'_>,
+    err: &mut dyn Write,
+) -> i32 {
+    let mut clients = Vec::with_capacity(targets.len());
+    for target in targets {
+        match HeliosClient::new(target.clone(), config.clone()) {
+            Ok(client) => clients.push((target.clone(), client)),
+            Err(e) => {
+                let _ = writeln!(err, "{}", one_line(&e, config.verbose));
+                return 1;
+            }
+        }
+    }
+    let code = match watch::run(args, &clients, ctx).await {
+        Ok(code) => code,
+        Err(e) => report_error(ctx, err, &e, config.verbose),
+    };
+    let _ = ctx.out.flush();
+    code
 }
 
 /// Runs one command against one cluster.
@@ -103,6 +165,20 @@ async fn dispatch(
         Command::Remove(args) => remove::run(args, client, ctx).await,
         Command::Masters(args) => masters::run(args, client, ctx).await,
         Command::Version => version::run(client, ctx).await,
+        Command::Deploy(args) => deploy::run(args, client, ctx).await,
+        Command::Undeploy(args) => undeploy::run(args, client, ctx).await,
+        Command::Start(args) => goal::run(args, Goal::Start, client, ctx).await,
+        Command::Stop(args) => goal::run(args, Goal::Stop, client, ctx).await,
+        Command::Status(args) => status::run(args, client, ctx).await,
+        Command::History(args) => history::run(args, client, ctx).await,
+        Command::Hosts(args) => hosts::run(args, client, ctx).await,
+        Command::Register(args) => register::run(args, client, ctx).await,
+        Command::Deregister(args) => deregister::run(args, client, ctx).await,
+        // Handled by `run` before any per-target dispatch.
+        Command::Watch(args) => {
+            let clients = [(client.target().clone(), client.clone())];
+            watch::run(args, &clients, ctx).await
+        }
     }
 }
 
@@ -134,6 +210,9 @@ pub fn confirmed(ctx: &mut Context<'_>) -> std::io::Result<bool> {
 }
 
 #[cfg(test)]
+mod deployment_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::args::Cli;
@@ -146,7 +225,7 @@ mod tests {
 
     /// Runs `helios -z <scripted master> <argv…>` and returns the exit code,
     /// stdout, stderr and the requests the master saw.
-    async fn helios(
+    pub(super) async fn helios(
         argv: &[&str],
         responses: Vec<(u16, String)>,
         stdin: &str,

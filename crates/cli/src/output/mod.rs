@@ -6,8 +6,14 @@
 //! * [`json`]: sorted compact JSON and Jackson-style pretty JSON.
 //! * [`job`]: `inspect` lines and `jobs` rows.
 //! * [`hostname`]: host names relative to the DNS search path.
+//! * [`tasks`]: the `status` and `history` tables and `watch` lines.
+//! * [`hosts`]: the `hosts` table, human durations and Java's `%.2f`.
+//! * [`responses`]: Java `toString()` forms of REST responses.
 
 pub mod hostname;
+pub mod hosts;
 pub mod job;
 pub mod json;
+pub mod responses;
 pub mod table;
+pub mod tasks;

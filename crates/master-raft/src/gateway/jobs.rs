@@ -12,24 +12,23 @@ use helios_api::{
     CreateJobResponse, CreateJobStatus, Job, JobDeleteResponse, JobDeleteStatus, JobId, JobStatus,
     JobValidator,
 };
-use serde_json::json;
 
 use super::{ApiError, AppState};
-use crate::state::{Command, CommandResult};
+use crate::state::{Command, CommandResult, State as ClusterState};
 
-type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+pub type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
-fn params(q: Params) -> Result<HashMap<String, String>, ApiError> {
+pub fn params(q: Params) -> Result<HashMap<String, String>, ApiError> {
     q.map(|Query(q)| q)
         .map_err(|e| ApiError::bad_request("BAD_QUERY", format!("malformed query string: {e}")))
 }
 
-fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     b.map_err(|e| ApiError::new(e.status(), "BAD_BODY", e.body_text()))
 }
 
 /// Parses a path job id; it must be fully qualified (`name:version:hash`).
-fn full_id(raw: &str) -> Result<JobId, ApiError> {
+pub fn full_id(raw: &str) -> Result<JobId, ApiError> {
     let id: JobId = raw.parse().map_err(|e: helios_api::JobIdParseError| {
         ApiError::bad_request("INVALID_ID", e.to_string())
     })?;
@@ -114,7 +113,7 @@ pub async fn create(
     }
 }
 
-fn unexpected(r: CommandResult) -> ApiError {
+pub fn unexpected(r: CommandResult) -> ApiError {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "INTERNAL",
@@ -140,7 +139,7 @@ pub async fn list(
         None => None,
     };
     let stale = q.get("stale").is_some_and(|v| v.is_empty() || v == "true");
-    let select = |s: &crate::state::State| -> BTreeMap<String, Job> {
+    let select = |s: &ClusterState| -> BTreeMap<String, Job> {
         s.jobs
             .iter()
             .filter(|(id, _)| id.contains(&needle))
@@ -169,7 +168,7 @@ pub async fn get_one(
 ) -> Result<Json<Job>, ApiError> {
     let q = params(q)?;
     let id = full_id(&raw)?.to_string();
-    let select = |s: &crate::state::State| s.jobs.get(&id).map(|j| j.value.clone());
+    let select = |s: &ClusterState| s.jobs.get(&id).map(|j| j.value.clone());
     let found = if q.contains_key("stale") {
         app.read_local(select)?
     } else {
@@ -194,13 +193,53 @@ pub async fn remove(
     let id = full_id(&raw)?.to_string();
     let token = q.get("token").cloned().unwrap_or_default();
     let (code, status) = match app.write(Command::RemoveJob { id, token }).await? {
-        CommandResult::JobRemoved => (StatusCode::OK, JobDeleteStatus::Ok),
+        CommandResult::Ok => (StatusCode::OK, JobDeleteStatus::Ok),
         CommandResult::JobNotFound => (StatusCode::NOT_FOUND, JobDeleteStatus::JobNotFound),
         CommandResult::Forbidden => (StatusCode::FORBIDDEN, JobDeleteStatus::Forbidden),
         CommandResult::StillInUse => (StatusCode::BAD_REQUEST, JobDeleteStatus::StillInUse),
         other => return Err(unexpected(other)),
     };
     Ok((code, Json(JobDeleteResponse { status })).into_response())
+}
+
+/// The status of one job: its deployments and the task statuses agents reported.
+pub fn job_status(s: &ClusterState, id: &str) -> Option<JobStatus> {
+    let job = s.jobs.get(id)?;
+    let mut deployments = BTreeMap::new();
+    for (host, jobs) in &s.deployments {
+        if let Some(d) = jobs.get(id) {
+            deployments.insert(host.clone(), d.value.clone());
+        }
+    }
+    let mut task_statuses = BTreeMap::new();
+    for (host, statuses) in &s.task_statuses {
+        if let Some(t) = statuses.get(id) {
+            task_statuses.insert(host.clone(), t.value.clone());
+        }
+    }
+    Some(JobStatus {
+        deployments,
+        job: job.value.clone(),
+        task_statuses,
+    })
+}
+
+/// `GET /jobs/{id}/status`.
+pub async fn status(
+    State(app): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<JobStatus>, ApiError> {
+    let id = full_id(&raw)?.to_string();
+    app.read(|s| job_status(s, &id))
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "JOB_NOT_FOUND",
+                format!("no job {id}"),
+            )
+        })
 }
 
 /// `POST /jobs/statuses`: body `["<job id>", …]`; unknown ids are left out.
@@ -216,29 +255,14 @@ pub async fn statuses(
     for raw in &ids {
         wanted.push(
             full_id(raw)
-                .map_err(|_| {
-                    ApiError::with_body(
-                        StatusCode::BAD_REQUEST,
-                        json!({"status": "INVALID_ID", "message": format!("Invalid id {raw}")}),
-                    )
-                })?
+                .map_err(|_| ApiError::bad_request("INVALID_ID", format!("Invalid id {raw}")))?
                 .to_string(),
         );
     }
     app.read(|s| {
         wanted
             .iter()
-            .filter_map(|id| {
-                let job = s.jobs.get(id)?;
-                Some((
-                    id.clone(),
-                    JobStatus {
-                        deployments: BTreeMap::new(),
-                        job: job.value.clone(),
-                        task_statuses: BTreeMap::new(),
-                    },
-                ))
-            })
+            .filter_map(|id| Some((id.clone(), job_status(s, id)?)))
             .collect()
     })
     .await

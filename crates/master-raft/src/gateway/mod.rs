@@ -7,7 +7,9 @@
 mod cluster;
 mod error;
 mod forward;
-mod jobs;
+mod history;
+pub mod hosts;
+pub mod jobs;
 pub mod version;
 
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use openraft::ReadPolicy;
 
 pub use error::ApiError;
@@ -36,12 +38,16 @@ pub struct AppState {
     pub raft: Raft,
     /// This member's id.
     pub id: u64,
+    /// This member's name (recorded as `deployerMaster`).
+    pub name: String,
     /// The applied state.
     pub shared: helios_store::SharedState<crate::raft::types::TypeConfig, State>,
     /// Metrics of this member.
     pub metrics: Arc<Metrics>,
     /// HTTP client used to forward requests to the leader.
     pub http: reqwest::Client,
+    /// Index of the last applied entry, for sessions that wait for changes.
+    pub applied: tokio::sync::watch::Receiver<u64>,
     /// Capabilities jobs may add (`--whitelisted-capability`).
     pub whitelisted_capabilities: Arc<std::collections::BTreeSet<String>>,
 }
@@ -51,6 +57,7 @@ impl AppState {
     pub fn new(
         raft: Raft,
         id: u64,
+        name: String,
         sm: &StateMachine,
         metrics: Arc<Metrics>,
         whitelisted_capabilities: std::collections::BTreeSet<String>,
@@ -58,7 +65,9 @@ impl AppState {
         Self {
             raft,
             id,
+            name,
             shared: sm.shared(),
+            applied: sm.subscribe_applied(),
             metrics,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -108,6 +117,49 @@ impl AppState {
     }
 }
 
+/// Bodies larger than this are not even drained: the connection is closed.
+const DRAIN_LIMIT: usize = 64 << 20;
+
+/// Middleware: buffers the request body up to [`MAX_BODY`]. A larger body is read to its end
+/// (up to [`DRAIN_LIMIT`]) and refused with 413 and a JSON body, so that the client, still
+/// sending, reliably reads the answer instead of a reset connection.
+async fn limit_body(
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use futures::StreamExt;
+    let (parts, body) = req.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                return ApiError::bad_request("BAD_BODY", format!("cannot read body: {e}"))
+                    .into_response();
+            }
+        };
+        total += chunk.len();
+        if total <= MAX_BODY {
+            buf.extend_from_slice(&chunk);
+        } else if total > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if total > MAX_BODY {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BODY_TOO_LARGE",
+            format!("request body is larger than {MAX_BODY} bytes"),
+        )
+        .into_response();
+    }
+    let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(buf.freeze()));
+    next.run(req).await
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such path")
 }
@@ -118,6 +170,22 @@ pub fn router(app: AppState) -> Router {
         .route("/jobs", get(jobs::list).post(jobs::create))
         .route("/jobs/statuses", post(jobs::statuses))
         .route("/jobs/{id}", get(jobs::get_one).delete(jobs::remove))
+        .route("/jobs/{id}/status", get(jobs::status))
+        .route("/history/jobs/{id}", get(history::job_history))
+        .route("/hosts", get(hosts::list))
+        .route("/hosts/statuses", post(hosts::statuses))
+        .route(
+            "/hosts/{host}",
+            put(hosts::register).delete(hosts::deregister),
+        )
+        .route("/hosts/{host}/status", get(hosts::status))
+        .route(
+            "/hosts/{host}/jobs/{job}",
+            get(hosts::get_deployment)
+                .put(hosts::deploy)
+                .patch(hosts::set_goal)
+                .delete(hosts::undeploy),
+        )
         .route("/masters", get(cluster::masters))
         .route("/version/check", get(cluster::version_check))
         .layer(middleware::from_fn_with_state(
@@ -132,6 +200,7 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(cluster::metrics))
         .fallback(not_found)
         .layer(middleware::from_fn(version::version_headers))
+        .layer(middleware::from_fn(limit_body))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app)
 }

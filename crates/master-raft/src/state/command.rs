@@ -1,11 +1,12 @@
 //! Replicated commands and their results.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use helios_api::Job;
+use helios_api::{AgentInfo, Deployment, Goal, HostInfo, Job, TaskStatus};
 use serde::{Deserialize, Serialize};
 
-/// A change to the replicated state, proposed by the leader.
+/// A change to the replicated state, proposed by the leader. Times are stamped by the leader.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Command {
     /// Sets the cluster id if it is not set yet.
@@ -18,13 +19,110 @@ pub enum Command {
         /// The validated job with its full id.
         job: Job,
     },
-    /// Removes a job that is deployed nowhere, if the token matches.
+    /// Removes a job that is deployed nowhere, if the token matches; also its history.
     RemoveJob {
         /// Full job id.
         id: String,
         /// The token the caller gave (`""` when none).
         token: String,
     },
+    /// Registers a host name with an agent id (`PUT /hosts/{host}?id=`); an existing host
+    /// keeps its deployments.
+    RegisterHost {
+        /// Host name.
+        name: String,
+        /// Agent id.
+        id: String,
+        /// Leader clock (epoch ms).
+        now_ms: i64,
+    },
+    /// An agent opened a session: registers or updates the host and marks it UP. A different
+    /// agent id takes the name over (the dispatcher checked the old one is not alive): its
+    /// task statuses are dropped, its deployments kept.
+    AgentUp {
+        /// Host name.
+        name: String,
+        /// Agent id.
+        id: String,
+        /// Host labels.
+        labels: BTreeMap<String, String>,
+        /// Agent environment.
+        env: BTreeMap<String, String>,
+        /// Host facts.
+        host_info: Option<HostInfo>,
+        /// Agent facts.
+        agent_info: Option<AgentInfo>,
+        /// Leader clock (epoch ms).
+        now_ms: i64,
+    },
+    /// Fresh host and agent facts (sent every minute by agents).
+    UpdateHostInfo {
+        /// Host name.
+        name: String,
+        /// Host facts.
+        host_info: Option<HostInfo>,
+        /// Agent facts.
+        agent_info: Option<AgentInfo>,
+    },
+    /// Hosts whose agents missed their heartbeats.
+    HostsDown {
+        /// Host names.
+        names: Vec<String>,
+        /// Leader clock (epoch ms).
+        now_ms: i64,
+    },
+    /// Removes a host with its deployments, port reservations, statuses and history.
+    DeregisterHost {
+        /// Host name.
+        name: String,
+    },
+    /// Deploys a job to a host.
+    Deploy {
+        /// Host name.
+        host: String,
+        /// The deployment (job id, goal, deployer).
+        deployment: Deployment,
+        /// The caller's token.
+        token: String,
+    },
+    /// Changes the goal of a deployment.
+    SetGoal {
+        /// Host name.
+        host: String,
+        /// Full job id.
+        job: String,
+        /// The new goal.
+        goal: Goal,
+        /// The caller's token.
+        token: String,
+    },
+    /// Removes a deployment (the agent stops the container).
+    Undeploy {
+        /// Host name.
+        host: String,
+        /// Full job id.
+        job: String,
+        /// The caller's token.
+        token: String,
+    },
+    /// Task status changes reported by agents, batched by the leader.
+    ReportStatuses {
+        /// The changes, in the order they were received.
+        updates: Vec<StatusUpdate>,
+    },
+}
+
+/// One task status change of one host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    /// Host name.
+    pub host: String,
+    /// Full job id.
+    pub job: String,
+    /// The new status; `None` when the task is gone from the agent.
+    pub status: Option<TaskStatus>,
+    /// When the change happened on the agent (epoch ms).
+    pub timestamp: i64,
 }
 
 impl fmt::Display for Command {
@@ -36,6 +134,21 @@ impl fmt::Display for Command {
                 None => write!(f, "create-job (no id)"),
             },
             Command::RemoveJob { id, .. } => write!(f, "remove-job {id}"),
+            Command::RegisterHost { name, id, .. } => write!(f, "register-host {name} {id}"),
+            Command::AgentUp { name, id, .. } => write!(f, "agent-up {name} {id}"),
+            Command::UpdateHostInfo { name, .. } => write!(f, "host-info {name}"),
+            Command::HostsDown { names, .. } => write!(f, "hosts-down {names:?}"),
+            Command::DeregisterHost { name } => write!(f, "deregister-host {name}"),
+            Command::Deploy {
+                host, deployment, ..
+            } => {
+                write!(f, "deploy {} on {host}", deployment.job_id)
+            }
+            Command::SetGoal {
+                host, job, goal, ..
+            } => write!(f, "set-goal {job} on {host} {goal:?}"),
+            Command::Undeploy { host, job, .. } => write!(f, "undeploy {job} from {host}"),
+            Command::ReportStatuses { updates } => write!(f, "statuses ({})", updates.len()),
         }
     }
 }
@@ -43,7 +156,7 @@ impl fmt::Display for Command {
 /// The outcome of a command, the same on every member.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CommandResult {
-    /// Entries that are not commands (blank, membership).
+    /// Entries that are not commands (blank, membership), and commands that cannot fail.
     #[default]
     None,
     /// The cluster id in force after the command.
@@ -58,12 +171,23 @@ pub enum CommandResult {
         /// The id that was asked for.
         id: String,
     },
-    /// The job was removed.
-    JobRemoved,
+    /// Done.
+    Ok,
     /// No job has this id.
     JobNotFound,
+    /// No host has this name.
+    HostNotFound,
     /// The token does not match the job's.
     Forbidden,
     /// The job is deployed somewhere.
     StillInUse,
+    /// The job is already deployed on the host.
+    JobAlreadyDeployed,
+    /// The job is not deployed on the host.
+    JobNotDeployed,
+    /// A static external port of the job is reserved on the host by another job.
+    PortConflict {
+        /// The port.
+        port: i32,
+    },
 }

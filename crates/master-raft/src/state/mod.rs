@@ -6,17 +6,23 @@
 //! other outcome, never a storage error.
 
 mod command;
+mod deployments;
+mod hosts;
+mod jobs;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
-use helios_api::Job;
+use helios_api::{AgentInfo, Deployment, HostInfo, Job, TaskStatus, TaskStatusEvent};
 use openraft::EntryPayload;
 use openraft::alias::EntryOf;
 use serde::{Deserialize, Serialize};
 
-pub use command::{Command, CommandResult};
+pub use command::{Command, CommandResult, StatusUpdate};
 
 use crate::raft::types::TypeConfig;
+
+/// Task history events kept per job per host (Helios keeps 30).
+pub const HISTORY_LIMIT: usize = 30;
 
 /// A stored object with the Raft indexes that created and last changed it, so watchers and
 /// clients can resume from an index.
@@ -30,6 +36,40 @@ pub struct Versioned<T> {
     pub value: T,
 }
 
+impl<T> Versioned<T> {
+    /// A new object created at `index`.
+    pub fn new(index: u64, value: T) -> Self {
+        Self {
+            create_index: index,
+            modify_index: index,
+            value,
+        }
+    }
+}
+
+/// A registered host (agent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    /// The agent id registered under the name.
+    pub id: String,
+    /// Host labels (`--labels`).
+    pub labels: BTreeMap<String, String>,
+    /// Agent environment (`--env`).
+    pub env: BTreeMap<String, String>,
+    /// Host facts.
+    pub host_info: Option<HostInfo>,
+    /// Agent facts.
+    pub agent_info: Option<AgentInfo>,
+    /// Whether the agent is UP (holds a session and sends heartbeats).
+    pub up: bool,
+    /// When `up` last changed (leader clock, epoch ms).
+    pub status_changed_ms: i64,
+    /// Log index of the registration.
+    pub create_index: u64,
+    /// Log index of the last change.
+    pub modify_index: u64,
+}
+
 /// Everything the masters replicate.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
@@ -39,8 +79,16 @@ pub struct State {
     pub jobs: BTreeMap<String, Versioned<Job>>,
     /// `name:version` → full id, so that a name and version are unique as in Helios.
     pub job_refs: BTreeMap<String, String>,
-    /// Deployments: host → full job id → goal. Jobs deployed anywhere cannot be removed.
-    pub deployments: BTreeMap<String, BTreeMap<String, Versioned<String>>>,
+    /// Hosts by name.
+    pub hosts: BTreeMap<String, Host>,
+    /// Deployments: host → full job id → deployment.
+    pub deployments: BTreeMap<String, BTreeMap<String, Versioned<Deployment>>>,
+    /// Static external ports reserved per host: host → port → full job id.
+    pub ports: BTreeMap<String, BTreeMap<i32, String>>,
+    /// Task statuses reported by agents: host → full job id → status.
+    pub task_statuses: BTreeMap<String, BTreeMap<String, Versioned<TaskStatus>>>,
+    /// Task history: full job id → host → the last [`HISTORY_LIMIT`] events, oldest first.
+    pub history: BTreeMap<String, BTreeMap<String, VecDeque<TaskStatusEvent>>>,
 }
 
 impl State {
@@ -62,40 +110,48 @@ impl State {
             }
             Command::CreateJob { job } => self.create_job(index, job),
             Command::RemoveJob { id, token } => self.remove_job(id, token),
+            Command::RegisterHost { name, id, now_ms } => {
+                self.register_host(index, name, id, *now_ms)
+            }
+            Command::AgentUp {
+                name,
+                id,
+                labels,
+                env,
+                host_info,
+                agent_info,
+                now_ms,
+            } => self.agent_up(
+                index,
+                name,
+                id,
+                labels,
+                env,
+                host_info.clone(),
+                agent_info.clone(),
+                *now_ms,
+            ),
+            Command::UpdateHostInfo {
+                name,
+                host_info,
+                agent_info,
+            } => self.update_host_info(index, name, host_info.clone(), agent_info.clone()),
+            Command::HostsDown { names, now_ms } => self.hosts_down(index, names, *now_ms),
+            Command::DeregisterHost { name } => self.deregister_host(name),
+            Command::Deploy {
+                host,
+                deployment,
+                token,
+            } => self.deploy(index, host, deployment, token),
+            Command::SetGoal {
+                host,
+                job,
+                goal,
+                token,
+            } => self.set_goal(index, host, job, *goal, token),
+            Command::Undeploy { host, job, token } => self.undeploy(host, job, token),
+            Command::ReportStatuses { updates } => self.report_statuses(index, updates),
         }
-    }
-
-    fn create_job(&mut self, index: u64, job: &Job) -> CommandResult {
-        let (id, name_version) = job_keys(job);
-        if self.jobs.contains_key(&id) || self.job_refs.contains_key(&name_version) {
-            return CommandResult::JobAlreadyExists { id };
-        }
-        self.job_refs.insert(name_version, id.clone());
-        self.jobs.insert(
-            id.clone(),
-            Versioned {
-                create_index: index,
-                modify_index: index,
-                value: job.clone(),
-            },
-        );
-        CommandResult::JobCreated { id }
-    }
-
-    fn remove_job(&mut self, id: &str, token: &str) -> CommandResult {
-        let Some(job) = self.jobs.get(id) else {
-            return CommandResult::JobNotFound;
-        };
-        if job.value.token != token {
-            return CommandResult::Forbidden;
-        }
-        if self.is_deployed(id) {
-            return CommandResult::StillInUse;
-        }
-        let (_, name_version) = job_keys(&job.value);
-        self.jobs.remove(id);
-        self.job_refs.remove(&name_version);
-        CommandResult::JobRemoved
     }
 }
 

@@ -1,0 +1,227 @@
+//! The closed loop: N tokio tasks, each with its own `reqwest::Client` (so its own HTTP/1.1
+//! keep-alive connection) and one `POST /jobs` in flight, each request creating a job with a
+//! unique name and a fixed-size body. Completions are counted and their latency recorded in an
+//! HDR histogram only inside the measured window, which follows a discarded warm-up.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+
+use crate::probe::{Delta, Probe};
+
+/// How one row is run.
+#[derive(Clone, Debug)]
+pub struct LoadSpec {
+    /// `http://127.0.0.1:<port>/jobs` of the member the clients talk to.
+    pub url: String,
+    /// Number of concurrent clients.
+    pub clients: usize,
+    /// Discarded warm-up before the window.
+    pub warmup: Duration,
+    /// Length of the measured window.
+    pub duration: Duration,
+    /// Size of each request body in bytes.
+    pub value_size: usize,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Pause after an error before the next request.
+    pub error_backoff: Duration,
+    /// Prefix making job names unique across runs and rows.
+    pub run_id: String,
+}
+
+/// What one row measured.
+pub struct LoadResult {
+    /// Latency of successful creates in the window, microseconds.
+    pub latency: Histogram<u64>,
+    /// Successful creates completed in the window.
+    pub ok: u64,
+    /// Failed requests (non-2xx, transport errors, timeouts) completed in the window.
+    pub errors: u64,
+    /// The last error seen, if any (also outside the window).
+    pub last_error: Option<String>,
+    /// Length of the window, seconds.
+    pub window_s: f64,
+    /// CPU and metric changes over the window.
+    pub probe: Delta,
+}
+
+/// The body of one create: a Helios job without a hash, padded with an env value so that the
+/// whole body is `size` bytes (the shape of the anchors load generator's default template).
+pub fn job_body(id: &str, size: usize) -> String {
+    let head = format!(
+        r#"{{"id":"hb{id}:1","image":"busybox:latest","command":["sleep","3600"],"env":{{"PAD":""#
+    );
+    let tail = r#""}}"#;
+    let pad = size.saturating_sub(head.len() + tail.len());
+    let mut s = String::with_capacity(head.len() + pad + tail.len());
+    s.push_str(&head);
+    s.extend(std::iter::repeat_n('x', pad));
+    s.push_str(tail);
+    s
+}
+
+/// Shared by the controller and the clients.
+struct Control {
+    start: Instant,
+    /// Window bounds in µs since `start`; u64::MAX until set.
+    from_us: AtomicU64,
+    until_us: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl Control {
+    fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    fn in_window(&self, t: u64) -> bool {
+        t >= self.from_us.load(Ordering::Relaxed) && t <= self.until_us.load(Ordering::Relaxed)
+    }
+}
+
+/// One client's numbers.
+struct ClientStats {
+    latency: Histogram<u64>,
+    ok: u64,
+    errors: u64,
+    last_error: Option<String>,
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 1 µs to 120 s at 3 significant digits, as the anchors load generator.
+    Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")
+}
+
+/// One request; Ok when the job was created (200 with status OK).
+async fn create_once(client: &reqwest::Client, url: &str, body: String) -> Result<(), String> {
+    let resp = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("transport: {e}"))?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| format!("reading reply: {e}"))?;
+    if status.is_success() && bytes.windows(4).any(|w| w == b"\"OK\"") {
+        Ok(())
+    } else {
+        Err(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+        ))
+    }
+}
+
+async fn client_loop(
+    index: usize,
+    spec: Arc<LoadSpec>,
+    ctl: Arc<Control>,
+) -> anyhow::Result<ClientStats> {
+    // One client per task, at most one idle connection: each task keeps its own keep-alive
+    // connection, and with one request in flight it never needs a second.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .tcp_nodelay(true)
+        .timeout(spec.request_timeout)
+        .build()
+        .context("building the HTTP client")?;
+    let mut st = ClientStats {
+        latency: new_histogram(),
+        ok: 0,
+        errors: 0,
+        last_error: None,
+    };
+    let mut seq = 0u64;
+    while !ctl.stop.load(Ordering::Relaxed) {
+        seq += 1;
+        let id = format!("{}-n{}-c{index}-{seq}", spec.run_id, spec.clients);
+        let body = job_body(&id, spec.value_size);
+        let t0 = Instant::now();
+        let res = create_once(&client, &spec.url, body).await;
+        let elapsed = t0.elapsed();
+        let in_window = ctl.in_window(ctl.now_us());
+        match res {
+            Ok(()) => {
+                if in_window {
+                    st.latency.saturating_record(elapsed.as_micros() as u64);
+                    st.ok += 1;
+                }
+            }
+            Err(e) => {
+                if in_window {
+                    st.errors += 1;
+                }
+                st.last_error = Some(e);
+                tokio::time::sleep(spec.error_backoff).await;
+            }
+        }
+    }
+    Ok(st)
+}
+
+/// Runs one row: starts the clients, discards the warm-up, samples `probe` around the
+/// measured window, then stops the clients and merges their numbers.
+pub async fn run(spec: LoadSpec, probe: &Probe) -> anyhow::Result<LoadResult> {
+    let spec = Arc::new(spec);
+    let ctl = Arc::new(Control {
+        start: Instant::now(),
+        from_us: AtomicU64::new(u64::MAX),
+        until_us: AtomicU64::new(u64::MAX),
+        stop: AtomicBool::new(false),
+    });
+    let tasks: Vec<_> = (0..spec.clients)
+        .map(|i| tokio::spawn(client_loop(i, spec.clone(), ctl.clone())))
+        .collect();
+
+    tokio::time::sleep(spec.warmup).await;
+    let before = probe.sample().await;
+    let from = ctl.now_us();
+    ctl.from_us.store(from, Ordering::Relaxed);
+    tokio::time::sleep(spec.duration).await;
+    let until = ctl.now_us();
+    ctl.until_us.store(until, Ordering::Relaxed);
+    let after = probe.sample().await;
+    ctl.stop.store(true, Ordering::Relaxed);
+
+    let mut latency = new_histogram();
+    let (mut ok, mut errors, mut last_error) = (0, 0, None);
+    for task in tasks {
+        let st = task.await.context("client task panicked")??;
+        latency.add(&st.latency).expect("same histogram bounds");
+        ok += st.ok;
+        errors += st.errors;
+        if st.last_error.is_some() {
+            last_error = st.last_error;
+        }
+    }
+    Ok(LoadResult {
+        latency,
+        ok,
+        errors,
+        last_error,
+        window_s: (until - from) as f64 / 1e6,
+        probe: after.since(&before),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_requested_size_and_is_a_job() {
+        let b = job_body("r1-n16-c3-42", 300);
+        assert_eq!(b.len(), 300);
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        assert_eq!(v["id"], "hbr1-n16-c3-42:1");
+        assert_eq!(v["image"], "busybox:latest");
+    }
+}

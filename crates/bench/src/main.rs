@@ -1,0 +1,240 @@
+//! `helios-bench`: a closed-loop `POST /jobs` benchmark of a replicated `helios-master` cluster.
+//!
+//! It starts a 3-master cluster on loopback itself (fresh temporary sled directories, free
+//! ports; the `helios-master` binary next to its own executable, or `--master-bin`), waits for
+//! a leader, and for each `--clients` row runs a closed loop: N tokio tasks, each with its own
+//! HTTP/1.1 keep-alive connection and one request in flight, each request creating a job with a
+//! unique name and a 300-byte body (the anchors load generator's default job template). A 2 s
+//! warm-up is discarded; the measured window then lasts `--duration` seconds. Per row it prints
+//! `target | clients | creates/s | p50 ms | p99 ms | errors`, then the CPU of each master over
+//! the window (from `/proc/PID/stat`, percent of one core, `*` marks the leader), the CPU of the
+//! benchmark itself, the leader's group-commit batching (`helios_master_log_synced_appends_total`
+//! / `helios_master_log_syncs_total` over the window), syncs per second, and the leader's mean
+//! server-side write latency (`helios_master_write_latency_seconds`). The masters are killed
+//! at the end.
+//!
+//! Usage:
+//!
+//! ```text
+//! cargo build --release -p helios-master-raft -p helios-bench
+//! target/release/helios-bench                                  # leader, 1/16/256 clients, 10 s
+//! target/release/helios-bench --target follower --clients 16   # through a non-leader member
+//! target/release/helios-bench --target leader,follower --json-out rows.jsonl
+//! ```
+//!
+//! The load generator shares the machine with the three masters: its own CPU is reported so
+//! that a saturated client is not mistaken for a slow server.
+
+mod cluster;
+mod load;
+mod probe;
+mod report;
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+
+use crate::cluster::{ClusterOptions, LocalCluster};
+use crate::load::LoadSpec;
+use crate::probe::Probe;
+use crate::report::{Row, RowMeta};
+
+/// Which member the clients send their requests to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Target {
+    /// The Raft leader.
+    Leader,
+    /// The lowest-id member that does not lead (it forwards to the leader).
+    Follower,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Leader => "leader",
+            Target::Follower => "follower",
+        }
+    }
+}
+
+/// Closed-loop POST /jobs benchmark of a 3-master helios-master cluster it starts on loopback.
+#[derive(Parser, Debug)]
+#[command(
+    name = "helios-bench",
+    version,
+    after_help = "Example:\n  cargo build --release -p helios-master-raft -p helios-bench\n  \
+                  target/release/helios-bench --clients 1,16,256 --duration 10 --json-out rows.jsonl\n  \
+                  target/release/helios-bench --target follower --clients 16\n\n\
+                  Columns: creates/s, client-side p50/p99 latency, errors in the window; masters' CPU \
+                  (% of one core, * = leader); the benchmark's own CPU; the leader's log appends per \
+                  group-commit sync and syncs/s; the leader's mean server-side write latency (srv ms)."
+)]
+struct Args {
+    /// Rows to run: numbers of concurrent clients (each its own connection, one request in
+    /// flight).
+    #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
+    clients: Vec<usize>,
+    /// Member(s) to send requests to, comma-separated; every target runs every row.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "leader")]
+    target: Vec<Target>,
+    /// Length of each measured window, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Warm-up before each window, seconds (discarded).
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Size of each request body (a job JSON padded with an env value), bytes.
+    #[arg(long, default_value_t = 300)]
+    value_size: usize,
+    /// Per-request timeout, milliseconds (a timed-out request counts as an error).
+    #[arg(long, default_value_t = 10_000)]
+    request_timeout_ms: u64,
+    /// Pause after a failed request (e.g. 503 while a leader is elected), milliseconds.
+    #[arg(long, default_value_t = 10)]
+    error_backoff_ms: u64,
+    /// The helios-master executable (default: next to this executable).
+    #[arg(long)]
+    master_bin: Option<PathBuf>,
+    /// Directory under which the masters' temporary data directories are created (default:
+    /// the system temporary directory). Use a directory on the disk you want to measure.
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    /// `HELIOS_LOG` filter for the masters (default: the master's own default).
+    #[arg(long)]
+    master_log: Option<String>,
+    /// Extra flag passed to every master (repeatable), e.g. `--master-arg=--heartbeat-ms=100`.
+    #[arg(long = "master-arg", allow_hyphen_values = true)]
+    master_args: Vec<String>,
+    /// Start a fresh cluster for every row (otherwise the jobs of earlier rows stay in the
+    /// state, as they would in a long-running cluster).
+    #[arg(long)]
+    fresh_cluster_per_row: bool,
+    /// Append one JSON line per row to this file.
+    #[arg(long)]
+    json_out: Option<PathBuf>,
+    /// Tokio worker threads of the load generator (default: one per core).
+    #[arg(long)]
+    worker_threads: Option<usize>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.worker_threads {
+        rt.worker_threads(n);
+    }
+    // `block_on` runs `run` on the main thread, which spawns the masters: their parent-death
+    // signal then fires only when this process exits.
+    rt.enable_all().build()?.block_on(run(args))
+}
+
+async fn start_cluster(opts: &ClusterOptions) -> anyhow::Result<(LocalCluster, u64)> {
+    let mut cluster = LocalCluster::start(opts)?;
+    let leader = cluster.wait_leader(Duration::from_secs(60)).await?;
+    eprintln!(
+        "cluster up in {}: masters {} (pids {:?}), leader m{leader}",
+        cluster.dir.path().display(),
+        cluster
+            .masters
+            .iter()
+            .map(|m| format!("m{}=:{}/:{}", m.id, m.http_port, m.cluster_port))
+            .collect::<Vec<_>>()
+            .join(" "),
+        cluster.pids(),
+    );
+    Ok((cluster, leader))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    if args.clients.is_empty() || args.clients.contains(&0) {
+        bail!("--clients needs positive numbers");
+    }
+    if args.duration <= 0.0 || args.warmup < 0.0 {
+        bail!("--duration must be positive and --warmup not negative");
+    }
+    let master_bin = match &args.master_bin {
+        Some(p) => p.clone(),
+        None => cluster::default_master_bin()?,
+    };
+    let opts = ClusterOptions {
+        master_bin,
+        data_root: args.data_root.clone(),
+        size: 3,
+        log_filter: args.master_log.clone(),
+        extra_args: args.master_args.clone(),
+    };
+    let unix = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let run_id = format!("r{unix}p{}", std::process::id());
+
+    let (mut cluster, _) = start_cluster(&opts).await?;
+    println!("{}", Row::table_header());
+    let mut first = true;
+    for &target in &args.target {
+        for &clients in &args.clients {
+            if args.fresh_cluster_per_row && !first {
+                drop(cluster);
+                cluster = start_cluster(&opts).await?.0;
+            }
+            first = false;
+            let leader = cluster.wait_leader(Duration::from_secs(30)).await?;
+            let member = match target {
+                Target::Leader => leader,
+                Target::Follower => cluster
+                    .masters
+                    .iter()
+                    .map(|m| m.id)
+                    .find(|&id| id != leader)
+                    .context("no follower")?,
+            };
+            let url = format!(
+                "{}/jobs",
+                cluster.member(member).context("member vanished")?.url()
+            );
+            let urls: Vec<String> = cluster.masters.iter().map(|m| m.url()).collect();
+            let members: Vec<u64> = cluster.masters.iter().map(|m| m.id).collect();
+            let probe = Probe::new(cluster.pids(), &urls)?;
+            let spec = LoadSpec {
+                url,
+                clients,
+                warmup: Duration::from_secs_f64(args.warmup),
+                duration: Duration::from_secs_f64(args.duration),
+                value_size: args.value_size,
+                request_timeout: Duration::from_millis(args.request_timeout_ms),
+                error_backoff: Duration::from_millis(args.error_backoff_ms),
+                // Unique per row: every target and row creates jobs of its own.
+                run_id: format!("{run_id}-{}", target.name()),
+            };
+            let result = load::run(spec, &probe).await?;
+            let after = cluster.wait_leader(Duration::from_secs(30)).await?;
+            let row = Row::new(
+                RowMeta {
+                    target: target.name().to_string(),
+                    target_member: member,
+                    leader,
+                    leader_changed: after != leader,
+                    clients,
+                    value_size: args.value_size,
+                },
+                &members,
+                &result,
+            );
+            println!("{}", row.table_line(&members));
+            if row.errors > 0
+                && let Some(e) = &row.last_error
+            {
+                println!("  last error: {e}");
+            }
+            if row.leader_changed {
+                println!("  note: the leader changed from m{leader} to m{after} during this row");
+            }
+            if let Some(path) = &args.json_out {
+                row.append_json(path)
+                    .with_context(|| format!("cannot append to {}", path.display()))?;
+            }
+        }
+    }
+    drop(cluster);
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! Marks hosts DOWN when their agents stop sending heartbeats: after 3 missed periods. A new
+//! leader has no heartbeats yet, so it gives every host twice that grace before judging, and
+//! a leader change never flaps a healthy fleet.
+
+use std::time::{Duration, Instant};
+
+use tracing::info;
+
+use super::Dispatcher;
+use crate::raft::service::leader_node;
+use crate::state::Command;
+
+/// Runs until `stop` flips.
+pub async fn run(dispatcher: Dispatcher, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let app = dispatcher.app().clone();
+    let period = Duration::from_millis(dispatcher.heartbeat_ms() as u64);
+    let timeout = period * 3;
+    let mut leader_since: Option<Instant> = None;
+    let tick = (period / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = stop.changed() => return,
+        }
+        let leads = leader_node(&app.raft).map(|(id, _)| id) == Some(app.id);
+        if !leads {
+            leader_since = None;
+            continue;
+        }
+        let since = *leader_since.get_or_insert_with(Instant::now);
+        let live = dispatcher.live();
+        let now = Instant::now();
+        let up_hosts: Vec<String> = match app.read_local(|s| {
+            s.hosts
+                .iter()
+                .filter(|(_, h)| h.up)
+                .map(|(n, _)| n.clone())
+                .collect::<Vec<_>>()
+        }) {
+            Ok(h) => h,
+            Err(_) => continue,
+        };
+        let down: Vec<String> = up_hosts
+            .into_iter()
+            .filter(|name| match live.get(name) {
+                Some(l) if l.last_seen >= since => now.duration_since(l.last_seen) > timeout,
+                _ => now.duration_since(since) > timeout * 2,
+            })
+            .collect();
+        if !down.is_empty() {
+            info!(?down, "agents missed their heartbeats: hosts DOWN");
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let _ = app
+                .write(Command::HostsDown {
+                    names: down,
+                    now_ms,
+                })
+                .await;
+        }
+    }
+}

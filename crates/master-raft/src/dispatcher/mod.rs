@@ -1,0 +1,110 @@
+//! The agent dispatcher (DESIGN §6), served by the leader on the cluster port.
+//!
+//! Each agent holds one bidirectional stream. After the agent's Hello, the leader registers
+//! the host (a Raft write), answers Welcome, sends the COMPLETE set of the host's deployments,
+//! then an INCREMENTAL set each time an applied Raft entry changes them: the session waits on
+//! the state machine's applied-index notifications, so a deploy reaches its agent as soon as it
+//! is applied, with no polling. A follower answers Redirect with the leader's address.
+//!
+//! Liveness lives in the leader's memory ([`liveness`]); only UP/DOWN transitions are written.
+//! Task statuses from all agents are batched into few Raft writes ([`statuses`]).
+
+pub mod assignments;
+pub mod liveness;
+mod session;
+pub mod statuses;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use helios_api::pb;
+use helios_api::pb::dispatcher_server::Dispatcher as DispatcherService;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::gateway::AppState;
+use crate::state::StatusUpdate;
+
+/// What the leader knows of one connected agent.
+#[derive(Debug, Clone)]
+pub struct Liveness {
+    /// The agent's id.
+    pub agent_id: String,
+    /// When the last heartbeat (or any message) arrived.
+    pub last_seen: Instant,
+    /// The session that reported it, so an old session ending does not erase a new one.
+    pub session: u64,
+}
+
+/// Shared by every session of this master.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    app: AppState,
+    /// How often agents send heartbeats (ms); a host is DOWN after 3 missed periods.
+    heartbeat_ms: u32,
+    /// Hosts with a live agent, by name.
+    live: Mutex<HashMap<String, Liveness>>,
+    /// Status changes on their way to the batcher.
+    status_tx: mpsc::Sender<StatusUpdate>,
+    /// Session ids.
+    next_session: AtomicU64,
+}
+
+impl Dispatcher {
+    /// A dispatcher for this master, plus the receiving end of its status queue (to be run by
+    /// [`statuses::run_batcher`]).
+    pub fn new(app: AppState, heartbeat_ms: u32) -> (Self, mpsc::Receiver<StatusUpdate>) {
+        let (status_tx, status_rx) = mpsc::channel(65536);
+        let d = Dispatcher {
+            inner: Arc::new(Inner {
+                app,
+                heartbeat_ms,
+                live: Mutex::new(HashMap::new()),
+                status_tx,
+                next_session: AtomicU64::new(1),
+            }),
+        };
+        (d, status_rx)
+    }
+
+    /// The handler state of this master.
+    pub fn app(&self) -> &AppState {
+        &self.inner.app
+    }
+
+    /// The agents' heartbeat period in milliseconds.
+    pub fn heartbeat_ms(&self) -> u32 {
+        self.inner.heartbeat_ms
+    }
+
+    /// A copy of the liveness table.
+    pub fn live(&self) -> HashMap<String, Liveness> {
+        self.inner
+            .live
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[tonic::async_trait]
+impl DispatcherService for Dispatcher {
+    type SessionStream = ReceiverStream<Result<pb::MasterMessage, Status>>;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<pb::AgentMessage>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        let inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(session::run(self.clone(), inbound, tx));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}

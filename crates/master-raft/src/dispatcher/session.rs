@@ -1,0 +1,271 @@
+//! One agent session: Hello, registration, Welcome, assignments, and the agent's reports.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use helios_api::pb::agent_message::Msg as In;
+use helios_api::pb::assignments::Kind;
+use helios_api::pb::master_message::Msg as Out;
+use helios_api::{AgentInfo, HostInfo, TaskStatus, pb};
+use openraft::async_runtime::WatchReceiver;
+use tokio::sync::mpsc;
+use tonic::{Status, Streaming};
+use tracing::{debug, info, warn};
+
+use super::assignments::{HostTask, changes, complete, host_tasks};
+use super::{Dispatcher, Liveness};
+use crate::raft::service::leader_node;
+use crate::state::{Command, StatusUpdate};
+
+type Tx = mpsc::Sender<Result<pb::MasterMessage, Status>>;
+
+async fn send(tx: &Tx, msg: Out) -> bool {
+    tx.send(Ok(pb::MasterMessage { msg: Some(msg) }))
+        .await
+        .is_ok()
+}
+
+fn json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    if bytes.is_empty() {
+        return None;
+    }
+    serde_json::from_slice(bytes).ok()
+}
+
+/// Runs one session until the agent goes away or this master stops leading.
+pub async fn run(d: Dispatcher, mut inbound: Streaming<pb::AgentMessage>, tx: Tx) {
+    let hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
+        Ok(Ok(Some(pb::AgentMessage {
+            msg: Some(In::Hello(h)),
+        }))) => h,
+        _ => {
+            let _ = tx
+                .send(Err(Status::invalid_argument("a session starts with Hello")))
+                .await;
+            return;
+        }
+    };
+    let app = d.app().clone();
+    let name = hello.name.clone();
+    match leader_node(&app.raft) {
+        Some((id, _)) if id == app.id => {}
+        other => {
+            let addr = other.map(|(_, n)| n.cluster_addr).unwrap_or_default();
+            send(
+                &tx,
+                Out::Redirect(pb::Redirect {
+                    leader_cluster_addr: addr,
+                }),
+            )
+            .await;
+            return;
+        }
+    }
+    if let Err(reason) = admit(&d, &hello) {
+        info!(host = %name, "refusing agent session: {reason}");
+        send(&tx, Out::Refused(pb::Refused { reason })).await;
+        return;
+    }
+    let cluster_id = app
+        .read_local(|s| s.cluster_id.clone())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let up = Command::AgentUp {
+        name: name.clone(),
+        id: hello.agent_id.clone(),
+        labels: hello.labels.clone().into_iter().collect(),
+        env: hello.env.clone().into_iter().collect(),
+        host_info: json::<HostInfo>(&hello.host_info_json),
+        agent_info: json::<AgentInfo>(&hello.agent_info_json),
+        now_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    if let Err(e) = app.write(up).await {
+        send(
+            &tx,
+            Out::Refused(pb::Refused {
+                reason: format!("registration failed: {}", e.body),
+            }),
+        )
+        .await;
+        return;
+    }
+    let session = d.inner.next_session.fetch_add(1, Ordering::Relaxed);
+    touch(&d, &name, &hello.agent_id, session);
+    info!(host = %name, agent = %hello.agent_id, session, "agent connected");
+    let welcome = pb::Welcome {
+        cluster_id,
+        heartbeat_interval_ms: d.heartbeat_ms(),
+    };
+    if !send(&tx, Out::Welcome(welcome)).await {
+        return;
+    }
+
+    let mut applied = app.applied.clone();
+    let mut raft_metrics = app.raft.metrics();
+    let (mut sent, mut sent_index) = match send_complete(&d, &tx, &name).await {
+        Some(v) => v,
+        None => return,
+    };
+    loop {
+        tokio::select! {
+            changed = applied.changed() => {
+                if changed.is_err() { break; }
+                let Ok((index, now)) = app.read_local(|s| {
+                    (*applied.borrow_and_update(), host_tasks(s, &name))
+                }) else { break };
+                let delta = changes(&sent, &now);
+                if delta.is_empty() { continue; }
+                let msg = pb::Assignments {
+                    kind: Kind::Incremental as i32,
+                    index,
+                    prev_index: sent_index,
+                    assignments: delta,
+                };
+                if !send(&tx, Out::Assignments(msg)).await { break; }
+                sent = now;
+                sent_index = index;
+            }
+            msg = inbound.message() => {
+                let msg = match msg {
+                    Ok(Some(pb::AgentMessage { msg: Some(m) })) => m,
+                    Ok(Some(_)) => continue,
+                    Ok(None) | Err(_) => break,
+                };
+                touch(&d, &name, &hello.agent_id, session);
+                match msg {
+                    In::Heartbeat(_) | In::Hello(_) => {}
+                    In::Statuses(report) => forward_statuses(&d, &name, report).await,
+                    In::HostInfo(info) => {
+                        let cmd = Command::UpdateHostInfo {
+                            name: name.clone(),
+                            host_info: json(&info.host_info_json),
+                            agent_info: json(&info.agent_info_json),
+                        };
+                        let app = app.clone();
+                        tokio::spawn(async move { let _ = app.write(cmd).await; });
+                    }
+                    In::Resync(_) => {
+                        match send_complete(&d, &tx, &name).await {
+                            Some(v) => (sent, sent_index) = v,
+                            None => break,
+                        }
+                    }
+                }
+            }
+            changed = raft_metrics.changed() => {
+                if changed.is_err() { break; }
+                match leader_node(&app.raft) {
+                    Some((id, _)) if id == app.id => {}
+                    other => {
+                        let addr = other.map(|(_, n)| n.cluster_addr).unwrap_or_default();
+                        send(&tx, Out::Redirect(pb::Redirect { leader_cluster_addr: addr })).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    debug!(host = %name, session, "agent session ended");
+}
+
+/// Decides whether an agent may open a session; the reason when not.
+fn admit(d: &Dispatcher, hello: &pb::Hello) -> Result<(), String> {
+    if hello.name.is_empty() || hello.agent_id.is_empty() {
+        return Err("Hello needs a host name and an agent id".into());
+    }
+    let app = d.app();
+    let (cluster_id, registered) = app
+        .read_local(|s| {
+            (
+                s.cluster_id.clone(),
+                s.hosts.get(&hello.name).map(|h| h.id.clone()),
+            )
+        })
+        .map_err(|e| e.body.to_string())?;
+    if let Some(ours) = &cluster_id
+        && !hello.cluster_id.is_empty()
+        && *ours != hello.cluster_id
+    {
+        return Err(format!(
+            "this agent belongs to cluster {} but these masters are cluster {ours}",
+            hello.cluster_id
+        ));
+    }
+    if cluster_id.is_none() {
+        return Err("the cluster is not initialised yet".into());
+    }
+    if let Some(other) = registered.filter(|id| *id != hello.agent_id) {
+        let timeout = Duration::from_millis(d.heartbeat_ms() as u64) * 3;
+        let alive = d
+            .live()
+            .get(&hello.name)
+            .is_some_and(|l| l.agent_id == other && l.last_seen.elapsed() < timeout);
+        if alive {
+            return Err(format!(
+                "Another agent already registered as '{}' (local={} remote={other}); it is alive",
+                hello.name, hello.agent_id
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn touch(d: &Dispatcher, name: &str, agent_id: &str, session: u64) {
+    if let Ok(mut live) = d.inner.live.lock() {
+        live.insert(
+            name.to_string(),
+            Liveness {
+                agent_id: agent_id.to_string(),
+                last_seen: Instant::now(),
+                session,
+            },
+        );
+    }
+}
+
+async fn send_complete(
+    d: &Dispatcher,
+    tx: &Tx,
+    name: &str,
+) -> Option<(BTreeMap<String, HostTask>, u64)> {
+    let app = d.app();
+    let (index, tasks) = app
+        .read_local(|s| (*app.applied.borrow(), host_tasks(s, name)))
+        .ok()?;
+    let msg = pb::Assignments {
+        kind: Kind::Complete as i32,
+        index,
+        prev_index: 0,
+        assignments: complete(&tasks),
+    };
+    send(tx, Out::Assignments(msg))
+        .await
+        .then_some((tasks, index))
+}
+
+async fn forward_statuses(d: &Dispatcher, host: &str, report: pb::StatusReport) {
+    for u in report.updates {
+        let status = if u.removed {
+            None
+        } else {
+            match serde_json::from_slice::<TaskStatus>(&u.task_status_json) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    warn!(host, job = %u.job_id, "undecodable task status: {e}");
+                    continue;
+                }
+            }
+        };
+        let update = StatusUpdate {
+            host: host.to_string(),
+            job: u.job_id,
+            status,
+            timestamp: u.timestamp_ms,
+        };
+        if d.inner.status_tx.send(update).await.is_err() {
+            return;
+        }
+    }
+}
