@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod agents;
+pub mod docker;
+
 /// Builds `helios-master` and `helios` once per test process and returns the directory that
 /// holds them.
 pub fn bin_dir() -> &'static Path {
@@ -106,6 +109,7 @@ impl Master {
                 vec!["--peers", self.peers.as_str()]
             })
             .args(["--heartbeat-ms", "100", "--election-timeout-ms", "600"])
+            .args(["--agent-heartbeat-ms", "1000"])
             .args(&self.extra_args)
             .env("HELIOS_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
@@ -271,10 +275,27 @@ impl Cluster {
         }
     }
 
+    /// The cluster addresses of every member (for agents' `--master`).
+    pub fn cluster_addrs(&self) -> Vec<String> {
+        self.masters
+            .iter()
+            .map(|m| format!("127.0.0.1:{}", m.cluster_port))
+            .collect()
+    }
+
     /// Comma-free list of every master URL.
     pub fn urls(&self) -> Vec<String> {
         self.masters.iter().map(Master::url).collect()
     }
+}
+
+/// Serialises the heaviest tests (several masters, agents and containers each) inside one
+/// test binary, so that a 2-core machine runs one such scenario at a time.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+        .lock()
+        .await
 }
 
 /// A minimal job without a hash, as the CLI sends it.

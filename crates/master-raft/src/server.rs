@@ -100,7 +100,8 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let (dispatcher, status_rx) = Dispatcher::new(app.clone(), cfg.agent_heartbeat_ms);
+    let (dispatcher, status_rx) =
+        Dispatcher::new(app.clone(), cfg.agent_heartbeat_ms, stop_rx.clone());
     let batcher = tokio::spawn(statuses::run_batcher(app.clone(), status_rx));
     let liveness_task = tokio::spawn(liveness::run(dispatcher.clone(), stop_rx.clone()));
     let rpc = RaftServiceServer::new(RaftRpc::new(raft.clone(), cfg.id, node.clone()))
@@ -144,8 +145,10 @@ pub async fn run(
     batcher.abort();
     liveness_task.abort();
     cluster_id.abort();
-    let _ = http_server.await;
-    let _ = cluster_server.await;
+    // Give open connections a moment to finish, but never hang on a stuck client.
+    let grace = Duration::from_secs(5);
+    let _ = tokio::time::timeout(grace, http_server).await;
+    let _ = tokio::time::timeout(grace, cluster_server).await;
     if let Err(e) = raft.shutdown().await {
         warn!("Raft shutdown: {e}");
     }

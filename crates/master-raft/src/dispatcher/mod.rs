@@ -55,12 +55,18 @@ struct Inner {
     status_tx: mpsc::Sender<StatusUpdate>,
     /// Session ids.
     next_session: AtomicU64,
+    /// Flips when the master shuts down: sessions end so the server can stop.
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Dispatcher {
     /// A dispatcher for this master, plus the receiving end of its status queue (to be run by
     /// [`statuses::run_batcher`]).
-    pub fn new(app: AppState, heartbeat_ms: u32) -> (Self, mpsc::Receiver<StatusUpdate>) {
+    pub fn new(
+        app: AppState,
+        heartbeat_ms: u32,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> (Self, mpsc::Receiver<StatusUpdate>) {
         let (status_tx, status_rx) = mpsc::channel(65536);
         let d = Dispatcher {
             inner: Arc::new(Inner {
@@ -69,6 +75,7 @@ impl Dispatcher {
                 live: Mutex::new(HashMap::new()),
                 status_tx,
                 next_session: AtomicU64::new(1),
+                stop,
             }),
         };
         (d, status_rx)

@@ -102,6 +102,7 @@ pub async fn run(d: Dispatcher, mut inbound: Streaming<pb::AgentMessage>, tx: Tx
         return;
     }
 
+    let mut stop = d.inner.stop.clone();
     let mut applied = app.applied.clone();
     let mut raft_metrics = app.raft.metrics();
     let (mut sent, mut sent_index) = match send_complete(&d, &tx, &name).await {
@@ -110,6 +111,7 @@ pub async fn run(d: Dispatcher, mut inbound: Streaming<pb::AgentMessage>, tx: Tx
     };
     loop {
         tokio::select! {
+            _ = stop.changed() => break,
             changed = applied.changed() => {
                 if changed.is_err() { break; }
                 let Ok((index, now)) = app.read_local(|s| {
@@ -247,7 +249,7 @@ async fn send_complete(
 
 async fn forward_statuses(d: &Dispatcher, host: &str, report: pb::StatusReport) {
     for u in report.updates {
-        let status = if u.removed {
+        let status = if u.task_status_json.is_empty() {
             None
         } else {
             match serde_json::from_slice::<TaskStatus>(&u.task_status_json) {
@@ -258,14 +260,28 @@ async fn forward_statuses(d: &Dispatcher, host: &str, report: pb::StatusReport) 
                 }
             }
         };
-        let update = StatusUpdate {
-            host: host.to_string(),
-            job: u.job_id,
-            status,
-            timestamp: u.timestamp_ms,
-        };
-        if d.inner.status_tx.send(update).await.is_err() {
-            return;
+        // A removal may carry the task's final status: record it (history) first.
+        let mut updates = Vec::with_capacity(2);
+        if status.is_some() {
+            updates.push(StatusUpdate {
+                host: host.to_string(),
+                job: u.job_id.clone(),
+                status,
+                timestamp: u.timestamp_ms,
+            });
+        }
+        if u.removed {
+            updates.push(StatusUpdate {
+                host: host.to_string(),
+                job: u.job_id,
+                status: None,
+                timestamp: u.timestamp_ms,
+            });
+        }
+        for update in updates {
+            if d.inner.status_tx.send(update).await.is_err() {
+                return;
+            }
         }
     }
 }

@@ -1,0 +1,344 @@
+//! The agent's session with the leading master: one bidirectional gRPC stream
+//! (`proto/agent.proto`), reconnected for as long as the agent runs.
+//!
+//! The agent opens with Hello, then expects Welcome (the cluster id is checked: an agent that
+//! knows another non-empty id refuses the session), Redirect (reconnect to the leader at
+//! once) or Refused (log, retry later). In a session it applies Assignments through the
+//! [`Worker`], asks for a resync on a gap, and sends heartbeats, host info every minute and
+//! task-status changes as soon as there is no backlog (coalesced to the newest per job by the
+//! [`StatusHub`](crate::reporter::StatusHub)). Masters are tried in turn with capped,
+//! jittered backoff (200 ms → 5 s). HTTP/2 keepalive pings detect a dead connection. Nothing
+//! here touches containers: without a session the worker keeps running them.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use helios_api::pb::dispatcher_client::DispatcherClient;
+use helios_api::pb::{self, agent_message, master_message};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Endpoint;
+
+use crate::backoff::Backoff;
+use crate::reporter::{self, PendingUpdate};
+use crate::worker::{ApplyOutcome, Worker};
+
+/// Host info and agent info are re-sent this often.
+pub const HOST_INFO_PERIOD: Duration = Duration::from_secs(60);
+/// How long a master may take to accept the connection and answer Hello.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 keepalive ping period and ack timeout: a dead connection is noticed within both.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Outgoing messages buffered on the stream; beyond this statuses coalesce in the hub.
+const OUTBOX: usize = 64;
+/// Largest message accepted from a master (a COMPLETE set of a big host).
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+/// Redirects followed in a row without pause (guards against redirect loops).
+const MAX_REDIRECTS: u32 = 5;
+
+/// The agent's identity and settings as the session needs them.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// `--name`.
+    pub name: String,
+    /// The agent id.
+    pub agent_id: String,
+    /// `--labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `--env`.
+    pub env: BTreeMap<String, String>,
+    /// Masters' cluster addresses, tried in turn.
+    pub masters: Vec<String>,
+    /// Heartbeat period unless Welcome names one.
+    pub heartbeat: Duration,
+    /// The Docker endpoint, for HostInfo.
+    pub docker_host: String,
+    /// Command-line arguments, for AgentInfo.
+    pub input_arguments: Vec<String>,
+    /// When the agent started (for uptime).
+    pub started: Instant,
+    /// When the agent started, epoch ms.
+    pub start_time_ms: i64,
+}
+
+/// How one connection attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// No connection or no answer to Hello.
+    Unreachable(String),
+    /// The master does not lead; the leader's cluster address (`""` if unknown).
+    Redirect(String),
+    /// The master refused the session.
+    Refused(String),
+    /// The master belongs to another cluster than the one this agent knows.
+    ClusterMismatch {
+        /// The id the agent knows.
+        known: String,
+        /// The id the master sent.
+        offered: String,
+    },
+    /// A welcomed session ended (stream closed or broken).
+    Lost(String),
+    /// The agent is shutting down.
+    Shutdown,
+}
+
+/// Runs sessions until `shutdown` resolves.
+pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    let mut next_master = 0usize;
+    let mut redirect: Option<String> = None;
+    let mut redirects = 0u32;
+    loop {
+        let addr = match redirect.take() {
+            Some(a) => a,
+            None => {
+                let a = cfg.masters[next_master % cfg.masters.len()].clone();
+                next_master += 1;
+                a
+            }
+        };
+        let end = tokio::select! {
+            end = session(&cfg, &worker, &addr) => end,
+            _ = &mut shutdown => return,
+        };
+        match &end {
+            SessionEnd::Redirect(leader) if !leader.is_empty() && redirects < MAX_REDIRECTS => {
+                tracing::info!(master = %addr, leader = %leader, "redirected to the leader");
+                redirects += 1;
+                redirect = Some(leader.clone());
+                continue;
+            }
+            SessionEnd::Redirect(_) => {
+                tracing::info!(master = %addr, "master knows no leader yet; retrying");
+            }
+            SessionEnd::Unreachable(e) => {
+                tracing::warn!(master = %addr, error = %e, "cannot reach master");
+            }
+            SessionEnd::Refused(reason) => {
+                tracing::warn!(master = %addr, reason = %reason, "master refused the session");
+            }
+            SessionEnd::ClusterMismatch { known, offered } => {
+                tracing::error!(master = %addr, known = %known, offered = %offered,
+                    "master belongs to another cluster; session refused");
+            }
+            SessionEnd::Lost(e) => {
+                tracing::warn!(master = %addr, error = %e, "session lost");
+                backoff.reset();
+            }
+            SessionEnd::Shutdown => return,
+        }
+        redirects = 0;
+        let delay = backoff.next_delay();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = &mut shutdown => return,
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+fn msg(m: agent_message::Msg) -> pb::AgentMessage {
+    pb::AgentMessage { msg: Some(m) }
+}
+
+/// Host info and agent info JSON, and whether the Docker version was known.
+async fn host_and_agent_info(cfg: &SessionConfig, worker: &Worker) -> (Vec<u8>, Vec<u8>, bool) {
+    let version = tokio::time::timeout(Duration::from_secs(2), worker.context().runtime.version())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    let docker_known = version.is_some();
+    let host = reporter::host_info(&cfg.docker_host, version);
+    let cluster = worker.cluster();
+    let agent = reporter::agent_info(
+        cfg.started,
+        cfg.start_time_ms,
+        &cfg.input_arguments,
+        &cluster.cluster_id,
+        cluster.last_index,
+    );
+    (
+        serde_json::to_vec(&host).unwrap_or_default(),
+        serde_json::to_vec(&agent).unwrap_or_default(),
+        docker_known,
+    )
+}
+
+fn status_report(updates: Vec<PendingUpdate>) -> pb::AgentMessage {
+    let updates = updates
+        .into_iter()
+        .map(|u| pb::TaskStatusUpdate {
+            job_id: u.job_id.to_string(),
+            removed: u.status.is_none(),
+            // A removal may carry the task's final status, not yet sent.
+            task_status_json: u
+                .status
+                .or(u.final_status)
+                .map(|s| serde_json::to_vec(&s).unwrap_or_default())
+                .unwrap_or_default(),
+            timestamp_ms: u.timestamp_ms,
+        })
+        .collect();
+    msg(agent_message::Msg::Statuses(pb::StatusReport { updates }))
+}
+
+/// One connection to `addr`, from Hello to the end of the stream.
+pub async fn session(cfg: &SessionConfig, worker: &Arc<Worker>, addr: &str) -> SessionEnd {
+    let endpoint = match Endpoint::from_shared(format!("http://{addr}")) {
+        Ok(e) => e
+            .connect_timeout(Duration::from_secs(3))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true),
+        Err(e) => return SessionEnd::Unreachable(format!("bad address: {e}")),
+    };
+    let channel = match endpoint.connect().await {
+        Ok(c) => c,
+        Err(e) => return SessionEnd::Unreachable(error_chain(&e)),
+    };
+    let mut client = DispatcherClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(OUTBOX);
+    let (host_info_json, agent_info_json, mut docker_known) =
+        host_and_agent_info(cfg, worker).await;
+    let cluster = worker.cluster();
+    let hello = pb::Hello {
+        name: cfg.name.clone(),
+        agent_id: cfg.agent_id.clone(),
+        labels: cfg.labels.clone().into_iter().collect(),
+        env: cfg.env.clone().into_iter().collect(),
+        host_info_json,
+        agent_info_json,
+        cluster_id: cluster.cluster_id.clone(),
+        last_index: cluster.last_index,
+    };
+    let _ = tx.try_send(msg(agent_message::Msg::Hello(hello)));
+    let handshake = async {
+        let response = client.session(ReceiverStream::new(rx)).await?;
+        let mut inbound = response.into_inner();
+        let first = inbound.message().await?;
+        Ok::<_, tonic::Status>((inbound, first))
+    };
+    let (mut inbound, first) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok((inbound, Some(first)))) => (inbound, first),
+        Ok(Ok((_, None))) => return SessionEnd::Unreachable("stream closed before Welcome".into()),
+        Ok(Err(status)) => return SessionEnd::Unreachable(status.to_string()),
+        Err(_) => return SessionEnd::Unreachable("no answer to Hello".into()),
+    };
+    let welcome = match first.msg {
+        Some(master_message::Msg::Welcome(w)) => w,
+        Some(master_message::Msg::Redirect(r)) => {
+            return SessionEnd::Redirect(r.leader_cluster_addr);
+        }
+        Some(master_message::Msg::Refused(r)) => return SessionEnd::Refused(r.reason),
+        Some(master_message::Msg::Assignments(_)) | None => {
+            return SessionEnd::Unreachable("master did not start with Welcome".into());
+        }
+    };
+    if !cluster.cluster_id.is_empty() && cluster.cluster_id != welcome.cluster_id {
+        return SessionEnd::ClusterMismatch {
+            known: cluster.cluster_id,
+            offered: welcome.cluster_id,
+        };
+    }
+    if cluster.cluster_id.is_empty() && !welcome.cluster_id.is_empty() {
+        worker.set_cluster_id(&welcome.cluster_id);
+    }
+    let heartbeat = if welcome.heartbeat_interval_ms > 0 {
+        Duration::from_millis(u64::from(welcome.heartbeat_interval_ms))
+    } else {
+        cfg.heartbeat
+    };
+    tracing::info!(master = %addr, cluster = %welcome.cluster_id, ?heartbeat, "session started");
+    worker.session_started();
+    let hub = worker.context().hub.clone();
+    hub.requeue_all();
+    let mut have_pending = true;
+    let mut hb = tokio::time::interval(heartbeat);
+    hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut info = tokio::time::interval(HOST_INFO_PERIOD);
+    info.tick().await;
+    let runtime = worker.context().runtime.clone();
+    loop {
+        tokio::select! {
+            m = inbound.message() => match m {
+                Ok(Some(m)) => match m.msg {
+                    Some(master_message::Msg::Assignments(set)) => {
+                        if worker.apply(&set) == ApplyOutcome::NeedResync
+                            && tx.send(msg(agent_message::Msg::Resync(pb::ResyncRequest {}))).await.is_err()
+                        {
+                            return SessionEnd::Lost("stream closed".into());
+                        }
+                    }
+                    Some(master_message::Msg::Redirect(r)) => {
+                        return SessionEnd::Redirect(r.leader_cluster_addr);
+                    }
+                    Some(master_message::Msg::Refused(r)) => return SessionEnd::Refused(r.reason),
+                    Some(master_message::Msg::Welcome(_)) | None => {}
+                },
+                Ok(None) => return SessionEnd::Lost("master closed the stream".into()),
+                Err(status) => return SessionEnd::Lost(status.to_string()),
+            },
+            _ = hb.tick() => {
+                let beat = msg(agent_message::Msg::Heartbeat(pb::Heartbeat {
+                    sent_ms: chrono::Utc::now().timestamp_millis(),
+                }));
+                match tx.try_send(beat) {
+                    Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        return SessionEnd::Lost("stream closed".into());
+                    }
+                }
+            }
+            // Host info is resent every minute, and at once when Docker answers after Hello.
+            _ = info.tick() => {
+                let (host_info_json, agent_info_json, known) =
+                    host_and_agent_info(cfg, worker).await;
+                docker_known |= known;
+                let update = msg(agent_message::Msg::HostInfo(pb::HostInfoUpdate {
+                    host_info_json,
+                    agent_info_json,
+                }));
+                if tx.send(update).await.is_err() {
+                    return SessionEnd::Lost("stream closed".into());
+                }
+            }
+            _ = runtime.ready(), if !docker_known => {
+                docker_known = true;
+                info.reset_immediately();
+            }
+            _ = hub.pending_changed(), if !have_pending => have_pending = true,
+            permit = tx.reserve(), if have_pending => match permit {
+                Ok(permit) => {
+                    have_pending = false;
+                    let updates = hub.take_pending();
+                    if !updates.is_empty() {
+                        permit.send(status_report(updates));
+                    }
+                }
+                Err(_) => return SessionEnd::Lost("stream closed".into()),
+            },
+        }
+    }
+}
