@@ -72,8 +72,9 @@ pub struct Args {
     #[arg(long, env = "HELIOS_AGENT_HEARTBEAT_MS", default_value_t = 5000)]
     pub agent_heartbeat_ms: u32,
 
-    /// Build a snapshot after this many log entries since the last one.
-    #[arg(long, env = "HELIOS_SNAPSHOT_EVERY", default_value_t = 5000)]
+    /// Build a snapshot after this many log entries since the last one (ZooKeeper's
+    /// `snapCount` default; a snapshot writes the whole state, the log replays fast).
+    #[arg(long, env = "HELIOS_SNAPSHOT_EVERY", default_value_t = 100_000)]
     pub snapshot_every: u64,
 
     /// Log entries kept behind a snapshot (so a briefly lagging member catches up from the

@@ -57,6 +57,14 @@ pub trait KvBackend: Send + Sync + 'static {
     /// The greatest key of a tree with its value.
     fn last(&self, tree: Tree) -> io::Result<Option<(Vec<u8>, Vec<u8>)>>;
 
+    /// Removes every key in a range atomically, without copying the values.
+    fn remove_range(
+        &self,
+        tree: Tree,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> io::Result<()>;
+
     /// Applies a batch to one tree atomically.
     fn write(&self, tree: Tree, batch: Vec<Op>) -> io::Result<()>;
 

@@ -11,14 +11,6 @@ pub fn index_key(index: u64) -> Vec<u8> {
     index.to_be_bytes().to_vec()
 }
 
-/// Decodes a key made by [`index_key`].
-pub fn key_index(key: &[u8]) -> io::Result<u64> {
-    let bytes: [u8; 8] = key
-        .try_into()
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "log key is not 8 bytes"))?;
-    Ok(u64::from_be_bytes(bytes))
-}
-
 /// Serializes a value for storage.
 pub fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))

@@ -10,8 +10,8 @@ use std::fmt::Debug;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
@@ -22,11 +22,25 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use crate::backend::{KvBackend, Op, Tree};
-use crate::codec::{decode, encode, index_key, key_index};
+use crate::codec::{decode, encode, index_key};
 
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
 const LAST_PURGED: &[u8] = b"last_purged";
+
+/// The committed id is written to the backend when it has advanced this many entries since
+/// the last write (it is only a lower-bound hint for restarts).
+const COMMITTED_PERSIST_EVERY: u64 = 1024;
+
+/// The last committed id openraft saved, and the index last written to the backend.
+struct CommittedHint<C: RaftTypeConfig> {
+    latest: Option<Option<LogIdOf<C>>>,
+    persisted: Option<u64>,
+}
+
+fn lock_poisoned() -> io::Error {
+    io::Error::other("log store lock poisoned")
+}
 
 /// Counters of the group commit, for metrics.
 #[derive(Debug, Default)]
@@ -43,6 +57,7 @@ pub struct LogStore<C: RaftTypeConfig> {
     /// Callbacks of appends waiting for the next sync.
     flusher: mpsc::UnboundedSender<IOFlushed<C>>,
     stats: Arc<FlushStats>,
+    committed: Arc<Mutex<CommittedHint<C>>>,
     _config: PhantomData<C>,
 }
 
@@ -52,6 +67,7 @@ impl<C: RaftTypeConfig> Clone for LogStore<C> {
             backend: self.backend.clone(),
             flusher: self.flusher.clone(),
             stats: self.stats.clone(),
+            committed: self.committed.clone(),
             _config: PhantomData,
         }
     }
@@ -70,6 +86,10 @@ where
             backend,
             flusher: tx,
             stats,
+            committed: Arc::new(Mutex::new(CommittedHint {
+                latest: None,
+                persisted: None,
+            })),
             _config: PhantomData,
         }
     }
@@ -198,12 +218,40 @@ where
     }
 
     async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> io::Result<()> {
-        // A hint for a faster restart only: losing it is safe, so no sync.
-        self.put_meta(COMMITTED, &committed)
+        // A lower-bound hint for a faster restart only: losing it or reading an older value is
+        // safe, so it is neither synced nor written on every commit (each write would add a
+        // page to the next group-commit flush). The latest value is kept in memory.
+        let index = committed.as_ref().map(|id| id.index());
+        let persist = {
+            let mut hint = self.committed.lock().map_err(|_| lock_poisoned())?;
+            let persist = match (hint.persisted, index) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some(p), Some(i)) => i < p || i - p >= COMMITTED_PERSIST_EVERY,
+            };
+            hint.latest = Some(committed.clone());
+            if persist {
+                hint.persisted = index;
+            }
+            persist
+        };
+        if persist {
+            self.put_meta(COMMITTED, &committed)?;
+        }
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> io::Result<Option<LogIdOf<C>>> {
-        Ok(self.get_meta::<Option<LogIdOf<C>>>(COMMITTED)?.flatten())
+        let latest = self
+            .committed
+            .lock()
+            .map_err(|_| lock_poisoned())?
+            .latest
+            .clone();
+        match latest {
+            Some(committed) => Ok(committed),
+            None => Ok(self.get_meta::<Option<LogIdOf<C>>>(COMMITTED)?.flatten()),
+        }
     }
 
     async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> io::Result<()>
@@ -227,26 +275,17 @@ where
             Some(id) => Bound::Excluded(index_key(id.index())),
             None => Bound::Unbounded,
         };
-        let doomed = self.backend.range(Tree::Log, start, Bound::Unbounded)?;
-        let batch = doomed.into_iter().map(|(k, _)| Op::Delete(k)).collect();
-        self.backend.write(Tree::Log, batch)
+        self.backend
+            .remove_range(Tree::Log, start, Bound::Unbounded)
     }
 
     async fn purge(&mut self, log_id: LogIdOf<C>) -> io::Result<()> {
         // Record the purge point first: a crash after it leaves extra entries, never a gap.
         self.put_meta(LAST_PURGED, &log_id)?;
-        let doomed = self.backend.range(
+        self.backend.remove_range(
             Tree::Log,
             Bound::Unbounded,
             Bound::Included(index_key(log_id.index())),
-        )?;
-        let batch = doomed
-            .into_iter()
-            .map(|(k, _)| {
-                debug_assert!(key_index(&k).is_ok());
-                Op::Delete(k)
-            })
-            .collect();
-        self.backend.write(Tree::Log, batch)
+        )
     }
 }

@@ -98,6 +98,21 @@ impl KvBackend for SledBackend {
             .map(|(k, v)| (k.to_vec(), v.to_vec())))
     }
 
+    fn remove_range(
+        &self,
+        tree: Tree,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> io::Result<()> {
+        let t = self.tree(tree);
+        let mut batch = sled::Batch::default();
+        // Keys only: sled's iterator hands out reference-counted buffers, no value is copied.
+        for key in t.range::<Vec<u8>, _>((start, end)).keys() {
+            batch.remove(key.map_err(to_io)?);
+        }
+        t.apply_batch(batch).map_err(to_io)
+    }
+
     fn write(&self, tree: Tree, batch: Vec<Op>) -> io::Result<()> {
         let mut b = sled::Batch::default();
         for op in batch {

@@ -31,7 +31,8 @@ const SNAPSHOT_DATA: &[u8] = b"data";
 /// The application side of the state machine.
 pub trait StateMachineLogic<C: RaftTypeConfig>: Send + Sync + 'static {
     /// Everything the application replicates. Serialized whole into snapshots.
-    type State: Serialize + DeserializeOwned + Default + Send + Sync + 'static;
+    /// `Clone` lets a snapshot copy the state under the lock and encode it off the lock.
+    type State: Serialize + DeserializeOwned + Default + Clone + Send + Sync + 'static;
 
     /// Applies one committed entry (normal, blank or membership) and returns its response.
     /// Must be deterministic: no clock, no randomness, no I/O.
@@ -106,19 +107,23 @@ where
         self.applied_tx.subscribe()
     }
 
-    async fn persist_snapshot(&self, meta: &SnapshotMetaOf<C>, data: &[u8]) -> io::Result<()> {
-        let batch = vec![
-            Op::Put(SNAPSHOT_META.to_vec(), encode(meta)?),
-            Op::Put(SNAPSHOT_DATA.to_vec(), data.to_vec()),
-        ];
+    async fn persist_snapshot(&self, meta: &SnapshotMetaOf<C>, data: Vec<u8>) -> io::Result<()> {
         let backend = self.backend.clone();
-        tokio::task::spawn_blocking(move || {
-            backend.write(Tree::Snapshot, batch)?;
-            backend.sync()
-        })
-        .await
-        .map_err(io::Error::other)?
+        let meta = encode(meta)?;
+        tokio::task::spawn_blocking(move || write_snapshot(backend.as_ref(), meta, data))
+            .await
+            .map_err(io::Error::other)?
     }
+}
+
+/// Writes a snapshot (its meta and data in one atomic batch) and syncs it. Blocking.
+fn write_snapshot(backend: &dyn KvBackend, meta: Vec<u8>, data: Vec<u8>) -> io::Result<()> {
+    let batch = vec![
+        Op::Put(SNAPSHOT_META.to_vec(), meta),
+        Op::Put(SNAPSHOT_DATA.to_vec(), data),
+    ];
+    backend.write(Tree::Snapshot, batch)?;
+    backend.sync()
 }
 
 impl<C, L> RaftSnapshotBuilder<C> for StateMachineStore<C, L>
@@ -131,16 +136,26 @@ where
     type SnapshotData = Vec<u8>;
 
     async fn build_snapshot(&mut self) -> io::Result<SnapshotOf<C, Vec<u8>>> {
-        let (meta, data) = {
+        // Only the copy happens under the lock; `apply` goes on while the copy is encoded
+        // and written on a blocking thread.
+        let (meta, state) = {
             let view = self.view.read().map_err(|_| poisoned())?;
-            let data = encode(&view.state)?;
             let meta = SnapshotMetaOf::<C> {
                 last_log_id: view.last_applied.clone(),
                 last_membership: view.membership.clone(),
             };
-            (meta, data)
+            (meta, view.state.clone())
         };
-        self.persist_snapshot(&meta, &data).await?;
+        let backend = self.backend.clone();
+        let meta_bytes = encode(&meta)?;
+        let data = tokio::task::spawn_blocking(move || {
+            let data = encode(&state)?;
+            drop(state);
+            write_snapshot(backend.as_ref(), meta_bytes, data.clone())?;
+            Ok::<_, io::Error>(data)
+        })
+        .await
+        .map_err(io::Error::other)??;
         Ok(Snapshot {
             meta,
             snapshot: data,
@@ -199,8 +214,13 @@ where
         meta: &SnapshotMetaOf<C>,
         snapshot: Self::SnapshotData,
     ) -> io::Result<()> {
-        let state: L::State = decode(&snapshot, "snapshot")?;
-        self.persist_snapshot(meta, &snapshot).await?;
+        let (state, snapshot) = tokio::task::spawn_blocking(move || {
+            let state: L::State = decode(&snapshot, "snapshot")?;
+            Ok::<_, io::Error>((state, snapshot))
+        })
+        .await
+        .map_err(io::Error::other)??;
+        self.persist_snapshot(meta, snapshot).await?;
         {
             let mut view = self.view.write().map_err(|_| poisoned())?;
             view.state = state;

@@ -71,7 +71,7 @@ pub struct Host {
 }
 
 /// Everything the masters replicate.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     /// Created once, when the cluster is initialised; agents refuse a cluster with another id.
     pub cluster_id: Option<String>,

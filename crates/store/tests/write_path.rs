@@ -1,0 +1,101 @@
+//! Tests of the write-path helpers: range deletes without value copies, and the committed-id
+//! hint that is written only now and then but always a lower bound.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use helios_store::{KvBackend, LogStore, Op, SledBackend, Tree};
+use openraft::storage::RaftLogStorage;
+
+openraft::declare_raft_types!(
+    /// A small type config for these tests.
+    pub TestConfig: D = String, R = String
+);
+
+fn key(i: u64) -> Vec<u8> {
+    i.to_be_bytes().to_vec()
+}
+
+/// Reopens a sled directory, retrying while a background task still holds the old handle.
+async fn reopen(dir: &Path) -> SledBackend {
+    for _ in 0..100 {
+        if let Ok(b) = SledBackend::open(dir) {
+            return b;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("cannot reopen {}", dir.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_range_removes_exactly_the_range_durably() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let b = SledBackend::open(dir.path()).unwrap();
+        let batch = (1..=20)
+            .map(|i| Op::Put(key(i), vec![i as u8; 100]))
+            .collect();
+        b.write(Tree::Log, batch).unwrap();
+        b.write(Tree::Meta, vec![Op::Put(key(5), b"meta".to_vec())])
+            .unwrap();
+        // Purge-like: up to and including 5; truncate-like: after 15.
+        b.remove_range(Tree::Log, Bound::Unbounded, Bound::Included(key(5)))
+            .unwrap();
+        b.remove_range(Tree::Log, Bound::Excluded(key(15)), Bound::Unbounded)
+            .unwrap();
+        // An empty range is fine.
+        b.remove_range(Tree::Log, Bound::Excluded(key(100)), Bound::Unbounded)
+            .unwrap();
+        b.sync().unwrap();
+    }
+    let b = reopen(dir.path()).await;
+    let keys: Vec<Vec<u8>> = b
+        .range(Tree::Log, Bound::Unbounded, Bound::Unbounded)
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, (6..=15).map(key).collect::<Vec<_>>());
+    // Other trees are untouched.
+    assert_eq!(b.get(Tree::Meta, &key(5)).unwrap(), Some(b"meta".to_vec()));
+}
+
+fn log_id(index: u64) -> openraft::alias::LogIdOf<TestConfig> {
+    use openraft::vote::RaftLeaderId;
+    openraft::alias::LogIdOf::<TestConfig>::new(
+        openraft::alias::LeaderIdOf::<TestConfig>::new(1, 1).to_committed(),
+        index,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_hint_is_exact_in_memory_and_a_recent_lower_bound_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let last = 5000;
+    {
+        let backend: Arc<dyn KvBackend> = Arc::new(SledBackend::open(dir.path()).unwrap());
+        let mut log = LogStore::<TestConfig>::new(backend.clone());
+        assert_eq!(log.read_committed().await.unwrap(), None);
+        for i in 1..=last {
+            log.save_committed(Some(log_id(i))).await.unwrap();
+        }
+        assert_eq!(log.read_committed().await.unwrap(), Some(log_id(last)));
+        // A clone (openraft's log reader) sees the same value.
+        let mut reader = log.get_log_reader().await;
+        assert_eq!(reader.read_committed().await.unwrap(), Some(log_id(last)));
+        backend.sync().unwrap();
+    }
+    let backend: Arc<dyn KvBackend> = Arc::new(reopen(dir.path()).await);
+    let mut log = LogStore::<TestConfig>::new(backend);
+    let on_disk = log
+        .read_committed()
+        .await
+        .unwrap()
+        .expect("a committed id was persisted");
+    assert!(
+        on_disk.index <= last,
+        "{on_disk:?} is beyond the last commit"
+    );
+    assert!(on_disk.index + 1024 > last, "{on_disk:?} is too old");
+}
