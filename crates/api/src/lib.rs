@@ -6,7 +6,8 @@
 //!   id here and in Helios.
 //! * [`validate`]: the job validator, reporting every problem with Helios's messages.
 //!
-//! Invariant: this crate does no I/O and has no async code; it must stay fast to compile.
+//! Invariant: this crate does no I/O and has no async code (except, behind the `grpc` feature,
+//! the typed client of the public API in [`client`]); it must stay fast to compile.
 
 #![warn(missing_docs)]
 
@@ -43,3 +44,22 @@ pub mod pb {
     #![allow(missing_docs, clippy::all)]
     tonic::include_proto!("helios.agent.v1");
 }
+
+/// Generated code of `proto/helios.proto`: the public gRPC API `helios.v1` (messages, the
+/// `Helios` client and server). [`client`] wraps the client with the helios-api types.
+#[cfg(feature = "grpc")]
+pub mod v1 {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("helios.v1");
+
+    /// The encoded `FileDescriptorSet` of `helios.proto`, for the gRPC reflection service.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("helios_v1_descriptor");
+}
+
+/// The same module under the name the dispatcher's `pb` suggests.
+#[cfg(feature = "grpc")]
+pub use v1 as pb_public;
+
+#[cfg(feature = "grpc")]
+pub mod client;

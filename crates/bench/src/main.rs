@@ -20,12 +20,20 @@
 //! target/release/helios-bench                                  # leader, 1/16/256 clients, 10 s
 //! target/release/helios-bench --target follower --clients 16   # through a non-leader member
 //! target/release/helios-bench --target leader,follower --json-out rows.jsonl
+//!
+//! cargo build --release -p helios-master-raft -p helios-agent -p helios-bench
+//! target/release/helios-bench deploy      # assignment latency, 50 containers vs docker run
 //! ```
+//!
+//! `deploy` (see `deploy.rs`) also starts one `helios-agent` on this machine's Docker engine
+//! and imports a local busybox image; it removes every container it made.
 //!
 //! The load generator shares the machine with the three masters: its own CPU is reported so
 //! that a saturated client is not mistaken for a slow server.
 
+mod agent;
 mod cluster;
+mod deploy;
 mod load;
 mod probe;
 mod report;
@@ -34,7 +42,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cluster::{ClusterOptions, LocalCluster};
 use crate::load::LoadSpec;
@@ -59,6 +67,38 @@ impl Target {
     }
 }
 
+/// The benchmarks.
+#[derive(Subcommand, Debug, Clone)]
+enum Mode {
+    /// Closed-loop POST /jobs (the default; its flags are the top-level ones).
+    Create,
+    /// Deploys through 3 masters and one `helios-agent` on this machine's Docker engine:
+    /// assignment latency of one-at-a-time deploys, and N containers at once versus
+    /// `docker run -d`.
+    Deploy(DeployArgs),
+}
+
+/// Flags of `helios-bench deploy`.
+#[derive(clap::Args, Debug, Clone)]
+struct DeployArgs {
+    /// Jobs deployed one at a time for the assignment latency.
+    #[arg(long, default_value_t = 200)]
+    sequential: usize,
+    /// Jobs deployed at once, and plain `docker run -d` of the baseline.
+    #[arg(long, default_value_t = 50)]
+    batch: usize,
+    /// The agent's `--heartbeat-ms` (also the masters' `--agent-heartbeat-ms`, which the
+    /// Welcome hands to the agent).
+    #[arg(long, default_value_t = 1000)]
+    agent_heartbeat_ms: u64,
+    /// Poll period of the history and job statuses, milliseconds.
+    #[arg(long, default_value_t = 5)]
+    poll_ms: u64,
+    /// `HELIOS_LOG` filter for the agent.
+    #[arg(long, default_value = "info")]
+    agent_log: String,
+}
+
 /// Closed-loop POST /jobs benchmark of a 3-master helios-master cluster it starts on loopback.
 #[derive(Parser, Debug)]
 #[command(
@@ -72,6 +112,13 @@ impl Target {
                   group-commit sync and syncs/s; the leader's mean server-side write latency (srv ms)."
 )]
 struct Args {
+    /// What to measure (default: `create`, the POST /jobs benchmark).
+    #[command(subcommand)]
+    command: Option<Mode>,
+    /// Directory holding the release `helios-master` and `helios-agent` (default: the
+    /// directory of this executable).
+    #[arg(long, global = true)]
+    bin_dir: Option<PathBuf>,
     /// Rows to run: numbers of concurrent clients (each its own connection, one request in
     /// flight).
     #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
@@ -94,18 +141,18 @@ struct Args {
     /// Pause after a failed request (e.g. 503 while a leader is elected), milliseconds.
     #[arg(long, default_value_t = 10)]
     error_backoff_ms: u64,
-    /// The helios-master executable (default: next to this executable).
-    #[arg(long)]
+    /// The helios-master executable (default: in --bin-dir / next to this executable).
+    #[arg(long, global = true)]
     master_bin: Option<PathBuf>,
     /// Directory under which the masters' temporary data directories are created (default:
     /// the system temporary directory). Use a directory on the disk you want to measure.
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_root: Option<PathBuf>,
     /// `HELIOS_LOG` filter for the masters (default: the master's own default).
-    #[arg(long)]
+    #[arg(long, global = true)]
     master_log: Option<String>,
     /// Extra flag passed to every master (repeatable), e.g. `--master-arg=--heartbeat-ms=100`.
-    #[arg(long = "master-arg", allow_hyphen_values = true)]
+    #[arg(long = "master-arg", allow_hyphen_values = true, global = true)]
     master_args: Vec<String>,
     /// Start a fresh cluster for every row (otherwise the jobs of earlier rows stay in the
     /// state, as they would in a long-running cluster).
@@ -127,7 +174,79 @@ fn main() -> anyhow::Result<()> {
     }
     // `block_on` runs `run` on the main thread, which spawns the masters: their parent-death
     // signal then fires only when this process exits.
-    rt.enable_all().build()?.block_on(run(args))
+    let rt = rt.enable_all().build()?;
+    match args.command.clone() {
+        Some(Mode::Deploy(d)) => rt.block_on(run_deploy(args, d)),
+        Some(Mode::Create) | None => rt.block_on(run(args)),
+    }
+}
+
+fn master_bin(args: &Args) -> anyhow::Result<PathBuf> {
+    match (&args.master_bin, &args.bin_dir) {
+        (Some(p), _) => Ok(p.clone()),
+        (None, Some(dir)) => agent::find_bin(Some(dir), "helios-master"),
+        (None, None) => cluster::default_master_bin(),
+    }
+}
+
+async fn run_deploy(args: Args, d: DeployArgs) -> anyhow::Result<()> {
+    if d.sequential == 0 || d.batch == 0 {
+        bail!("--sequential and --batch must be positive");
+    }
+    let agent_bin = agent::find_bin(args.bin_dir.as_deref(), "helios-agent")?;
+    let image = agent::ensure_image()?;
+    let mut extra_args = vec![format!("--agent-heartbeat-ms={}", d.agent_heartbeat_ms)];
+    extra_args.extend(args.master_args.iter().cloned());
+    let opts = ClusterOptions {
+        master_bin: master_bin(&args)?,
+        data_root: args.data_root.clone(),
+        size: 3,
+        log_filter: args.master_log.clone(),
+        extra_args,
+    };
+    let unix = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let run_id = format!("d{unix}p{}", std::process::id());
+    let (mut cluster, _) = start_cluster(&opts).await?;
+    let masters: Vec<String> = cluster
+        .masters
+        .iter()
+        .map(|m| format!("127.0.0.1:{}", m.cluster_port))
+        .collect();
+    let mut agent = agent::LocalAgent::start(
+        &agent_bin,
+        "bench-agent",
+        cluster.dir.path(),
+        &masters,
+        d.agent_heartbeat_ms,
+        Some(&d.agent_log),
+    )?;
+    let leader = cluster.wait_leader(Duration::from_secs(30)).await?;
+    let api = deploy::Api::new(cluster.member(leader).context("no leader")?.url())?;
+    api.wait_host_up(&mut agent, Duration::from_secs(60))
+        .await?;
+    eprintln!(
+        "agent {} up (id {}, log {})",
+        agent.name,
+        agent.agent_id().unwrap_or_default(),
+        agent.log.display()
+    );
+    let dopts = deploy::DeployOptions {
+        sequential_jobs: d.sequential,
+        batch_jobs: d.batch,
+        poll_ms: d.poll_ms.max(1),
+        image: image.to_string(),
+        run_id,
+    };
+    let assign = deploy::assignment_latency(&api, &mut agent, &dopts).await?;
+    let batch = deploy::many_containers(&api, &mut agent, &dopts).await?;
+    let after = cluster.wait_leader(Duration::from_secs(30)).await?;
+    deploy::print_table(&assign, &batch);
+    if after != leader {
+        println!("note: the leader changed from m{leader} to m{after} during the run");
+    }
+    drop(agent);
+    drop(cluster);
+    Ok(())
 }
 
 async fn start_cluster(opts: &ClusterOptions) -> anyhow::Result<(LocalCluster, u64)> {
@@ -154,12 +273,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.duration <= 0.0 || args.warmup < 0.0 {
         bail!("--duration must be positive and --warmup not negative");
     }
-    let master_bin = match &args.master_bin {
-        Some(p) => p.clone(),
-        None => cluster::default_master_bin()?,
-    };
     let opts = ClusterOptions {
-        master_bin,
+        master_bin: master_bin(&args)?,
         data_root: args.data_root.clone(),
         size: 3,
         log_filter: args.master_log.clone(),

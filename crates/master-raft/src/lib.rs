@@ -2,11 +2,15 @@
 //!
 //! A master is an openraft member ([`raft`]) whose state machine is the Helios cluster state
 //! ([`state`]), stored by `helios-store` in sled, and which serves Helios's REST API
-//! ([`gateway`]). [`server`] wires them together; [`config`] holds the command-line flags.
+//! ([`gateway`]) and the public gRPC API `helios.v1` ([`grpc`]) on the same HTTP port, both
+//! built on the shared use cases of [`control`]. [`server`] wires them together; [`config`]
+//! holds the command-line flags.
 
 pub mod config;
+pub mod control;
 pub mod dispatcher;
 pub mod gateway;
+pub mod grpc;
 pub mod metrics;
 pub mod raft;
 pub mod server;

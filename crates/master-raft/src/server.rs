@@ -119,9 +119,12 @@ pub async fn run(
             ),
     );
     let http_server = tokio::spawn(
-        axum::serve(http_listener, gateway::router(app.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
+        axum::serve(
+            http_listener,
+            gateway::router(app.clone()).merge(crate::grpc::router(app.clone(), stop_rx.clone())),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()))
+        .into_future(),
     );
 
     let formation = {

@@ -1,6 +1,5 @@
 //! Cluster-level endpoints: masters, version, health, readiness and metrics.
 
-use openraft::async_runtime::WatchReceiver;
 use std::collections::HashMap;
 
 use axum::Json;
@@ -15,14 +14,10 @@ use crate::raft::service::leader_node;
 
 /// `GET /masters`: the names of the cluster's members, sorted.
 pub async fn masters(State(app): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {
-    // Confirm leadership so that the membership is current.
-    app.read(|_| ()).await?;
-    let m = app.raft.metrics().borrow_watched().clone();
-    let mut names: Vec<String> = m
-        .membership_config
-        .membership()
-        .nodes()
-        .map(|(_, n)| n.name.clone())
+    let mut names: Vec<String> = crate::control::members(&app)
+        .await?
+        .into_iter()
+        .map(|(_, n)| n.name)
         .collect();
     names.sort();
     Ok(Json(names))

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use helios_api::{TaskStatusEvents, TaskStatusEventsStatus};
+use helios_api::TaskStatusEvents;
 
 use super::jobs::full_id;
 use super::{ApiError, AppState};
@@ -13,24 +13,7 @@ pub async fn job_history(
     Path(raw): Path<String>,
 ) -> Result<Json<TaskStatusEvents>, ApiError> {
     let id = full_id(&raw)?.to_string();
-    app.read(|s| {
-        if !s.jobs.contains_key(&id) {
-            return TaskStatusEvents {
-                events: vec![],
-                status: TaskStatusEventsStatus::JobIdNotFound,
-            };
-        }
-        let mut events: Vec<_> = s
-            .history
-            .get(&id)
-            .map(|hosts| hosts.values().flatten().cloned().collect())
-            .unwrap_or_default();
-        events.sort_by_key(|e| e.timestamp);
-        TaskStatusEvents {
-            events,
-            status: TaskStatusEventsStatus::Ok,
-        }
-    })
-    .await
-    .map(Json)
+    app.read(|s| crate::control::job_history(s, &id))
+        .await
+        .map(Json)
 }

@@ -92,10 +92,7 @@ pub async fn list(State(app): State<AppState>, q: Pairs) -> Result<Json<Vec<Stri
         }
     }
     app.read(|s| {
-        s.hosts
-            .iter()
-            .filter(|(name, _)| pattern.as_ref().is_none_or(|p| p.is_match(name)))
-            .filter(|(_, h)| selectors.iter().all(|sel| sel.matches(&h.labels)))
+        crate::control::hosts_matching(s, pattern.as_ref(), &selectors)
             .map(|(name, _)| name.clone())
             .collect()
     })

@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use helios_api::{
     CreateJobResponse, CreateJobStatus, Job, JobDeleteResponse, JobDeleteStatus, JobId, JobStatus,
-    JobValidator,
 };
 
 use super::{ApiError, AppState};
@@ -53,64 +52,15 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let q = params(q)?;
     let raw = body(raw)?;
-    let mut job: Job = serde_json::from_slice(&raw).map_err(|e| {
+    let job: Job = serde_json::from_slice(&raw).map_err(|e| {
         ApiError::bad_request("INVALID_JOB_DEFINITION", format!("malformed job JSON: {e}"))
     })?;
-    let Some(id) = job.id.clone() else {
-        return Ok(create_answer(
-            StatusCode::BAD_REQUEST,
-            CreateJobResponse {
-                errors: vec!["Job id was not specified.".into()],
-                id: None,
-                status: CreateJobStatus::InvalidJobDefinition,
-            },
-        ));
+    let resp = crate::control::create_job(&app, job, q.get("user").cloned()).await?;
+    let code = match resp.status {
+        CreateJobStatus::Ok => StatusCode::OK,
+        _ => StatusCode::BAD_REQUEST,
     };
-    if id.hash.is_none() && id.version.is_some() {
-        let hash = job.compute_hash();
-        job.id = Some(JobId {
-            hash: Some(hash),
-            ..id
-        });
-    }
-    job.creating_user = q.get("user").cloned().filter(|u| !u.is_empty());
-    job.created = Some(chrono::Utc::now().timestamp_millis());
-    let full = job.id.as_ref().map(|i| i.to_string());
-    let validator = JobValidator {
-        validate_hash: true,
-        validate_add_capabilities: true,
-        whitelisted_capabilities: (*app.whitelisted_capabilities).clone(),
-    };
-    let errors = validator.validate(&job, chrono::Utc::now());
-    if !errors.is_empty() {
-        return Ok(create_answer(
-            StatusCode::BAD_REQUEST,
-            CreateJobResponse {
-                errors,
-                id: full,
-                status: CreateJobStatus::InvalidJobDefinition,
-            },
-        ));
-    }
-    match app.write(Command::CreateJob { job }).await? {
-        CommandResult::JobCreated { id } => Ok(create_answer(
-            StatusCode::OK,
-            CreateJobResponse {
-                errors: vec![],
-                id: Some(id),
-                status: CreateJobStatus::Ok,
-            },
-        )),
-        CommandResult::JobAlreadyExists { id } => Ok(create_answer(
-            StatusCode::BAD_REQUEST,
-            CreateJobResponse {
-                errors: vec![],
-                id: Some(id),
-                status: CreateJobStatus::JobAlreadyExists,
-            },
-        )),
-        other => Err(unexpected(other)),
-    }
+    Ok(create_answer(code, resp))
 }
 
 pub fn unexpected(r: CommandResult) -> ApiError {
@@ -140,16 +90,7 @@ pub async fn list(
     };
     let stale = q.get("stale").is_some_and(|v| v.is_empty() || v == "true");
     let select = |s: &ClusterState| -> BTreeMap<String, Job> {
-        s.jobs
-            .iter()
-            .filter(|(id, _)| id.contains(&needle))
-            .filter(|(id, _)| match &host_pattern {
-                None => true,
-                Some(re) => s
-                    .deployments
-                    .iter()
-                    .any(|(host, jobs)| re.is_match(host) && jobs.contains_key(*id)),
-            })
+        crate::control::jobs_matching(s, &needle, host_pattern.as_ref())
             .map(|(id, j)| (id.clone(), j.value.clone()))
             .collect()
     };

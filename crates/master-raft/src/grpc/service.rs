@@ -1,0 +1,617 @@
+//! The `helios.v1.Helios` service: every REST operation, through the same use cases.
+//!
+//! Forwarding: like the REST gateway, a member that does not lead forwards each RPC to the
+//! leader's gRPC endpoint (on the leader's HTTP port) and returns its answer, marked with
+//! `x-helios-forwarded` so that it is never forwarded twice. When it cannot (no leader known,
+//! the request was already forwarded, the leader is unreachable) it answers `UNAVAILABLE`
+//! with `x-helios-leader` naming the leader's HTTP address when one is known, and the client
+//! retries there. `Version`, stale reads and `Watch` are answered by the member itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use helios_api::client::{FORWARDED_METADATA, host_state_filter};
+use helios_api::v1::helios_client::HeliosClient;
+use helios_api::v1::helios_server::Helios;
+use helios_api::{Deployment, Goal, HostSelector, HostStatus, JobStatus, TaskStatus, v1};
+use serde::Serialize;
+use tonic::metadata::MetadataMap;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+use super::MAX_MESSAGE;
+use super::error::{from_api, invalid_job, refusal, status, with_leader};
+use super::watch;
+use crate::control;
+use crate::gateway::AppState;
+use crate::gateway::hosts::host_status;
+use crate::gateway::jobs::{full_id, job_status};
+use crate::gateway::version::{SERVER_VERSION, check};
+use crate::raft::service::leader_node;
+use crate::state::{Command, CommandResult};
+
+/// The service of one master.
+#[derive(Clone)]
+pub struct HeliosApi {
+    app: AppState,
+    /// Connections to leaders, by HTTP address.
+    leaders: Arc<Mutex<HashMap<String, Channel>>>,
+    /// Set when the master shuts down: open watches end.
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl HeliosApi {
+    /// The service of the master `app`; watches end when `stop` turns true.
+    pub fn new(app: AppState, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self {
+            app,
+            leaders: Arc::default(),
+            stop,
+        }
+    }
+
+    /// `None` when this member leads (answer here); else a client of the leader.
+    fn leader(&self, md: &MetadataMap) -> Result<Option<(HeliosClient<Channel>, String)>, Status> {
+        match leader_node(&self.app.raft) {
+            Some((id, _)) if id == self.app.id => Ok(None),
+            Some((_, node)) if md.contains_key(FORWARDED_METADATA) => Err(with_leader(
+                status(
+                    "NO_LEADER",
+                    "this master was sent a forwarded request but does not lead",
+                ),
+                Some(&node.http_addr),
+            )),
+            Some((_, node)) => {
+                let channel = self.channel(&node.http_addr)?;
+                let client = HeliosClient::new(channel)
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .max_encoding_message_size(MAX_MESSAGE);
+                Ok(Some((client, node.http_addr)))
+            }
+            None => Err(status(
+                "NO_LEADER",
+                "no leader is known; the masters may be electing one",
+            )),
+        }
+    }
+
+    fn channel(&self, addr: &str) -> Result<Channel, Status> {
+        let mut leaders = self.leaders.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = leaders.get(addr) {
+            return Ok(c.clone());
+        }
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| status("NO_LEADER", format!("bad leader address {addr}: {e}")))?
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        leaders.insert(addr.to_string(), channel.clone());
+        Ok(channel)
+    }
+
+    fn fail(&self, s: Status) -> Status {
+        with_leader(
+            s,
+            leader_node(&self.app.raft)
+                .map(|(_, n)| n.http_addr)
+                .as_deref(),
+        )
+    }
+}
+
+/// The request as the leader receives it: same metadata (deadline included), marked forwarded.
+fn forwarded<T>(req: Request<T>) -> Request<T> {
+    let (mut md, _, msg) = req.into_parts();
+    md.insert(
+        FORWARDED_METADATA,
+        tonic::metadata::MetadataValue::from_static("1"),
+    );
+    Request::from_parts(md, Default::default(), msg)
+}
+
+/// Runs the RPC at the leader when this member does not lead.
+macro_rules! at_leader {
+    ($self:ident, $req:ident, $method:ident) => {
+        if let Some((mut leader, addr)) = $self.leader($req.metadata())? {
+            $self.app.metrics.forwarded.inc();
+            return leader
+                .$method(forwarded($req))
+                .await
+                .map_err(|s| with_leader(s, Some(&addr)));
+        }
+    };
+}
+
+fn json<T: Serialize>(v: &T) -> Result<String, Status> {
+    serde_json::to_string(v).map_err(|e| status("INTERNAL", format!("cannot encode JSON: {e}")))
+}
+
+fn job_id(raw: &str) -> Result<String, Status> {
+    full_id(raw).map(|id| id.to_string()).map_err(from_api)
+}
+
+fn task(host: &str, job_id: &str, d: &Deployment, t: Option<&TaskStatus>) -> v1::Task {
+    v1::Task {
+        host: host.to_string(),
+        job_id: job_id.to_string(),
+        goal: v1::Goal::from(d.goal) as i32,
+        state: t.map_or(v1::TaskState::Unspecified, |t| t.state.into()) as i32,
+        throttled: t.map_or(v1::ThrottleState::Unspecified, |t| t.throttled.into()) as i32,
+        container_id: t.and_then(|t| t.container_id.clone()).unwrap_or_default(),
+    }
+}
+
+fn job_status_response(id: String, js: &JobStatus) -> Result<v1::JobStatusResponse, Status> {
+    let tasks = js
+        .deployments
+        .iter()
+        .map(|(host, d)| task(host, &id, d, js.task_statuses.get(host)))
+        .collect();
+    Ok(v1::JobStatusResponse {
+        job_status_json: json(js)?,
+        job_id: id,
+        tasks,
+    })
+}
+
+fn host_status_response(host: String, hs: &HostStatus) -> Result<v1::HostStatusResponse, Status> {
+    let tasks = hs
+        .jobs
+        .iter()
+        .map(|(id, d)| task(&host, &id.to_string(), d, hs.statuses.get(id)))
+        .collect();
+    Ok(v1::HostStatusResponse {
+        status: v1::HostState::from(hs.status) as i32,
+        host_status_json: json(hs)?,
+        host,
+        tasks,
+    })
+}
+
+fn regex(pattern: &str, word: &str, what: &str) -> Result<Option<regex::Regex>, Status> {
+    if pattern.is_empty() {
+        return Ok(None);
+    }
+    regex::Regex::new(pattern)
+        .map(Some)
+        .map_err(|e| status(word, format!("bad {what} {pattern:?}: {e}")))
+}
+
+#[tonic::async_trait]
+impl Helios for HeliosApi {
+    async fn create_job(
+        &self,
+        req: Request<v1::CreateJobRequest>,
+    ) -> Result<Response<v1::CreateJobResponse>, Status> {
+        at_leader!(self, req, create_job);
+        let req = req.into_inner();
+        let job: helios_api::Job = serde_json::from_str(&req.job_json)
+            .map_err(|e| status("INVALID_JOB_DEFINITION", format!("malformed job JSON: {e}")))?;
+        let resp = control::create_job(&self.app, job, Some(req.user))
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        match resp.status {
+            helios_api::CreateJobStatus::Ok => Ok(Response::new(v1::CreateJobResponse {
+                job_id: resp.id.unwrap_or_default(),
+            })),
+            helios_api::CreateJobStatus::JobAlreadyExists => Err(refusal(
+                CommandResult::JobAlreadyExists {
+                    id: resp.id.unwrap_or_default(),
+                },
+                "",
+                "",
+            )),
+            _ => Err(invalid_job(resp.id.as_deref(), &resp.errors)),
+        }
+    }
+
+    async fn get_job(
+        &self,
+        req: Request<v1::GetJobRequest>,
+    ) -> Result<Response<v1::JobEntry>, Status> {
+        if !req.get_ref().stale {
+            at_leader!(self, req, get_job);
+        }
+        let req = req.into_inner();
+        let id = job_id(&req.job_id)?;
+        let select = |s: &crate::state::State| s.jobs.get(&id).cloned();
+        let found = if req.stale {
+            self.app.read_local(select)
+        } else {
+            self.app.read(select).await
+        }
+        .map_err(|e| self.fail(from_api(e)))?;
+        let job = found.ok_or_else(|| status("JOB_NOT_FOUND", format!("no job {id}")))?;
+        Ok(Response::new(v1::JobEntry {
+            job_json: json(&job.value)?,
+            create_index: job.create_index,
+            job_id: id,
+        }))
+    }
+
+    async fn list_jobs(
+        &self,
+        req: Request<v1::ListJobsRequest>,
+    ) -> Result<Response<v1::ListJobsResponse>, Status> {
+        if !req.get_ref().stale {
+            at_leader!(self, req, list_jobs);
+        }
+        let req = req.into_inner();
+        let pattern = regex(&req.host_pattern, "INVALID_HOST_PATTERN", "hostPattern")?;
+        let select = |s: &crate::state::State| {
+            control::jobs_matching(s, &req.query, pattern.as_ref())
+                .map(|(id, j)| (id.clone(), j.clone()))
+                .collect::<Vec<_>>()
+        };
+        let found = if req.stale {
+            self.app.read_local(select)
+        } else {
+            self.app.read(select).await
+        }
+        .map_err(|e| self.fail(from_api(e)))?;
+        let jobs = found
+            .into_iter()
+            .map(|(id, j)| {
+                Ok(v1::JobEntry {
+                    job_json: json(&j.value)?,
+                    create_index: j.create_index,
+                    job_id: id,
+                })
+            })
+            .collect::<Result<_, Status>>()?;
+        Ok(Response::new(v1::ListJobsResponse { jobs }))
+    }
+
+    async fn remove_job(
+        &self,
+        req: Request<v1::RemoveJobRequest>,
+    ) -> Result<Response<v1::RemoveJobResponse>, Status> {
+        at_leader!(self, req, remove_job);
+        let req = req.into_inner();
+        let id = job_id(&req.job_id)?;
+        let result = self
+            .app
+            .write(Command::RemoveJob {
+                id: id.clone(),
+                token: req.token,
+            })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        match result {
+            CommandResult::Ok => Ok(Response::new(v1::RemoveJobResponse {})),
+            other => Err(refusal(other, "", &id)),
+        }
+    }
+
+    async fn job_status(
+        &self,
+        req: Request<v1::JobStatusRequest>,
+    ) -> Result<Response<v1::JobStatusResponse>, Status> {
+        at_leader!(self, req, job_status);
+        let id = job_id(&req.into_inner().job_id)?;
+        let found = self
+            .app
+            .read(|s| job_status(s, &id))
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        let js = found.ok_or_else(|| status("JOB_NOT_FOUND", format!("no job {id}")))?;
+        Ok(Response::new(job_status_response(id, &js)?))
+    }
+
+    async fn job_statuses(
+        &self,
+        req: Request<v1::JobStatusesRequest>,
+    ) -> Result<Response<v1::JobStatusesResponse>, Status> {
+        at_leader!(self, req, job_statuses);
+        let mut wanted = Vec::new();
+        for raw in &req.get_ref().job_ids {
+            wanted
+                .push(job_id(raw).map_err(|_| status("INVALID_ID", format!("Invalid id {raw}")))?);
+        }
+        let found: Vec<(String, JobStatus)> = self
+            .app
+            .read(|s| {
+                wanted
+                    .iter()
+                    .filter_map(|id| Some((id.clone(), job_status(s, id)?)))
+                    .collect()
+            })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        let statuses = found
+            .into_iter()
+            .map(|(id, js)| job_status_response(id, &js))
+            .collect::<Result<_, Status>>()?;
+        Ok(Response::new(v1::JobStatusesResponse { statuses }))
+    }
+
+    async fn job_history(
+        &self,
+        req: Request<v1::JobHistoryRequest>,
+    ) -> Result<Response<v1::JobHistoryResponse>, Status> {
+        at_leader!(self, req, job_history);
+        let id = job_id(&req.into_inner().job_id)?;
+        let history = self
+            .app
+            .read(|s| control::job_history(s, &id))
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        if history.status == helios_api::TaskStatusEventsStatus::JobIdNotFound {
+            return Err(status("JOB_ID_NOT_FOUND", format!("no job {id}")));
+        }
+        let events = history
+            .events
+            .iter()
+            .map(|e| {
+                Ok(v1::TaskEvent {
+                    host: e.host.clone(),
+                    timestamp_ms: e.timestamp,
+                    state: v1::TaskState::from(e.status.state) as i32,
+                    task_status_json: json(&e.status)?,
+                })
+            })
+            .collect::<Result<_, Status>>()?;
+        Ok(Response::new(v1::JobHistoryResponse { events }))
+    }
+
+    async fn list_hosts(
+        &self,
+        req: Request<v1::ListHostsRequest>,
+    ) -> Result<Response<v1::ListHostsResponse>, Status> {
+        at_leader!(self, req, list_hosts);
+        let req = req.into_inner();
+        let pattern = regex(&req.name_pattern, "INVALID_PATTERN", "namePattern")?;
+        let selectors = req
+            .selectors
+            .iter()
+            .map(|s| s.parse::<HostSelector>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| status("INVALID_HOST_SELECTOR", e.to_string()))?;
+        let hosts = self
+            .app
+            .read(|s| {
+                control::hosts_matching(s, pattern.as_ref(), &selectors)
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        Ok(Response::new(v1::ListHostsResponse { hosts }))
+    }
+
+    async fn register_host(
+        &self,
+        req: Request<v1::RegisterHostRequest>,
+    ) -> Result<Response<v1::RegisterHostResponse>, Status> {
+        at_leader!(self, req, register_host);
+        let req = req.into_inner();
+        if req.host.is_empty() || req.agent_id.is_empty() {
+            return Err(status(
+                "INVALID_ID",
+                "a host name and an agent id are required",
+            ));
+        }
+        self.app
+            .write(Command::RegisterHost {
+                name: req.host,
+                id: req.agent_id,
+                now_ms: chrono::Utc::now().timestamp_millis(),
+            })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        Ok(Response::new(v1::RegisterHostResponse {}))
+    }
+
+    async fn deregister_host(
+        &self,
+        req: Request<v1::DeregisterHostRequest>,
+    ) -> Result<Response<v1::DeregisterHostResponse>, Status> {
+        at_leader!(self, req, deregister_host);
+        let host = req.into_inner().host;
+        let result = self
+            .app
+            .write(Command::DeregisterHost { name: host.clone() })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        match result {
+            CommandResult::Ok => Ok(Response::new(v1::DeregisterHostResponse {})),
+            _ => Err(refusal(CommandResult::HostNotFound, &host, "")),
+        }
+    }
+
+    async fn host_status(
+        &self,
+        req: Request<v1::HostStatusRequest>,
+    ) -> Result<Response<v1::HostStatusResponse>, Status> {
+        at_leader!(self, req, host_status);
+        let req = req.into_inner();
+        let filter = host_state_filter(req.status_filter());
+        let found = self
+            .app
+            .read(|s| host_status(s, &req.host, filter))
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        let hs = found.ok_or_else(|| status("HOST_NOT_FOUND", format!("no host {}", req.host)))?;
+        Ok(Response::new(host_status_response(req.host, &hs)?))
+    }
+
+    async fn host_statuses(
+        &self,
+        req: Request<v1::HostStatusesRequest>,
+    ) -> Result<Response<v1::HostStatusesResponse>, Status> {
+        at_leader!(self, req, host_statuses);
+        let req = req.into_inner();
+        let filter = host_state_filter(req.status_filter());
+        let found: Vec<(String, HostStatus)> = self
+            .app
+            .read(|s| {
+                req.hosts
+                    .iter()
+                    .filter_map(|n| Some((n.clone(), host_status(s, n, filter)?)))
+                    .collect()
+            })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        let statuses = found
+            .into_iter()
+            .map(|(host, hs)| host_status_response(host, &hs))
+            .collect::<Result<_, Status>>()?;
+        Ok(Response::new(v1::HostStatusesResponse { statuses }))
+    }
+
+    async fn deploy(
+        &self,
+        req: Request<v1::DeployRequest>,
+    ) -> Result<Response<v1::DeployResponse>, Status> {
+        at_leader!(self, req, deploy);
+        let req = req.into_inner();
+        let id = full_id(&req.job_id).map_err(from_api)?;
+        let goal = match req.goal() {
+            v1::Goal::Unspecified => Goal::Start,
+            g => Goal::try_from(g).map_err(|e| status("INVALID_GOAL", e))?,
+        };
+        let job = id.to_string();
+        let deployment = Deployment {
+            deployer_master: Some(self.app.name.clone()),
+            deployer_user: Some(req.user).filter(|u| !u.is_empty()),
+            deployment_group_name: None,
+            goal,
+            job_id: id,
+        };
+        let result = self
+            .app
+            .write(Command::Deploy {
+                host: req.host.clone(),
+                deployment,
+                token: req.token,
+            })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        match result {
+            CommandResult::Ok => Ok(Response::new(v1::DeployResponse {})),
+            other => Err(refusal(other, &req.host, &job)),
+        }
+    }
+
+    async fn get_deployment(
+        &self,
+        req: Request<v1::GetDeploymentRequest>,
+    ) -> Result<Response<v1::DeploymentResponse>, Status> {
+        at_leader!(self, req, get_deployment);
+        let req = req.into_inner();
+        let id = job_id(&req.job_id)?;
+        let found = self
+            .app
+            .read(|s| {
+                s.deployments
+                    .get(&req.host)
+                    .and_then(|d| d.get(&id))
+                    .map(|v| v.value.clone())
+            })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        let d = found.ok_or_else(|| refusal(CommandResult::JobNotDeployed, &req.host, &id))?;
+        Ok(Response::new(v1::DeploymentResponse {
+            goal: v1::Goal::from(d.goal) as i32,
+            deployment_json: json(&d)?,
+            host: req.host,
+            job_id: id,
+        }))
+    }
+
+    async fn set_goal(
+        &self,
+        req: Request<v1::SetGoalRequest>,
+    ) -> Result<Response<v1::SetGoalResponse>, Status> {
+        at_leader!(self, req, set_goal);
+        let req = req.into_inner();
+        let id = job_id(&req.job_id)?;
+        let goal = Goal::try_from(req.goal()).map_err(|e| status("INVALID_GOAL", e))?;
+        let result = self
+            .app
+            .write(Command::SetGoal {
+                host: req.host.clone(),
+                job: id.clone(),
+                goal,
+                token: req.token,
+            })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        match result {
+            CommandResult::Ok => Ok(Response::new(v1::SetGoalResponse {})),
+            other => Err(refusal(other, &req.host, &id)),
+        }
+    }
+
+    async fn undeploy(
+        &self,
+        req: Request<v1::UndeployRequest>,
+    ) -> Result<Response<v1::UndeployResponse>, Status> {
+        at_leader!(self, req, undeploy);
+        let req = req.into_inner();
+        let id = job_id(&req.job_id)?;
+        let result = self
+            .app
+            .write(Command::Undeploy {
+                host: req.host.clone(),
+                job: id.clone(),
+                token: req.token,
+            })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        match result {
+            CommandResult::Ok => Ok(Response::new(v1::UndeployResponse {})),
+            other => Err(refusal(other, &req.host, &id)),
+        }
+    }
+
+    async fn list_masters(
+        &self,
+        req: Request<v1::ListMastersRequest>,
+    ) -> Result<Response<v1::ListMastersResponse>, Status> {
+        at_leader!(self, req, list_masters);
+        let members = control::members(&self.app)
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        let leader = leader_node(&self.app.raft).map(|(id, _)| id);
+        let mut masters: Vec<v1::Master> = members
+            .into_iter()
+            .map(|(id, n)| v1::Master {
+                id,
+                name: n.name,
+                http_addr: n.http_addr,
+                cluster_addr: n.cluster_addr,
+                leader: Some(id) == leader,
+            })
+            .collect();
+        masters.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Ok(Response::new(v1::ListMastersResponse { masters }))
+    }
+
+    async fn version(
+        &self,
+        req: Request<v1::VersionRequest>,
+    ) -> Result<Response<v1::VersionResponse>, Status> {
+        let client = req.into_inner().client_version;
+        let compatibility = check(Some(client.as_str()).filter(|c| !c.is_empty()));
+        Ok(Response::new(v1::VersionResponse {
+            server_version: SERVER_VERSION.to_string(),
+            compatibility: compatibility.as_str().to_string(),
+        }))
+    }
+
+    type WatchStream = watch::WatchStream;
+
+    async fn watch(
+        &self,
+        req: Request<v1::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        Ok(Response::new(watch::start(
+            self.app.clone(),
+            req.into_inner(),
+            self.stop.clone(),
+        )?))
+    }
+}

@@ -1,0 +1,443 @@
+//! The public gRPC API end to end: masters started in-process (`server::run`) on loopback
+//! ports, driven through the typed client of `helios-api`, the health and the reflection
+//! services.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use helios_api::client::{Client, FORWARDED_METADATA, LEADER_METADATA, WatchObject};
+use helios_api::v1::{self, EventType, ObjectKind};
+use helios_api::{Goal, Job, JobId};
+use helios_master_raft::config::Args;
+use helios_master_raft::server;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A master running in this process.
+struct Master {
+    id: u64,
+    http: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Master {
+    fn start(id: u64, http_port: u16, cluster_port: u16, peers: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let http = format!("127.0.0.1:{http_port}");
+        let mut flags = vec![
+            "helios-master".to_string(),
+            format!("--id={id}"),
+            format!("--name=master-{id}"),
+            format!("--data-dir={}", dir.path().join("data").display()),
+            format!("--http={http}"),
+            format!("--cluster=127.0.0.1:{cluster_port}"),
+            "--heartbeat-ms=50".into(),
+            "--election-timeout-ms=300".into(),
+        ];
+        if let Some(p) = peers {
+            flags.push(format!("--peers={p}"));
+        }
+        let cfg = Args::parse_from(flags).into_config().expect("config");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(cfg, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            id,
+            http,
+            stop: Some(tx),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    fn single() -> Self {
+        Self::start(1, free_port(), free_port(), None)
+    }
+
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.http))
+            .unwrap()
+            .connect_lazy()
+    }
+
+    /// Stops the master and waits (bounded) for `run` to return.
+    async fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(20), task)
+                .await
+                .expect("the master shuts down in time")
+                .expect("run task")
+                .expect("run returns Ok");
+        }
+    }
+}
+
+/// Waits until the master reports the Helios service SERVING (a leader is known).
+async fn wait_serving(m: &Master) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut health = HealthClient::new(m.channel().await);
+    loop {
+        let r = health
+            .check(HealthCheckRequest {
+                service: "helios.v1.Helios".into(),
+            })
+            .await;
+        if let Ok(r) = r
+            && r.get_ref().status() == ServingStatus::Serving
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "master {} never served", m.id);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn job(name: &str, version: &str) -> Job {
+    serde_json::from_value(serde_json::json!({
+        "id": format!("{name}:{version}"),
+        "image": "foo/bar:1",
+    }))
+    .expect("job JSON")
+}
+
+async fn next(w: &mut helios_api::client::WatchStream) -> v1::WatchResponse {
+    tokio::time::timeout(Duration::from_secs(10), w.next())
+        .await
+        .expect("a watch response in time")
+        .expect("watch ok")
+        .expect("watch open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_watch_health_and_reflection_on_one_master() {
+    let mut m = Master::single();
+    wait_serving(&m).await;
+    let client = Client::new([m.http.as_str()]).unwrap();
+
+    // Health: the server as a whole and the Helios service.
+    let mut health = HealthClient::new(m.channel().await);
+    for service in ["", "helios.v1.Helios"] {
+        let r = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.get_ref().status(), ServingStatus::Serving, "{service:?}");
+    }
+
+    // Reflection, both versions, lists the services and describes helios.v1.
+    reflection_lists_services(&m).await;
+
+    // A watch opened before anything is created: an empty replay, then the create.
+    let mut watch = client
+        .watch(v1::WatchRequest {
+            from_index: 0,
+            kinds: vec![ObjectKind::Job as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let first = next(&mut watch).await;
+    assert!(first.replay);
+    assert!(first.events.is_empty(), "{first:?}");
+
+    // Create, get, list.
+    let id = client
+        .create_job(&job("foo", "bar"), Some("alice"))
+        .await
+        .unwrap();
+    assert_eq!(
+        id.to_string(),
+        "foo:bar:3f5c6e4aef30e1ab68931dbd66a83226410b87e9"
+    );
+    let got = client.get_job(&id).await.unwrap().expect("job exists");
+    assert_eq!(got.image.as_deref(), Some("foo/bar:1"));
+    assert_eq!(got.creating_user.as_deref(), Some("alice"));
+    let listed = client.list_jobs("foo", None).await.unwrap();
+    assert_eq!(listed.keys().collect::<Vec<_>>(), vec![&id.to_string()]);
+    assert!(client.list_jobs("nothing", None).await.unwrap().is_empty());
+
+    let created = next(&mut watch).await;
+    assert!(!created.replay);
+    let [event] = &created.events[..] else {
+        panic!("one event expected: {created:?}")
+    };
+    assert_eq!(event.r#type(), EventType::Put);
+    assert_eq!(event.kind(), ObjectKind::Job);
+    assert_eq!(event.job_id, id.to_string());
+    assert!(event.index > first.index && event.index <= created.index);
+    match WatchObject::decode(event).unwrap() {
+        Some(WatchObject::Job(j)) => assert_eq!(j.id.as_ref(), Some(&id)),
+        other => panic!("a job expected: {other:?}"),
+    }
+    let after_first = created.index;
+
+    // Refusals carry their codes and Helios's words.
+    let e = client
+        .create_job(&job("foo", "bar"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(Code::AlreadyExists));
+    assert_eq!(e.helios_status(), Some("JOB_ALREADY_EXISTS"));
+    let mut bad = job("bad", "1");
+    bad.image = None;
+    let e = client.create_job(&bad, None).await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::InvalidArgument));
+    assert_eq!(e.helios_status(), Some("INVALID_JOB_DEFINITION"));
+    match &e {
+        helios_api::client::ClientError::Status { errors, .. } => {
+            assert!(!errors.is_empty(), "{e}")
+        }
+        other => panic!("{other}"),
+    }
+    let e = client
+        .get_job(&"foo:bar".parse::<JobId>().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(Code::InvalidArgument));
+
+    // A deployed job cannot be removed; undeployed, it can.
+    client.register_host("h1", "AGENT1").await.unwrap();
+    assert_eq!(client.list_hosts(None, &[]).await.unwrap(), vec!["h1"]);
+    client
+        .deploy("h1", &id, Goal::Start, "", Some("bob"))
+        .await
+        .unwrap();
+    let d = client
+        .deployment("h1", &id)
+        .await
+        .unwrap()
+        .expect("deployed");
+    assert_eq!(d.deployer_user.as_deref(), Some("bob"));
+    let status = client.job_status(&id).await.unwrap().expect("status");
+    assert_eq!(status.deployments["h1"].goal, Goal::Start);
+    let e = client
+        .deploy("h1", &id, Goal::Start, "", None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(Code::AlreadyExists));
+    let e = client.remove_job(&id, "").await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::FailedPrecondition));
+    assert_eq!(e.helios_status(), Some("STILL_IN_USE"));
+    let e = client.undeploy("h1", &id, "wrong").await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::PermissionDenied));
+    client.set_goal("h1", &id, Goal::Stop, "").await.unwrap();
+    client.undeploy("h1", &id, "").await.unwrap();
+    assert!(client.deployment("h1", &id).await.unwrap().is_none());
+    assert!(client.host_status("h1").await.unwrap().is_some());
+    assert!(client.host_status("nope").await.unwrap().is_none());
+
+    // A second job, then a watch resumed after the first job's creation: its replay holds
+    // only the second job, and lists both as live.
+    let id2 = client.create_job(&job("foo", "baz"), None).await.unwrap();
+    let mut resumed = client
+        .watch(v1::WatchRequest {
+            from_index: after_first,
+            kinds: vec![ObjectKind::Job as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let replay = next(&mut resumed).await;
+    assert!(replay.replay);
+    let replayed: Vec<_> = replay.events.iter().map(|e| e.job_id.as_str()).collect();
+    assert_eq!(replayed, vec![id2.to_string()]);
+    let mut live: Vec<_> = replay.live.iter().map(|o| o.job_id.clone()).collect();
+    live.sort();
+    assert_eq!(live, vec![id.to_string(), id2.to_string()]);
+
+    // Remove: both watches see the deletion.
+    client.remove_job(&id, "").await.unwrap();
+    assert!(client.get_job(&id).await.unwrap().is_none());
+    let e = client.remove_job(&id, "").await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::NotFound));
+    for w in [&mut watch, &mut resumed] {
+        let r = loop {
+            let r = next(w).await;
+            if r.events.iter().any(|e| e.r#type() == EventType::Delete) {
+                break r;
+            }
+        };
+        let del = r
+            .events
+            .iter()
+            .find(|e| e.r#type() == EventType::Delete)
+            .unwrap();
+        assert_eq!(del.job_id, id.to_string());
+        assert_eq!(del.index, r.index);
+    }
+
+    let v = client.version(Some("0.0.1")).await.unwrap();
+    assert!(!v.server_version.is_empty());
+    let masters = client.masters().await.unwrap();
+    assert_eq!(masters.len(), 1);
+    assert!(masters[0].leader);
+    assert_eq!(masters[0].http_addr, m.http);
+
+    // Shutting down ends the open watches instead of waiting for them.
+    m.shutdown().await;
+    let end = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .expect("the watch ends with the master");
+    assert!(matches!(end, Ok(None) | Err(_)), "{end:?}");
+}
+
+async fn reflection_lists_services(m: &Master) {
+    use tonic_reflection::pb::{v1 as r1, v1alpha as r1a};
+    let channel = m.channel().await;
+
+    let mut c = r1::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let reqs = vec![
+        r1::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(r1::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            )),
+        },
+        r1::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(
+                r1::server_reflection_request::MessageRequest::FileContainingSymbol(
+                    "helios.v1.Helios".into(),
+                ),
+            ),
+        },
+    ];
+    let mut answers = c
+        .server_reflection_info(tokio_stream::iter(reqs))
+        .await
+        .unwrap()
+        .into_inner();
+    let list = answers.message().await.unwrap().unwrap();
+    let Some(r1::server_reflection_response::MessageResponse::ListServicesResponse(l)) =
+        list.message_response
+    else {
+        panic!("a service list expected: {list:?}")
+    };
+    let names: Vec<_> = l.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"helios.v1.Helios"), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+    let file = answers.message().await.unwrap().unwrap();
+    let Some(r1::server_reflection_response::MessageResponse::FileDescriptorResponse(f)) =
+        file.message_response
+    else {
+        panic!("a file descriptor expected: {file:?}")
+    };
+    assert!(!f.file_descriptor_proto.is_empty());
+
+    let mut c = r1a::server_reflection_client::ServerReflectionClient::new(channel);
+    let reqs = vec![r1a::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            r1a::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    }];
+    let mut answers = c
+        .server_reflection_info(tokio_stream::iter(reqs))
+        .await
+        .unwrap()
+        .into_inner();
+    let list = answers.message().await.unwrap().unwrap();
+    let Some(r1a::server_reflection_response::MessageResponse::ListServicesResponse(l)) =
+        list.message_response
+    else {
+        panic!("a service list expected: {list:?}")
+    };
+    assert!(l.service.iter().any(|s| s.name == "helios.v1.Helios"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn followers_forward_and_name_the_leader() {
+    let http: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let cluster: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let peers = cluster
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut masters: Vec<Master> = (0..3)
+        .map(|i| Master::start(i as u64 + 1, http[i], cluster[i], Some(&peers)))
+        .collect();
+    for m in &masters {
+        wait_serving(m).await;
+    }
+    let all = Client::new(masters.iter().map(|m| m.http.clone())).unwrap();
+    let list = all.masters().await.unwrap();
+    assert_eq!(list.len(), 3);
+    let leader = list.iter().find(|m| m.leader).expect("a leader").clone();
+    let follower = masters
+        .iter()
+        .find(|m| m.http != leader.http_addr)
+        .expect("a follower");
+
+    // A client that knows only a follower works: the follower forwards.
+    let via_follower = Client::new([follower.http.as_str()]).unwrap();
+    let mut watch = via_follower
+        .watch(v1::WatchRequest::default())
+        .await
+        .unwrap();
+    assert!(next(&mut watch).await.replay);
+    let id = via_follower
+        .create_job(&job("fwd", "1"), None)
+        .await
+        .unwrap();
+    assert!(via_follower.get_job(&id).await.unwrap().is_some());
+    assert_eq!(
+        via_follower.current_endpoint(),
+        format!("http://{}", follower.http)
+    );
+    // The follower's own watch sees the job once the follower applied it.
+    let seen = loop {
+        let r = next(&mut watch).await;
+        if let Some(e) = r.events.iter().find(|e| e.kind() == ObjectKind::Job) {
+            break e.clone();
+        }
+    };
+    assert_eq!(seen.job_id, id.to_string());
+
+    // A request already forwarded once is not forwarded again: UNAVAILABLE naming the leader.
+    let mut raw = v1::helios_client::HeliosClient::new(follower.channel().await);
+    let mut req = tonic::Request::new(v1::ListMastersRequest {});
+    req.metadata_mut()
+        .insert(FORWARDED_METADATA, "1".parse().unwrap());
+    let e = raw.list_masters(req).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+    assert_eq!(
+        e.metadata().get(LEADER_METADATA).unwrap().to_str().unwrap(),
+        leader.http_addr
+    );
+
+    // The leader stops: a client of all masters carries on with the new leader.
+    let leader_index = masters
+        .iter()
+        .position(|m| m.http == leader.http_addr)
+        .unwrap();
+    masters[leader_index].shutdown().await;
+    let id2 = all.create_job(&job("fwd", "2"), None).await.unwrap();
+    assert!(all.get_job(&id2).await.unwrap().is_some());
+
+    for m in &mut masters {
+        m.shutdown().await;
+    }
+}
