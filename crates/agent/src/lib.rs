@@ -182,6 +182,8 @@ impl Agent {
         for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
+        let hub = self.worker.context().hub.clone();
+        let _ = tokio::task::spawn_blocking(move || hub.flush()).await;
         tracing::info!(agent = %self.agent_id, "agent stopped");
     }
 }

@@ -155,6 +155,11 @@ impl StateDir {
         self.load(CLUSTER)
     }
 
+    /// Replaces the task statuses file with already serialized statuses.
+    pub fn save_statuses_bytes(&self, bytes: &[u8]) -> io::Result<()> {
+        write_atomic(&self.path.join(STATUSES), bytes)
+    }
+
     /// Persists the cluster id and last applied index.
     pub fn save_cluster(&self, cluster: &ClusterState) -> io::Result<()> {
         self.save(CLUSTER, cluster)

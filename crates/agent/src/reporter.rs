@@ -57,8 +57,51 @@ pub struct StatusHub {
     notify: Notify,
     /// Bumped on every change, for waiters (tests, embedding).
     version: watch::Sender<u64>,
-    /// Where statuses are persisted; `None` keeps them in memory only.
-    state_dir: Option<Arc<StateDir>>,
+    /// Hands status snapshots to the writer thread; `None` keeps them in memory only.
+    writer: Option<std::sync::mpsc::Sender<WriterMsg>>,
+}
+
+/// Work for the status writer thread.
+enum WriterMsg {
+    /// The newest statuses, serialized.
+    Save(Vec<u8>),
+    /// Answer once everything sent before is on disk.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// Writes status snapshots to the state dir off the hot path: a burst of changes costs one
+/// write (atomic replace + fsync) of the newest snapshot, and nobody waits for the disk while
+/// holding the hub's lock.
+fn spawn_writer(dir: Arc<StateDir>) -> std::sync::mpsc::Sender<WriterMsg> {
+    let (tx, rx) = std::sync::mpsc::channel::<WriterMsg>();
+    let spawned = std::thread::Builder::new()
+        .name("status-writer".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut latest = None;
+                let mut flushes = Vec::new();
+                let mut next = Some(first);
+                while let Some(msg) = next {
+                    match msg {
+                        WriterMsg::Save(bytes) => latest = Some(bytes),
+                        WriterMsg::Flush(done) => flushes.push(done),
+                    }
+                    next = rx.try_recv().ok();
+                }
+                if let Some(bytes) = latest
+                    && let Err(e) = dir.save_statuses_bytes(&bytes)
+                {
+                    tracing::error!(error = %e, "cannot persist task statuses");
+                }
+                for done in flushes {
+                    let _ = done.send(());
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the status writer");
+    }
+    tx
 }
 
 fn now_ms() -> i64 {
@@ -78,15 +121,18 @@ impl StatusHub {
             }),
             notify: Notify::new(),
             version: watch::Sender::new(0),
-            state_dir,
+            writer: state_dir.map(spawn_writer),
         }
     }
 
     fn changed(&self, inner: &HubInner) {
-        if let Some(dir) = &self.state_dir
-            && let Err(e) = dir.save_statuses(&inner.statuses)
-        {
-            tracing::error!(error = %e, "cannot persist task statuses");
+        if let Some(writer) = &self.writer {
+            match serde_json::to_vec(&inner.statuses) {
+                Ok(bytes) => {
+                    let _ = writer.send(WriterMsg::Save(bytes));
+                }
+                Err(e) => tracing::error!(error = %e, "cannot encode task statuses"),
+            }
         }
         self.notify.notify_one();
         self.version.send_modify(|v| *v += 1);
@@ -141,6 +187,16 @@ impl StatusHub {
             },
         );
         self.changed(&inner);
+    }
+
+    /// Waits until every status change made so far is on disk.
+    pub fn flush(&self) {
+        if let Some(writer) = &self.writer {
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            if writer.send(WriterMsg::Flush(done_tx)).is_ok() {
+                let _ = done_rx.recv();
+            }
+        }
     }
 
     /// The current status of a job.
