@@ -353,3 +353,37 @@ async fn goals_and_refusals() {
     let t = wait_state(&c, &url, &missing, "gr-a", "FAILED").await;
     assert_eq!(t["throttled"], "IMAGE_MISSING", "{t}");
 }
+
+/// A second agent with another id under a name whose agent is alive is refused, and the
+/// first agent's host stays UP with its task running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn second_agent_with_the_same_name_is_refused() {
+    let _serial = exclusive().await;
+    let image = ensure_busybox_image();
+    let cluster = Cluster::start(3).await;
+    let first = start_agents(&cluster, &["twin"], "32000:32100");
+    let c = reqwest::Client::new();
+    let url = cluster.masters[0].url();
+    wait_hosts_up(&c, &url, &["twin"]).await;
+    let job = create_job(&c, &url, sleeper("twin", image)).await;
+    assert_eq!(deploy(&c, &url, &job, "twin", "").await.0, 200);
+    let t = wait_state(&c, &url, &job, "twin", "RUNNING").await;
+
+    let other_dir = cluster.dir.path().join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let mut second = Agent::new("twin", &other_dir, cluster.cluster_addrs(), "32100:32200");
+    second.start();
+    eventually(WAIT, "the second agent to be refused", || async {
+        second
+            .log_tail()
+            .contains("Another agent already registered as 'twin'")
+            .then_some(())
+    })
+    .await;
+    assert_ne!(second.agent_id(), first[0].agent_id());
+    let (_, v) = call(c.get(format!("{url}/hosts/twin/status"))).await;
+    assert_eq!(v["status"], "UP", "{v}");
+    let now = task(&c, &url, &job, "twin").await.unwrap();
+    assert_eq!(now["containerId"], t["containerId"]);
+    assert_eq!(now["state"], "RUNNING");
+}
