@@ -155,9 +155,9 @@ impl StateDir {
         self.load(CLUSTER)
     }
 
-    /// Replaces the task statuses file with already serialized statuses.
-    pub fn save_statuses_bytes(&self, bytes: &[u8]) -> io::Result<()> {
-        write_atomic(&self.path.join(STATUSES), bytes)
+    /// The task statuses file, for a writer that must not hold the state dir (and its lock).
+    pub fn statuses_file(&self) -> PathBuf {
+        self.path.join(STATUSES)
     }
 
     /// Persists the cluster id and last applied index.

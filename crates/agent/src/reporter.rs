@@ -72,7 +72,12 @@ enum WriterMsg {
 /// Writes status snapshots to the state dir off the hot path: a burst of changes costs one
 /// write (atomic replace + fsync) of the newest snapshot, and nobody waits for the disk while
 /// holding the hub's lock.
+///
+/// The thread holds only the file's path, never the [`StateDir`], so that the state-dir lock
+/// is released as soon as the agent drops it.
 fn spawn_writer(dir: Arc<StateDir>) -> std::sync::mpsc::Sender<WriterMsg> {
+    let file = dir.statuses_file();
+    drop(dir);
     let (tx, rx) = std::sync::mpsc::channel::<WriterMsg>();
     let spawned = std::thread::Builder::new()
         .name("status-writer".into())
@@ -89,7 +94,7 @@ fn spawn_writer(dir: Arc<StateDir>) -> std::sync::mpsc::Sender<WriterMsg> {
                     next = rx.try_recv().ok();
                 }
                 if let Some(bytes) = latest
-                    && let Err(e) = dir.save_statuses_bytes(&bytes)
+                    && let Err(e) = crate::persist::write_atomic(&file, &bytes)
                 {
                     tracing::error!(error = %e, "cannot persist task statuses");
                 }

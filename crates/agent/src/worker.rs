@@ -267,9 +267,11 @@ impl Worker {
                 }
             }
         }
+        // The index is kept in memory only: every session starts with a COMPLETE set, so a
+        // stale index on disk costs nothing, and not syncing it keeps an fsync pair off the
+        // path from an assignment to its container.
         inner.cluster.last_index = set.index;
         self.persist_executions(&inner);
-        self.persist_cluster(&inner);
         let ids: Vec<JobId> = inner.executions.keys().cloned().collect();
         for job_id in ids {
             self.sync(&mut inner, &job_id);
