@@ -74,15 +74,6 @@ pub struct Worker {
     ready_tx: watch::Sender<bool>,
 }
 
-fn parse_goal(s: &str) -> Option<Goal> {
-    match s {
-        "START" => Some(Goal::Start),
-        "STOP" => Some(Goal::Stop),
-        "UNDEPLOY" => Some(Goal::Undeploy),
-        _ => None,
-    }
-}
-
 fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
@@ -224,7 +215,7 @@ impl Worker {
             let goal = if a.removed {
                 Goal::Undeploy
             } else {
-                match parse_goal(&a.goal) {
+                match Goal::from_word(&a.goal) {
                     Some(g) => g,
                     None => {
                         tracing::error!(job = %job_id, goal = %a.goal, "assignment with a bad goal");

@@ -16,6 +16,24 @@ pub enum Goal {
     Undeploy,
 }
 
+impl Goal {
+    /// Helios's word for the goal (`START`, `STOP`, `UNDEPLOY`), as in its JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Goal::Start => "START",
+            Goal::Stop => "STOP",
+            Goal::Undeploy => "UNDEPLOY",
+        }
+    }
+
+    /// The goal named by Helios's word, if any.
+    pub fn from_word(word: &str) -> Option<Goal> {
+        [Goal::Start, Goal::Stop, Goal::Undeploy]
+            .into_iter()
+            .find(|g| g.as_str() == word)
+    }
+}
+
 /// `(host, jobId) -> goal` as stored by the master.
 ///
 /// Serialized with the key `jobId`; read from `jobId` or `job` (the CLI sends `job`).
@@ -55,6 +73,18 @@ impl Deployment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn goal_words_match_the_json() {
+        for g in [Goal::Start, Goal::Stop, Goal::Undeploy] {
+            assert_eq!(
+                serde_json::to_string(&g).unwrap(),
+                format!("\"{}\"", g.as_str())
+            );
+            assert_eq!(Goal::from_word(g.as_str()), Some(g));
+        }
+        assert_eq!(Goal::from_word("start"), None);
+    }
 
     #[test]
     fn written_as_job_id_and_read_from_either_key() {

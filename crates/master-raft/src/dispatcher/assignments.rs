@@ -40,20 +40,12 @@ pub fn host_tasks(state: &State, host: &str) -> BTreeMap<String, HostTask> {
         .collect()
 }
 
-fn goal_word(goal: Goal) -> &'static str {
-    match goal {
-        Goal::Start => "START",
-        Goal::Stop => "STOP",
-        Goal::Undeploy => "UNDEPLOY",
-    }
-}
-
 fn assignment(id: &str, task: &HostTask) -> pb::Assignment {
     pb::Assignment {
         job_id: id.to_string(),
         // A Job always serializes.
         job_json: serde_json::to_vec(&task.job).unwrap_or_default(),
-        goal: goal_word(task.deployment.goal).to_string(),
+        goal: task.deployment.goal.as_str().to_string(),
         removed: false,
         deployer_user: task.deployment.deployer_user.clone().unwrap_or_default(),
         deployer_master: task.deployment.deployer_master.clone().unwrap_or_default(),
@@ -87,7 +79,7 @@ pub fn changes(
     for id in before.keys().filter(|id| !after.contains_key(*id)) {
         out.push(pb::Assignment {
             job_id: id.clone(),
-            goal: "UNDEPLOY".into(),
+            goal: Goal::Undeploy.as_str().into(),
             removed: true,
             ..Default::default()
         });

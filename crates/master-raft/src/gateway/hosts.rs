@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use helios_api::{
-    Deployment, Goal, HostDeregisterResponse, HostDeregisterStatus, HostRegisterResponse,
+    Deployment, HostDeregisterResponse, HostDeregisterStatus, HostRegisterResponse,
     HostRegisterStatus, HostSelector, HostStatus, JobDeployResponse, JobDeployStatus, JobId,
     JobUndeployResponse, JobUndeployStatus, SetGoalResponse, SetGoalStatus, Status,
 };
@@ -348,13 +348,4 @@ pub async fn undeploy(
         CommandResult::Forbidden => answer(StatusCode::FORBIDDEN, JobUndeployStatus::Forbidden),
         other => return Err(super::jobs::unexpected(other)),
     })
-}
-
-/// Helios's goal word, for logs.
-pub fn goal_word(g: Goal) -> &'static str {
-    match g {
-        Goal::Start => "START",
-        Goal::Stop => "STOP",
-        Goal::Undeploy => "UNDEPLOY",
-    }
 }
