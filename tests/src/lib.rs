@@ -13,8 +13,8 @@ use serde_json::Value;
 pub mod agents;
 pub mod docker;
 
-/// Builds `helios-master` and `helios` once per test process and returns the directory that
-/// holds them.
+/// Builds `helios-master`, `helios` and `helios-agent` once per test process (so a test file
+/// run alone never uses a missing or stale binary) and returns the directory that holds them.
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -27,6 +27,8 @@ pub fn bin_dir() -> &'static Path {
                 "helios-master-raft",
                 "-p",
                 "helios-cli",
+                "-p",
+                "helios-agent",
                 "--bins",
             ])
             .status()

@@ -1,9 +1,15 @@
 //! Command-line flags of `helios-agent` (each also settable as `HELIOS_<FLAG>`) and their
 //! checks, worded as Helios's `AgentParser`. A bad flag stops the agent at once with a
-//! one-line error; this module does no I/O beyond reading the host name.
+//! one-line error; this module does no I/O beyond reading the host name (and resolving a
+//! `--dns-server` given as a host name).
+//!
+//! Masters are found either from `--master` addresses or, with `--domain`, from DNS SRV
+//! records `_<srv-name>._tcp.<domain>` ([`MasterDiscovery`]); explicit `--master` addresses
+//! win when both are given, as explicit settings do in Helios. Without either the agent uses
+//! `127.0.0.1:5802`.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,6 +18,12 @@ use clap::Parser;
 
 /// The Docker endpoint used when neither `--docker` nor `$DOCKER_HOST` is set.
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+/// The master address used when neither `--master` nor `--domain` is given.
+pub const DEFAULT_MASTER: &str = "127.0.0.1:5802";
+
+/// The SRV service name `--domain` looks up by default: `_helios-cluster._tcp.<domain>`.
+pub const DEFAULT_SRV_NAME: &str = "helios-cluster";
 
 /// The flags of the `helios-agent` binary.
 #[derive(Debug, Clone, Parser)]
@@ -30,13 +42,28 @@ pub struct Args {
     pub state_dir: PathBuf,
 
     /// A master's cluster address HOST:PORT (repeatable; the env var takes a comma list).
-    #[arg(
-        long = "master",
-        env = "HELIOS_MASTER",
-        value_delimiter = ',',
-        default_value = "127.0.0.1:5802"
-    )]
+    /// Wins over --domain [default: 127.0.0.1:5802 when --domain is not given either].
+    #[arg(long = "master", env = "HELIOS_AGENT_MASTER", value_delimiter = ',')]
     pub masters: Vec<String>,
+
+    /// Find the masters' cluster addresses through the DNS SRV records
+    /// _<srv-name>._tcp.<DOMAIN>, looked up again before each round of connection attempts.
+    /// Ignored when --master is given.
+    #[arg(long, env = "HELIOS_DOMAIN", value_name = "DOMAIN")]
+    pub domain: Option<String>,
+
+    /// SRV service name for --domain.
+    #[arg(long, env = "HELIOS_SRV_NAME", value_name = "NAME", default_value = DEFAULT_SRV_NAME)]
+    pub srv_name: String,
+
+    /// DNS server HOST:PORT for --domain lookups [default: the system's, from /etc/resolv.conf].
+    #[arg(
+        long,
+        env = helios_discovery::DNS_SERVER_ENV,
+        value_name = "HOST:PORT",
+        value_parser = helios_discovery::parse_dns_server
+    )]
+    pub dns_server: Option<SocketAddr>,
 
     /// The Docker endpoint: `unix:///path`, a socket path or `tcp://host:port`
     /// (default: `$DOCKER_HOST`, else the local socket).
@@ -107,6 +134,24 @@ impl PortRange {
     }
 }
 
+/// Where the masters are published in DNS (`--domain`, `--srv-name`, `--dns-server`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterDiscovery {
+    /// The domain, e.g. `example.com`.
+    pub domain: String,
+    /// The SRV service name, e.g. `helios-cluster`.
+    pub srv_name: String,
+    /// The DNS server to ask instead of the system's.
+    pub dns_server: Option<SocketAddr>,
+}
+
+impl MasterDiscovery {
+    /// The SRV record name: `_<srv-name>._tcp.<domain>`.
+    pub fn record_name(&self) -> String {
+        helios_discovery::srv_name("_%s._tcp.%s", &self.srv_name, &self.domain)
+    }
+}
+
 /// The checked configuration an agent runs with (see [`crate::run`]).
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -116,8 +161,10 @@ pub struct AgentConfig {
     pub id: Option<String>,
     /// The state directory.
     pub state_dir: PathBuf,
-    /// Masters' cluster addresses (`host:port`), tried in turn.
+    /// Masters' cluster addresses (`host:port`), tried in turn. Empty with `discovery`.
     pub masters: Vec<String>,
+    /// Masters found through DNS instead of `masters` (`--domain`).
+    pub discovery: Option<MasterDiscovery>,
     /// Docker endpoint (`unix:///…` or `tcp://host:port`).
     pub docker_host: String,
     /// Where dynamic ports come from.
@@ -147,7 +194,8 @@ impl AgentConfig {
             name: name.into(),
             id: None,
             state_dir: state_dir.into(),
-            masters: vec!["127.0.0.1:5802".into()],
+            masters: vec![DEFAULT_MASTER.into()],
+            discovery: None,
             docker_host: default_docker_host(),
             port_range: PortRange {
                 start: 20000,
@@ -253,17 +301,39 @@ impl Args {
         for h in &self.add_hosts {
             check_extra_host(h)?;
         }
-        let masters: Vec<String> = self
+        let mut masters: Vec<String> = self
             .masters
             .iter()
             .map(|m| m.trim().to_string())
             .filter(|m| !m.is_empty())
             .collect();
-        if masters.is_empty() {
-            bail!("At least one --master is needed");
-        }
         for m in &masters {
             check_master(m)?;
+        }
+        if self.srv_name.trim().is_empty() {
+            bail!("--srv-name must not be empty");
+        }
+        let domain = self
+            .domain
+            .as_deref()
+            .map(|d| d.trim().trim_end_matches('.'))
+            .filter(|d| !d.is_empty());
+        if let Some(d) = domain
+            && d.contains(|c: char| c.is_whitespace() || c == '/' || c == ':')
+        {
+            bail!("Invalid domain {d}");
+        }
+        // Explicit addresses win over DNS; neither means the local master.
+        let discovery = match domain {
+            Some(domain) if masters.is_empty() => Some(MasterDiscovery {
+                domain: domain.to_string(),
+                srv_name: self.srv_name.trim().to_string(),
+                dns_server: self.dns_server,
+            }),
+            _ => None,
+        };
+        if masters.is_empty() && discovery.is_none() {
+            masters.push(DEFAULT_MASTER.to_string());
         }
         if let Some(id) = &self.id
             && id.trim().is_empty()
@@ -282,6 +352,7 @@ impl Args {
             id: self.id,
             state_dir: self.state_dir,
             masters,
+            discovery,
             docker_host: self
                 .docker
                 .filter(|d| !d.is_empty())
@@ -381,5 +452,41 @@ mod tests {
         assert_eq!(err(&["--bind", "relative"]), "Invalid bind relative");
         assert_eq!(err(&["--add-host", "db"]), "Invalid ExtraHost db");
         assert!(err(&["--master", "nohost"]).contains("Invalid master address"));
+    }
+
+    #[test]
+    fn domain_finds_masters_unless_master_is_given() {
+        let cfg = parse(&["--domain", "example.com.", "--dns-server", "127.0.0.1:5353"]).unwrap();
+        assert!(cfg.masters.is_empty());
+        let discovery = cfg.discovery.expect("discovery");
+        assert_eq!(
+            discovery,
+            MasterDiscovery {
+                domain: "example.com".into(),
+                srv_name: DEFAULT_SRV_NAME.into(),
+                dns_server: Some("127.0.0.1:5353".parse().unwrap()),
+            }
+        );
+        assert_eq!(discovery.record_name(), "_helios-cluster._tcp.example.com");
+        let cfg = parse(&["--domain", "example.com", "--srv-name", "hc"]).unwrap();
+        assert_eq!(cfg.discovery.unwrap().record_name(), "_hc._tcp.example.com");
+        // An explicit --master wins.
+        let cfg = parse(&["--domain", "example.com", "--master", "m1:5802"]).unwrap();
+        assert_eq!((cfg.masters, cfg.discovery), (vec!["m1:5802".into()], None));
+        // Neither: the local master.
+        let cfg = parse(&[]).unwrap();
+        assert_eq!(
+            (cfg.masters, cfg.discovery),
+            (vec![DEFAULT_MASTER.into()], None)
+        );
+        assert_eq!(err(&["--domain", "a b"]), "Invalid domain a b");
+        assert_eq!(
+            err(&["--domain", "x", "--srv-name", " "]),
+            "--srv-name must not be empty"
+        );
+        assert!(
+            Args::try_parse_from(["helios-agent", "--dns-server", "nope"]).is_err(),
+            "a bad --dns-server is an argument error"
+        );
     }
 }

@@ -2,8 +2,15 @@
 //!
 //! HTTP and TCP probes go to the Docker host's address on the named port's external port
 //! (`localhost` for a unix socket). A TCP probe of a loopback address goes to the container's
-//! bridge gateway instead, because docker-proxy accepts any connection on loopback. The
-//! supervisor repeats probes with backoff until one succeeds; this module never retries.
+//! bridge gateway instead, because docker-proxy accepts any connection on loopback (inside a
+//! container, an HTTP probe of `localhost` goes there too). An exec probe succeeds iff the
+//! command exits 0.
+//!
+//! This module probes once and never retries. The supervisor keeps a task `HEALTHCHECKING`
+//! and repeats probes with backoff (1 s → 30 s, no overall timeout) until one succeeds, then
+//! reports `RUNNING`; a container that exits meanwhile ends the checks (`EXITED`, `FAILED`,
+//! restart). Unlike Helios (issue #1090), containers adopted after an agent restart are
+//! checked again the same way before they count as healthy.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

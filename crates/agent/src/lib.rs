@@ -132,13 +132,14 @@ impl Agent {
         );
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(worker.clone().run(stopped(stop_rx.clone())))];
-        if !config.masters.is_empty() {
+        if !config.masters.is_empty() || config.discovery.is_some() {
             let session_cfg = session::SessionConfig {
                 name: config.name.clone(),
                 agent_id: agent_id.clone(),
                 labels: config.labels.clone(),
                 env: config.env.clone(),
                 masters: config.masters.clone(),
+                discovery: config.discovery.clone(),
                 heartbeat: config.heartbeat,
                 docker_host: config.docker_host.clone(),
                 input_arguments: config.input_arguments.clone(),

@@ -9,9 +9,14 @@
 //! [`StatusHub`](crate::reporter::StatusHub)). Masters are tried in turn with capped,
 //! jittered backoff (200 ms → 5 s). HTTP/2 keepalive pings detect a dead connection. Nothing
 //! here touches containers: without a session the worker keeps running them.
+//!
+//! With `--domain` the masters' addresses come from DNS SRV ([`MasterList`]): looked up
+//! before each round over the masters and after a lost session, so a changed record is
+//! picked up without a restart; a failed lookup keeps the last known addresses.
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +27,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Endpoint;
 
 use crate::backoff::Backoff;
+use crate::config::MasterDiscovery;
 use crate::reporter::{self, PendingUpdate};
 use crate::worker::{ApplyOutcome, Worker};
 
@@ -52,6 +58,8 @@ pub struct SessionConfig {
     pub env: BTreeMap<String, String>,
     /// Masters' cluster addresses, tried in turn.
     pub masters: Vec<String>,
+    /// Find the masters in DNS instead (when `masters` is empty).
+    pub discovery: Option<MasterDiscovery>,
     /// Heartbeat period unless Welcome names one.
     pub heartbeat: Duration,
     /// The Docker endpoint, for HostInfo.
@@ -90,17 +98,25 @@ pub enum SessionEnd {
 pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-    let mut next_master = 0usize;
+    let mut masters = MasterList::new(cfg.masters.clone(), cfg.discovery.clone());
     let mut redirect: Option<String> = None;
     let mut redirects = 0u32;
     loop {
         let addr = match redirect.take() {
-            Some(a) => a,
-            None => {
-                let a = cfg.masters[next_master % cfg.masters.len()].clone();
-                next_master += 1;
-                a
+            Some(a) => Some(a),
+            None => tokio::select! {
+                a = masters.next() => a,
+                _ = &mut shutdown => return,
+            },
+        };
+        let Some(addr) = addr else {
+            // No address known yet (DNS had none): wait and look up again.
+            let delay = backoff.next_delay();
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = &mut shutdown => return,
             }
+            continue;
         };
         let end = tokio::select! {
             end = session(&cfg, &worker, &addr) => end,
@@ -129,6 +145,7 @@ pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<
             SessionEnd::Lost(e) => {
                 tracing::warn!(master = %addr, error = %e, "session lost");
                 backoff.reset();
+                masters.refresh();
             }
             SessionEnd::Shutdown => return,
         }
@@ -138,6 +155,111 @@ pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<
             _ = tokio::time::sleep(delay) => {}
             _ = &mut shutdown => return,
         }
+    }
+}
+
+/// The masters' addresses in the order they are tried: the `--master` list, or the answer
+/// of an SRV lookup, looked up again at the start of every round over it.
+#[derive(Debug)]
+pub struct MasterList {
+    /// The addresses of this round.
+    addrs: Vec<String>,
+    /// Index of the next address to try.
+    next: usize,
+    /// Where to look the addresses up, with the resolver (or why none could be built).
+    discovery: Option<(
+        MasterDiscovery,
+        Result<helios_discovery::SrvResolver, String>,
+    )>,
+    /// Look up again before the next address, even in the middle of a round.
+    stale: bool,
+}
+
+impl MasterList {
+    /// A list over `masters`, or over what `discovery` finds.
+    pub fn new(masters: Vec<String>, discovery: Option<MasterDiscovery>) -> MasterList {
+        let discovery = discovery.map(|d| {
+            let resolver =
+                helios_discovery::SrvResolver::new(d.dns_server).map_err(|e| e.to_string());
+            (d, resolver)
+        });
+        MasterList {
+            addrs: masters,
+            next: 0,
+            discovery,
+            stale: false,
+        }
+    }
+
+    /// Makes the next call look the masters up again (after a lost session).
+    pub fn refresh(&mut self) {
+        self.stale = true;
+    }
+
+    /// The next address to try; `None` when DNS has not named any master yet.
+    pub async fn next(&mut self) -> Option<String> {
+        if self.discovery.is_some() && (self.next == 0 || self.stale) {
+            self.stale = false;
+            self.next = 0;
+            self.lookup().await;
+        }
+        if self.addrs.is_empty() {
+            return None;
+        }
+        let addr = self.addrs[self.next % self.addrs.len()].clone();
+        self.next = (self.next + 1) % self.addrs.len();
+        Some(addr)
+    }
+
+    /// Replaces the addresses by the SRV answer; keeps them when the lookup fails or finds
+    /// nothing, so a DNS outage does not cut the agent off known masters.
+    async fn lookup(&mut self) {
+        let Some((discovery, resolver)) = &self.discovery else {
+            return;
+        };
+        let name = discovery.record_name();
+        let resolver = match resolver {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(record = %name, error = %e, "cannot look up masters");
+                return;
+            }
+        };
+        let found = match resolver.srv(&name).await {
+            Ok(targets) => {
+                let mut addrs = Vec::new();
+                for target in targets {
+                    // Each address of a target, so a name with several is failed over
+                    // like several masters; the name itself when it has none here.
+                    let ips = resolver.ips(&target.host).await.unwrap_or_default();
+                    if ips.is_empty() {
+                        addrs.push(format!("{}:{}", target.host, target.port));
+                    }
+                    for ip in ips {
+                        addrs.push(SocketAddr::new(ip, target.port).to_string());
+                    }
+                }
+                addrs
+            }
+            Err(e) => {
+                tracing::warn!(record = %name, error = %e, "master lookup failed; keeping the last known masters");
+                return;
+            }
+        };
+        if found.is_empty() {
+            tracing::warn!(record = %name, "no SRV records for the masters; keeping the last known masters");
+            return;
+        }
+        // The order changes from lookup to lookup (weighted random); only log new sets.
+        let sorted = |list: &[String]| {
+            let mut list = list.to_vec();
+            list.sort();
+            list
+        };
+        if sorted(&found) != sorted(&self.addrs) {
+            tracing::info!(record = %name, masters = ?found, "masters found in DNS");
+        }
+        self.addrs = found;
     }
 }
 
@@ -340,5 +462,39 @@ pub async fn session(cfg: &SessionConfig, worker: &Arc<Worker>, addr: &str) -> S
                 Err(_) => return SessionEnd::Lost("stream closed".into()),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn static_masters_are_tried_in_turn() {
+        let mut list = MasterList::new(vec!["a:1".into(), "b:2".into()], None);
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            seen.push(list.next().await.expect("address"));
+        }
+        assert_eq!(seen, ["a:1", "b:2", "a:1", "b:2", "a:1"]);
+        list.refresh();
+        assert_eq!(
+            list.next().await.as_deref(),
+            Some("b:2"),
+            "no DNS to refresh"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_dns_server_gives_no_address_yet() {
+        // A UDP socket that never answers: the lookup fails, no master is known.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+        let discovery = MasterDiscovery {
+            domain: "example.test".into(),
+            srv_name: "helios-cluster".into(),
+            dns_server: Some(silent.local_addr().expect("addr")),
+        };
+        let mut list = MasterList::new(Vec::new(), Some(discovery));
+        assert_eq!(list.next().await, None);
     }
 }

@@ -5,7 +5,8 @@
 //! sets (COMPLETE replaces everything, INCREMENTAL needs an unbroken index chain), allocates
 //! ports, forgets a task once its UNDEPLOY is done, and reaps containers in the agent's
 //! namespace that no execution owns. It works the same with or without a master session: a
-//! restarted agent re-creates its supervisors from the state dir and adopts their containers.
+//! restarted agent re-creates its supervisors from the state dir and adopts their containers
+//! (health-checked again when the job has a check).
 //! Supervisors start only once the Docker engine answers, after a first reaping.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -6,18 +6,39 @@
 //! declared with `global = true`, so like Helios's argparse parser they are
 //! accepted before or after the sub-command.
 
+use std::net::SocketAddr;
+
 use clap::{ArgAction, Args, Parser, Subcommand};
+use clap_complete::Shell;
 
 /// Default per-request timeout in seconds (`--http-timeout`).
 pub const DEFAULT_HTTP_TIMEOUT_SECS: u64 = 60;
 /// Default total retry budget in seconds (`--retry-timeout`).
 pub const DEFAULT_RETRY_TIMEOUT_SECS: u64 = 240;
 
+/// Help heading of the options that choose the masters.
+const MASTERS: &str = "master selection";
+/// Help heading of the other global options.
+const GLOBAL: &str = "global options";
+
+/// Printed after the options in `--help`: where masters come from when no flag names them.
+const AFTER_HELP: &str = "\
+Masters are chosen by the first of: -z; -d; masterEndpoints, then domains, in
+~/.helios/config, a JSON object such as
+  {\"masterEndpoints\": [\"http://master1:5801\"], \"domains\": [\"example.com\"], \"srvName\": \"helios\"}
+The HELIOS_MASTER environment variable (http://HOST:PORT, https://HOST:PORT or
+domain://DOMAIN) replaces the file's masters and domains. A broken file or HELIOS_MASTER is
+only a warning when -z (or -d with --srv-name) already chooses the masters.
+-d looks up the DNS SRV records _<srv-name>._https.<DOMAIN>, then _<srv-name>._http.<DOMAIN>
+(formats from HELIOS_HTTPS_SRV_FORMAT and HELIOS_HTTP_SRV_FORMAT, default _%s._https.%s and
+_%s._http.%s).";
+
 /// The whole command line.
 #[derive(Parser, Debug)]
 #[command(
     name = "helios",
     about = "Helios CLI: create, deploy and inspect Docker jobs on a Helios cluster",
+    after_help = AFTER_HELP,
     disable_version_flag = true,
     subcommand_value_name = "COMMAND",
     subcommand_help_heading = "commands"
@@ -36,16 +57,48 @@ pub struct Cli {
 #[derive(Args, Debug, Clone, Default)]
 pub struct GlobalArgs {
     /// Master endpoint, e.g. http://localhost:5801 (repeatable: several
-    /// endpoints of one cluster).
+    /// endpoints of one cluster; a host name means each of its addresses).
     #[arg(
         short = 'z',
         long = "master",
         value_name = "URL",
         global = true,
         action = ArgAction::Append,
-        help_heading = "global options"
+        help_heading = MASTERS
     )]
     pub masters: Vec<String>,
+
+    /// Find the masters of DOMAIN through DNS SRV records (repeatable or a
+    /// comma list: one cluster per domain).
+    #[arg(
+        short = 'd',
+        long = "domains",
+        value_name = "DOMAIN",
+        global = true,
+        action = ArgAction::Append,
+        help_heading = MASTERS
+    )]
+    pub domains: Vec<String>,
+
+    /// SRV service name for -d [default: the config file's srvName, else helios].
+    #[arg(
+        long = "srv-name",
+        value_name = "NAME",
+        global = true,
+        help_heading = MASTERS
+    )]
+    pub srv_name: Option<String>,
+
+    /// DNS server for -d lookups [default: the system's, from /etc/resolv.conf].
+    #[arg(
+        long = "dns-server",
+        value_name = "HOST:PORT",
+        env = helios_discovery::DNS_SERVER_ENV,
+        value_parser = helios_discovery::parse_dns_server,
+        global = true,
+        help_heading = MASTERS
+    )]
+    pub dns_server: Option<SocketAddr>,
 
     /// User name sent with every request [default: $USER].
     #[arg(
@@ -53,7 +106,7 @@ pub struct GlobalArgs {
         long = "username",
         value_name = "USER",
         global = true,
-        help_heading = "global options"
+        help_heading = GLOBAL
     )]
     pub username: Option<String>,
 
@@ -63,13 +116,17 @@ pub struct GlobalArgs {
         long = "verbose",
         global = true,
         action = ArgAction::Count,
-        help_heading = "global options"
+        help_heading = GLOBAL
     )]
     pub verbose: u8,
 
     /// Print JSON instead of human-readable output.
-    #[arg(long = "json", global = true, help_heading = "global options")]
+    #[arg(long = "json", global = true, help_heading = GLOBAL)]
     pub json: bool,
+
+    /// Do not verify the TLS certificates of https:// masters (like curl -k).
+    #[arg(short = 'k', long = "insecure", global = true, help_heading = GLOBAL)]
+    pub insecure: bool,
 
     /// Timeout in seconds of each HTTP request to a master.
     #[arg(
@@ -78,7 +135,7 @@ pub struct GlobalArgs {
         env = "HELIOS_CLI_HTTP_TIMEOUT",
         default_value_t = DEFAULT_HTTP_TIMEOUT_SECS,
         global = true,
-        help_heading = "global options"
+        help_heading = GLOBAL
     )]
     pub http_timeout: u64,
 
@@ -90,30 +147,24 @@ pub struct GlobalArgs {
         env = "HELIOS_CLI_TOTAL_TIMEOUT",
         default_value_t = DEFAULT_RETRY_TIMEOUT_SECS,
         global = true,
-        help_heading = "global options"
+        help_heading = GLOBAL
     )]
     pub retry_timeout: u64,
 
     /// Print the client version and exit.
-    #[arg(long = "version", global = true, help_heading = "global options")]
+    #[arg(long = "version", global = true, help_heading = GLOBAL)]
     pub version: bool,
 }
 
-/// The sub-commands.
+/// The sub-commands, in Helios's order: jobs, hosts, masters, then the rest.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// create a job
     Create(Box<CreateArgs>),
-    /// print the configuration of a job
-    Inspect(InspectArgs),
-    /// list jobs
-    Jobs(JobsArgs),
     /// remove a job
     Remove(RemoveArgs),
-    /// list masters
-    Masters(MastersArgs),
-    /// print version of master and client
-    Version,
+    /// print the configuration of a job
+    Inspect(InspectArgs),
     /// deploy a job to hosts
     Deploy(DeployArgs),
     /// undeploy a job from hosts
@@ -122,10 +173,12 @@ pub enum Command {
     Start(GoalArgs),
     /// stop a job without undeploying it
     Stop(GoalArgs),
-    /// show job or host status
-    Status(StatusArgs),
     /// see the run history of a job
     History(HistoryArgs),
+    /// list jobs
+    Jobs(JobsArgs),
+    /// show job or host status
+    Status(StatusArgs),
     /// watch jobs
     Watch(WatchArgs),
     /// list hosts
@@ -134,6 +187,20 @@ pub enum Command {
     Register(RegisterArgs),
     /// deregister a host
     Deregister(DeregisterArgs),
+    /// list masters
+    Masters(MastersArgs),
+    /// print version of master and client
+    Version,
+    /// print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
+}
+
+/// `helios completions`.
+#[derive(Args, Debug, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: Shell,
 }
 
 /// `helios create`.
@@ -474,6 +541,81 @@ mod tests {
         let cli = parse(&["-z", "http://a", "-vv", "masters", "-z", "http://b", "-v"]);
         assert_eq!(cli.global.masters, vec!["http://b"]);
         assert_eq!(cli.global.verbose, 1);
+    }
+
+    #[test]
+    fn master_selection_flags() {
+        let cli = parse(&[
+            "-d",
+            "a.test,b.test",
+            "--domains",
+            "c.test",
+            "--srv-name",
+            "custom",
+            "--dns-server",
+            "127.0.0.1:5353",
+            "-k",
+            "jobs",
+        ]);
+        assert_eq!(cli.global.domains, ["a.test,b.test", "c.test"]);
+        assert_eq!(cli.global.srv_name.as_deref(), Some("custom"));
+        assert_eq!(
+            cli.global.dns_server,
+            Some("127.0.0.1:5353".parse().unwrap())
+        );
+        assert!(cli.global.insecure);
+        let err = Cli::try_parse_from(["helios", "--dns-server", "nope", "jobs"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("Invalid DNS server nope (expected HOST:PORT)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn completions_for_each_shell() {
+        for shell in ["bash", "zsh", "fish"] {
+            let cli = parse(&["completions", shell]);
+            let Some(Command::Completions(args)) = cli.command else {
+                panic!("not completions")
+            };
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "helios", &mut script);
+            let script = String::from_utf8(script).expect("utf8");
+            // Every command and the lookup flags are completed.
+            for word in ["deploy", "completions", "domains", "srv-name", "dns-server"] {
+                assert!(script.contains(word), "{shell}: {word}");
+            }
+        }
+        assert!(Cli::try_parse_from(["helios", "completions", "tcsh"]).is_err());
+    }
+
+    #[test]
+    fn help_describes_every_command_and_option_in_one_line() {
+        let help = Cli::command().render_long_help().to_string();
+        for needle in [
+            "master selection:",
+            "global options:",
+            "HELIOS_MASTER",
+            "~/.helios/config",
+            "HELIOS_DNS_SERVER",
+            "HELIOS_HTTPS_SRV_FORMAT",
+        ] {
+            assert!(help.contains(needle), "{needle}");
+        }
+        let cmd = Cli::command();
+        for sub in cmd.get_subcommands() {
+            let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+            assert!(
+                !about.is_empty() && !about.contains('\n'),
+                "{}",
+                sub.get_name()
+            );
+        }
+        for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+            let text = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(!text.is_empty(), "{:?}", arg.get_id());
+        }
     }
 
     #[test]

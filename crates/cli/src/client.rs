@@ -7,6 +7,12 @@
 //! budget (`--retry-timeout`) is spent. Any other HTTP status is an answer and
 //! is returned to the caller, which decides what it means.
 //!
+//! An endpoint pinned to an address (see `target::Endpoint`) is reached at that
+//! address while its URL keeps the host name, for the `Host` header and TLS
+//! verification; each endpoint has its own connection pool for that reason.
+//! `https://` endpoints use rustls with the system's trust store; `-k` turns
+//! certificate verification off, like `curl -k`.
+//!
 //! This module knows URLs, statuses and JSON bodies; it prints nothing.
 
 use std::collections::BTreeMap;
@@ -26,7 +32,7 @@ use helios_api::{
     JobUndeployResponse, SetGoalResponse, TaskStatusEvents,
 };
 
-use crate::target::Target;
+use crate::target::{Endpoint, Target};
 
 /// Version of this client, sent as `Helios-Version` and printed by `version`.
 pub const CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -129,8 +135,7 @@ enum Failure {
 }
 
 impl Failure {
-    fn into_error(self, target: &Target) -> ClientError {
-        let target = target.name.clone();
+    fn into_error(self, target: String) -> ClientError {
         match self {
             Failure::Timeout => ClientError::Timeout { target },
             Failure::Connect(detail) => ClientError::Connect { target, detail },
@@ -180,23 +185,53 @@ impl Request {
     }
 }
 
+/// How a client reaches its endpoints, beyond [`ClientConfig`].
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// How error messages name the cluster (`Request timed out to master in <label>`);
+    /// the target's name when `None`.
+    pub label: Option<String>,
+    /// `-k`: accept any TLS certificate.
+    pub insecure: bool,
+}
+
 /// A client for one cluster.
 #[derive(Debug, Clone)]
 pub struct HeliosClient {
-    http: reqwest::Client,
+    /// One HTTP client per endpoint of `target`, same index.
+    http: Vec<reqwest::Client>,
     target: Target,
     config: ClientConfig,
+    /// The cluster's name in error messages.
+    label: String,
 }
 
 impl HeliosClient {
-    /// Builds a client for `target`.
+    /// Builds a client for `target` with default options (tests).
+    #[cfg(test)]
     pub fn new(target: Target, config: ClientConfig) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .user_agent(format!("helios-cli/{CLIENT_VERSION}"))
-            .build()?;
+        Self::with_options(target, config, ConnectOptions::default())
+    }
+
+    /// Builds a client for `target` with connection options.
+    pub fn with_options(
+        target: Target,
+        config: ClientConfig,
+        options: ConnectOptions,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            !target.endpoints.is_empty(),
+            "No master endpoint in {}",
+            target.name
+        );
+        let http = target
+            .endpoints
+            .iter()
+            .map(|e| http_client(e, options.insecure))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(HeliosClient {
             http,
+            label: options.label.unwrap_or_else(|| target.name.clone()),
             target,
             config,
         })
@@ -227,9 +262,9 @@ impl HeliosClient {
                 }
                 remaining.min(self.config.http_timeout)
             };
-            let endpoint = &endpoints[order[attempt % order.len()]];
-            let url = self.url(endpoint, request);
-            match self.attempt(request, url.clone(), timeout).await {
+            let index = order[attempt % order.len()];
+            let url = self.url(&endpoints[index], request);
+            match self.attempt(index, request, url.clone(), timeout).await {
                 Ok(reply) if reply.status == 502 || reply.status == 503 => {
                     self.log(request, &url, &format!("{} (retrying)", reply.status));
                     last = Some(Failure::Unavailable(unavailable_detail(&reply)));
@@ -254,7 +289,9 @@ impl HeliosClient {
             }
         }
         // The loop runs at least one attempt, so `last` is set.
-        Err(last.unwrap_or(Failure::Timeout).into_error(&self.target))
+        Err(last
+            .unwrap_or(Failure::Timeout)
+            .into_error(self.label.clone()))
     }
 
     /// Sends `request` and decodes a 200 answer as JSON; any other status is
@@ -528,12 +565,12 @@ impl HeliosClient {
 
     async fn attempt(
         &self,
+        index: usize,
         request: &Request,
         url: Url,
         timeout: Duration,
     ) -> Result<Reply, Failure> {
-        let mut builder = self
-            .http
+        let mut builder = self.http[index]
             .request(request.method.clone(), url)
             .timeout(timeout)
             .header("Helios-Version", HeaderValue::from_static(CLIENT_VERSION));
@@ -556,6 +593,20 @@ impl HeliosClient {
             eprintln!("{} {} -> {}", request.method, url, outcome);
         }
     }
+}
+
+/// The HTTP client of one endpoint: connects to the endpoint's pinned address, if any.
+fn http_client(endpoint: &Endpoint, insecure: bool) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .no_proxy()
+        .user_agent(format!("helios-cli/{CLIENT_VERSION}"));
+    if insecure {
+        builder = builder.tls_danger_accept_invalid_certs(true);
+    }
+    if let (Some(addr), Some(host)) = (endpoint.addr, endpoint.url.host_str()) {
+        builder = builder.resolve(host, addr);
+    }
+    builder.build()
 }
 
 /// Decodes a reply body, naming the request when it does not parse.
@@ -674,7 +725,7 @@ pub(crate) mod testing {
 
     use std::sync::{Arc, Mutex};
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     /// One request as the server saw it.
@@ -691,6 +742,34 @@ pub(crate) mod testing {
     /// Serves `responses` in order (status, body), one per connection, and
     /// records what it received. After the script ends it answers 500.
     pub async fn serve(responses: Vec<(u16, String)>) -> (String, Arc<Mutex<Vec<Seen>>>) {
+        serve_with(responses, None).await
+    }
+
+    /// Like [`serve`], over TLS with a self-signed certificate for `localhost`;
+    /// the URL is `https://localhost:<port>`.
+    pub async fn serve_tls(responses: Vec<(u16, String)>) -> (String, Arc<Mutex<Vec<Seen>>>) {
+        use tokio_rustls::rustls::{
+            ServerConfig,
+            pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer},
+        };
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            certified.signing_key.serialize_der(),
+        ));
+        let config = ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .expect("tls config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (url, seen) = serve_with(responses, Some(acceptor)).await;
+        (url.replace("http://127.0.0.1", "https://localhost"), seen)
+    }
+
+    async fn serve_with(
+        responses: Vec<(u16, String)>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> (String, Arc<Mutex<Vec<Seen>>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -698,64 +777,82 @@ pub(crate) mod testing {
         tokio::spawn(async move {
             let mut script = responses.into_iter();
             loop {
-                let Ok((mut socket, _)) = listener.accept().await else {
+                let Ok((socket, _)) = listener.accept().await else {
                     return;
                 };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Read headers, then as much body as Content-Length says.
-                let (head_end, content_length) = loop {
-                    let n = socket.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        break (buf.len(), 0);
+                match &tls {
+                    None => answer(socket, &log, &mut script).await,
+                    Some(acceptor) => {
+                        // A client that rejects the certificate ends here.
+                        if let Ok(stream) = acceptor.accept(socket).await {
+                            answer(stream, &log, &mut script).await;
+                        }
                     }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        break (pos + 4, len);
-                    }
-                };
-                while buf.len() < head_end + content_length {
-                    let n = socket.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
                 }
-                let head = String::from_utf8_lossy(&buf[..head_end.min(buf.len())]).to_string();
-                let mut lines = head.lines();
-                let request_line = lines.next().unwrap_or_default();
-                let line = request_line
-                    .rsplit_once(' ')
-                    .map_or(request_line, |(l, _)| l)
-                    .to_string();
-                let headers = lines
-                    .filter(|l| !l.is_empty())
-                    .map(|l| l.to_lowercase())
-                    .collect();
-                let body = String::from_utf8_lossy(&buf[head_end.min(buf.len())..]).to_string();
-                log.lock().expect("lock").push(Seen {
-                    line,
-                    headers,
-                    body,
-                });
-                let (status, body) = script
-                    .next()
-                    .unwrap_or((500, "\"script exhausted\"".to_string()));
-                let response = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-                let _ = socket.shutdown().await;
             }
         });
         (format!("http://{addr}"), seen)
+    }
+
+    /// Reads one request from `socket`, records it, and answers the script's
+    /// next response.
+    async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
+        mut socket: S,
+        log: &Mutex<Vec<Seen>>,
+        script: &mut impl Iterator<Item = (u16, String)>,
+    ) {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Read headers, then as much body as Content-Length says.
+        let (head_end, content_length) = loop {
+            let n = socket.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                break (buf.len(), 0);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                break (pos + 4, len);
+            }
+        };
+        while buf.len() < head_end + content_length {
+            let n = socket.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let head = String::from_utf8_lossy(&buf[..head_end.min(buf.len())]).to_string();
+        let mut lines = head.lines();
+        let request_line = lines.next().unwrap_or_default();
+        let line = request_line
+            .rsplit_once(' ')
+            .map_or(request_line, |(l, _)| l)
+            .to_string();
+        let headers = lines
+            .filter(|l| !l.is_empty())
+            .map(|l| l.to_lowercase())
+            .collect();
+        let body = String::from_utf8_lossy(&buf[head_end.min(buf.len())..]).to_string();
+        log.lock().expect("lock").push(Seen {
+            line,
+            headers,
+            body,
+        });
+        let (status, body) = script
+            .next()
+            .unwrap_or((500, "\"script exhausted\"".to_string()));
+        let response = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = socket.write_all(response.as_bytes()).await;
+        let _ = socket.shutdown().await;
     }
 
     /// An address where nothing listens.
@@ -769,26 +866,120 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{dead_endpoint, serve};
+    use super::testing::{dead_endpoint, serve, serve_tls};
     use super::*;
-    use crate::target::{MasterSources, resolve_targets};
+    use crate::target::parse_endpoint;
+
+    fn config(retry: Duration) -> ClientConfig {
+        ClientConfig {
+            user: "alice".into(),
+            http_timeout: Duration::from_secs(5),
+            retry_timeout: retry,
+            verbose: 0,
+        }
+    }
+
+    fn target(endpoints: &[String]) -> Target {
+        Target {
+            name: endpoints.join(","),
+            endpoints: endpoints
+                .iter()
+                .map(|e| parse_endpoint(e).expect("endpoint"))
+                .collect(),
+        }
+    }
 
     fn client(endpoints: &[String], retry: Duration) -> HeliosClient {
-        let target = resolve_targets(&MasterSources {
-            explicit_endpoints: endpoints.to_vec(),
-        })
-        .expect("target")
-        .remove(0);
-        HeliosClient::new(
-            target,
-            ClientConfig {
-                user: "alice".into(),
-                http_timeout: Duration::from_secs(5),
-                retry_timeout: retry,
-                verbose: 0,
-            },
+        HeliosClient::new(target(endpoints), config(retry)).expect("client")
+    }
+
+    #[tokio::test]
+    async fn pinned_endpoints_connect_to_their_address_and_keep_the_name() {
+        let (url, seen) = serve(vec![(200, r#"["m1"]"#.into())]).await;
+        let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+        // The name does not resolve anywhere: only the pinned address can answer.
+        let endpoint = parse_endpoint(&format!("http://master.invalid:{}", addr.port()))
+            .unwrap()
+            .pinned(addr);
+        let target = Target {
+            name: "cluster".into(),
+            endpoints: vec![endpoint],
+        };
+        let c = HeliosClient::new(target, config(Duration::from_secs(5))).unwrap();
+        assert_eq!(c.masters().await.unwrap(), ["m1"]);
+        let seen = seen.lock().unwrap();
+        let host = format!("host: master.invalid:{}", addr.port());
+        assert!(seen[0].headers.contains(&host), "{:?}", seen[0].headers);
+    }
+
+    #[tokio::test]
+    async fn https_masters_are_verified_unless_insecure() {
+        let (url, seen) = serve_tls(vec![(200, r#"["m1"]"#.into()); 3]).await;
+        // The self-signed certificate is not trusted: no answer, a connect error.
+        let err = client(std::slice::from_ref(&url), Duration::from_millis(300))
+            .masters()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Connect { .. }), "{err}");
+        assert!(err.to_string().contains("certificate"), "{err}");
+        assert!(seen.lock().unwrap().is_empty());
+        // -k accepts it.
+        let insecure = ConnectOptions {
+            label: None,
+            insecure: true,
+        };
+        let c = HeliosClient::with_options(
+            target(std::slice::from_ref(&url)),
+            config(Duration::from_secs(5)),
+            insecure.clone(),
         )
-        .expect("client")
+        .unwrap();
+        assert_eq!(c.masters().await.unwrap(), ["m1"]);
+        // A pinned https endpoint keeps its name for the TLS handshake and Host header.
+        let port = url.rsplit(':').next().unwrap();
+        let endpoint = parse_endpoint(&format!("https://master.invalid:{port}"))
+            .unwrap()
+            .pinned(format!("127.0.0.1:{port}").parse().unwrap());
+        let pinned = Target {
+            name: "tls".into(),
+            endpoints: vec![endpoint],
+        };
+        let c =
+            HeliosClient::with_options(pinned, config(Duration::from_secs(5)), insecure).unwrap();
+        assert_eq!(c.masters().await.unwrap(), ["m1"]);
+        let seen = seen.lock().unwrap();
+        assert!(
+            seen[1]
+                .headers
+                .contains(&format!("host: master.invalid:{port}")),
+            "{:?}",
+            seen[1].headers
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_name_the_cluster_by_its_label() {
+        let dead = dead_endpoint().await;
+        let options = ConnectOptions {
+            label: Some("example.test (srv: helios)".into()),
+            insecure: false,
+        };
+        let c = HeliosClient::with_options(
+            target(std::slice::from_ref(&dead)),
+            config(Duration::from_millis(300)),
+            options,
+        )
+        .unwrap();
+        let err = c.masters().await.unwrap_err().to_string();
+        assert!(
+            err.starts_with("Unable to connect to master in example.test (srv: helios): "),
+            "{err}"
+        );
+        let empty = Target {
+            name: "none".into(),
+            endpoints: vec![],
+        };
+        assert!(HeliosClient::new(empty, config(Duration::from_secs(1))).is_err());
     }
 
     #[tokio::test]

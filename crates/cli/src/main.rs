@@ -5,7 +5,9 @@
 //!
 //! Code map:
 //! * [`args`]: the command line (clap).
-//! * [`target`]: which masters to talk to.
+//! * [`target`]: which masters to talk to (flags, `~/.helios/config`,
+//!   `HELIOS_MASTER`, and Helios's precedence among them).
+//! * [`lookup`]: finding those masters on the network (DNS SRV, host names).
 //! * [`client`]: the REST client, with retries over a cluster's masters.
 //! * [`spec`]: parsers for `create`'s port, registration, volume… specs.
 //! * [`selector`]: host selector expressions (`hosts -s`).
@@ -19,6 +21,7 @@
 mod args;
 mod client;
 mod commands;
+mod lookup;
 mod output;
 mod selector;
 mod spec;
@@ -30,10 +33,14 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
-use crate::args::Cli;
+use crate::args::{Cli, Command};
 use crate::client::{CLIENT_VERSION, ClientConfig};
-use crate::commands::Context;
-use crate::target::{MasterSources, NO_MASTERS_MESSAGE, TargetError, resolve_targets};
+use crate::commands::{Context, Masters};
+use crate::lookup::Lookup;
+use crate::target::{
+    CliConfig, ConfigProblem, HELIOS_MASTER_ENV, MasterSources, NO_MASTERS_MESSAGE, TargetError,
+    resolve_targets,
+};
 
 /// Lines Helios prints on stderr before every argument error.
 const ARGPARSE_ERROR_HEADER: [&str; 3] = [
@@ -62,11 +69,36 @@ fn run() -> i32 {
         let _ = Cli::command().print_help();
         return 1;
     };
+    if let Command::Completions(args) = &command {
+        let mut cmd = Cli::command();
+        clap_complete::generate(args.shell, &mut cmd, "helios", &mut io::stdout());
+        return 0;
+    }
+    let user = user_config();
     let sources = MasterSources {
         explicit_endpoints: cli.global.masters.clone(),
+        domains: cli.global.domains.clone(),
+        srv_name: cli.global.srv_name.clone(),
+        config: user.config,
     };
-    let targets = match resolve_targets(&sources) {
-        Ok(targets) => targets,
+    let problems = [
+        (user.file_problem, sources.file_needed(user.env_applied)),
+        (user.env_problem, sources.env_needed()),
+    ];
+    for (problem, needed) in problems {
+        match problem {
+            Some(problem) if needed => {
+                eprintln!("{problem}");
+                return 1;
+            }
+            Some(problem) => {
+                eprintln!("Warning: {problem} (not needed: the command line chooses the masters)");
+            }
+            None => {}
+        }
+    }
+    let specs = match resolve_targets(&sources) {
+        Ok(specs) => specs,
         Err(TargetError::NoMasters) => {
             argparse_error(NO_MASTERS_MESSAGE);
             return 1;
@@ -101,13 +133,66 @@ fn run() -> i32 {
         stdin: &mut input,
         json: cli.global.json,
     };
-    runtime.block_on(commands::run(
+    let lookup = Lookup::from_env(cli.global.dns_server);
+    let masters = Masters {
+        specs: &specs,
+        lookup: &lookup,
+        insecure: cli.global.insecure,
+    };
+    runtime.block_on(commands::run_on(
         &command,
-        &targets,
+        &masters,
         &config,
         &mut ctx,
         &mut io::stderr(),
     ))
+}
+
+/// The configuration file and `HELIOS_MASTER`, merged.
+struct UserConfig {
+    /// `~/.helios/config` with a valid `HELIOS_MASTER` applied.
+    config: CliConfig,
+    /// A valid `HELIOS_MASTER` replaced the file's masters and domains.
+    env_applied: bool,
+    /// The file could not be read or parsed (it then counts as empty).
+    file_problem: Option<ConfigProblem>,
+    /// `HELIOS_MASTER` is invalid (it is then ignored).
+    env_problem: Option<ConfigProblem>,
+}
+
+/// Reads `$HOME/.helios/config` and applies `HELIOS_MASTER`; an empty
+/// `HELIOS_MASTER` counts as unset.
+fn user_config() -> UserConfig {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(std::path::PathBuf::from);
+    let (file, file_problem) = match CliConfig::load(home.as_deref()) {
+        Ok(file) => (file, None),
+        Err(e) => (CliConfig::default(), Some(e)),
+    };
+    let env = std::env::var(HELIOS_MASTER_ENV)
+        .ok()
+        .filter(|v| !v.is_empty());
+    match env.map(|value| file.with_helios_master(&value)) {
+        Some(Ok(config)) => UserConfig {
+            config,
+            env_applied: true,
+            file_problem,
+            env_problem: None,
+        },
+        Some(Err(e)) => UserConfig {
+            config: file,
+            env_applied: false,
+            file_problem,
+            env_problem: Some(e),
+        },
+        None => UserConfig {
+            config: file,
+            env_applied: false,
+            file_problem,
+            env_problem: None,
+        },
+    }
 }
 
 /// Prints a clap error the way Helios prints argparse errors; help and

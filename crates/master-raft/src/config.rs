@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -82,6 +83,16 @@ pub struct Args {
     #[arg(long, env = "HELIOS_LOG_KEEP", default_value_t = 1000)]
     pub log_keep: u64,
 
+    /// Deregister hosts whose agent has been DOWN this long: hours as in Helios (`336`, 14
+    /// days), or a duration such as `30s`, `10m`, `2h 30m`; `0` disables.
+    #[arg(
+        long,
+        env = "HELIOS_AGENT_REAPING_TIMEOUT",
+        default_value = "336",
+        value_name = "HOURS|DURATION"
+    )]
+    pub agent_reaping_timeout: String,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "HELIOS_LOG_JSON")]
     pub log_json: bool,
@@ -120,6 +131,30 @@ pub struct MasterConfig {
     pub agent_heartbeat_ms: u32,
     /// Entries kept behind a snapshot.
     pub log_keep: u64,
+    /// How long a host may stay DOWN before it is deregistered; `None` when disabled.
+    pub agent_reaping_timeout: Option<Duration>,
+}
+
+/// Parses `--agent-reaping-timeout`: a bare number is hours, as in Helios; anything else is a
+/// duration such as `30s`, `10m` or `1h 30m`. Zero disables reaping (`None`).
+pub fn parse_reaping_timeout(s: &str) -> anyhow::Result<Option<Duration>> {
+    let s = s.trim();
+    let timeout = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        let hours: u64 = s
+            .parse()
+            .with_context(|| format!("--agent-reaping-timeout {s:?} is too large"))?;
+        hours
+            .checked_mul(3600)
+            .map(Duration::from_secs)
+            .with_context(|| format!("--agent-reaping-timeout {s:?} is too large"))?
+    } else {
+        humantime::parse_duration(s).map_err(|e| {
+            anyhow::anyhow!(
+                "--agent-reaping-timeout {s:?} is neither hours nor a duration such as 30s or 10m: {e}"
+            )
+        })?
+    };
+    Ok((!timeout.is_zero()).then_some(timeout))
 }
 
 /// Parses `1=host:port,2=host:port`.
@@ -209,6 +244,7 @@ impl Args {
         if self.election_timeout_ms <= self.heartbeat_ms * 2 {
             bail!("--election-timeout-ms must be more than twice --heartbeat-ms");
         }
+        let agent_reaping_timeout = parse_reaping_timeout(&self.agent_reaping_timeout)?;
         Ok(MasterConfig {
             id: self.id,
             name: self
@@ -228,6 +264,7 @@ impl Args {
             snapshot_every: self.snapshot_every.max(1),
             log_keep: self.log_keep,
             agent_heartbeat_ms: self.agent_heartbeat_ms.max(100),
+            agent_reaping_timeout,
         })
     }
 }
@@ -252,6 +289,34 @@ mod tests {
         let args = Args::parse_from(["helios-master", "--id", "4", "--peers", "1=a:1,2=b:2"]);
         let err = args.into_config().unwrap_err().to_string();
         assert!(err.contains("own id 4"), "{err}");
+    }
+
+    #[test]
+    fn reaping_timeout_hours_durations_and_off() {
+        let h = |n: u64| Some(Duration::from_secs(n * 3600));
+        assert_eq!(parse_reaping_timeout("336").unwrap(), h(336));
+        assert_eq!(parse_reaping_timeout(" 1 ").unwrap(), h(1));
+        assert_eq!(
+            parse_reaping_timeout("30s").unwrap(),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_reaping_timeout("1h 30m").unwrap(),
+            Some(Duration::from_secs(5400))
+        );
+        assert_eq!(parse_reaping_timeout("0").unwrap(), None);
+        assert_eq!(parse_reaping_timeout("0s").unwrap(), None);
+        for bad in ["", "soon", "-1", "99999999999999999999"] {
+            let err = parse_reaping_timeout(bad).unwrap_err().to_string();
+            assert!(err.contains("--agent-reaping-timeout"), "{bad}: {err}");
+        }
+        let args = Args::parse_from(["helios-master"]);
+        assert_eq!(args.into_config().unwrap().agent_reaping_timeout, h(336));
+        let args = Args::parse_from(["helios-master", "--agent-reaping-timeout", "3s"]);
+        assert_eq!(
+            args.into_config().unwrap().agent_reaping_timeout,
+            Some(Duration::from_secs(3))
+        );
     }
 
     #[test]

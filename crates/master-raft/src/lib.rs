@@ -3,7 +3,8 @@
 //! A master is an openraft member ([`raft`]) whose state machine is the Helios cluster state
 //! ([`state`]), stored by `helios-store` in sled, and which serves Helios's REST API
 //! ([`gateway`]) and the public gRPC API `helios.v1` ([`grpc`]) on the same HTTP port, both
-//! built on the shared use cases of [`control`]. [`server`] wires them together; [`config`]
+//! built on the shared use cases of [`control`]. The leader also does the housekeeping
+//! ([`housekeeping`]): expired jobs, dead agents. [`server`] wires them together; [`config`]
 //! holds the command-line flags.
 
 pub mod config;
@@ -11,6 +12,7 @@ pub mod control;
 pub mod dispatcher;
 pub mod gateway;
 pub mod grpc;
+pub mod housekeeping;
 pub mod metrics;
 pub mod raft;
 pub mod server;

@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use crate::config::MasterConfig;
 use crate::dispatcher::{Dispatcher, liveness, statuses};
 use crate::gateway::{self, AppState};
+use crate::housekeeping;
 use crate::metrics::Metrics;
 use crate::raft::bootstrap;
 use crate::raft::network::{MAX_MESSAGE, Network};
@@ -104,6 +105,8 @@ pub async fn run(
         Dispatcher::new(app.clone(), cfg.agent_heartbeat_ms, stop_rx.clone());
     let batcher = tokio::spawn(statuses::run_batcher(app.clone(), status_rx));
     let liveness_task = tokio::spawn(liveness::run(dispatcher.clone(), stop_rx.clone()));
+    let housekeeping_tasks =
+        housekeeping::spawn(&dispatcher, cfg.agent_reaping_timeout, stop_rx.clone());
     let rpc = RaftServiceServer::new(RaftRpc::new(raft.clone(), cfg.id, node.clone()))
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
@@ -147,6 +150,9 @@ pub async fn run(
     formation.abort();
     batcher.abort();
     liveness_task.abort();
+    for task in housekeeping_tasks {
+        task.abort();
+    }
     cluster_id.abort();
     // Give open connections a moment to finish, but never hang on a stuck client.
     let grace = Duration::from_secs(5);

@@ -25,6 +25,8 @@ pub struct FakeContainer {
     pub created: i64,
     /// How often it was started.
     pub starts: u32,
+    /// The timeout of every `docker stop` it received, in order.
+    pub stops: Vec<u32>,
 }
 
 #[derive(Default)]
@@ -34,6 +36,8 @@ struct FakeState {
     next_id: u64,
     /// Started containers exit (code 1) after this long; `None` runs them until stopped.
     run_for: Option<Duration>,
+    /// What `exec` in a running container returns (`None`: 0).
+    exec_code: Option<i64>,
 }
 
 /// The fake runtime.
@@ -63,6 +67,12 @@ impl FakeRuntime {
     /// Started containers exit after `d` (`None`: they run until stopped).
     pub fn set_run_for(&self, d: Option<Duration>) {
         self.state.lock().unwrap().run_for = d;
+    }
+
+    /// `exec` in a running container returns `code` from now on (`None`: 0, the default),
+    /// e.g. to keep an exec health check failing.
+    pub fn set_exec_code(&self, code: Option<i64>) {
+        self.state.lock().unwrap().exec_code = code;
     }
 
     /// Ends a running container with `code`, as a crash would.
@@ -134,6 +144,7 @@ impl ContainerRuntime for FakeRuntime {
                 exit_code: None,
                 created,
                 starts: 0,
+                stops: Vec::new(),
             },
         );
         Ok(id)
@@ -186,9 +197,9 @@ impl ContainerRuntime for FakeRuntime {
         }
     }
 
-    async fn stop(&self, id: &str, _timeout_secs: u32) -> Result<(), RuntimeError> {
+    async fn stop(&self, id: &str, timeout_secs: u32) -> Result<(), RuntimeError> {
         self.exit(id, 143);
-        self.with_container(id, |_| ())
+        self.with_container(id, |c| c.stops.push(timeout_secs))
     }
 
     async fn kill(&self, id: &str) -> Result<(), RuntimeError> {
@@ -235,6 +246,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn exec(&self, id: &str, _cmd: &[String]) -> Result<i64, RuntimeError> {
-        self.with_container(id, |c| if c.running { 0 } else { 1 })
+        let code = self.state.lock().unwrap().exec_code.unwrap_or(0);
+        self.with_container(id, |c| if c.running { code } else { 1 })
     }
 }

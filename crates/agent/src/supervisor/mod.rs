@@ -1,14 +1,25 @@
 //! One supervisor per job on this agent: a task that drives the job's container towards its
-//! goal and reports every state change (reference §4.1).
+//! goal and reports every state change (reference §4.1, §4.2).
 //!
-//! The loop asks [`step::step`] what to do and does it: a container life (adopt the recorded
-//! container if it still runs; else `PULLING_IMAGE`, `CREATING`, `STARTING`, optionally
-//! `HEALTHCHECKING`, `RUNNING`), waiting for the container to exit (`docker wait`, not
-//! polling), the restart delay of [`policy`], or a stop (`STOPPING`, `docker stop -t
-//! secondsToWaitBeforeKill`, kill while it still runs, `STOPPED`). A goal change interrupts
-//! waits, pulls and health checks. Docker failures become `FAILED` statuses, never errors.
-//! Supervisors never remove the container they run; old exited ones of the same job are
-//! removed whenever a newer one is created, keeping the newest `keep_exited`.
+//! The loop asks [`step::step`] what to do and does it:
+//! * a container life: adopt the recorded container if it still runs, else `PULLING_IMAGE`,
+//!   `CREATING`, `STARTING`; then, if the job has a health check, `HEALTHCHECKING` until a
+//!   probe passes (backoff 1 s → 30 s, no overall timeout), then `RUNNING`. Unlike Helios
+//!   (issue #1090), an adopted container is health-checked again before it counts as
+//!   healthy. A container that dies during the checks is reported `EXITED`, then `FAILED`,
+//!   and restarted after the restart delay;
+//! * waiting for the running container to exit (`docker wait`, not polling), then `EXITED`;
+//! * the restart delay of [`policy`] (throttles `FLAPPING`, `IMAGE_MISSING`,
+//!   `IMAGE_PULL_FAILED`);
+//! * a stop for STOP or UNDEPLOY: `STOPPING`; if the container reached `RUNNING` and the job
+//!   has a `gracePeriod`, that many seconds of waiting (load balancers drain; a goal back to
+//!   START meanwhile cancels the stop and the task is `RUNNING` again); then `docker stop -t
+//!   secondsToWaitBeforeKill`, `docker kill` while it still runs, `STOPPED`.
+//!
+//! A goal change interrupts waits, pulls and health checks. Docker failures become `FAILED`
+//! statuses, never errors. Supervisors never remove the container they run; old exited ones
+//! of the same job are removed whenever a newer one is created, keeping the newest
+//! `keep_exited`.
 
 pub mod policy;
 pub mod step;
@@ -260,10 +271,9 @@ impl Supervisor {
             match rt.inspect(&id).await {
                 Ok(Some(info)) if info.running => {
                     tracing::info!(job = %self.job_id, container = %id, "adopting running container");
-                    self.running = Some(id);
-                    self.flap.started(now());
-                    self.emit(State::Running);
-                    return;
+                    // A fresh flap record, and a container exists: no throttle applies.
+                    self.throttle = ThrottleState::No;
+                    return self.healthy_then_running(id).await;
                 }
                 Ok(_) => {}
                 Err(e) => return self.fail(e),
@@ -310,6 +320,13 @@ impl Supervisor {
         if let Err(e) = rt.start(&id).await {
             return self.fail(e);
         }
+        self.healthy_then_running(id).await;
+    }
+
+    /// A started or adopted container: `HEALTHCHECKING` until a probe passes (if the job
+    /// has a health check), then `RUNNING`. A container that dies first is `EXITED` then
+    /// `FAILED` (and restarted after the delay); a goal leaving START ends the checks.
+    async fn healthy_then_running(&mut self, id: String) {
         if let Some(check) = self.job.health_check.clone() {
             self.emit(State::Healthchecking);
             match self.health_check(&id, &check).await {
@@ -318,13 +335,14 @@ impl Supervisor {
                 Some(Ok(())) => {}
             }
         }
-        self.running = Some(id.clone());
+        self.running = Some(id);
         self.flap.started(now());
         self.emit(State::Running);
     }
 
-    /// Probes until healthy; `None` when the goal changed meanwhile, an error when the
-    /// container stopped first.
+    /// Probes until healthy; `None` when the goal left START meanwhile, an error (after
+    /// reporting `EXITED`) when the container stopped first. The container's exit is
+    /// watched during the backoff, so a death is seen at once, not at the next probe.
     async fn health_check(
         &mut self,
         id: &str,
@@ -334,28 +352,36 @@ impl Supervisor {
         let ports = self.ports.clone();
         let (id, check, job_id) = (id.to_string(), check.clone(), self.job_id.clone());
         let probing = async move {
-            let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
-            loop {
-                match health::probe(ctx.runtime.as_ref(), &check, &id, &ports, &ctx.docker_host)
-                    .await
-                {
-                    Ok(()) => return Ok(()),
-                    Err(why) => tracing::debug!(job = %job_id, why, "health check failed"),
-                }
-                match ctx.runtime.inspect(&id).await {
-                    Ok(Some(info)) if info.running => {}
-                    Ok(_) => {
-                        return Err(RuntimeError::Engine(
-                            "container exited during health check".into(),
-                        ));
+            let rt = ctx.runtime.as_ref();
+            let probes = async {
+                let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+                loop {
+                    match health::probe(rt, &check, &id, &ports, &ctx.docker_host).await {
+                        Ok(()) => return Ok(()),
+                        Err(why) => tracing::debug!(job = %job_id, why, "health check failed"),
                     }
-                    Err(e) => return Err(e),
+                    match rt.inspect(&id).await {
+                        Ok(Some(info)) if info.running => {}
+                        Ok(Some(info)) => {
+                            return Err(exited_during_check(info.exit_code.unwrap_or(-1)));
+                        }
+                        Ok(None) => return Err(RuntimeError::NoSuchContainer(id.clone())),
+                        Err(e) => return Err(e),
+                    }
+                    tokio::time::sleep(backoff.next_delay()).await;
                 }
-                tokio::time::sleep(backoff.next_delay()).await;
+            };
+            tokio::select! {
+                r = probes => r,
+                r = rt.wait_exit(&id) => Err(match r {
+                    Ok(code) => exited_during_check(code),
+                    Err(e) => e,
+                }),
             }
         };
         let result = unless_goal_leaves_start(&mut self.goal_rx, probing).await;
-        if let Some(Err(_)) = &result {
+        if let Some(Err(e)) = &result {
+            tracing::info!(job = %self.job_id, error = %e, "container died during health checks");
             self.emit(State::Exited);
         }
         result
@@ -436,10 +462,27 @@ impl Supervisor {
         }
     }
 
-    /// STOPPING, `docker stop`, kill while it still runs, STOPPED.
+    /// STOPPING, the grace period, `docker stop`, kill while it still runs, STOPPED.
     async fn stop(&mut self, id: Option<String>) {
         self.emit(State::Stopping);
         let rt = self.ctx.runtime.clone();
+        let grace = self.job.grace_period.unwrap_or(0);
+        // Helios waits only for a task that was registered, i.e. reached RUNNING.
+        if let Some(running) = self.running.clone()
+            && grace > 0
+        {
+            tracing::info!(job = %self.job_id, container = %running, grace, "grace period before stopping");
+            if !self.grace_period(Duration::from_secs(grace as u64)).await {
+                tracing::info!(job = %self.job_id, container = %running, "stop cancelled: goal is START again");
+                self.refresh_goal();
+                match rt.inspect(&running).await {
+                    Ok(Some(info)) if info.running => self.emit(State::Running),
+                    // It died meanwhile: the loop runs a new life.
+                    _ => self.running = None,
+                }
+                return;
+            }
+        }
         if let Some(id) = &id {
             let secs = self.job.effective_seconds_to_wait_before_kill().max(0) as u32;
             match rt.stop(id, secs).await {
@@ -478,6 +521,25 @@ impl Supervisor {
         self.emit(State::Stopped);
     }
 
+    /// Waits `grace` unless the goal goes back to START first; true when the wait is over.
+    async fn grace_period(&mut self, grace: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return true,
+                changed = self.goal_rx.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep_until(deadline).await;
+                        return true;
+                    }
+                    if *self.goal_rx.borrow() == Goal::Start {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
     /// Removes the job's older exited containers, keeping the newest `keep_exited`.
     fn remove_old_containers(&self, current: String) {
         let rt = self.ctx.runtime.clone();
@@ -499,6 +561,13 @@ impl Supervisor {
             }
         });
     }
+}
+
+/// The failure of a container that exited before a health check passed.
+fn exited_during_check(code: i64) -> RuntimeError {
+    RuntimeError::Engine(format!(
+        "container exited during health checks (exit code {code})"
+    ))
 }
 
 /// Makes the image available: pull only when it is missing; a failed pull is fine if the
@@ -563,7 +632,18 @@ mod tests {
     }
 
     fn start(ctx: &Arc<Context>, goal: Goal, previous: Option<TaskStatus>) -> Running {
-        let (job_id, job, ports) = job();
+        let (_, job, _) = job();
+        start_job(ctx, job, goal, previous)
+    }
+
+    /// Like [`start`] with a changed job (same id and ports).
+    fn start_job(
+        ctx: &Arc<Context>,
+        job: Job,
+        goal: Goal,
+        previous: Option<TaskStatus>,
+    ) -> Running {
+        let (job_id, _, ports) = self::job();
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = spawn(ctx.clone(), job_id.clone(), job, ports, goal, previous, tx);
         Running {
@@ -572,6 +652,23 @@ mod tests {
             hub: ctx.hub.clone(),
             job_id,
         }
+    }
+
+    /// The job of [`job`] with an exec health check.
+    fn checked_job() -> Job {
+        let mut job = job().1;
+        job.health_check = Some(helios_api::HealthCheck::Exec {
+            command: vec!["test".into(), "-f".into(), "/ready".into()],
+        });
+        job
+    }
+
+    fn states(sup: &Running) -> Vec<State> {
+        sup.hub
+            .history(&sup.job_id)
+            .iter()
+            .map(|s| s.state)
+            .collect()
     }
 
     impl Running {
@@ -736,6 +833,227 @@ mod tests {
         sup.wait("EXITED", |s| s.state == State::Exited).await;
         sup.wait("RUNNING", |s| s.state == State::Running).await;
         assert_eq!(rt.containers().len(), 2);
+    }
+
+    /// The task stays HEALTHCHECKING while the check fails (for minutes: there is no
+    /// overall timeout), and is RUNNING within one backoff step (≤ 30 s) of a passing probe.
+    #[tokio::test(start_paused = true)]
+    async fn healthchecking_until_a_probe_passes() {
+        let rt = FakeRuntime::new();
+        rt.add_image(IMAGE);
+        rt.set_exec_code(Some(1));
+        let ctx = context(rt.clone());
+        let sup = start_job(&ctx, checked_job(), Goal::Start, None);
+        let checking = sup
+            .wait("HEALTHCHECKING", |s| s.state == State::Healthchecking)
+            .await;
+        assert!(checking.container_id.is_some());
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        assert_eq!(
+            sup.hub.get(&sup.job_id).unwrap().state,
+            State::Healthchecking
+        );
+        let t1 = TokioInstant::now();
+        rt.set_exec_code(None);
+        let running = sup.wait("RUNNING", |s| s.state == State::Running).await;
+        assert!(TokioInstant::now() - t1 <= Duration::from_secs(30));
+        assert_eq!(running.container_id, checking.container_id);
+        assert_eq!(rt.containers().len(), 1);
+        assert_eq!(
+            states(&sup),
+            vec![
+                State::PullingImage,
+                State::Creating,
+                State::Starting,
+                State::Healthchecking,
+                State::Running
+            ]
+        );
+    }
+
+    /// A container that dies during the checks is EXITED then FAILED, at once (not at the
+    /// next probe), and a new container is started and checked.
+    #[tokio::test(start_paused = true)]
+    async fn death_during_health_checks_fails_and_restarts() {
+        let rt = FakeRuntime::new();
+        rt.add_image(IMAGE);
+        rt.set_exec_code(Some(1));
+        let ctx = context(rt.clone());
+        let sup = start_job(&ctx, checked_job(), Goal::Start, None);
+        let first = sup
+            .wait("HEALTHCHECKING", |s| s.state == State::Healthchecking)
+            .await;
+        let first_id = first.container_id.clone().unwrap();
+        // Let the backoff grow, so only the exit watch can see the death quickly.
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        let t1 = TokioInstant::now();
+        rt.exit(&first_id, 137);
+        let failed = sup.wait("FAILED", |s| s.state == State::Failed).await;
+        assert!(TokioInstant::now() - t1 < Duration::from_secs(1));
+        assert!(failed.container_error.contains("exited"), "{failed:?}");
+        let history = states(&sup);
+        let n = history.len();
+        assert_eq!(
+            history[n - 3..],
+            [State::Healthchecking, State::Exited, State::Failed]
+        );
+        let second = sup
+            .wait("a new container checked", |s| {
+                s.state == State::Healthchecking
+                    && s.container_id.as_deref() != Some(first_id.as_str())
+            })
+            .await;
+        rt.set_exec_code(None);
+        let running = sup.wait("RUNNING", |s| s.state == State::Running).await;
+        assert_eq!(running.container_id, second.container_id);
+    }
+
+    /// Unlike Helios, an adopted container is health-checked again: HEALTHCHECKING, then
+    /// RUNNING, with the same container; it dies meanwhile: EXITED, FAILED, a new one.
+    #[tokio::test(start_paused = true)]
+    async fn adopted_containers_are_health_checked_again() {
+        let rt = FakeRuntime::new();
+        rt.add_image(IMAGE);
+        rt.set_exec_code(Some(1));
+        let (job_id, _, ports) = job();
+        let job = checked_job();
+        let spec = spec::build(&ContainerDefaults::default(), &job_id, &job, &ports, 1);
+        let id = rt.create(&spec).await.unwrap();
+        rt.start(&id).await.unwrap();
+        let ctx = context(rt.clone());
+        let mut previous = TaskStatus::new(job.clone(), Goal::Start, State::Running);
+        previous.container_id = Some(id.clone());
+        previous.throttled = ThrottleState::Flapping;
+        let sup = start_job(&ctx, job.clone(), Goal::Start, Some(previous.clone()));
+        let checking = sup
+            .wait("HEALTHCHECKING", |s| s.state == State::Healthchecking)
+            .await;
+        assert_eq!(checking.container_id.as_deref(), Some(id.as_str()));
+        assert_eq!(checking.throttled, ThrottleState::No);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(
+            sup.hub.get(&sup.job_id).unwrap().state,
+            State::Healthchecking
+        );
+        rt.set_exec_code(None);
+        let running = sup.wait("RUNNING", |s| s.state == State::Running).await;
+        assert_eq!(running.container_id.as_deref(), Some(id.as_str()));
+        assert_eq!(states(&sup), vec![State::Healthchecking, State::Running]);
+        assert_eq!(rt.containers().len(), 1);
+        drop(sup);
+
+        // Adopted again, and killed before a probe passes.
+        rt.set_exec_code(Some(1));
+        let ctx = context(rt.clone());
+        let sup = start_job(&ctx, job, Goal::Start, Some(previous));
+        sup.wait("HEALTHCHECKING", |s| s.state == State::Healthchecking)
+            .await;
+        rt.exit(&id, 137);
+        sup.wait("FAILED", |s| s.state == State::Failed).await;
+        assert_eq!(
+            states(&sup),
+            vec![State::Healthchecking, State::Exited, State::Failed]
+        );
+        let next = sup
+            .wait("a new container", |s| {
+                s.state == State::Healthchecking && s.container_id.as_deref() != Some(id.as_str())
+            })
+            .await;
+        assert!(next.container_id.is_some());
+        assert_eq!(rt.containers().len(), 2);
+    }
+
+    /// STOP of a RUNNING task with a grace period: STOPPING at once, the container runs on
+    /// for `gracePeriod` seconds, then `docker stop -t secondsToWaitBeforeKill`, STOPPED.
+    #[tokio::test(start_paused = true)]
+    async fn grace_period_delays_the_stop() {
+        let rt = FakeRuntime::new();
+        rt.add_image(IMAGE);
+        let ctx = context(rt.clone());
+        let mut job = job().1;
+        job.grace_period = Some(10);
+        job.seconds_to_wait_before_kill = Some(7);
+        let sup = start_job(&ctx, job, Goal::Start, None);
+        let running = sup.wait("RUNNING", |s| s.state == State::Running).await;
+        let id = running.container_id.unwrap();
+        let t1 = TokioInstant::now();
+        sup.handle.set_goal(Goal::Stop);
+        sup.wait("STOPPING", |s| s.state == State::Stopping).await;
+        assert!(TokioInstant::now() - t1 < Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(9_900)).await;
+        assert!(
+            rt.containers()[&id].running,
+            "stopped before the grace period"
+        );
+        assert_eq!(sup.hub.get(&sup.job_id).unwrap().state, State::Stopping);
+        sup.wait("STOPPED", |s| s.state == State::Stopped).await;
+        let waited = TokioInstant::now() - t1;
+        assert!(waited >= Duration::from_secs(10) && waited < Duration::from_secs(11));
+        let container = &rt.containers()[&id];
+        assert!(!container.running);
+        assert_eq!(container.stops, vec![7]);
+    }
+
+    /// START during the grace period cancels the stop: RUNNING again with the same
+    /// container, never stopped; UNDEPLOY during the wait does not cancel it.
+    #[tokio::test(start_paused = true)]
+    async fn start_during_the_grace_period_cancels_the_stop() {
+        let rt = FakeRuntime::new();
+        rt.add_image(IMAGE);
+        let ctx = context(rt.clone());
+        let mut job = job().1;
+        job.grace_period = Some(10);
+        let mut sup = start_job(&ctx, job, Goal::Start, None);
+        let running = sup.wait("RUNNING", |s| s.state == State::Running).await;
+        let id = running.container_id.unwrap();
+        sup.handle.set_goal(Goal::Stop);
+        sup.wait("STOPPING", |s| s.state == State::Stopping).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        sup.handle.set_goal(Goal::Start);
+        let again = sup
+            .wait("RUNNING again", |s| {
+                s.state == State::Running && s.goal == Goal::Start
+            })
+            .await;
+        assert_eq!(again.container_id.as_deref(), Some(id.as_str()));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(sup.hub.get(&sup.job_id).unwrap().state, State::Running);
+        assert_eq!(rt.containers().len(), 1);
+        assert!(rt.containers()[&id].running);
+        assert!(rt.containers()[&id].stops.is_empty());
+        // It is still watched.
+        rt.exit(&id, 1);
+        sup.wait("EXITED", |s| s.state == State::Exited).await;
+        sup.wait("RUNNING", |s| s.state == State::Running).await;
+
+        // STOP then UNDEPLOY during the wait: the grace period still runs out, then release.
+        let t1 = TokioInstant::now();
+        sup.handle.set_goal(Goal::Stop);
+        sup.wait("STOPPING", |s| s.state == State::Stopping).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        sup.handle.set_goal(Goal::Undeploy);
+        assert_eq!(sup.released.recv().await, Some(sup.job_id.clone()));
+        let waited = TokioInstant::now() - t1;
+        assert!(waited >= Duration::from_secs(10) && waited < Duration::from_secs(11));
+        assert_eq!(rt.containers().values().filter(|c| c.running).count(), 0);
+    }
+
+    /// No grace period for a task that never reached RUNNING (it was never "registered").
+    #[tokio::test(start_paused = true)]
+    async fn no_grace_period_before_running() {
+        let rt = FakeRuntime::new();
+        rt.add_image(IMAGE);
+        rt.set_exec_code(Some(1));
+        let ctx = context(rt.clone());
+        let mut job = checked_job();
+        job.grace_period = Some(10);
+        let sup = start_job(&ctx, job, Goal::Start, None);
+        sup.wait("HEALTHCHECKING", |s| s.state == State::Healthchecking)
+            .await;
+        let t1 = TokioInstant::now();
+        sup.handle.set_goal(Goal::Stop);
+        sup.wait("STOPPED", |s| s.state == State::Stopped).await;
+        assert!(TokioInstant::now() - t1 < Duration::from_secs(1));
     }
 
     /// Old exited containers of the job are removed once a newer one runs.

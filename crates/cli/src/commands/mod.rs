@@ -3,10 +3,13 @@
 //!
 //! A command gets a [`HeliosClient`] for one cluster and a [`Context`] holding
 //! its output streams, and returns its exit code; an `Err` is an exception in
-//! Helios's sense (printed as one line on stderr, exit code 1). [`run`] runs a
+//! Helios's sense (printed as one line on stderr, exit code 1). [`run_on`] runs a
 //! command once per target, as Helios's `ControlCommand` does, except `watch`,
 //! which shows every target in each round (Helios's
-//! `MultiTargetControlCommand`).
+//! `MultiTargetControlCommand`). Each target's masters are looked up just before
+//! the command runs on it; a target whose masters cannot be found prints
+//! `Failed to resolve helios master in <target>` on stderr, counts as a failure,
+//! and the other targets still run.
 
 pub mod create;
 pub mod deploy;
@@ -31,8 +34,9 @@ use std::io::{BufRead, Write};
 use helios_api::Goal;
 
 use crate::args::Command;
-use crate::client::{ClientConfig, HeliosClient};
-use crate::target::Target;
+use crate::client::{ClientConfig, ConnectOptions, HeliosClient};
+use crate::lookup::{Lookup, ResolveError};
+use crate::target::{Target, TargetSpec};
 
 /// What a command may touch besides the master.
 pub struct Context<'a> {
@@ -44,12 +48,19 @@ pub struct Context<'a> {
     pub json: bool,
 }
 
-/// Runs `command` against every target and returns the process exit code:
-/// 0 when it succeeded everywhere; with one target the command's own code
-/// (1, or 255 for a failed `undeploy`); with several, 1.
-///
-/// With several targets, human output gets a `<target> (<endpoints>)` header
-/// and JSON output is wrapped as `{"<target>": <json>, …}`, as in Helios.
+/// The clusters a command runs on and how to reach them.
+pub struct Masters<'a> {
+    /// The clusters as configured.
+    pub specs: &'a [TargetSpec],
+    /// How their masters are found.
+    pub lookup: &'a Lookup,
+    /// `-k`: accept any TLS certificate.
+    pub insecure: bool,
+}
+
+/// Runs `command` against clusters whose endpoints are known (see [`run_on`]);
+/// for tests, which script masters on loopback.
+#[cfg(test)]
 pub async fn run(
     command: &Command,
     targets: &[Target],
@@ -57,35 +68,68 @@ pub async fn run(
     ctx: &mut Context<'_>,
     err: &mut dyn Write,
 ) -> i32 {
+    let specs: Vec<TargetSpec> = targets.iter().cloned().map(TargetSpec::Endpoints).collect();
+    let lookup = Lookup::default();
+    let masters = Masters {
+        specs: &specs,
+        lookup: &lookup,
+        insecure: false,
+    };
+    run_on(command, &masters, config, ctx, err).await
+}
+
+/// Runs `command` against every cluster and returns the process exit code:
+/// 0 when it succeeded everywhere; with one target the command's own code
+/// (1, or 255 for a failed `undeploy`); with several, 1.
+///
+/// With several targets, human output gets a `<target> (<endpoints>)` header
+/// and JSON output is wrapped as `{"<target>": <json>, …}`, as in Helios.
+pub async fn run_on(
+    command: &Command,
+    masters: &Masters<'_>,
+    config: &ClientConfig,
+    ctx: &mut Context<'_>,
+    err: &mut dyn Write,
+) -> i32 {
     if let Command::Watch(args) = command {
-        return run_watch(args, targets, config, ctx, err).await;
+        return run_watch(args, masters, config, ctx, err).await;
     }
-    let multi = targets.len() > 1;
+    let specs = masters.specs;
+    let multi = specs.len() > 1;
     let mut all_ok = true;
     let mut last_code = 0;
-    for (i, target) in targets.iter().enumerate() {
+    for (i, spec) in specs.iter().enumerate() {
+        let resolved = masters.lookup.resolve(spec).await;
+        log_resolution(spec, &resolved, config.verbose, err);
         if multi {
             if ctx.json {
                 if i == 0 {
                     let _ = writeln!(ctx.out, "{{");
                 }
-                let _ = writeln!(ctx.out, "\"{}\": ", target.name);
+                let _ = writeln!(ctx.out, "\"{}\": ", spec.name());
             } else {
-                let endpoints: Vec<&str> = target.endpoints.iter().map(|u| u.as_str()).collect();
-                let header = format!("{} ([{}])", target.name, endpoints.join(", "));
+                let endpoints = resolved.as_ref().map(display_endpoints).unwrap_or_default();
+                let header = format!("{} ([{}])", spec.name(), endpoints.join(", "));
                 let _ = writeln!(ctx.out, "{header}");
                 let _ = writeln!(ctx.out, "{}", "-".repeat(header.chars().count()));
             }
         }
-        let code = match HeliosClient::new(target.clone(), config.clone()) {
-            Ok(client) => match dispatch(command, &client, ctx).await {
-                Ok(code) => code,
-                Err(e) => report_error(ctx, err, &e, config.verbose),
-            },
+        let code = match resolved {
             Err(e) => {
-                let _ = writeln!(err, "{}", one_line(&e, config.verbose));
+                let _ = ctx.out.flush();
+                let _ = writeln!(err, "{}", e.line(config.verbose));
                 1
             }
+            Ok(target) => match client_for(spec, target, config, masters.insecure) {
+                Ok(client) => match dispatch(command, &client, ctx).await {
+                    Ok(code) => code,
+                    Err(e) => report_error(ctx, err, &e, config.verbose),
+                },
+                Err(e) => {
+                    let _ = writeln!(err, "{}", one_line(&e, config.verbose));
+                    1
+                }
+            },
         };
         all_ok &= code == 0;
         if code != 0 {
@@ -94,7 +138,7 @@ pub async fn run(
         if multi {
             if !ctx.json {
                 let _ = writeln!(ctx.out);
-            } else if i + 1 < targets.len() {
+            } else if i + 1 < specs.len() {
                 let _ = writeln!(ctx.out, ",\n");
             } else {
                 let _ = writeln!(ctx.out, "}}");
@@ -108,6 +152,56 @@ pub async fn run(
         1
     } else {
         last_code
+    }
+}
+
+/// A client for a resolved cluster, its messages naming the cluster as `spec` does.
+fn client_for(
+    spec: &TargetSpec,
+    target: Target,
+    config: &ClientConfig,
+    insecure: bool,
+) -> anyhow::Result<HeliosClient> {
+    let options = ConnectOptions {
+        label: Some(spec.label()),
+        insecure,
+    };
+    HeliosClient::with_options(target, config.clone(), options)
+}
+
+/// The distinct endpoint URLs of a cluster, for headers (several addresses of one
+/// host name are one URL).
+fn display_endpoints(target: &Target) -> Vec<String> {
+    let mut urls: Vec<String> = Vec::new();
+    for endpoint in &target.endpoints {
+        let url = endpoint.as_str().to_string();
+        if !urls.contains(&url) {
+            urls.push(url);
+        }
+    }
+    urls
+}
+
+/// With `-vv`, shows where a cluster's masters were found.
+fn log_resolution(
+    spec: &TargetSpec,
+    resolved: &Result<Target, ResolveError>,
+    verbose: u8,
+    err: &mut dyn Write,
+) {
+    if verbose < 2 {
+        return;
+    }
+    if let Ok(target) = resolved {
+        let endpoints: Vec<String> = target
+            .endpoints
+            .iter()
+            .map(|e| match e.addr {
+                Some(addr) => format!("{} at {addr}", e.as_str()),
+                None => e.as_str().to_string(),
+            })
+            .collect();
+        let _ = writeln!(err, "{}: {}", spec.label(), endpoints.join(", "));
     }
 }
 
@@ -126,23 +220,36 @@ fn report_error(
     1
 }
 
-/// `helios watch`: one loop over all targets.
+/// `helios watch`: one loop over all targets. Targets whose masters cannot be
+/// found are reported and left out; with none left the exit code is 1.
 async fn run_watch(
     args: &crate::args::WatchArgs,
-    targets: &[Target],
+    masters: &Masters<'_>,
     config: &ClientConfig,
     ctx: &mut Context<'_>,
     err: &mut dyn Write,
 ) -> i32 {
-    let mut clients = Vec::with_capacity(targets.len());
-    for target in targets {
-        match HeliosClient::new(target.clone(), config.clone()) {
-            Ok(client) => clients.push((target.clone(), client)),
+    let mut clients = Vec::with_capacity(masters.specs.len());
+    for spec in masters.specs {
+        let resolved = masters.lookup.resolve(spec).await;
+        log_resolution(spec, &resolved, config.verbose, err);
+        let target = match resolved {
+            Ok(target) => target,
+            Err(e) => {
+                let _ = writeln!(err, "{}", e.line(config.verbose));
+                continue;
+            }
+        };
+        match client_for(spec, target.clone(), config, masters.insecure) {
+            Ok(client) => clients.push((target, client)),
             Err(e) => {
                 let _ = writeln!(err, "{}", one_line(&e, config.verbose));
                 return 1;
             }
         }
+    }
+    if clients.is_empty() {
+        return 1;
     }
     let code = match watch::run(args, &clients, ctx).await {
         Ok(code) => code,
@@ -174,7 +281,9 @@ async fn dispatch(
         Command::Hosts(args) => hosts::run(args, client, ctx).await,
         Command::Register(args) => register::run(args, client, ctx).await,
         Command::Deregister(args) => deregister::run(args, client, ctx).await,
-        // Handled by `run` before any per-target dispatch.
+        // Handled by `main` before any master is looked up.
+        Command::Completions(_) => Ok(0),
+        // Handled by `run_on` before any per-target dispatch.
         Command::Watch(args) => {
             let clients = [(client.target().clone(), client.clone())];
             watch::run(args, &clients, ctx).await
@@ -234,10 +343,17 @@ mod tests {
         let mut full = vec!["helios", "-z", &url];
         full.extend_from_slice(argv);
         let cli = Cli::try_parse_from(full).expect("argv parses");
-        let targets = resolve_targets(&MasterSources {
+        let specs = resolve_targets(&MasterSources {
             explicit_endpoints: cli.global.masters.clone(),
+            ..MasterSources::default()
         })
         .expect("targets");
+        let lookup = Lookup::default();
+        let masters = Masters {
+            specs: &specs,
+            lookup: &lookup,
+            insecure: false,
+        };
         let config = ClientConfig {
             user: "tester".into(),
             http_timeout: Duration::from_secs(5),
@@ -252,7 +368,7 @@ mod tests {
             json: cli.global.json,
         };
         let command = cli.command.expect("command");
-        let code = run(&command, &targets, &config, &mut ctx, &mut err).await;
+        let code = run_on(&command, &masters, &config, &mut ctx, &mut err).await;
         let seen = seen.lock().expect("lock").clone();
         (
             code,
@@ -454,6 +570,64 @@ mod tests {
         assert_eq!(
             err,
             "Request failed: GET /masters answered 500: boom bang\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unresolvable_domain_fails_but_other_targets_still_run() {
+        let (url, _) = serve(vec![(200, r#"["m1"]"#.into())]).await;
+        // A DNS server that never answers: the domain cannot be resolved.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+        let lookup = Lookup::new(Some(silent.local_addr().expect("addr")), None, None);
+        let specs = [
+            TargetSpec::Domain {
+                domain: "nothing.test".into(),
+                srv_name: "helios".into(),
+            },
+            TargetSpec::Endpoints(Target {
+                name: url.clone(),
+                endpoints: vec![crate::target::parse_endpoint(&url).expect("url")],
+            }),
+        ];
+        let masters = Masters {
+            specs: &specs,
+            lookup: &lookup,
+            insecure: false,
+        };
+        let config = ClientConfig {
+            user: "tester".into(),
+            http_timeout: Duration::from_secs(5),
+            retry_timeout: Duration::from_secs(5),
+            verbose: 0,
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut input = &b""[..];
+        let mut ctx = Context {
+            out: &mut out,
+            stdin: &mut input,
+            json: false,
+        };
+        let command = Cli::try_parse_from(["helios", "masters", "-f"])
+            .expect("argv")
+            .command
+            .expect("command");
+        let code = run_on(&command, &masters, &config, &mut ctx, &mut err).await;
+        let (out, err) = (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        );
+        assert_eq!(code, 1);
+        assert_eq!(
+            err,
+            "Failed to resolve helios master in nothing.test (srv: helios)\n"
+        );
+        let header = format!("{url} ([{url}/])");
+        assert_eq!(
+            out,
+            format!(
+                "nothing.test ([])\n-----------------\n\n{header}\n{}\nm1\n\n",
+                "-".repeat(header.len())
+            )
         );
     }
 

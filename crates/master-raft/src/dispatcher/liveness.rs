@@ -10,11 +10,23 @@ use super::Dispatcher;
 use crate::raft::service::leader_node;
 use crate::state::Command;
 
+/// How long without a heartbeat before a host is DOWN: 3 periods of `heartbeat_ms`.
+pub fn down_after(heartbeat_ms: u32) -> Duration {
+    Duration::from_millis(heartbeat_ms as u64) * 3
+}
+
+/// How long a new leader waits before it judges a host it has not heard from: twice
+/// [`down_after`], so agents have time to find it.
+pub fn leader_grace(heartbeat_ms: u32) -> Duration {
+    down_after(heartbeat_ms) * 2
+}
+
 /// Runs until `stop` flips.
 pub async fn run(dispatcher: Dispatcher, mut stop: tokio::sync::watch::Receiver<bool>) {
     let app = dispatcher.app().clone();
     let period = Duration::from_millis(dispatcher.heartbeat_ms() as u64);
-    let timeout = period * 3;
+    let timeout = down_after(dispatcher.heartbeat_ms());
+    let grace = leader_grace(dispatcher.heartbeat_ms());
     let mut leader_since: Option<Instant> = None;
     let tick = (period / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
     loop {
@@ -44,7 +56,7 @@ pub async fn run(dispatcher: Dispatcher, mut stop: tokio::sync::watch::Receiver<
             .into_iter()
             .filter(|name| match live.get(name) {
                 Some(l) if l.last_seen >= since => now.duration_since(l.last_seen) > timeout,
-                _ => now.duration_since(since) > timeout * 2,
+                _ => now.duration_since(since) > grace,
             })
             .collect();
         if !down.is_empty() {
