@@ -18,6 +18,6 @@ mod state_machine;
 
 pub use backend::{KvBackend, Op, Tree};
 pub use log_store::FlushStats;
-pub use log_store::LogStore;
+pub use log_store::{LogStore, TAIL_CAPACITY};
 pub use sled_backend::SledBackend;
 pub use state_machine::{SharedState, StateMachineLogic, StateMachineStore, StateView};

@@ -1,17 +1,29 @@
-//! openraft's `RaftLogStorage` on a [`KvBackend`], with group commit.
+//! openraft's `RaftLogStorage` on a [`KvBackend`], with an in-memory tail and group commit.
 //!
-//! `append` writes the entries and hands openraft's `IOFlushed` callback to a flusher task.
-//! The flusher takes every callback that is waiting, runs one backend `sync` (flush and
-//! `fdatasync`) for all of them, then completes them in order. Under load, one sync serves
-//! many appends, so throughput grows with concurrency while every acknowledged entry is on
-//! disk. Votes are synced before `save_vote` returns.
+//! The Raft core never waits for the backend. `append` puts the entries in the *tail* (the
+//! newest entries, held in memory) and queues them for the *writer*; `truncate_after` and
+//! `purge` change the tail at once and queue their backend change behind the appends. The
+//! writer task takes everything that is queued, applies it to the backend in order on a
+//! blocking thread (encoding entries there, off the async workers), runs one `sync` (flush and
+//! `fdatasync`) for all the appends of the batch, and only then completes their `IOFlushed`
+//! callbacks, in order. Under load one sync serves many appends, and every acknowledged entry
+//! is on disk.
+//!
+//! Reads (replication, the state machine) come from the tail when they can, so recent entries
+//! are neither read back from the backend nor decoded. The tail is authoritative for every
+//! index from its `floor` up: an index at or above the floor that is not in the tail does not
+//! exist, whatever the backend still holds while the writer catches up. Entries below the floor
+//! were written to the backend before they left the tail. The tail keeps at most
+//! [`TAIL_CAPACITY`] entries that the writer has written. Votes are written and synced before
+//! `save_vote` returns.
 
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
@@ -19,7 +31,6 @@ use openraft::type_config::alias::{LogIdOf, VoteOf};
 use openraft::{OptionalSend, RaftTypeConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::mpsc;
 
 use crate::backend::{KvBackend, Op, Tree};
 use crate::codec::{decode, encode, index_key};
@@ -31,6 +42,9 @@ const LAST_PURGED: &[u8] = b"last_purged";
 /// The committed id is written to the backend when it has advanced this many entries since
 /// the last write (it is only a lower-bound hint for restarts).
 const COMMITTED_PERSIST_EVERY: u64 = 1024;
+
+/// Entries the writer has already written that the tail keeps for readers.
+pub const TAIL_CAPACITY: usize = 8192;
 
 /// The last committed id openraft saved, and the index last written to the backend.
 struct CommittedHint<C: RaftTypeConfig> {
@@ -51,11 +65,60 @@ pub struct FlushStats {
     pub appends: AtomicU64,
 }
 
+/// A backend change queued for the writer, in the order the Raft core made it.
+enum Pending<C: RaftTypeConfig> {
+    /// Write these entries; complete the callback once they are synced.
+    Append {
+        entries: Vec<C::Entry>,
+        callback: IOFlushed<C>,
+        /// The tail sequence number of this append (see [`Tail::written_seq`]).
+        seq: u64,
+    },
+    /// Remove every entry from this index on.
+    TruncateFrom(u64),
+    /// Record the purge point, then remove every entry up to and including it.
+    Purge(LogIdOf<C>),
+}
+
+/// The newest entries, in memory; see the module documentation.
+struct Tail<C: RaftTypeConfig> {
+    /// Whether `floor`, `last` and `last_purged` were read from the backend yet.
+    loaded: bool,
+    /// The tail holds every existing entry from this index on.
+    floor: u64,
+    /// Entries `floor, floor + 1, …`, each with the sequence number of its append.
+    entries: VecDeque<(u64, C::Entry)>,
+    /// The last log id (in the tail, or below the floor).
+    last: Option<LogIdOf<C>>,
+    /// The last purged log id.
+    last_purged: Option<LogIdOf<C>>,
+    /// Sequence number of the next append.
+    next_seq: u64,
+    /// Every append with a lower sequence number is written to the backend.
+    written_seq: u64,
+}
+
+impl<C: RaftTypeConfig> Tail<C> {
+    /// Drops written entries from the front while the tail is over capacity.
+    fn evict(&mut self) {
+        while self.entries.len() > TAIL_CAPACITY {
+            match self.entries.front() {
+                Some((seq, _)) if *seq < self.written_seq => {
+                    self.entries.pop_front();
+                    self.floor += 1;
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
 /// The Raft log, vote and committed id of one master.
 pub struct LogStore<C: RaftTypeConfig> {
     backend: Arc<dyn KvBackend>,
-    /// Callbacks of appends waiting for the next sync.
-    flusher: mpsc::UnboundedSender<IOFlushed<C>>,
+    tail: Arc<Mutex<Tail<C>>>,
+    /// Backend changes waiting for the writer thread.
+    writer: std::sync::mpsc::Sender<Pending<C>>,
     stats: Arc<FlushStats>,
     committed: Arc<Mutex<CommittedHint<C>>>,
     _config: PhantomData<C>,
@@ -65,7 +128,8 @@ impl<C: RaftTypeConfig> Clone for LogStore<C> {
     fn clone(&self) -> Self {
         Self {
             backend: self.backend.clone(),
-            flusher: self.flusher.clone(),
+            tail: self.tail.clone(),
+            writer: self.writer.clone(),
             stats: self.stats.clone(),
             committed: self.committed.clone(),
             _config: PhantomData,
@@ -76,15 +140,37 @@ impl<C: RaftTypeConfig> Clone for LogStore<C> {
 impl<C> LogStore<C>
 where
     C: RaftTypeConfig,
+    C::Entry: Serialize + DeserializeOwned,
+    LogIdOf<C>: Serialize + DeserializeOwned,
 {
-    /// Creates the store and starts its flusher task on the current tokio runtime.
+    /// Creates the store and starts its writer thread (`helios-log-writer`).
+    ///
+    /// # Panics
+    ///
+    /// When the operating system cannot start a thread.
     pub fn new(backend: Arc<dyn KvBackend>) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = std::sync::mpsc::channel();
         let stats = Arc::new(FlushStats::default());
-        tokio::spawn(run_flusher::<C>(backend.clone(), rx, stats.clone()));
+        let tail = Arc::new(Mutex::new(Tail {
+            loaded: false,
+            floor: 0,
+            entries: VecDeque::new(),
+            last: None,
+            last_purged: None,
+            next_seq: 0,
+            written_seq: 0,
+        }));
+        {
+            let (backend, tail, stats) = (backend.clone(), tail.clone(), stats.clone());
+            std::thread::Builder::new()
+                .name("helios-log-writer".into())
+                .spawn(move || run_writer::<C>(backend, rx, tail, stats))
+                .expect("start the log writer thread");
+        }
         Self {
             backend,
-            flusher: tx,
+            tail,
+            writer: tx,
             stats,
             committed: Arc::new(Mutex::new(CommittedHint {
                 latest: None,
@@ -97,6 +183,24 @@ where
     /// Group-commit counters (syncs run, appends made durable).
     pub fn flush_stats(&self) -> Arc<FlushStats> {
         self.stats.clone()
+    }
+
+    /// The tail, read from the backend on first use.
+    fn tail(&self) -> io::Result<MutexGuard<'_, Tail<C>>> {
+        let mut tail = self.tail.lock().map_err(|_| lock_poisoned())?;
+        if !tail.loaded {
+            let last_purged: Option<LogIdOf<C>> = self.get_meta(LAST_PURGED)?;
+            let last = match self.backend.last(Tree::Log)? {
+                Some((_, v)) => Some(decode::<C::Entry>(&v, "log entry")?.log_id()),
+                None => None,
+            };
+            let last = last.or_else(|| last_purged.clone());
+            tail.floor = last.as_ref().map_or(0, |id| id.index() + 1);
+            tail.last = last;
+            tail.last_purged = last_purged;
+            tail.loaded = true;
+        }
+        Ok(tail)
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> io::Result<Option<T>> {
@@ -114,6 +218,12 @@ where
             .write(Tree::Meta, vec![Op::Put(key.to_vec(), encode(value)?)])
     }
 
+    fn queue(&self, pending: Pending<C>) -> io::Result<()> {
+        self.writer
+            .send(pending)
+            .map_err(|_| io::Error::other("log writer stopped"))
+    }
+
     async fn sync(&self) -> io::Result<()> {
         let backend = self.backend.clone();
         tokio::task::spawn_blocking(move || backend.sync())
@@ -122,43 +232,111 @@ where
     }
 }
 
-/// Completes append callbacks after a shared sync; see the module documentation.
-async fn run_flusher<C: RaftTypeConfig>(
-    backend: Arc<dyn KvBackend>,
-    mut rx: mpsc::UnboundedReceiver<IOFlushed<C>>,
-    stats: Arc<FlushStats>,
-) {
-    let mut waiting = Vec::new();
-    while rx.recv_many(&mut waiting, 65536).await > 0 {
-        let b = backend.clone();
-        let result = tokio::task::spawn_blocking(move || b.sync())
-            .await
-            .map_err(io::Error::other)
-            .and_then(|r| r);
-        stats.syncs.fetch_add(1, Ordering::Relaxed);
-        stats
-            .appends
-            .fetch_add(waiting.len() as u64, Ordering::Relaxed);
-        for callback in waiting.drain(..) {
-            let r = match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-            };
-            callback.io_completed(r);
+/// Applies one queued change to the backend; returns the append's sequence number, if any.
+fn write_one<C>(backend: &dyn KvBackend, pending: &Pending<C>) -> io::Result<Option<u64>>
+where
+    C: RaftTypeConfig,
+    C::Entry: Serialize,
+    LogIdOf<C>: Serialize,
+{
+    match pending {
+        Pending::Append { entries, seq, .. } => {
+            let mut batch = Vec::with_capacity(entries.len());
+            for entry in entries {
+                batch.push(Op::Put(index_key(entry.index()), encode(entry)?));
+            }
+            backend.write(Tree::Log, batch)?;
+            Ok(Some(*seq))
+        }
+        Pending::TruncateFrom(index) => {
+            backend.remove_range(
+                Tree::Log,
+                Bound::Included(index_key(*index)),
+                Bound::Unbounded,
+            )?;
+            Ok(None)
+        }
+        Pending::Purge(log_id) => {
+            // Record the purge point first: a crash after it leaves extra entries, never a gap.
+            backend.write(
+                Tree::Meta,
+                vec![Op::Put(LAST_PURGED.to_vec(), encode(log_id)?)],
+            )?;
+            backend.remove_range(
+                Tree::Log,
+                Bound::Unbounded,
+                Bound::Included(index_key(log_id.index())),
+            )?;
+            Ok(None)
         }
     }
 }
 
-fn bounds_to_keys<RB: RangeBounds<u64>>(range: &RB) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+/// Writes queued changes in order, syncs once per batch, then completes the append callbacks;
+/// see the module documentation. Runs on its own thread until every sender is dropped.
+fn run_writer<C>(
+    backend: Arc<dyn KvBackend>,
+    rx: std::sync::mpsc::Receiver<Pending<C>>,
+    tail: Arc<Mutex<Tail<C>>>,
+    stats: Arc<FlushStats>,
+) where
+    C: RaftTypeConfig,
+    C::Entry: Serialize,
+    LogIdOf<C>: Serialize,
+{
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter());
+        let mut result = Ok(());
+        let mut last_seq = None;
+        for pending in &batch {
+            match write_one(backend.as_ref(), pending) {
+                Ok(Some(seq)) => last_seq = Some(seq),
+                Ok(None) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if result.is_ok() && last_seq.is_some() {
+            result = backend.sync();
+        }
+        if result.is_ok()
+            && let Some(seq) = last_seq
+            && let Ok(mut t) = tail.lock()
+        {
+            t.written_seq = t.written_seq.max(seq + 1);
+        }
+        let mut appends = 0u64;
+        for pending in batch {
+            if let Pending::Append { callback, .. } = pending {
+                appends += 1;
+                let r = match &result {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+                };
+                callback.io_completed(r);
+            }
+        }
+        if appends > 0 {
+            stats.syncs.fetch_add(1, Ordering::Relaxed);
+            stats.appends.fetch_add(appends, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The first index of `range` and the index after its last (`u64::MAX` when unbounded).
+fn index_bounds<RB: RangeBounds<u64>>(range: &RB) -> (u64, u64) {
     let start = match range.start_bound() {
-        Bound::Included(i) => Bound::Included(index_key(*i)),
-        Bound::Excluded(i) => Bound::Excluded(index_key(*i)),
-        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(i) => *i,
+        Bound::Excluded(i) => i.saturating_add(1),
+        Bound::Unbounded => 0,
     };
     let end = match range.end_bound() {
-        Bound::Included(i) => Bound::Included(index_key(*i)),
-        Bound::Excluded(i) => Bound::Excluded(index_key(*i)),
-        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(i) => i.saturating_add(1),
+        Bound::Excluded(i) => *i,
+        Bound::Unbounded => u64::MAX,
     };
     (start, end)
 }
@@ -166,7 +344,7 @@ fn bounds_to_keys<RB: RangeBounds<u64>>(range: &RB) -> (Bound<Vec<u8>>, Bound<Ve
 impl<C> RaftLogReader<C> for LogStore<C>
 where
     C: RaftTypeConfig,
-    C::Entry: Serialize + DeserializeOwned,
+    C::Entry: Clone + Serialize + DeserializeOwned,
     LogIdOf<C>: Serialize + DeserializeOwned,
     VoteOf<C>: Serialize + DeserializeOwned,
 {
@@ -174,12 +352,44 @@ where
         &mut self,
         range: RB,
     ) -> io::Result<Vec<C::Entry>> {
-        let (start, end) = bounds_to_keys(&range);
-        self.backend
-            .range(Tree::Log, start, end)?
+        let (start, end) = index_bounds(&range);
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let (floor, mut from_tail) = {
+            let tail = self.tail()?;
+            let first = start.max(tail.floor);
+            let from_tail: Vec<C::Entry> = if first < end {
+                let skip = (first - tail.floor) as usize;
+                let take = usize::try_from(end - first).unwrap_or(usize::MAX);
+                tail.entries
+                    .iter()
+                    .skip(skip)
+                    .take(take)
+                    .map(|(_, e)| e.clone())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (tail.floor, from_tail)
+        };
+        if start >= floor {
+            return Ok(from_tail);
+        }
+        // The part below the floor was written before it left the tail.
+        let below_end = end.min(floor);
+        let mut entries: Vec<C::Entry> = self
+            .backend
+            .range(
+                Tree::Log,
+                Bound::Included(index_key(start)),
+                Bound::Excluded(index_key(below_end)),
+            )?
             .into_iter()
             .map(|(_, v)| decode(&v, "log entry"))
-            .collect()
+            .collect::<io::Result<_>>()?;
+        entries.append(&mut from_tail);
+        Ok(entries)
     }
 
     async fn read_vote(&mut self) -> io::Result<Option<VoteOf<C>>> {
@@ -190,21 +400,17 @@ where
 impl<C> RaftLogStorage<C> for LogStore<C>
 where
     C: RaftTypeConfig,
-    C::Entry: Serialize + DeserializeOwned,
+    C::Entry: Clone + Serialize + DeserializeOwned,
     LogIdOf<C>: Serialize + DeserializeOwned,
     VoteOf<C>: Serialize + DeserializeOwned,
 {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> io::Result<LogState<C>> {
-        let last_purged_log_id: Option<LogIdOf<C>> = self.get_meta(LAST_PURGED)?;
-        let last = match self.backend.last(Tree::Log)? {
-            Some((_, v)) => Some(decode::<C::Entry>(&v, "log entry")?.log_id()),
-            None => None,
-        };
+        let tail = self.tail()?;
         Ok(LogState {
-            last_log_id: last.or_else(|| last_purged_log_id.clone()),
-            last_purged_log_id,
+            last_log_id: tail.last.clone().or_else(|| tail.last_purged.clone()),
+            last_purged_log_id: tail.last_purged.clone(),
         })
     }
 
@@ -259,33 +465,67 @@ where
         I: IntoIterator<Item = C::Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut batch = Vec::new();
-        for entry in entries {
-            batch.push(Op::Put(index_key(entry.index()), encode(&entry)?));
+        let entries: Vec<C::Entry> = entries.into_iter().collect();
+        let mut tail = self.tail()?;
+        let seq = tail.next_seq;
+        tail.next_seq += 1;
+        for entry in &entries {
+            if tail.entries.is_empty() && entry.index() > tail.floor {
+                // Nothing exists from the floor up: the log may resume further on.
+                tail.floor = entry.index();
+            }
+            let expected = tail.floor + tail.entries.len() as u64;
+            if entry.index() != expected {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "log entry {} appended where {expected} was expected",
+                        entry.index()
+                    ),
+                ));
+            }
+            tail.last = Some(entry.log_id());
+            tail.entries.push_back((seq, entry.clone()));
         }
-        self.backend.write(Tree::Log, batch)?;
-        self.flusher
-            .send(callback)
-            .map_err(|_| io::Error::other("log flusher stopped"))?;
-        Ok(())
+        tail.evict();
+        // Queued under the tail lock, so the writer sees changes in the order of the tail.
+        self.queue(Pending::Append {
+            entries,
+            callback,
+            seq,
+        })
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> io::Result<()> {
-        let start = match &last_log_id {
-            Some(id) => Bound::Excluded(index_key(id.index())),
-            None => Bound::Unbounded,
-        };
-        self.backend
-            .remove_range(Tree::Log, start, Bound::Unbounded)
+        let from = last_log_id.as_ref().map_or(0, |id| id.index() + 1);
+        let mut tail = self.tail()?;
+        if from < tail.floor {
+            tail.entries.clear();
+            tail.floor = from;
+        } else {
+            let keep = (from - tail.floor) as usize;
+            tail.entries.truncate(keep);
+        }
+        if tail.last.as_ref().is_some_and(|last| last.index() >= from) {
+            tail.last = last_log_id;
+        }
+        self.queue(Pending::TruncateFrom(from))
     }
 
     async fn purge(&mut self, log_id: LogIdOf<C>) -> io::Result<()> {
-        // Record the purge point first: a crash after it leaves extra entries, never a gap.
-        self.put_meta(LAST_PURGED, &log_id)?;
-        self.backend.remove_range(
-            Tree::Log,
-            Bound::Unbounded,
-            Bound::Included(index_key(log_id.index())),
-        )
+        let mut tail = self.tail()?;
+        let upto = log_id.index();
+        while tail.floor <= upto {
+            if tail.entries.pop_front().is_none() {
+                tail.floor = upto + 1;
+                break;
+            }
+            tail.floor += 1;
+        }
+        if tail.last.as_ref().is_none_or(|last| last.index() < upto) {
+            tail.last = Some(log_id.clone());
+        }
+        tail.last_purged = Some(log_id.clone());
+        self.queue(Pending::Purge(log_id))
     }
 }

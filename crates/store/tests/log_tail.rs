@@ -1,0 +1,156 @@
+//! The log store's in-memory tail: reads that span the backend and the tail, truncation and
+//! purge below and inside the tail, and a reopened store that finds exactly what was written.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use helios_store::{KvBackend, LogStore, SledBackend};
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, RaftLogReader, RaftLogStorage};
+use openraft::testing::log_id;
+use openraft::type_config::TypeConfigExt;
+
+openraft::declare_raft_types!(
+    /// Entries carry their own index as text, so every read can be checked.
+    pub TestConfig: D = String, R = String
+);
+
+type Store = LogStore<TestConfig>;
+
+fn entry(term: u64, index: u64) -> openraft::alias::EntryOf<TestConfig> {
+    RaftEntry::new_normal(
+        log_id::<TestConfig>(term, 0, index),
+        format!("{term}/{index}"),
+    )
+}
+
+/// Appends `term` entries `from..to` in batches of 100 and waits until each batch is synced.
+async fn append(store: &mut Store, term: u64, from: u64, to: u64) {
+    let mut i = from;
+    while i < to {
+        let end = (i + 100).min(to);
+        let (tx, rx) = TestConfig::oneshot();
+        store
+            .append((i..end).map(|j| entry(term, j)), IOFlushed::signal(tx))
+            .await
+            .unwrap();
+        rx.await.unwrap().unwrap();
+        i = end;
+    }
+}
+
+/// The `term/index` payloads of the entries in `range`.
+async fn read(store: &mut Store, range: std::ops::Range<u64>) -> Vec<String> {
+    store
+        .try_get_log_entries(range)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| match e.payload {
+            openraft::EntryPayload::Normal(s) => s,
+            _ => panic!("unexpected payload"),
+        })
+        .collect()
+}
+
+fn expected(term: u64, range: std::ops::Range<u64>) -> Vec<String> {
+    range.map(|i| format!("{term}/{i}")).collect()
+}
+
+fn open(dir: &std::path::Path) -> Arc<dyn KvBackend> {
+    Arc::new(SledBackend::open(dir).expect("open sled"))
+}
+
+/// Opens the directory again once the previous store's writer thread has let it go.
+async fn reopen(dir: &std::path::Path) -> Arc<dyn KvBackend> {
+    for _ in 0..250 {
+        if let Ok(b) = SledBackend::open(dir) {
+            return Arc::new(b);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("sled directory still held");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_span_backend_and_tail_through_truncate_purge_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let total = 3 * helios_store::TAIL_CAPACITY as u64;
+    {
+        let mut store = Store::new(open(dir.path()));
+        append(&mut store, 1, 0, total).await;
+        // Most entries have left the tail by now: reads mix the backend and the tail.
+        assert_eq!(read(&mut store, 0..total).await, expected(1, 0..total));
+        assert_eq!(
+            read(&mut store, 100..total - 100).await,
+            expected(1, 100..total - 100)
+        );
+        assert_eq!(
+            read(&mut store, total..total + 10).await,
+            Vec::<String>::new()
+        );
+
+        // Truncating inside the tail, then appending a new term over it.
+        let cut = total - 50;
+        store
+            .truncate_after(Some(log_id::<TestConfig>(1, 0, cut - 1)))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_log_state().await.unwrap().last_log_id,
+            Some(log_id::<TestConfig>(1, 0, cut - 1))
+        );
+        assert_eq!(
+            read(&mut store, cut - 5..total).await,
+            expected(1, cut - 5..cut)
+        );
+        append(&mut store, 2, cut, cut + 30).await;
+        let mut want = expected(1, cut - 5..cut);
+        want.extend(expected(2, cut..cut + 30));
+        assert_eq!(read(&mut store, cut - 5..total + 100).await, want);
+
+        // Truncating below the tail's floor: the backend's later entries must not reappear.
+        let low = 1000;
+        store
+            .truncate_after(Some(log_id::<TestConfig>(1, 0, low - 1)))
+            .await
+            .unwrap();
+        assert_eq!(
+            read(&mut store, low - 3..total).await,
+            expected(1, low - 3..low)
+        );
+        append(&mut store, 3, low, low + 10).await;
+        let mut want = expected(1, low - 3..low);
+        want.extend(expected(3, low..low + 10));
+        assert_eq!(read(&mut store, low - 3..total).await, want);
+
+        // Purging: the state names the purge point and reads start after it.
+        store.purge(log_id::<TestConfig>(1, 0, 500)).await.unwrap();
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(
+            state.last_purged_log_id,
+            Some(log_id::<TestConfig>(1, 0, 500))
+        );
+        assert_eq!(state.last_log_id, Some(log_id::<TestConfig>(3, 0, low + 9)));
+        assert_eq!(read(&mut store, 501..504).await, expected(1, 501..504));
+    }
+
+    // Reopened: exactly the log as it was left.
+    let mut store = Store::new(reopen(dir.path()).await);
+    let state = store.get_log_state().await.unwrap();
+    assert_eq!(
+        state.last_purged_log_id,
+        Some(log_id::<TestConfig>(1, 0, 500))
+    );
+    assert_eq!(state.last_log_id, Some(log_id::<TestConfig>(3, 0, 1009)));
+    let mut want = expected(1, 501..1000);
+    want.extend(expected(3, 1000..1010));
+    assert_eq!(read(&mut store, 0..total + 100).await, want);
+    // And it goes on from there.
+    append(&mut store, 4, 1010, 1020).await;
+    assert_eq!(read(&mut store, 1008..1012).await, {
+        let mut w = expected(3, 1008..1010);
+        w.extend(expected(4, 1010..1012));
+        w
+    });
+}
