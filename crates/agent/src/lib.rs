@@ -4,6 +4,7 @@
 //! Code map:
 //! * [`config`]: flags and their checks.
 //! * [`persist`]: the locked state dir (id, executions, task statuses, cluster state).
+//! * [`file_writer`]: state-dir files rewritten by a thread of their own, off the hot path.
 //! * [`session`]: the gRPC stream to the leading master, reconnects, redirects.
 //! * [`worker`]: assignments → executions → supervisors; reaping.
 //! * [`supervisor`]: one task per job driving its container (pure `step`, restart policy).
@@ -12,7 +13,8 @@
 //!   statuses and host info, retry delays.
 //!
 //! Invariants: only `runtime::docker` uses bollard; the masters are reached only through
-//! `session`; a container is never created for a job while its recorded container runs.
+//! `session`; a container is never created for a job while its recorded container runs, nor
+//! before the execution holding its allocated ports is on disk.
 //!
 //! Entry points: [`run`] (what the binary calls) and [`Agent`] (to embed an agent, e.g. in
 //! `helios-solo` or tests).
@@ -21,6 +23,7 @@
 
 pub mod backoff;
 pub mod config;
+pub mod file_writer;
 pub mod health;
 pub mod persist;
 pub mod ports;
@@ -183,8 +186,12 @@ impl Agent {
         for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
-        let hub = self.worker.context().hub.clone();
-        let _ = tokio::task::spawn_blocking(move || hub.flush()).await;
+        let worker = self.worker.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            worker.flush_executions();
+            worker.context().hub.flush();
+        })
+        .await;
         tracing::info!(agent = %self.agent_id, "agent stopped");
     }
 }

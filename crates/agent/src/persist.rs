@@ -155,6 +155,11 @@ impl StateDir {
         self.load(CLUSTER)
     }
 
+    /// The executions file, for a writer that must not hold the state dir (and its lock).
+    pub fn executions_file(&self) -> PathBuf {
+        self.path.join(EXECUTIONS)
+    }
+
     /// The task statuses file, for a writer that must not hold the state dir (and its lock).
     pub fn statuses_file(&self) -> PathBuf {
         self.path.join(STATUSES)

@@ -16,6 +16,7 @@ use std::time::Instant;
 use helios_api::{AgentInfo, DockerVersion, HostInfo, JobId, TaskStatus};
 use tokio::sync::{Notify, watch};
 
+use crate::file_writer::FileWriter;
 use crate::persist::StateDir;
 
 /// Statuses kept per job in the in-memory history (as Helios's task history).
@@ -57,56 +58,10 @@ pub struct StatusHub {
     notify: Notify,
     /// Bumped on every change, for waiters (tests, embedding).
     version: watch::Sender<u64>,
-    /// Hands status snapshots to the writer thread; `None` keeps them in memory only.
-    writer: Option<std::sync::mpsc::Sender<WriterMsg>>,
-}
-
-/// Work for the status writer thread.
-enum WriterMsg {
-    /// The newest statuses, serialized.
-    Save(Vec<u8>),
-    /// Answer once everything sent before is on disk.
-    Flush(std::sync::mpsc::Sender<()>),
-}
-
-/// Writes status snapshots to the state dir off the hot path: a burst of changes costs one
-/// write (atomic replace + fsync) of the newest snapshot, and nobody waits for the disk while
-/// holding the hub's lock.
-///
-/// The thread holds only the file's path, never the [`StateDir`], so that the state-dir lock
-/// is released as soon as the agent drops it.
-fn spawn_writer(dir: Arc<StateDir>) -> std::sync::mpsc::Sender<WriterMsg> {
-    let file = dir.statuses_file();
-    drop(dir);
-    let (tx, rx) = std::sync::mpsc::channel::<WriterMsg>();
-    let spawned = std::thread::Builder::new()
-        .name("status-writer".into())
-        .spawn(move || {
-            while let Ok(first) = rx.recv() {
-                let mut latest = None;
-                let mut flushes = Vec::new();
-                let mut next = Some(first);
-                while let Some(msg) = next {
-                    match msg {
-                        WriterMsg::Save(bytes) => latest = Some(bytes),
-                        WriterMsg::Flush(done) => flushes.push(done),
-                    }
-                    next = rx.try_recv().ok();
-                }
-                if let Some(bytes) = latest
-                    && let Err(e) = crate::persist::write_atomic(&file, &bytes)
-                {
-                    tracing::error!(error = %e, "cannot persist task statuses");
-                }
-                for done in flushes {
-                    let _ = done.send(());
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the status writer");
-    }
-    tx
+    /// Writes status snapshots off the hot path (a burst of changes costs one write of the
+    /// newest, and nobody waits for the disk while holding the hub's lock); `None` keeps them
+    /// in memory only.
+    writer: Option<FileWriter>,
 }
 
 fn now_ms() -> i64 {
@@ -126,7 +81,7 @@ impl StatusHub {
             }),
             notify: Notify::new(),
             version: watch::Sender::new(0),
-            writer: state_dir.map(spawn_writer),
+            writer: state_dir.map(|dir| FileWriter::spawn(dir.statuses_file(), "task-status")),
         }
     }
 
@@ -134,7 +89,7 @@ impl StatusHub {
         if let Some(writer) = &self.writer {
             match serde_json::to_vec(&inner.statuses) {
                 Ok(bytes) => {
-                    let _ = writer.send(WriterMsg::Save(bytes));
+                    writer.save(bytes);
                 }
                 Err(e) => tracing::error!(error = %e, "cannot encode task statuses"),
             }
@@ -197,10 +152,7 @@ impl StatusHub {
     /// Waits until every status change made so far is on disk.
     pub fn flush(&self) {
         if let Some(writer) = &self.writer {
-            let (done_tx, done_rx) = std::sync::mpsc::channel();
-            if writer.send(WriterMsg::Flush(done_tx)).is_ok() {
-                let _ = done_rx.recv();
-            }
+            writer.flush();
         }
     }
 

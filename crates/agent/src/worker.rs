@@ -19,6 +19,7 @@ use helios_api::{Goal, Job, JobId};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::PortRange;
+use crate::file_writer::{FileWriter, Persisted};
 use crate::persist::{ClusterState, Execution, StateDir};
 use crate::ports::PortAllocator;
 use crate::runtime::spec::{LABEL_AGENT, namespace};
@@ -67,6 +68,11 @@ struct Inner {
 pub struct Worker {
     ctx: Arc<Context>,
     state_dir: Option<Arc<StateDir>>,
+    /// Writes `executions.json` off the assignment path; `None` keeps executions in memory.
+    executions_writer: Option<FileWriter>,
+    /// When the last saved executions are on disk: a new supervisor creates no container
+    /// before its allocated ports are persisted.
+    executions_saved: Mutex<Persisted>,
     inner: Mutex<Inner>,
     /// Supervisors report finished UNDEPLOYs here.
     released_tx: mpsc::UnboundedSender<JobId>,
@@ -90,9 +96,14 @@ impl Worker {
         cluster: ClusterState,
     ) -> Arc<Worker> {
         let (released_tx, released_rx) = mpsc::unbounded_channel();
+        let executions_writer = state_dir
+            .as_ref()
+            .map(|dir| FileWriter::spawn(dir.executions_file(), "executions"));
         Arc::new(Worker {
             ctx,
             state_dir,
+            executions_writer,
+            executions_saved: Mutex::new(Persisted::reached()),
             inner: Mutex::new(Inner {
                 executions,
                 supervisors: BTreeMap::new(),
@@ -313,15 +324,15 @@ impl Worker {
             sup.set_goal(exec.goal);
             return;
         }
-        let handle = supervisor::spawn(
-            self.ctx.clone(),
-            job_id.clone(),
-            exec.job.clone(),
-            exec.ports.clone().unwrap_or_default(),
-            exec.goal,
-            self.ctx.hub.get(job_id),
-            self.released_tx.clone(),
-        );
+        let task = supervisor::Task {
+            job_id: job_id.clone(),
+            job: exec.job.clone(),
+            ports: exec.ports.clone().unwrap_or_default(),
+            goal: exec.goal,
+            previous: self.ctx.hub.get(job_id),
+            ports_saved: self.executions_saved.lock().unwrap().clone(),
+        };
+        let handle = supervisor::spawn(self.ctx.clone(), task, self.released_tx.clone());
         inner.supervisors.insert(job_id.clone(), handle);
     }
 
@@ -335,11 +346,22 @@ impl Worker {
         self.persist_executions(inner);
     }
 
+    /// Queues the executions for the writer (no disk wait here: an assignment reaches its
+    /// supervisor at once, and the supervisor waits for the write before creating anything).
     fn persist_executions(&self, inner: &Inner) {
-        if let Some(dir) = &self.state_dir
-            && let Err(e) = dir.save_executions(&inner.executions)
-        {
-            tracing::error!(error = %e, "cannot persist executions");
+        let Some(writer) = &self.executions_writer else {
+            return;
+        };
+        match serde_json::to_vec_pretty(&inner.executions) {
+            Ok(bytes) => *self.executions_saved.lock().unwrap() = writer.save(bytes),
+            Err(e) => tracing::error!(error = %e, "cannot encode executions"),
+        }
+    }
+
+    /// Blocks until the executions saved so far are on disk (agent shutdown).
+    pub fn flush_executions(&self) {
+        if let Some(writer) = &self.executions_writer {
+            writer.flush();
         }
     }
 

@@ -34,6 +34,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::backoff::Backoff;
+use crate::file_writer::Persisted;
 use crate::health;
 use crate::reporter::StatusHub;
 use crate::runtime::spec::{self, ContainerDefaults, LABEL_AGENT, LABEL_JOB};
@@ -98,18 +99,37 @@ impl Drop for SupervisorHandle {
     }
 }
 
-/// Starts a supervisor for `job` with its allocated `ports`. `previous` is the job's last
-/// known status (its container is adopted if it still runs). When an UNDEPLOY is done the
-/// supervisor sends the job id on `released` and ends.
+/// What a supervisor starts from.
+pub struct Task {
+    /// The job's id.
+    pub job_id: JobId,
+    /// The job.
+    pub job: Job,
+    /// The job's ports with their external ports allocated.
+    pub ports: BTreeMap<String, PortMapping>,
+    /// The goal to work towards.
+    pub goal: Goal,
+    /// The job's last known status (its container is adopted if it still runs).
+    pub previous: Option<TaskStatus>,
+    /// Reached once the execution with these ports is on disk: no container is created before.
+    pub ports_saved: Persisted,
+}
+
+/// Starts a supervisor for `task`. When an UNDEPLOY is done the supervisor sends the job id
+/// on `released` and ends.
 pub fn spawn(
     ctx: Arc<Context>,
-    job_id: JobId,
-    job: Job,
-    ports: BTreeMap<String, PortMapping>,
-    goal: Goal,
-    previous: Option<TaskStatus>,
+    task: Task,
     released: mpsc::UnboundedSender<JobId>,
 ) -> SupervisorHandle {
+    let Task {
+        job_id,
+        job,
+        ports,
+        goal,
+        previous,
+        ports_saved,
+    } = task;
     let (goal_tx, goal_rx) = watch::channel(goal);
     let env = spec::container_env(&ctx.defaults, &job, &ports);
     let container_id = previous.as_ref().and_then(|s| s.container_id.clone());
@@ -132,6 +152,7 @@ pub fn spawn(
         throttle,
         container_error: String::new(),
         flap: FlapController::default(),
+        ports_saved,
         released,
     };
     SupervisorHandle {
@@ -188,6 +209,8 @@ struct Supervisor {
     throttle: ThrottleState,
     container_error: String,
     flap: FlapController,
+    /// Reached once the execution with `ports` is on disk.
+    ports_saved: Persisted,
     released: mpsc::UnboundedSender<JobId>,
 }
 
@@ -297,6 +320,8 @@ impl Supervisor {
             Some(Ok(())) => {}
         }
         self.emit(State::Creating);
+        // A container must never use ports that a restarted agent would not know of.
+        self.ports_saved.wait().await;
         let spec = spec::build(
             &self.ctx.defaults,
             &self.job_id,
@@ -645,7 +670,15 @@ mod tests {
     ) -> Running {
         let (job_id, _, ports) = self::job();
         let (tx, rx) = mpsc::unbounded_channel();
-        let handle = spawn(ctx.clone(), job_id.clone(), job, ports, goal, previous, tx);
+        let task = Task {
+            job_id: job_id.clone(),
+            job,
+            ports,
+            goal,
+            previous,
+            ports_saved: Persisted::reached(),
+        };
+        let handle = spawn(ctx.clone(), task, tx);
         Running {
             handle,
             released: rx,
