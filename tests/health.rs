@@ -238,8 +238,8 @@ async fn each_check_kind_holds_healthchecking_until_the_container_answers() {
     );
 }
 
-/// A container killed during the checks: FAILED in the job's history (after HEALTHCHECKING,
-/// never RUNNING), and a new container is started, checked (HEALTHCHECKING) and, once
+/// A container killed during the checks: EXITED then FAILED in the job's history (after
+/// HEALTHCHECKING, never RUNNING), and a new container is started, checked (HEALTHCHECKING) and, once
 /// ready, RUNNING.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_container_killed_during_checks_fails_and_is_replaced() {
@@ -280,9 +280,9 @@ async fn a_container_killed_during_checks_fails_and_is_replaced() {
         .iter()
         .position(|s| s == "FAILED")
         .unwrap_or_else(|| panic!("no FAILED in {states:?}"));
-    // The agent reports EXITED then FAILED at once; statuses are coalesced per task on
-    // their way to the master, so EXITED may not reach the history.
+    // The agent reports EXITED then FAILED at once; every transition reaches the history.
     assert!(failed > 0, "{states:?}");
+    assert_eq!(states[failed - 1], "EXITED", "{states:?}");
     assert!(
         states[..failed].iter().any(|s| s == "HEALTHCHECKING"),
         "{states:?}"

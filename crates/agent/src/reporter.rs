@@ -21,6 +21,8 @@ use crate::persist::StateDir;
 
 /// Statuses kept per job in the in-memory history (as Helios's task history).
 pub const HISTORY_PER_JOB: usize = 30;
+/// Unsent changes kept per job (as many as the masters' history keeps).
+pub const PENDING_PER_JOB: usize = HISTORY_PER_JOB;
 /// Removals re-sent to every new session (a removal may have been lost with a session).
 pub const REMOVALS_KEPT: usize = 256;
 
@@ -33,17 +35,16 @@ pub struct PendingUpdate {
     pub status: Option<TaskStatus>,
     /// When it changed, epoch ms.
     pub timestamp_ms: i64,
-    /// For a removal: the task's last status if no session has sent it yet (e.g. STOPPED
-    /// just before the removal), so the master can still record it in the history.
-    pub final_status: Option<TaskStatus>,
 }
 
 #[derive(Default)]
 struct HubInner {
     /// Current status per job.
     statuses: BTreeMap<JobId, TaskStatus>,
-    /// Changes not yet handed to a session, newest per job.
-    pending: BTreeMap<JobId, PendingUpdate>,
+    /// Changes not yet handed to a session, per job in order (at most
+    /// [`PENDING_PER_JOB`], the oldest dropped first), so that the masters' task history
+    /// sees every transition even when several happen before the session drains them.
+    pending: BTreeMap<JobId, VecDeque<PendingUpdate>>,
     /// Recent statuses per job, oldest first, bounded by [`HISTORY_PER_JOB`].
     history: BTreeMap<JobId, VecDeque<TaskStatus>>,
     /// Recently removed jobs, oldest first, bounded by [`REMOVALS_KEPT`].
@@ -113,13 +114,12 @@ impl StatusHub {
         inner.statuses.insert(job_id.clone(), status.clone());
         inner.removed.retain(|r| r != job_id);
         push_history(&mut inner, job_id, status.clone());
-        inner.pending.insert(
-            job_id.clone(),
+        queue(
+            &mut inner,
             PendingUpdate {
                 job_id: job_id.clone(),
                 status: Some(status),
                 timestamp_ms: now_ms(),
-                final_status: None,
             },
         );
         self.changed(&inner);
@@ -136,14 +136,13 @@ impl StatusHub {
             }
             inner.removed.push_back(job_id.clone());
         }
-        let final_status = inner.pending.get(job_id).and_then(|p| p.status.clone());
-        inner.pending.insert(
-            job_id.clone(),
+        // The statuses queued before it go first, in the same report.
+        queue(
+            &mut inner,
             PendingUpdate {
                 job_id: job_id.clone(),
                 status: None,
                 timestamp_ms: now_ms(),
-                final_status,
             },
         );
         self.changed(&inner);
@@ -195,15 +194,16 @@ impl StatusHub {
         let now = now_ms();
         let removed: Vec<JobId> = inner.removed.iter().cloned().collect();
         for job_id in removed {
-            inner
-                .pending
-                .entry(job_id.clone())
-                .or_insert(PendingUpdate {
-                    job_id,
-                    status: None,
-                    timestamp_ms: now,
-                    final_status: None,
-                });
+            if !inner.pending.contains_key(&job_id) {
+                queue(
+                    &mut inner,
+                    PendingUpdate {
+                        job_id,
+                        status: None,
+                        timestamp_ms: now,
+                    },
+                );
+            }
         }
         let all: Vec<(JobId, TaskStatus)> = inner
             .statuses
@@ -211,25 +211,27 @@ impl StatusHub {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for (job_id, status) in all {
-            inner
-                .pending
-                .entry(job_id.clone())
-                .or_insert(PendingUpdate {
-                    job_id,
-                    status: Some(status),
-                    timestamp_ms: now,
-                    final_status: None,
-                });
+            if !inner.pending.contains_key(&job_id) {
+                queue(
+                    &mut inner,
+                    PendingUpdate {
+                        job_id,
+                        status: Some(status),
+                        timestamp_ms: now,
+                    },
+                );
+            }
         }
         if !inner.pending.is_empty() {
             self.notify.notify_one();
         }
     }
 
-    /// Takes every queued change.
+    /// Takes every queued change (each job's in the order they happened).
     pub fn take_pending(&self) -> Vec<PendingUpdate> {
         std::mem::take(&mut self.inner.lock().unwrap().pending)
             .into_values()
+            .flatten()
             .collect()
     }
 
@@ -243,6 +245,15 @@ impl StatusHub {
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.version.subscribe()
     }
+}
+
+/// Queues a change for the session, keeping at most [`PENDING_PER_JOB`] per job.
+fn queue(inner: &mut HubInner, update: PendingUpdate) {
+    let queued = inner.pending.entry(update.job_id.clone()).or_default();
+    if queued.len() == PENDING_PER_JOB {
+        queued.pop_front();
+    }
+    queued.push_back(update);
 }
 
 fn push_history(inner: &mut HubInner, job_id: &JobId, status: TaskStatus) {
@@ -355,7 +366,7 @@ mod tests {
     }
 
     #[test]
-    fn pending_keeps_the_newest_per_job_and_removals() {
+    fn pending_keeps_every_change_in_order_and_removals() {
         let hub = StatusHub::new(None, BTreeMap::new());
         let a = JobId::new("a", "1");
         let b = JobId::new("b", "1");
@@ -363,11 +374,23 @@ mod tests {
         hub.set(&a, status(State::Creating));
         hub.set(&a, status(State::Creating));
         hub.set(&b, status(State::Running));
+        hub.set(&b, status(State::Stopped));
         hub.remove(&b);
         let pending = hub.take_pending();
-        assert_eq!(pending.len(), 2);
-        assert_eq!(pending[0].status.as_ref().unwrap().state, State::Creating);
-        assert_eq!(pending[1].status, None);
+        let seen: Vec<(JobId, Option<State>)> = pending
+            .iter()
+            .map(|p| (p.job_id.clone(), p.status.as_ref().map(|s| s.state)))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (a.clone(), Some(State::PullingImage)),
+                (a.clone(), Some(State::Creating)),
+                (b.clone(), Some(State::Running)),
+                (b.clone(), Some(State::Stopped)),
+                (b.clone(), None),
+            ]
+        );
         assert!(hub.take_pending().is_empty());
         assert_eq!(hub.history(&a).len(), 3);
         hub.requeue_all();
@@ -378,6 +401,24 @@ mod tests {
             (again[1].job_id.clone(), again[1].status.clone()),
             (b, None)
         );
+    }
+
+    #[test]
+    fn a_long_backlog_keeps_the_newest_changes() {
+        let hub = StatusHub::new(None, BTreeMap::new());
+        let a = JobId::new("a", "1");
+        for i in 0..(PENDING_PER_JOB + 5) {
+            let state = if i % 2 == 0 {
+                State::Running
+            } else {
+                State::Exited
+            };
+            hub.set(&a, status(state));
+        }
+        let pending = hub.take_pending();
+        assert_eq!(pending.len(), PENDING_PER_JOB);
+        let last = pending.last().unwrap().status.as_ref().unwrap().state;
+        assert_eq!(last, hub.get(&a).unwrap().state);
     }
 
     #[test]

@@ -311,10 +311,8 @@ fn status_report(updates: Vec<PendingUpdate>) -> pb::AgentMessage {
         .map(|u| pb::TaskStatusUpdate {
             job_id: u.job_id.to_string(),
             removed: u.status.is_none(),
-            // A removal may carry the task's final status, not yet sent.
             task_status_json: u
                 .status
-                .or(u.final_status)
                 .map(|s| serde_json::to_vec(&s).unwrap_or_default())
                 .unwrap_or_default(),
             timestamp_ms: u.timestamp_ms,
