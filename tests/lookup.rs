@@ -264,6 +264,17 @@ async fn cli_finds_masters_through_dns_config_and_env() {
         stderr(&out),
         "Failed to resolve helios master in nothing.test (srv: helios)\n"
     );
+    // With --json the clusters are one JSON object; the failed one is null.
+    let out = helios(
+        &home,
+        &with_dns,
+        &["-d", "nothing.test,lookup.test", "--json", "jobs"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&out)));
+    assert_eq!(v["nothing.test"], Value::Null, "{v}");
+    assert!(v["lookup.test"].get(&id).is_some(), "{v}");
 
     // --srv-name changes the record.
     let out = helios(

@@ -114,16 +114,25 @@ pub async fn run_on(
                 let _ = writeln!(ctx.out, "{}", "-".repeat(header.chars().count()));
             }
         }
+        let mut counted = CountingWriter {
+            inner: &mut *ctx.out,
+            written: 0,
+        };
+        let mut sub = Context {
+            out: &mut counted,
+            stdin: &mut *ctx.stdin,
+            json: ctx.json,
+        };
         let code = match resolved {
             Err(e) => {
-                let _ = ctx.out.flush();
+                let _ = sub.out.flush();
                 let _ = writeln!(err, "{}", e.line(config.verbose));
                 1
             }
             Ok(target) => match client_for(spec, target, config, masters.insecure) {
-                Ok(client) => match dispatch(command, &client, ctx).await {
+                Ok(client) => match dispatch(command, &client, &mut sub).await {
                     Ok(code) => code,
-                    Err(e) => report_error(ctx, err, &e, config.verbose),
+                    Err(e) => report_error(&mut sub, err, &e, config.verbose),
                 },
                 Err(e) => {
                     let _ = writeln!(err, "{}", one_line(&e, config.verbose));
@@ -131,6 +140,11 @@ pub async fn run_on(
                 }
             },
         };
+        if multi && ctx.json && counted.written == 0 {
+            // A cluster that failed still gets a value, so the whole stays valid JSON
+            // (Helios printed nothing there).
+            let _ = writeln!(ctx.out, "null");
+        }
         all_ok &= code == 0;
         if code != 0 {
             last_code = code;
@@ -152,6 +166,24 @@ pub async fn run_on(
         1
     } else {
         last_code
+    }
+}
+
+/// Counts the bytes a command writes, to tell whether it printed anything.
+struct CountingWriter<'w> {
+    inner: &'w mut dyn Write,
+    written: usize,
+}
+
+impl Write for CountingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
