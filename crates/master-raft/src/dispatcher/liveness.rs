@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tracing::info;
 
 use super::Dispatcher;
-use crate::raft::service::leader_node;
+use crate::raft::tenure::Tenure;
 use crate::state::Command;
 
 /// How long without a heartbeat before a host is DOWN: 3 periods of `heartbeat_ms`.
@@ -27,19 +27,17 @@ pub async fn run(dispatcher: Dispatcher, mut stop: tokio::sync::watch::Receiver<
     let period = Duration::from_millis(dispatcher.heartbeat_ms() as u64);
     let timeout = down_after(dispatcher.heartbeat_ms());
     let grace = leader_grace(dispatcher.heartbeat_ms());
-    let mut leader_since: Option<Instant> = None;
+    let mut tenure = Tenure::default();
     let tick = (period / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             _ = stop.changed() => return,
         }
-        let leads = leader_node(&app.raft).map(|(id, _)| id) == Some(app.id);
-        if !leads {
-            leader_since = None;
+        // A new term (even one lost and regained between two ticks) starts a new grace.
+        let Some(since) = tenure.leading_since(&app.raft, app.id, Instant::now()) else {
             continue;
-        }
-        let since = *leader_since.get_or_insert_with(Instant::now);
+        };
         let live = dispatcher.live();
         let now = Instant::now();
         let up_hosts: Vec<String> = match app.read_local(|s| {

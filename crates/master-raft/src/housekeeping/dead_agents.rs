@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::{Tenure, pause};
+use super::pause;
 use crate::dispatcher::liveness::{down_after, leader_grace};
 use crate::dispatcher::{Dispatcher, Liveness};
+use crate::raft::tenure::Tenure;
 use crate::state::{Command, CommandResult, State};
 
 /// The least time between two deregistrations (Helios: one host per 5 s).

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tracing::{debug, info, warn};
 
-use super::{Tenure, pause};
+use super::pause;
 use crate::gateway::AppState;
+use crate::raft::tenure::Tenure;
 use crate::state::{Command, CommandResult, State};
 
 /// How often the leader looks for expired jobs.

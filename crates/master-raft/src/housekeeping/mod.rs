@@ -11,40 +11,11 @@
 pub mod dead_agents;
 pub mod expired_jobs;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use openraft::async_runtime::WatchReceiver;
 use tokio::task::JoinHandle;
 
 use crate::dispatcher::Dispatcher;
-use crate::raft::types::Raft;
-
-/// This member's current leadership: the term it leads in and since when.
-#[derive(Debug, Default)]
-struct Tenure {
-    /// `(term, since)` while this member leads.
-    current: Option<(u64, Instant)>,
-}
-
-impl Tenure {
-    /// When this member's leadership began (as first noticed), or `None` when it does not
-    /// lead. Leading in a new term, even after a loss unnoticed between two calls, starts a
-    /// new tenure.
-    fn leading_since(&mut self, raft: &Raft, id: u64, now: Instant) -> Option<Instant> {
-        let m = raft.metrics().borrow_watched().clone();
-        if m.current_leader != Some(id) {
-            self.current = None;
-            return None;
-        }
-        match self.current {
-            Some((term, since)) if term == m.current_term => Some(since),
-            _ => {
-                self.current = Some((m.current_term, now));
-                Some(now)
-            }
-        }
-    }
-}
 
 /// Sleeps for `wait`; `false` when `stop` flipped (or its sender is gone) first.
 async fn pause(wait: Duration, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {

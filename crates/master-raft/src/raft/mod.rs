@@ -4,6 +4,7 @@
 pub mod bootstrap;
 pub mod network;
 pub mod service;
+pub mod tenure;
 pub mod types;
 
 /// Generated code of `proto/raft.proto`.
