@@ -6,37 +6,12 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use helios_system_tests::agents::Agent;
+use helios_system_tests::api::{call, create_job, deploy, wait_hosts_up};
 use helios_system_tests::docker::{docker, ensure_busybox_image, inspect};
 use helios_system_tests::{Cluster, eventually, exclusive};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(90);
-
-/// Sends a request and returns (status, JSON body or Null); status 0 when unreachable.
-async fn call(req: reqwest::RequestBuilder) -> (u16, Value) {
-    match req.timeout(Duration::from_secs(10)).send().await {
-        Ok(r) => {
-            let s = r.status().as_u16();
-            (s, r.json().await.unwrap_or(Value::Null))
-        }
-        Err(_) => (0, Value::Null),
-    }
-}
-
-async fn create_job(c: &reqwest::Client, url: &str, job: Value) -> String {
-    let (s, v) = call(c.post(format!("{url}/jobs")).json(&job)).await;
-    assert_eq!(s, 200, "create {job}: {v}");
-    v["id"].as_str().unwrap().to_string()
-}
-
-async fn deploy(c: &reqwest::Client, url: &str, job: &str, host: &str) {
-    let (s, v) = call(
-        c.put(format!("{url}/hosts/{host}/jobs/{job}"))
-            .json(&json!({"jobId": job, "goal": "START"})),
-    )
-    .await;
-    assert_eq!((s, v["status"].as_str()), (200, Some("OK")), "deploy: {v}");
-}
 
 async fn wait_running(c: &reqwest::Client, url: &str, job: &str, host: &str) -> String {
     eventually(WAIT, &format!("{job} RUNNING on {host}"), || async {
@@ -49,14 +24,6 @@ async fn wait_running(c: &reqwest::Client, url: &str, job: &str, host: &str) -> 
 
 async fn host_status(c: &reqwest::Client, url: &str, host: &str) -> (u16, Value) {
     call(c.get(format!("{url}/hosts/{host}/status"))).await
-}
-
-async fn wait_hosts_up(c: &reqwest::Client, url: &str, names: &[&str]) {
-    eventually(WAIT, &format!("hosts {names:?} UP"), || async {
-        let (s, v) = call(c.post(format!("{url}/hosts/statuses")).json(&names)).await;
-        (s == 200 && names.iter().all(|n| v[*n]["status"] == "UP")).then_some(())
-    })
-    .await;
 }
 
 async fn host_names(c: &reqwest::Client, url: &str) -> Option<Vec<String>> {

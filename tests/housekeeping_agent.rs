@@ -7,50 +7,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use helios_system_tests::agents::Agent;
+use helios_system_tests::api::{call, create_job, deploy, task, wait_hosts_up};
 use helios_system_tests::docker::{docker, ensure_busybox_image, inspect, remove_containers};
 use helios_system_tests::{Cluster, bin, eventually, exclusive};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(120);
-
-/// Sends a request and returns (status, JSON body or Null).
-async fn call(req: reqwest::RequestBuilder) -> (u16, Value) {
-    match req.timeout(Duration::from_secs(10)).send().await {
-        Ok(r) => {
-            let s = r.status().as_u16();
-            (s, r.json().await.unwrap_or(Value::Null))
-        }
-        Err(_) => (0, Value::Null),
-    }
-}
-
-async fn create_job(c: &reqwest::Client, url: &str, job: Value) -> String {
-    let (s, v) = call(c.post(format!("{url}/jobs")).json(&job)).await;
-    assert_eq!(s, 200, "create {job}: {v}");
-    v["id"].as_str().unwrap().to_string()
-}
-
-async fn deploy(c: &reqwest::Client, url: &str, job: &str, host: &str) {
-    let (s, v) = call(
-        c.put(format!("{url}/hosts/{host}/jobs/{job}"))
-            .json(&json!({"jobId": job, "goal": "START"})),
-    )
-    .await;
-    assert_eq!(
-        (s, v["status"].as_str()),
-        (200, Some("OK")),
-        "deploy {job}: {v}"
-    );
-}
-
-async fn task(c: &reqwest::Client, url: &str, job: &str, host: &str) -> Option<Value> {
-    let (s, v) = call(c.get(format!("{url}/jobs/{job}/status"))).await;
-    if s != 200 {
-        return None;
-    }
-    let t = v["taskStatuses"][host].clone();
-    (!t.is_null()).then_some(t)
-}
 
 /// Waits for a task status matching `pred`.
 async fn wait_task(
@@ -67,14 +29,6 @@ async fn wait_task(
         pred(&t).then_some(t)
     })
     .await
-}
-
-async fn wait_hosts_up(c: &reqwest::Client, url: &str, names: &[&str]) {
-    eventually(WAIT, &format!("hosts {names:?} UP"), || async {
-        let (s, v) = call(c.post(format!("{url}/hosts/statuses")).json(&names)).await;
-        (s == 200 && names.iter().all(|n| v[*n]["status"] == "UP")).then_some(())
-    })
-    .await;
 }
 
 fn start_agent(cluster: &Cluster, name: &str, range: &str) -> Agent {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod agents;
+pub mod api;
 pub mod docker;
 
 /// Builds `helios-master`, `helios` and `helios-agent` once per test process (so a test file
