@@ -18,7 +18,7 @@ use super::job_ref::{self, JobMatch};
 use super::watch;
 use crate::args::DeployArgs;
 use crate::client::HeliosClient;
-use crate::output::{json, responses};
+use crate::output::responses;
 
 /// Runs the command.
 pub async fn run(
@@ -51,17 +51,8 @@ pub async fn run(
         let host = resolver.resolve(candidate);
         let response = client.deploy(&id, goal, &host, &args.token).await?;
         let ok = response.status == JobDeployStatus::Ok;
-        if ctx.json {
-            writeln!(ctx.out, "{}", json::compact(&json::to_value(&response)))?;
-        } else if ok {
-            writeln!(ctx.out, "{host}: done")?;
-        } else {
-            writeln!(
-                ctx.out,
-                "{host}: failed: {}",
-                responses::deploy_response(&response)
-            )?;
-        }
+        let failure = (!ok).then(|| responses::deploy_response(&response));
+        ctx.host_result(&host, &response, failure)?;
         if !ok {
             code = 1;
         }

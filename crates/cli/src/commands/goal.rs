@@ -8,7 +8,7 @@ use super::Context;
 use super::job_ref::{self, JobMatch};
 use crate::args::GoalArgs;
 use crate::client::HeliosClient;
-use crate::output::{json, responses};
+use crate::output::responses;
 
 /// Runs `start` (goal START) or `stop` (goal STOP); exit code 1 when any host
 /// fails.
@@ -39,17 +39,8 @@ pub async fn run(
     for host in &args.hosts {
         let response = client.set_goal(&id, goal, host, &args.token).await?;
         let ok = response.status == SetGoalStatus::Ok;
-        if ctx.json {
-            writeln!(ctx.out, "{}", json::compact(&json::to_value(&response)))?;
-        } else if ok {
-            writeln!(ctx.out, "{host}: done")?;
-        } else {
-            writeln!(
-                ctx.out,
-                "{host}: failed: {}",
-                responses::set_goal_response(&response)
-            )?;
-        }
+        let failure = (!ok).then(|| responses::set_goal_response(&response));
+        ctx.host_result(host, &response, failure)?;
         if !ok {
             code = 1;
         }

@@ -48,6 +48,28 @@ pub struct Context<'a> {
     pub json: bool,
 }
 
+impl Context<'_> {
+    /// Prints one host's answer to a deploy, undeploy, start or stop: the response as JSON
+    /// with `--json`, else `<host>: done`, or `<host>: failed: <failure>` when `failure` is
+    /// given.
+    pub fn host_result(
+        &mut self,
+        host: &str,
+        response: &impl serde::Serialize,
+        failure: Option<String>,
+    ) -> std::io::Result<()> {
+        if self.json {
+            let line = crate::output::json::compact(&crate::output::json::to_value(response));
+            writeln!(self.out, "{line}")
+        } else {
+            match failure {
+                None => writeln!(self.out, "{host}: done"),
+                Some(why) => writeln!(self.out, "{host}: failed: {why}"),
+            }
+        }
+    }
+}
+
 /// The clusters a command runs on and how to reach them.
 pub struct Masters<'a> {
     /// The clusters as configured.

@@ -13,7 +13,7 @@ use super::job_ref::{self, JobMatch};
 use super::{Context, confirmed};
 use crate::args::UndeployArgs;
 use crate::client::HeliosClient;
-use crate::output::{json, responses};
+use crate::output::responses;
 
 /// Exit code when undeploying failed on some host (Helios returns -1).
 pub const UNDEPLOY_FAILED: i32 = 255;
@@ -72,17 +72,8 @@ pub async fn run(
         let host = resolver.resolve(candidate);
         let response = client.undeploy(&id, &host, &args.token).await?;
         let ok = response.status == JobUndeployStatus::Ok;
-        if ctx.json {
-            writeln!(ctx.out, "{}", json::compact(&json::to_value(&response)))?;
-        } else if ok {
-            writeln!(ctx.out, "{host}: done")?;
-        } else {
-            writeln!(
-                ctx.out,
-                "{host}: failed: {}",
-                responses::undeploy_response(&response)
-            )?;
-        }
+        let failure = (!ok).then(|| responses::undeploy_response(&response));
+        ctx.host_result(&host, &response, failure)?;
         if !ok {
             code = UNDEPLOY_FAILED;
         }
