@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use helios_system_tests::agents::Agent;
 use helios_system_tests::api::{
-    call, create_job, deploy_with_token as deploy, task, wait_hosts_up,
+    call, create_job, deploy_with_token as deploy, task, wait_hosts_up, wait_task,
 };
 use helios_system_tests::docker::{containers_named, docker, ensure_busybox_image, inspect};
 use helios_system_tests::{Cluster, eventually, exclusive};
@@ -15,11 +15,7 @@ use serde_json::{Value, json};
 const WAIT: Duration = Duration::from_secs(90);
 
 async fn wait_state(c: &reqwest::Client, url: &str, job: &str, host: &str, state: &str) -> Value {
-    eventually(WAIT, &format!("{job} {state} on {host}"), || async {
-        let t = task(c, url, job, host).await?;
-        (t["state"] == state).then_some(t)
-    })
-    .await
+    wait_task(c, url, job, host, WAIT, state, |t| t["state"] == state).await
 }
 
 fn sleeper(name: &str, image: &str) -> Value {

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use helios_system_tests::agents::Agent;
-use helios_system_tests::api::{call, create_job, deploy, task, wait_hosts_up};
+use helios_system_tests::api::{call, create_job, deploy, task, wait_hosts_up, wait_task};
 use helios_system_tests::docker::{containers_named, docker, ensure_busybox_image, inspect};
 use helios_system_tests::{Cluster, eventually, exclusive};
 use serde_json::{Value, json};
@@ -19,22 +19,6 @@ const WAIT: Duration = Duration::from_secs(120);
 
 /// How long the tests watch a task that must not leave HEALTHCHECKING.
 const HOLD: Duration = Duration::from_secs(5);
-
-/// Waits for a task status matching `pred`.
-async fn wait_task(
-    c: &reqwest::Client,
-    url: &str,
-    job: &str,
-    host: &str,
-    what: &str,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
-    eventually(WAIT, &format!("{job} on {host}: {what}"), || async {
-        let t = task(c, url, job, host).await?;
-        pred(&t).then_some(t)
-    })
-    .await
-}
 
 /// The states of the job's history events on `host`, oldest first.
 async fn history_states(c: &reqwest::Client, url: &str, job: &str, host: &str) -> Vec<String> {
@@ -136,7 +120,7 @@ async fn each_check_kind_holds_healthchecking_until_the_container_answers() {
     }
     let mut containers = Vec::new();
     for job in jobs {
-        let t = wait_task(&c, &url, job, host, "HEALTHCHECKING", |t| {
+        let t = wait_task(&c, &url, job, host, WAIT, "HEALTHCHECKING", |t| {
             t["state"] == "HEALTHCHECKING" && t["containerId"].is_string()
         })
         .await;
@@ -158,7 +142,7 @@ async fn each_check_kind_holds_healthchecking_until_the_container_answers() {
         make_ready(id);
     }
     for (job, id) in jobs.iter().zip(&containers) {
-        let t = wait_task(&c, &url, job, host, "RUNNING", state_is("RUNNING")).await;
+        let t = wait_task(&c, &url, job, host, WAIT, "RUNNING", state_is("RUNNING")).await;
         assert_eq!(t["containerId"].as_str(), Some(id.as_str()), "{job}: {t}");
         let states = history_states(&c, &url, job, host).await;
         let checking = states.iter().position(|s| s == "HEALTHCHECKING");
@@ -215,14 +199,14 @@ async fn a_container_killed_during_checks_fails_and_is_replaced() {
     )
     .await;
     deploy(&c, &url, &job, host).await;
-    let t = wait_task(&c, &url, &job, host, "HEALTHCHECKING", |t| {
+    let t = wait_task(&c, &url, &job, host, WAIT, "HEALTHCHECKING", |t| {
         t["state"] == "HEALTHCHECKING" && t["containerId"].is_string()
     })
     .await;
     let first = t["containerId"].as_str().unwrap().to_string();
     docker(&["kill", &first]).expect("docker kill");
 
-    let t = wait_task(&c, &url, &job, host, "a new container checked", |t| {
+    let t = wait_task(&c, &url, &job, host, WAIT, "a new container checked", |t| {
         t["state"] == "HEALTHCHECKING"
             && t["containerId"].is_string()
             && t["containerId"] != first.as_str()
@@ -246,7 +230,7 @@ async fn a_container_killed_during_checks_fails_and_is_replaced() {
         "{states:?}"
     );
     make_ready(&second);
-    let t = wait_task(&c, &url, &job, host, "RUNNING", state_is("RUNNING")).await;
+    let t = wait_task(&c, &url, &job, host, WAIT, "RUNNING", state_is("RUNNING")).await;
     assert_eq!(t["containerId"].as_str(), Some(second.as_str()));
 }
 
@@ -273,13 +257,13 @@ async fn adopted_container_is_checked_again_after_agent_restart() {
     )
     .await;
     deploy(&c, &url, &job, host).await;
-    let t = wait_task(&c, &url, &job, host, "HEALTHCHECKING", |t| {
+    let t = wait_task(&c, &url, &job, host, WAIT, "HEALTHCHECKING", |t| {
         t["state"] == "HEALTHCHECKING" && t["containerId"].is_string()
     })
     .await;
     let id = t["containerId"].as_str().unwrap().to_string();
     make_ready(&id);
-    wait_task(&c, &url, &job, host, "RUNNING", state_is("RUNNING")).await;
+    wait_task(&c, &url, &job, host, WAIT, "RUNNING", state_is("RUNNING")).await;
     // The agent has persisted RUNNING for its container before it is killed.
     let statuses = agent.state_dir.join("task-status.json");
     eventually(WAIT, "RUNNING persisted", || async {
@@ -291,7 +275,7 @@ async fn adopted_container_is_checked_again_after_agent_restart() {
     agent.kill9();
     make_unready(&id);
     agent.start();
-    let t = wait_task(&c, &url, &job, host, "HEALTHCHECKING again", |t| {
+    let t = wait_task(&c, &url, &job, host, WAIT, "HEALTHCHECKING again", |t| {
         t["state"] == "HEALTHCHECKING"
     })
     .await;
@@ -304,7 +288,7 @@ async fn adopted_container_is_checked_again_after_agent_restart() {
     let t = task(&c, &url, &job, host).await.unwrap();
     assert_eq!(t["state"], "HEALTHCHECKING", "{t}");
     make_ready(&id);
-    let t = wait_task(&c, &url, &job, host, "RUNNING", state_is("RUNNING")).await;
+    let t = wait_task(&c, &url, &job, host, WAIT, "RUNNING", state_is("RUNNING")).await;
     assert_eq!(
         t["containerId"].as_str(),
         Some(id.as_str()),

@@ -7,29 +7,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use helios_system_tests::agents::Agent;
-use helios_system_tests::api::{call, create_job, deploy, task, wait_hosts_up};
+use helios_system_tests::api::{call, create_job, deploy, task, wait_hosts_up, wait_task};
 use helios_system_tests::docker::{docker, ensure_busybox_image, inspect, remove_containers};
 use helios_system_tests::{Cluster, bin, eventually, exclusive};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(120);
-
-/// Waits for a task status matching `pred`.
-async fn wait_task(
-    c: &reqwest::Client,
-    url: &str,
-    job: &str,
-    host: &str,
-    timeout: Duration,
-    what: &str,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
-    eventually(timeout, &format!("{job} on {host}: {what}"), || async {
-        let t = task(c, url, job, host).await?;
-        pred(&t).then_some(t)
-    })
-    .await
-}
 
 fn start_agent(cluster: &Cluster, name: &str, range: &str) -> Agent {
     let mut a = Agent::new(name, cluster.dir.path(), cluster.cluster_addrs(), range);

@@ -63,6 +63,24 @@ pub async fn task(c: &reqwest::Client, url: &str, job: &str, host: &str) -> Opti
     (!t.is_null()).then_some(t)
 }
 
+/// Waits up to `timeout` for a task status of `job` on `host` matching `pred`; `what` names
+/// it in the failure message.
+pub async fn wait_task(
+    c: &reqwest::Client,
+    url: &str,
+    job: &str,
+    host: &str,
+    timeout: Duration,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    eventually(timeout, &format!("{job} on {host}: {what}"), || async {
+        let t = task(c, url, job, host).await?;
+        pred(&t).then_some(t)
+    })
+    .await
+}
+
 /// Waits until every host in `names` is UP.
 pub async fn wait_hosts_up(c: &reqwest::Client, url: &str, names: &[&str]) {
     eventually(HOSTS_UP_WAIT, &format!("hosts {names:?} UP"), || async {
