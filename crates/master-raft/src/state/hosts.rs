@@ -22,20 +22,8 @@ impl State {
                 }
             }
             None => {
-                self.hosts.insert(
-                    name.to_string(),
-                    Host {
-                        id: id.to_string(),
-                        labels: BTreeMap::new(),
-                        env: BTreeMap::new(),
-                        host_info: None,
-                        agent_info: None,
-                        up: false,
-                        status_changed_ms: now_ms,
-                        create_index: index,
-                        modify_index: index,
-                    },
-                );
+                self.hosts
+                    .insert(name.to_string(), Host::registered(id, index, now_ms));
             }
         }
         CommandResult::Ok
@@ -59,17 +47,10 @@ impl State {
             // anything; the deployments stay, as in Helios.
             self.task_statuses.remove(name);
         }
-        let host = self.hosts.entry(name.to_string()).or_insert_with(|| Host {
-            id: id.to_string(),
-            labels: BTreeMap::new(),
-            env: BTreeMap::new(),
-            host_info: None,
-            agent_info: None,
-            up: false,
-            status_changed_ms: now_ms,
-            create_index: index,
-            modify_index: index,
-        });
+        let host = self
+            .hosts
+            .entry(name.to_string())
+            .or_insert_with(|| Host::registered(id, index, now_ms));
         host.id = id.to_string();
         host.labels = labels.clone();
         host.env = env.clone();

@@ -70,6 +70,23 @@ pub struct Host {
     pub modify_index: u64,
 }
 
+impl Host {
+    /// A host registered under agent `id` at log `index`, DOWN, with nothing reported yet.
+    pub fn registered(id: &str, index: u64, now_ms: i64) -> Host {
+        Host {
+            id: id.to_string(),
+            labels: BTreeMap::new(),
+            env: BTreeMap::new(),
+            host_info: None,
+            agent_info: None,
+            up: false,
+            status_changed_ms: now_ms,
+            create_index: index,
+            modify_index: index,
+        }
+    }
+}
+
 /// Everything the masters replicate.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
