@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use helios_store::{KvBackend, SledBackend};
 use openraft::{Config, SnapshotPolicy};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
 use crate::config::MasterConfig;
@@ -116,14 +117,20 @@ pub async fn run(
             .http2_keepalive_interval(Some(Duration::from_secs(5)))
             .add_service(rpc)
             .add_service(DispatcherServer::new(dispatcher))
+            // `Server::tcp_nodelay` only reaches listeners tonic binds itself.
             .serve_with_incoming_shutdown(
-                TcpListenerStream::new(cluster_listener),
+                TcpIncoming::from(cluster_listener).with_nodelay(Some(true)),
                 stopped(stop_rx.clone()),
             ),
     );
     let http_server = tokio::spawn(
         axum::serve(
-            http_listener,
+            http_listener.tap_io(|tcp| {
+                // Small answers go out at once instead of waiting for the client's ACK.
+                if let Err(error) = tcp.set_nodelay(true) {
+                    tracing::debug!(%error, "could not set TCP_NODELAY");
+                }
+            }),
             gateway::router(app.clone()).merge(crate::grpc::router(app.clone(), stop_rx.clone())),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()))

@@ -1,13 +1,17 @@
 //! The sending side of Raft traffic: one lazily connected HTTP/2 channel per peer, openraft
-//! requests as JSON, snapshots streamed in 1 MiB chunks.
+//! requests as JSON, log replication pipelined on one bidirectional stream per follower,
+//! snapshots streamed in 1 MiB chunks.
 
 use std::future::Future;
 use std::time::Duration;
 
+use futures::{Stream, StreamExt};
+use openraft::base::{BoxFuture, BoxStream};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest,
+    VoteResponse,
 };
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use serde::Serialize;
@@ -118,6 +122,44 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             .await
             .map_err(status_to_rpc)?;
         Ok(decode(&reply.into_inner().payload)?)
+    }
+
+    /// Replication without stop-and-wait: openraft pushes a request as soon as entries are
+    /// submitted to the leader's log, and the follower answers each in order once its entries
+    /// are durable, so several requests are in flight and the follower syncs them together.
+    /// A broken stream (follower gone, HTTP/2 keep-alive timeout) ends the session with an
+    /// `Unreachable` error; openraft then backs off and opens a new one.
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        _option: RPCOption,
+    ) -> BoxFuture<
+        's,
+        Result<
+            BoxStream<'s, Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>>,
+            RPCError<TypeConfig>,
+        >,
+    >
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
+    {
+        Box::pin(async move {
+            let mut client = self.client()?;
+            let requests = input.map(|rpc| pb::RaftRequest {
+                payload: encode(&rpc),
+            });
+            // No deadline: the stream lives as long as this leader replicates to the peer.
+            let replies = client
+                .stream_append(tonic::Request::new(requests))
+                .await
+                .map_err(status_to_rpc)?
+                .into_inner();
+            let results = replies.map(|reply| match reply {
+                Ok(reply) => Ok(decode::<StreamAppendResult<TypeConfig>>(&reply.payload)?),
+                Err(status) => Err(status_to_rpc(status)),
+            });
+            Ok(Box::pin(results) as BoxStream<'s, _>)
+        })
     }
 
     async fn vote(

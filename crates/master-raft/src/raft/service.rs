@@ -3,17 +3,20 @@
 use openraft::async_runtime::WatchReceiver;
 use std::collections::BTreeSet;
 
-use futures::StreamExt;
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
 use openraft::ChangeMembers;
+use openraft::raft::AppendEntriesRequest;
 use openraft::storage::Snapshot;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status, Streaming};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::raft::pb;
 use crate::raft::pb::raft_service_server::RaftService;
-use crate::raft::types::{MasterNode, Raft};
+use crate::raft::types::{MasterNode, Raft, TypeConfig};
 
 /// Serves the cluster port's Raft service for one master.
 pub struct RaftRpc {
@@ -56,8 +59,46 @@ pub fn leader_node(raft: &Raft) -> Option<(u64, MasterNode)> {
     Some((leader, node))
 }
 
+/// The answers of [`RaftService::stream_append`], in request order.
+pub type StreamAppendReplies = Pin<Box<dyn Stream<Item = Result<pb::RaftReply, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl RaftService for RaftRpc {
+    type StreamAppendStream = StreamAppendReplies;
+
+    async fn stream_append(
+        &self,
+        request: Request<Streaming<pb::RaftRequest>>,
+    ) -> Result<Response<Self::StreamAppendStream>, Status> {
+        // A request that cannot be read ends the input: openraft answers what came before it,
+        // and the leader opens a new stream from the last acknowledged entry.
+        let requests = tokio_stream::StreamExt::map_while(request.into_inner(), |message| {
+            let decoded = message
+                .map_err(|status| status.message().to_string())
+                .and_then(|m| {
+                    serde_json::from_slice::<AppendEntriesRequest<TypeConfig>>(&m.payload)
+                        .map_err(|e| format!("undecodable append-entries request: {e}"))
+                });
+            match decoded {
+                Ok(request) => Some(request),
+                Err(error) => {
+                    warn!(%error, "replication stream from the leader ended");
+                    None
+                }
+            }
+        });
+        let replies = self
+            .raft
+            .stream_append(requests)
+            .map(|result| match result {
+                Ok(answer) => Ok(pb::RaftReply {
+                    payload: encode(&answer)?,
+                }),
+                Err(fatal) => Err(unavailable(fatal)),
+            });
+        Ok(Response::new(Box::pin(replies)))
+    }
+
     async fn append_entries(
         &self,
         request: Request<pb::RaftRequest>,
