@@ -10,7 +10,8 @@ use std::ops::Bound;
 /// The trees (key spaces) the masters use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tree {
-    /// Raft log entries, keyed by big-endian log index.
+    /// Raft log records: runs of consecutive entries, keyed by the big-endian index of
+    /// their first entry.
     Log,
     /// Small records: vote, committed log id, last purged log id.
     Meta,
@@ -56,6 +57,9 @@ pub trait KvBackend: Send + Sync + 'static {
 
     /// The greatest key of a tree with its value.
     fn last(&self, tree: Tree) -> io::Result<Option<(Vec<u8>, Vec<u8>)>>;
+
+    /// The greatest key that is less than or equal to `key`, with its value.
+    fn at_or_below(&self, tree: Tree, key: &[u8]) -> io::Result<Option<(Vec<u8>, Vec<u8>)>>;
 
     /// Removes every key in a range atomically, without copying the values.
     fn remove_range(

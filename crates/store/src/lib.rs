@@ -12,6 +12,7 @@
 
 mod backend;
 mod codec;
+mod log_records;
 mod log_store;
 mod sled_backend;
 mod state_machine;

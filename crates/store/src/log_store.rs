@@ -33,7 +33,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::{KvBackend, Op, Tree};
-use crate::codec::{decode, encode, index_key};
+use crate::codec::{decode, encode};
+use crate::log_records;
 
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
@@ -190,10 +191,7 @@ where
         let mut tail = self.tail.lock().map_err(|_| lock_poisoned())?;
         if !tail.loaded {
             let last_purged: Option<LogIdOf<C>> = self.get_meta(LAST_PURGED)?;
-            let last = match self.backend.last(Tree::Log)? {
-                Some((_, v)) => Some(decode::<C::Entry>(&v, "log entry")?.log_id()),
-                None => None,
-            };
+            let last = log_records::last::<C>(self.backend.as_ref())?.map(|e| e.log_id());
             let last = last.or_else(|| last_purged.clone());
             tail.floor = last.as_ref().map_or(0, |id| id.index() + 1);
             tail.last = last;
@@ -232,44 +230,48 @@ where
     }
 }
 
-/// Applies one queued change to the backend; returns the append's sequence number, if any.
-fn write_one<C>(backend: &dyn KvBackend, pending: &Pending<C>) -> io::Result<Option<u64>>
+/// Applies a batch of queued changes to the backend, in order: the entries of consecutive
+/// appends are written together as records (see [`crate::log_records`]). Returns the sequence
+/// number of the batch's last append, if it has one.
+fn write_batch<C>(backend: &dyn KvBackend, batch: &[Pending<C>]) -> io::Result<Option<u64>>
 where
     C: RaftTypeConfig,
-    C::Entry: Serialize,
+    C::Entry: Serialize + DeserializeOwned,
     LogIdOf<C>: Serialize,
 {
-    match pending {
-        Pending::Append { entries, seq, .. } => {
-            let mut batch = Vec::with_capacity(entries.len());
-            for entry in entries {
-                batch.push(Op::Put(index_key(entry.index()), encode(entry)?));
+    let mut last_seq = None;
+    let mut run: Vec<&C::Entry> = Vec::new();
+    let write_run = |run: &mut Vec<&C::Entry>| -> io::Result<()> {
+        if !run.is_empty() {
+            backend.write(Tree::Log, log_records::put_ops::<C>(run)?)?;
+            run.clear();
+        }
+        Ok(())
+    };
+    for pending in batch {
+        match pending {
+            Pending::Append { entries, seq, .. } => {
+                run.extend(entries.iter());
+                last_seq = Some(*seq);
             }
-            backend.write(Tree::Log, batch)?;
-            Ok(Some(*seq))
-        }
-        Pending::TruncateFrom(index) => {
-            backend.remove_range(
-                Tree::Log,
-                Bound::Included(index_key(*index)),
-                Bound::Unbounded,
-            )?;
-            Ok(None)
-        }
-        Pending::Purge(log_id) => {
-            // Record the purge point first: a crash after it leaves extra entries, never a gap.
-            backend.write(
-                Tree::Meta,
-                vec![Op::Put(LAST_PURGED.to_vec(), encode(log_id)?)],
-            )?;
-            backend.remove_range(
-                Tree::Log,
-                Bound::Unbounded,
-                Bound::Included(index_key(log_id.index())),
-            )?;
-            Ok(None)
+            Pending::TruncateFrom(index) => {
+                write_run(&mut run)?;
+                log_records::truncate_from::<C>(backend, *index)?;
+            }
+            Pending::Purge(log_id) => {
+                write_run(&mut run)?;
+                // Record the purge point first: a crash after it leaves extra entries, never
+                // a gap.
+                backend.write(
+                    Tree::Meta,
+                    vec![Op::Put(LAST_PURGED.to_vec(), encode(log_id)?)],
+                )?;
+                log_records::purge_through::<C>(backend, log_id.index())?;
+            }
         }
     }
+    write_run(&mut run)?;
+    Ok(last_seq)
 }
 
 /// Writes queued changes in order, syncs once per batch, then completes the append callbacks;
@@ -281,24 +283,16 @@ fn run_writer<C>(
     stats: Arc<FlushStats>,
 ) where
     C: RaftTypeConfig,
-    C::Entry: Serialize,
+    C::Entry: Serialize + DeserializeOwned,
     LogIdOf<C>: Serialize,
 {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         batch.extend(rx.try_iter());
-        let mut result = Ok(());
-        let mut last_seq = None;
-        for pending in &batch {
-            match write_one(backend.as_ref(), pending) {
-                Ok(Some(seq)) => last_seq = Some(seq),
-                Ok(None) => {}
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
+        let (mut result, last_seq) = match write_batch(backend.as_ref(), &batch) {
+            Ok(last_seq) => (Ok(()), last_seq),
+            Err(e) => (Err(e), None),
+        };
         if result.is_ok() && last_seq.is_some() {
             result = backend.sync();
         }
@@ -356,7 +350,7 @@ where
         if start >= end {
             return Ok(Vec::new());
         }
-        let (floor, mut from_tail) = {
+        let (floor, purged_through, mut from_tail) = {
             let tail = self.tail()?;
             let first = start.max(tail.floor);
             let from_tail: Vec<C::Entry> = if first < end {
@@ -371,23 +365,21 @@ where
             } else {
                 Vec::new()
             };
-            (tail.floor, from_tail)
+            let purged_through = tail.last_purged.as_ref().map(|id| id.index());
+            (tail.floor, purged_through, from_tail)
         };
         if start >= floor {
             return Ok(from_tail);
         }
-        // The part below the floor was written before it left the tail.
+        // The part below the floor was written before it left the tail. A record may still
+        // hold purged entries: they are not part of the log any more.
+        let start = purged_through.map_or(start, |p| start.max(p + 1));
         let below_end = end.min(floor);
-        let mut entries: Vec<C::Entry> = self
-            .backend
-            .range(
-                Tree::Log,
-                Bound::Included(index_key(start)),
-                Bound::Excluded(index_key(below_end)),
-            )?
-            .into_iter()
-            .map(|(_, v)| decode(&v, "log entry"))
-            .collect::<io::Result<_>>()?;
+        let mut entries = if start < below_end {
+            log_records::read::<C>(self.backend.as_ref(), start, below_end)?
+        } else {
+            Vec::new()
+        };
         entries.append(&mut from_tail);
         Ok(entries)
     }

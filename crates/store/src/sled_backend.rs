@@ -98,6 +98,16 @@ impl KvBackend for SledBackend {
             .map(|(k, v)| (k.to_vec(), v.to_vec())))
     }
 
+    fn at_or_below(&self, tree: Tree, key: &[u8]) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+        Ok(self
+            .tree(tree)
+            .range(..=key)
+            .next_back()
+            .transpose()
+            .map_err(to_io)?
+            .map(|(k, v)| (k.to_vec(), v.to_vec())))
+    }
+
     fn remove_range(
         &self,
         tree: Tree,

@@ -154,3 +154,39 @@ async fn reads_span_backend_and_tail_through_truncate_purge_and_reopen() {
         w
     });
 }
+
+/// Many one-entry appends queued without waiting are written as few records; truncating in
+/// the middle of one and reopening gives exactly the entries before the cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_written_together_truncate_and_reopen_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let total = 2 * helios_store::TAIL_CAPACITY as u64 + 500;
+    {
+        let mut store = Store::new(open(dir.path()));
+        let mut waits = Vec::new();
+        for i in 0..total {
+            let (tx, rx) = TestConfig::oneshot();
+            store
+                .append([entry(1, i)], IOFlushed::signal(tx))
+                .await
+                .unwrap();
+            waits.push(rx);
+        }
+        for rx in waits {
+            rx.await.unwrap().unwrap();
+        }
+        assert_eq!(read(&mut store, 0..total).await, expected(1, 0..total));
+        // Below the tail's floor, inside whatever record holds index 777.
+        store
+            .truncate_after(Some(log_id::<TestConfig>(1, 0, 776)))
+            .await
+            .unwrap();
+        append(&mut store, 2, 777, 800).await;
+    }
+    let mut store = Store::new(reopen(dir.path()).await);
+    let state = store.get_log_state().await.unwrap();
+    assert_eq!(state.last_log_id, Some(log_id::<TestConfig>(2, 0, 799)));
+    let mut want = expected(1, 770..777);
+    want.extend(expected(2, 777..800));
+    assert_eq!(read(&mut store, 770..total).await, want);
+}
