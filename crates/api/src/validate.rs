@@ -107,9 +107,18 @@ impl JobValidator {
     }
 
     fn check_id(&self, job: &Job, errors: &mut BTreeSet<String>) {
-        let (Some(id), Some(recomputed)) = (&job.id, job.recomputed_id()) else {
+        let Some(id) = &job.id else {
             push(errors, "Job id was not specified.");
             return;
+        };
+        // The hash (two SHA-1s over the canonical job) is only worth computing to check it.
+        let recomputed = JobId {
+            name: id.name.clone(),
+            version: id.version.clone(),
+            hash: match &id.version {
+                Some(_) if self.validate_hash => Some(job.compute_hash()),
+                _ => None,
+            },
         };
         self.check_id_against(id, &recomputed, errors);
     }

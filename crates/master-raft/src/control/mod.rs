@@ -31,7 +31,8 @@ pub async fn create_job(
             status: CreateJobStatus::InvalidJobDefinition,
         });
     };
-    if id.hash.is_none() && id.version.is_some() {
+    let hash_computed_here = id.hash.is_none() && id.version.is_some();
+    if hash_computed_here {
         let hash = job.compute_hash();
         job.id = Some(JobId {
             hash: Some(hash),
@@ -42,7 +43,8 @@ pub async fn create_job(
     job.created = Some(chrono::Utc::now().timestamp_millis());
     let full = job.id.as_ref().map(|i| i.to_string());
     let validator = JobValidator {
-        validate_hash: true,
+        // A hash computed a moment ago matches by construction; checking it would hash again.
+        validate_hash: !hash_computed_here,
         validate_add_capabilities: true,
         whitelisted_capabilities: (*app.whitelisted_capabilities).clone(),
     };
