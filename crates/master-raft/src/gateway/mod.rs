@@ -31,9 +31,21 @@ use crate::state::{Command, CommandResult, State};
 /// The largest request body accepted (1 MiB).
 pub const MAX_BODY: usize = 1 << 20;
 
-/// What every handler needs.
+/// What every handler needs: a cheap handle (axum clones it for every request) on the
+/// member's [`AppContext`].
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppContext>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppContext;
+
+    fn deref(&self) -> &AppContext {
+        &self.0
+    }
+}
+
+/// The member's handles and settings shared by every handler.
+pub struct AppContext {
     /// This member's Raft handle.
     pub raft: Raft,
     /// This member's id.
@@ -62,7 +74,7 @@ impl AppState {
         metrics: Arc<Metrics>,
         whitelisted_capabilities: std::collections::BTreeSet<String>,
     ) -> Self {
-        Self {
+        Self(Arc::new(AppContext {
             raft,
             id,
             name,
@@ -74,7 +86,7 @@ impl AppState {
                 .build()
                 .expect("HTTP client without TLS builds"),
             whitelisted_capabilities: Arc::new(whitelisted_capabilities),
-        }
+        }))
     }
 
     /// Proposes a command and waits for it to be committed and applied.
