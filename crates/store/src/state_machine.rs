@@ -36,7 +36,7 @@ pub trait StateMachineLogic<C: RaftTypeConfig>: Send + Sync + 'static {
 
     /// Applies one committed entry (normal, blank or membership) and returns its response.
     /// Must be deterministic: no clock, no randomness, no I/O.
-    fn apply(state: &mut Self::State, entry: &C::Entry) -> C::R;
+    fn apply(state: &mut Self::State, entry: C::Entry) -> C::R;
 }
 
 /// The applied state with the log position it reflects.
@@ -193,7 +193,7 @@ where
                         StoredMembershipOf::<C>::new(Some(log_id.clone()), membership);
                 }
                 view.last_applied = Some(log_id);
-                L::apply(&mut view.state, &entry)
+                L::apply(&mut view.state, entry)
             };
             if let Some(responder) = responder {
                 responder.send(response);

@@ -19,11 +19,11 @@ struct Echo;
 impl StateMachineLogic<TestConfig> for Echo {
     type State = Vec<String>;
 
-    fn apply(state: &mut Vec<String>, entry: &openraft::alias::EntryOf<TestConfig>) -> String {
-        match &entry.payload {
+    fn apply(state: &mut Vec<String>, entry: openraft::alias::EntryOf<TestConfig>) -> String {
+        match entry.payload {
             EntryPayload::Normal(s) => {
                 state.push(s.clone());
-                s.clone()
+                s
             }
             _ => String::new(),
         }

@@ -5,14 +5,13 @@ use helios_api::Job;
 use super::{CommandResult, State, Versioned, job_keys};
 
 impl State {
-    pub(super) fn create_job(&mut self, index: u64, job: &Job) -> CommandResult {
-        let (id, name_version) = job_keys(job);
+    pub(super) fn create_job(&mut self, index: u64, job: Job) -> CommandResult {
+        let (id, name_version) = job_keys(&job);
         if self.jobs.contains_key(&id) || self.job_refs.contains_key(&name_version) {
             return CommandResult::JobAlreadyExists { id };
         }
         self.job_refs.insert(name_version, id.clone());
-        self.jobs
-            .insert(id.clone(), Versioned::new(index, job.clone()));
+        self.jobs.insert(id.clone(), Versioned::new(index, job));
         CommandResult::JobCreated { id }
     }
 

@@ -125,7 +125,7 @@ impl State {
                 }
                 CommandResult::ClusterId(self.cluster_id.clone().unwrap_or_default())
             }
-            Command::CreateJob { job } => self.create_job(index, job),
+            Command::CreateJob { job } => self.create_job(index, job.clone()),
             Command::RemoveJob { id, token } => self.remove_job(id, token),
             Command::RegisterHost { name, id, now_ms } => {
                 self.register_host(index, name, id, *now_ms)
@@ -191,9 +191,13 @@ pub struct Logic;
 impl helios_store::StateMachineLogic<TypeConfig> for Logic {
     type State = State;
 
-    fn apply(state: &mut State, entry: &EntryOf<TypeConfig>) -> CommandResult {
-        match &entry.payload {
-            EntryPayload::Normal(command) => state.apply(entry.log_id.index, command),
+    fn apply(state: &mut State, entry: EntryOf<TypeConfig>) -> CommandResult {
+        match entry.payload {
+            // A new job moves into the state instead of being copied.
+            EntryPayload::Normal(Command::CreateJob { job }) => {
+                state.create_job(entry.log_id.index, job)
+            }
+            EntryPayload::Normal(command) => state.apply(entry.log_id.index, &command),
             _ => CommandResult::None,
         }
     }
