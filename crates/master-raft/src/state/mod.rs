@@ -12,6 +12,7 @@ mod jobs;
 
 use std::collections::{BTreeMap, VecDeque};
 
+use imbl::OrdMap;
 use helios_api::{AgentInfo, Deployment, HostInfo, Job, TaskStatus, TaskStatusEvent};
 use openraft::EntryPayload;
 use openraft::alias::EntryOf;
@@ -93,19 +94,19 @@ pub struct State {
     /// Created once, when the cluster is initialised; agents refuse a cluster with another id.
     pub cluster_id: Option<String>,
     /// Jobs by full id (`name:version:hash`).
-    pub jobs: BTreeMap<String, Versioned<Job>>,
+    pub jobs: OrdMap<String, Versioned<Job>>,
     /// `name:version` → full id, so that a name and version are unique as in Helios.
-    pub job_refs: BTreeMap<String, String>,
+    pub job_refs: OrdMap<String, String>,
     /// Hosts by name.
-    pub hosts: BTreeMap<String, Host>,
+    pub hosts: OrdMap<String, Host>,
     /// Deployments: host → full job id → deployment.
-    pub deployments: BTreeMap<String, BTreeMap<String, Versioned<Deployment>>>,
+    pub deployments: OrdMap<String, BTreeMap<String, Versioned<Deployment>>>,
     /// Static external ports reserved per host: host → port → full job id.
-    pub ports: BTreeMap<String, BTreeMap<i32, String>>,
+    pub ports: OrdMap<String, BTreeMap<i32, String>>,
     /// Task statuses reported by agents: host → full job id → status.
-    pub task_statuses: BTreeMap<String, BTreeMap<String, Versioned<TaskStatus>>>,
+    pub task_statuses: OrdMap<String, BTreeMap<String, Versioned<TaskStatus>>>,
     /// Task history: full job id → host → the last [`HISTORY_LIMIT`] events, oldest first.
-    pub history: BTreeMap<String, BTreeMap<String, VecDeque<TaskStatusEvent>>>,
+    pub history: OrdMap<String, BTreeMap<String, VecDeque<TaskStatusEvent>>>,
 }
 
 impl State {
