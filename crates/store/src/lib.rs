@@ -18,6 +18,7 @@ mod sled_backend;
 mod state_machine;
 
 pub use backend::{KvBackend, Op, Tree};
+pub use codec::{decode_snapshot, encode_snapshot};
 pub use log_store::FlushStats;
 pub use log_store::{LogStore, TAIL_CAPACITY};
 pub use sled_backend::SledBackend;

@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use crate::backend::{KvBackend, Op, Tree};
-use crate::codec::{decode, encode};
+use crate::codec::{decode, decode_snapshot, encode, encode_snapshot};
 
 const SNAPSHOT_META: &[u8] = b"meta";
 const SNAPSHOT_DATA: &[u8] = b"data";
@@ -149,7 +149,7 @@ where
         let backend = self.backend.clone();
         let meta_bytes = encode(&meta)?;
         let data = tokio::task::spawn_blocking(move || {
-            let data = encode(&state)?;
+            let data = encode_snapshot(&state)?;
             drop(state);
             write_snapshot(backend.as_ref(), meta_bytes, data.clone())?;
             Ok::<_, io::Error>(data)
@@ -215,7 +215,7 @@ where
         snapshot: Self::SnapshotData,
     ) -> io::Result<()> {
         let (state, snapshot) = tokio::task::spawn_blocking(move || {
-            let state: L::State = decode(&snapshot, "snapshot")?;
+            let state: L::State = decode_snapshot(&snapshot)?;
             Ok::<_, io::Error>((state, snapshot))
         })
         .await
