@@ -61,7 +61,8 @@ pub trait KvBackend: Send + Sync + 'static {
     /// The greatest key that is less than or equal to `key`, with its value.
     fn at_or_below(&self, tree: Tree, key: &[u8]) -> io::Result<Option<(Vec<u8>, Vec<u8>)>>;
 
-    /// Removes every key in a range atomically, without copying the values.
+    /// Removes every key in a range, without copying the values. Not atomic: keys go from the
+    /// greatest down, so an interrupted removal leaves a prefix of the range.
     fn remove_range(
         &self,
         tree: Tree,

@@ -115,15 +115,25 @@ impl KvBackend for SledBackend {
         end: Bound<Vec<u8>>,
     ) -> io::Result<()> {
         let t = self.tree(tree);
-        let mut batch = sled::Batch::default();
-        // Keys only: sled's iterator hands out reference-counted buffers, no value is copied.
-        for key in t.range::<Vec<u8>, _>((start, end)).keys() {
-            batch.remove(key.map_err(to_io)?);
+        // Keys only (sled's iterator hands out reference-counted buffers, no value is copied),
+        // greatest first, one by one: a sled batch would hold sled's process-wide write lock
+        // and stall every other write for as long as it runs.
+        for key in t.range::<Vec<u8>, _>((start, end)).keys().rev() {
+            t.remove(key.map_err(to_io)?).map_err(to_io)?;
         }
-        t.apply_batch(batch).map_err(to_io)
+        Ok(())
     }
 
-    fn write(&self, tree: Tree, batch: Vec<Op>) -> io::Result<()> {
+    fn write(&self, tree: Tree, mut batch: Vec<Op>) -> io::Result<()> {
+        let t = self.tree(tree);
+        if batch.len() == 1 {
+            // One key is atomic on its own; sled's batches take its process-wide write lock.
+            return match batch.pop() {
+                Some(Op::Put(k, v)) => t.insert(k, v).map(drop).map_err(to_io),
+                Some(Op::Delete(k)) => t.remove(k).map(drop).map_err(to_io),
+                None => Ok(()),
+            };
+        }
         let mut b = sled::Batch::default();
         for op in batch {
             match op {
@@ -131,7 +141,7 @@ impl KvBackend for SledBackend {
                 Op::Delete(k) => b.remove(k),
             }
         }
-        self.tree(tree).apply_batch(b).map_err(to_io)
+        t.apply_batch(b).map_err(to_io)
     }
 
     fn sync(&self) -> io::Result<()> {

@@ -11,6 +11,7 @@
 
 use std::io;
 use std::marker::PhantomData;
+use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 
 use futures::{Stream, TryStreamExt};
@@ -25,8 +26,13 @@ use tokio::sync::watch;
 use crate::backend::{KvBackend, Op, Tree};
 use crate::codec::{decode, decode_snapshot, encode, encode_snapshot};
 
-const SNAPSHOT_META: &[u8] = b"meta";
-const SNAPSHOT_DATA: &[u8] = b"data";
+/// The snapshot in use: JSON of (data key, meta).
+const SNAPSHOT_CURRENT: &[u8] = b"current";
+/// Prefix of the keys that hold snapshot data.
+const SNAPSHOT_DATA_PREFIX: &[u8] = b"data/";
+/// The meta and the data of the one snapshot the first layout kept.
+const LEGACY_META: &[u8] = b"meta";
+const LEGACY_DATA: &[u8] = b"data";
 
 /// The application side of the state machine.
 pub trait StateMachineLogic<C: RaftTypeConfig>: Send + Sync + 'static {
@@ -109,21 +115,66 @@ where
 
     async fn persist_snapshot(&self, meta: &SnapshotMetaOf<C>, data: Vec<u8>) -> io::Result<()> {
         let backend = self.backend.clone();
-        let meta = encode(meta)?;
-        tokio::task::spawn_blocking(move || write_snapshot(backend.as_ref(), meta, data))
+        let meta = meta.clone();
+        tokio::task::spawn_blocking(move || write_snapshot::<C>(backend.as_ref(), &meta, data))
             .await
             .map_err(io::Error::other)?
     }
 }
 
-/// Writes a snapshot (its meta and data in one atomic batch) and syncs it. Blocking.
-fn write_snapshot(backend: &dyn KvBackend, meta: Vec<u8>, data: Vec<u8>) -> io::Result<()> {
-    let batch = vec![
-        Op::Put(SNAPSHOT_META.to_vec(), meta),
-        Op::Put(SNAPSHOT_DATA.to_vec(), data),
-    ];
-    backend.write(Tree::Snapshot, batch)?;
-    backend.sync()
+/// The key of a snapshot's data: after [`SNAPSHOT_DATA_PREFIX`], the last included index and
+/// the time of writing, so that a new snapshot never overwrites the one in use.
+fn snapshot_data_key<C: RaftTypeConfig>(meta: &SnapshotMetaOf<C>) -> Vec<u8> {
+    let index = meta.last_log_id.as_ref().map_or(0, |id| id.index());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("data/{index:020}-{nanos:x}").into_bytes()
+}
+
+/// Writes a snapshot and syncs it. Blocking.
+///
+/// The data goes under a fresh key and is synced, then [`SNAPSHOT_CURRENT`] (the meta and the
+/// data key) is switched to it and synced, then every other data key is removed: a crash at any
+/// point leaves either the old snapshot or the new one, whole. Each step writes one key, because
+/// a sled batch holds sled's process-wide write lock for as long as it runs, and writing a
+/// snapshot's megabytes under it would stall the log.
+fn write_snapshot<C>(
+    backend: &dyn KvBackend,
+    meta: &SnapshotMetaOf<C>,
+    data: Vec<u8>,
+) -> io::Result<()>
+where
+    C: RaftTypeConfig,
+    SnapshotMetaOf<C>: Serialize,
+{
+    let data_key = snapshot_data_key::<C>(meta);
+    backend.write(Tree::Snapshot, vec![Op::Put(data_key.clone(), data)])?;
+    backend.sync()?;
+    let current = encode(&(String::from_utf8_lossy(&data_key), meta))?;
+    backend.write(
+        Tree::Snapshot,
+        vec![Op::Put(SNAPSHOT_CURRENT.to_vec(), current)],
+    )?;
+    backend.sync()?;
+    // Earlier snapshots: other data keys, and the two keys of the first layout.
+    let prefix = SNAPSHOT_DATA_PREFIX.to_vec();
+    let mut after_prefix = prefix.clone();
+    if let Some(last) = after_prefix.last_mut() {
+        *last += 1;
+    }
+    backend.remove_range(
+        Tree::Snapshot,
+        Bound::Included(prefix),
+        Bound::Excluded(data_key.clone()),
+    )?;
+    backend.remove_range(
+        Tree::Snapshot,
+        Bound::Excluded(data_key),
+        Bound::Excluded(after_prefix),
+    )?;
+    backend.write(Tree::Snapshot, vec![Op::Delete(LEGACY_META.to_vec())])?;
+    backend.write(Tree::Snapshot, vec![Op::Delete(LEGACY_DATA.to_vec())])
 }
 
 impl<C, L> RaftSnapshotBuilder<C> for StateMachineStore<C, L>
@@ -147,11 +198,11 @@ where
             (meta, view.state.clone())
         };
         let backend = self.backend.clone();
-        let meta_bytes = encode(&meta)?;
+        let written_meta = meta.clone();
         let data = tokio::task::spawn_blocking(move || {
             let data = encode_snapshot(&state)?;
             drop(state);
-            write_snapshot(backend.as_ref(), meta_bytes, data.clone())?;
+            write_snapshot::<C>(backend.as_ref(), &written_meta, data.clone())?;
             Ok::<_, io::Error>(data)
         })
         .await
@@ -234,8 +285,25 @@ where
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<SnapshotOf<C, Vec<u8>>>> {
-        let meta = self.backend.get(Tree::Snapshot, SNAPSHOT_META)?;
-        let data = self.backend.get(Tree::Snapshot, SNAPSHOT_DATA)?;
+        if let Some(current) = self.backend.get(Tree::Snapshot, SNAPSHOT_CURRENT)? {
+            let (data_key, meta): (String, SnapshotMetaOf<C>) =
+                decode(&current, "snapshot pointer")?;
+            let data = self
+                .backend
+                .get(Tree::Snapshot, data_key.as_bytes())?
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("snapshot data {data_key} is missing"),
+                    )
+                })?;
+            return Ok(Some(Snapshot {
+                meta,
+                snapshot: data,
+            }));
+        }
+        let meta = self.backend.get(Tree::Snapshot, LEGACY_META)?;
+        let data = self.backend.get(Tree::Snapshot, LEGACY_DATA)?;
         match (meta, data) {
             (Some(meta), Some(data)) => Ok(Some(Snapshot {
                 meta: decode(&meta, "snapshot meta")?,
