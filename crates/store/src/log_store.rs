@@ -3,11 +3,13 @@
 //! The Raft core never waits for the backend. `append` puts the entries in the *tail* (the
 //! newest entries, held in memory) and queues them for the *writer*; `truncate_after` and
 //! `purge` change the tail at once and queue their backend change behind the appends. The
-//! writer task takes everything that is queued, applies it to the backend in order on a
-//! blocking thread (encoding entries there, off the async workers), runs one `sync` (flush and
+//! writer thread (`helios-log-writer`) takes everything that is queued, applies it to the
+//! backend in order (encoding entries there, off the async workers), runs one `sync` (flush and
 //! `fdatasync`) for all the appends of the batch, and only then completes their `IOFlushed`
 //! callbacks, in order. Under load one sync serves many appends, and every acknowledged entry
-//! is on disk.
+//! is on disk. A purge's point is recorded in order with the rest; the records below it are
+//! removed afterwards by the purger thread, since a snapshot's worth of them would hold up the
+//! appends queued behind (readers never see purged entries either way).
 //!
 //! Reads (replication, the state machine) come from the tail when they can, so recent entries
 //! are neither read back from the backend nor decoded. The tail is authoritative for every
@@ -233,7 +235,14 @@ where
 /// Applies a batch of queued changes to the backend, in order: the entries of consecutive
 /// appends are written together as records (see [`crate::log_records`]). Returns the sequence
 /// number of the batch's last append, if it has one.
-fn write_batch<C>(backend: &dyn KvBackend, batch: &[Pending<C>]) -> io::Result<Option<u64>>
+///
+/// A purge only records its point here; `purge` removes the records below it afterwards (on
+/// the purger thread), so that removing a snapshot's worth of entries never holds up appends.
+fn write_batch<C>(
+    backend: &dyn KvBackend,
+    batch: &[Pending<C>],
+    purge: &dyn Fn(u64),
+) -> io::Result<Option<u64>>
 where
     C: RaftTypeConfig,
     C::Entry: Serialize + DeserializeOwned,
@@ -266,12 +275,49 @@ where
                     Tree::Meta,
                     vec![Op::Put(LAST_PURGED.to_vec(), encode(log_id)?)],
                 )?;
-                log_records::purge_through::<C>(backend, log_id.index())?;
+                purge(log_id.index());
             }
         }
     }
     write_run(&mut run)?;
     Ok(last_seq)
+}
+
+/// Starts the thread that removes purged records (`helios-log-purger`); `None` when the
+/// operating system refuses a thread, and the writer then purges inline.
+fn start_purger<C>(backend: Arc<dyn KvBackend>) -> Option<std::sync::mpsc::Sender<u64>>
+where
+    C: RaftTypeConfig,
+    C::Entry: DeserializeOwned,
+{
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    let started = std::thread::Builder::new()
+        .name("helios-log-purger".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let through = rx.try_iter().fold(first, u64::max);
+                run_purge::<C>(backend.as_ref(), through);
+            }
+        });
+    match started {
+        Ok(_) => Some(tx),
+        Err(error) => {
+            tracing::warn!(%error, "no purger thread; the log writer purges inline");
+            None
+        }
+    }
+}
+
+/// Removes the records wholly at or below `through`. A failure only leaves extra entries
+/// below the recorded purge point (readers skip them); the next purge removes them.
+fn run_purge<C>(backend: &dyn KvBackend, through: u64)
+where
+    C: RaftTypeConfig,
+    C::Entry: DeserializeOwned,
+{
+    if let Err(error) = log_records::purge_through::<C>(backend, through) {
+        tracing::warn!(%error, through, "removing purged log records failed; retried at the next purge");
+    }
 }
 
 /// Writes queued changes in order, syncs once per batch, then completes the append callbacks;
@@ -286,10 +332,18 @@ fn run_writer<C>(
     C::Entry: Serialize + DeserializeOwned,
     LogIdOf<C>: Serialize,
 {
+    let purger = start_purger::<C>(backend.clone());
+    let purge = |index: u64| match &purger {
+        Some(purger) => {
+            // The purger stops only when this sender is dropped.
+            let _ = purger.send(index);
+        }
+        None => run_purge::<C>(backend.as_ref(), index),
+    };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         batch.extend(rx.try_iter());
-        let (mut result, last_seq) = match write_batch(backend.as_ref(), &batch) {
+        let (mut result, last_seq) = match write_batch(backend.as_ref(), &batch, &purge) {
             Ok(last_seq) => (Ok(()), last_seq),
             Err(e) => (Err(e), None),
         };

@@ -190,3 +190,31 @@ async fn appends_written_together_truncate_and_reopen_exactly() {
     want.extend(expected(2, 777..800));
     assert_eq!(read(&mut store, 770..total).await, want);
 }
+
+/// A purge is answered at once; the purger thread then removes the records below its point.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purged_records_leave_the_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = open(dir.path());
+    let mut store = Store::new(backend.clone());
+    append(&mut store, 1, 0, 2000).await;
+    store.purge(log_id::<TestConfig>(1, 0, 1499)).await.unwrap();
+    let first_key = || {
+        backend
+            .range(
+                helios_store::Tree::Log,
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Unbounded,
+            )
+            .unwrap()
+            .first()
+            .map(|(k, _)| u64::from_be_bytes(k.clone().try_into().unwrap()))
+    };
+    let mut waited = 0;
+    while first_key() != Some(1500) && waited < 250 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    assert_eq!(first_key(), Some(1500));
+    assert_eq!(read(&mut store, 0..1502).await, expected(1, 1500..1502));
+}
