@@ -23,18 +23,90 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> io::Result<T> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("corrupt {what}: {e}")))
 }
 
+/// Marks an LZ4-compressed snapshot (a JSON snapshot starts with `{`, a MessagePack one with
+/// a map marker; neither starts with this).
+const LZ4_SNAPSHOT: &[u8; 4] = b"HLZ4";
+
 /// Serializes a state-machine snapshot: MessagePack with field names (self-describing like
-/// JSON, so the same serde attributes apply, but about twice as fast and a sixth smaller).
+/// JSON, so the same serde attributes apply, but about twice as fast), LZ4-compressed behind
+/// [`LZ4_SNAPSHOT`] (a state of many similar jobs shrinks several times, so there is far less
+/// to write, sync and send to a lagging member).
 pub fn encode_snapshot<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
-    rmp_serde::to_vec_named(value).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+    let plain = rmp_serde::to_vec_named(value)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut out = LZ4_SNAPSHOT.to_vec();
+    out.extend_from_slice(&lz4_flex::compress_prepend_size(&plain));
+    Ok(out)
 }
 
-/// Deserializes a snapshot written by [`encode_snapshot`], or a JSON one (a JSON object starts
-/// with `{`, which no MessagePack map does) as earlier versions wrote.
+/// Deserializes a snapshot written by [`encode_snapshot`], or an uncompressed MessagePack or
+/// JSON one (a JSON object starts with `{`, which no MessagePack map does) as earlier versions
+/// wrote.
 pub fn decode_snapshot<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    let corrupt =
+        |e: String| io::Error::new(io::ErrorKind::InvalidData, format!("corrupt snapshot: {e}"));
+    if let Some(compressed) = bytes.strip_prefix(LZ4_SNAPSHOT.as_slice()) {
+        // LZ4 expands at most 255 times: a larger stated size is damage, not a reason to
+        // allocate gigabytes.
+        let stated = compressed
+            .first_chunk::<4>()
+            .map_or(0, |size| u32::from_le_bytes(*size) as usize);
+        if stated > compressed.len().saturating_mul(255) {
+            return Err(corrupt(format!(
+                "states {stated} bytes in {} compressed",
+                compressed.len()
+            )));
+        }
+        let plain =
+            lz4_flex::decompress_size_prepended(compressed).map_err(|e| corrupt(e.to_string()))?;
+        return rmp_serde::from_slice(&plain).map_err(|e| corrupt(e.to_string()));
+    }
     if bytes.first() == Some(&b'{') {
         return decode(bytes, "snapshot");
     }
-    rmp_serde::from_slice(bytes)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("corrupt snapshot: {e}")))
+    rmp_serde::from_slice(bytes).map_err(|e| corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn sample() -> BTreeMap<String, Vec<String>> {
+        (0..500)
+            .map(|i| (format!("job-{i}:1"), vec!["sleep".into(), format!("{i}")]))
+            .collect()
+    }
+
+    #[test]
+    fn snapshots_round_trip_compressed() {
+        let bytes = encode_snapshot(&sample()).unwrap();
+        assert!(bytes.starts_with(LZ4_SNAPSHOT));
+        assert!(bytes.len() < rmp_serde::to_vec_named(&sample()).unwrap().len());
+        let back: BTreeMap<String, Vec<String>> = decode_snapshot(&bytes).unwrap();
+        assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn snapshots_of_earlier_versions_still_decode() {
+        let plain = rmp_serde::to_vec_named(&sample()).unwrap();
+        let json = serde_json::to_vec(&sample()).unwrap();
+        for bytes in [plain, json] {
+            let back: BTreeMap<String, Vec<String>> = decode_snapshot(&bytes).unwrap();
+            assert_eq!(back, sample());
+        }
+    }
+
+    #[test]
+    fn a_damaged_snapshot_is_an_error() {
+        let mut bytes = encode_snapshot(&sample()).unwrap();
+        // A stated size far beyond what LZ4 can expand to.
+        bytes[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = decode_snapshot::<BTreeMap<String, Vec<String>>>(&bytes).unwrap_err();
+        assert!(err.to_string().contains("corrupt snapshot"), "{err}");
+        let truncated = encode_snapshot(&sample()).unwrap();
+        let truncated = &truncated[..truncated.len() / 2];
+        assert!(decode_snapshot::<BTreeMap<String, Vec<String>>>(truncated).is_err());
+    }
 }
