@@ -1,7 +1,8 @@
 //! How the Raft log is laid out in the backend's [`Tree::Log`]: *records*.
 //!
-//! A record is a run of consecutive entries that the log writer wrote together, stored under
-//! one key (the big-endian index of its first entry) as a JSON array. sled's cost is mostly per
+//! A record is a run of consecutive entries that the log writer wrote together (up to
+//! [`RECORD_TARGET_BYTES`]), stored under one key (the big-endian index of its first entry) as
+//! a JSON array. sled's cost is mostly per
 //! key (tree nodes, page updates, flushed frames), so one key per write batch instead of one
 //! per entry makes storing the log several times cheaper under load.
 //!
@@ -35,22 +36,48 @@ where
     }
 }
 
-/// The record operations that store `entries` (in index order), one record per run of
-/// consecutive indexes.
+/// The size a record is closed at. sled (0.34, 512 KiB segments) keeps a value of up to about
+/// 128 KiB inline in its log and writes a larger one to a file of its own under `blobs/`, which
+/// is far slower; records stay well below that.
+pub const RECORD_TARGET_BYTES: usize = 32 << 10;
+
+/// The record operations that store `entries` (in index order): one record per run of
+/// consecutive indexes, closed at [`RECORD_TARGET_BYTES`] (only an entry that is larger on its
+/// own makes a larger record).
 pub fn put_ops<C>(entries: &[&C::Entry]) -> io::Result<Vec<Op>>
 where
     C: RaftTypeConfig,
     C::Entry: Serialize,
 {
     let mut ops = Vec::new();
-    let mut start = 0;
-    for i in 1..=entries.len() {
-        let run_ends = i == entries.len() || entries[i].index() != entries[i - 1].index() + 1;
-        if run_ends {
-            let run = &entries[start..i];
-            ops.push(Op::Put(index_key(run[0].index()), encode(&run)?));
-            start = i;
+    // The open record: its first index, the index it expects next, its JSON array so far.
+    let mut open: Option<(u64, u64, Vec<u8>)> = None;
+    for entry in entries {
+        let index = entry.index();
+        let encoded = encode(entry)?;
+        match &mut open {
+            Some((_, next, buf))
+                if *next == index && buf.len() + encoded.len() < RECORD_TARGET_BYTES =>
+            {
+                buf.push(b',');
+                buf.extend_from_slice(&encoded);
+                *next += 1;
+            }
+            _ => {
+                if let Some((first, _, mut buf)) = open.take() {
+                    buf.push(b']');
+                    ops.push(Op::Put(index_key(first), buf));
+                }
+                let mut buf = Vec::with_capacity(RECORD_TARGET_BYTES);
+                buf.push(b'[');
+                buf.extend_from_slice(&encoded);
+                open = Some((index, index + 1, buf));
+            }
         }
+    }
+    if let Some((first, _, mut buf)) = open {
+        buf.push(b']');
+        ops.push(Op::Put(index_key(first), buf));
     }
     Ok(ops)
 }
@@ -203,6 +230,29 @@ mod tests {
         assert_eq!(indexes(&b, 8, 27), vec![8, 9, 20, 21, 22, 23, 24, 25, 26]);
         assert_eq!(indexes(&b, 12, 15), Vec::<u64>::new());
         assert_eq!(last::<TestConfig>(&b).unwrap().unwrap().index(), 29);
+    }
+
+    #[test]
+    fn a_long_run_is_split_into_records_that_stay_inline_in_sled() {
+        let b = SledBackend::temporary().unwrap();
+        let big: Vec<Entry> = (0..400)
+            .map(|i| RaftEntry::new_normal(log_id::<TestConfig>(1, 0, i), "x".repeat(1000)))
+            .collect();
+        let refs: Vec<&Entry> = big.iter().collect();
+        let ops = put_ops::<TestConfig>(&refs).unwrap();
+        assert!(
+            ops.len() >= 400 * 1000 / RECORD_TARGET_BYTES,
+            "{} records",
+            ops.len()
+        );
+        for op in &ops {
+            let Op::Put(_, value) = op else {
+                panic!("a put")
+            };
+            assert!(value.len() <= RECORD_TARGET_BYTES, "{} bytes", value.len());
+        }
+        b.write(Tree::Log, ops).unwrap();
+        assert_eq!(indexes(&b, 0, 400), (0..400).collect::<Vec<_>>());
     }
 
     #[test]
