@@ -36,10 +36,10 @@ where
     }
 }
 
-/// The size a record is closed at. sled (0.34, 512 KiB segments) keeps a value of up to about
-/// 128 KiB inline in its log and writes a larger one to a file of its own under `blobs/`, which
-/// is far slower; records stay well below that.
-pub const RECORD_TARGET_BYTES: usize = 32 << 10;
+/// The size a record is closed at. sled (0.34, 512 KiB segments) writes a tree node whose
+/// message exceeds about 128 KiB to a file of its own under `blobs/` (slower, and one more file
+/// to sync), and a leaf holds up to 17 keys before it splits: 17 records of 6 KiB stay inline.
+pub const RECORD_TARGET_BYTES: usize = 6 << 10;
 
 /// The record operations that store `entries` (in index order): one record per run of
 /// consecutive indexes, closed at [`RECORD_TARGET_BYTES`] (only an entry that is larger on its
@@ -235,13 +235,13 @@ mod tests {
     #[test]
     fn a_long_run_is_split_into_records_that_stay_inline_in_sled() {
         let b = SledBackend::temporary().unwrap();
-        let big: Vec<Entry> = (0..400)
+        let big: Vec<Entry> = (0..100)
             .map(|i| RaftEntry::new_normal(log_id::<TestConfig>(1, 0, i), "x".repeat(1000)))
             .collect();
         let refs: Vec<&Entry> = big.iter().collect();
         let ops = put_ops::<TestConfig>(&refs).unwrap();
         assert!(
-            ops.len() >= 400 * 1000 / RECORD_TARGET_BYTES,
+            ops.len() >= 100 * 1000 / RECORD_TARGET_BYTES,
             "{} records",
             ops.len()
         );
@@ -252,7 +252,7 @@ mod tests {
             assert!(value.len() <= RECORD_TARGET_BYTES, "{} bytes", value.len());
         }
         b.write(Tree::Log, ops).unwrap();
-        assert_eq!(indexes(&b, 0, 400), (0..400).collect::<Vec<_>>());
+        assert_eq!(indexes(&b, 0, 100), (0..100).collect::<Vec<_>>());
     }
 
     #[test]

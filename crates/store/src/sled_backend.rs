@@ -2,10 +2,10 @@
 //!
 //! sled's `flush` writes its buffers with `sync_file_range` but never calls `fsync`, so a
 //! flushed write survives `kill -9` but not a power loss. [`SledBackend::sync`] therefore
-//! flushes and then `fdatasync`s sled's data file itself (`<dir>/db`). A value over about
-//! 128 KiB (a snapshot) sled writes to a file of its own under `<dir>/blobs`, which it never
-//! syncs either: after a large write, `sync` also syncs the blob files it has not synced yet
-//! and the directory that names them.
+//! flushes and then `fdatasync`s sled's data file itself (`<dir>/db`). A message over about
+//! 128 KiB (a snapshot, or a tree node holding large values) sled writes to a file of its own
+//! under `<dir>/blobs`, which it never syncs either: when the blob directory has changed since
+//! it last looked, `sync` also syncs the blob files it has not synced yet and the directory.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -14,7 +14,7 @@ use std::io;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use crate::backend::{KvBackend, Op, Tree};
 
@@ -27,20 +27,17 @@ pub struct SledBackend {
     snapshot: sled::Tree,
     /// sled's log-structured data file, fsynced by [`SledBackend::sync`].
     data_file: PathBuf,
-    /// Where sled keeps values too large for its log, one file each.
+    /// Where sled keeps messages too large for its log, one file each.
     blobs_dir: PathBuf,
-    /// Counts writes large enough to have become blob files (starts at 1: files left by an
-    /// earlier run are synced once too).
-    large_writes: AtomicU64,
-    /// The count of large writes whose blob files are synced, and the blob files synced.
-    synced_blobs: Mutex<(u64, HashSet<OsString>)>,
+    /// What the last look at the blob directory found.
+    blobs: Mutex<BlobsSeen>,
     /// Whether `sync` also fsyncs; off only for throwaway test databases.
     fsync: bool,
 }
 
-/// Writes of a value at least this large may become blob files (sled's threshold is about
-/// 128 KiB with its default 512 KiB segments).
-const MAY_BE_BLOB: usize = 64 << 10;
+/// A blob directory modified longer ago than this cannot change without a new time (the
+/// kernel's coarse clock ticks every few milliseconds).
+const BLOB_DIR_SETTLED: Duration = Duration::from_millis(50);
 
 fn to_io(e: sled::Error) -> io::Error {
     match e {
@@ -78,59 +75,65 @@ impl SledBackend {
             db,
             data_file: dir.join("db"),
             blobs_dir: dir.join("blobs"),
-            large_writes: AtomicU64::new(1),
-            synced_blobs: Mutex::new((0, HashSet::new())),
+            blobs: Mutex::new(BlobsSeen::default()),
             fsync,
         })
     }
 
     /// Syncs the blob files not synced yet, and the blob directory when it names new ones.
+    ///
+    /// Costs one `stat` when the directory has not changed. Its modification time comes from a
+    /// coarse clock (a file created later in the same tick leaves it unchanged), so a listing
+    /// taken while that time is recent is checked again at the next sync.
     fn sync_blobs(&self) -> io::Result<()> {
-        let wanted = self.large_writes.load(Ordering::Acquire);
         // Held while syncing, so a concurrent `sync` returns only once the files are synced.
-        let mut synced = self
-            .synced_blobs
+        let mut seen = self
+            .blobs
             .lock()
             .map_err(|_| io::Error::other("blob sync lock poisoned"))?;
-        if synced.0 >= wanted {
+        let modified = match std::fs::metadata(&self.blobs_dir) {
+            Ok(meta) => meta.modified()?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if seen.settled && seen.modified == Some(modified) {
             return Ok(());
         }
         let mut present = HashSet::new();
         let mut new_files = false;
-        match std::fs::read_dir(&self.blobs_dir) {
-            Ok(entries) => {
-                for entry in entries {
-                    let entry = entry?;
-                    let name = entry.file_name();
-                    if !synced.1.contains(&name) {
-                        match File::open(entry.path()) {
-                            Ok(file) => file.sync_data()?,
-                            // Collected by sled meanwhile.
-                            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                            Err(e) => return Err(e),
-                        }
-                        new_files = true;
-                    }
-                    present.insert(name);
+        for entry in std::fs::read_dir(&self.blobs_dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if !seen.synced.contains(&name) {
+                match File::open(entry.path()) {
+                    Ok(file) => file.sync_data()?,
+                    // Collected by sled meanwhile.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
                 }
+                new_files = true;
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+            present.insert(name);
         }
         if new_files {
             File::open(&self.blobs_dir)?.sync_all()?;
         }
-        *synced = (wanted, present);
+        seen.synced = present;
+        seen.modified = Some(modified);
+        seen.settled = SystemTime::now()
+            .duration_since(modified)
+            .is_ok_and(|age| age > BLOB_DIR_SETTLED);
         Ok(())
     }
+}
 
-    fn tree(&self, tree: Tree) -> &sled::Tree {
-        match tree {
-            Tree::Log => &self.log,
-            Tree::Meta => &self.meta,
-            Tree::Snapshot => &self.snapshot,
-        }
-    }
+/// The blob files synced, and the directory's modification time when they were listed.
+#[derive(Default)]
+struct BlobsSeen {
+    synced: HashSet<OsString>,
+    modified: Option<SystemTime>,
+    /// Whether `modified` was old enough that no later change can share it.
+    settled: bool,
 }
 
 impl KvBackend for SledBackend {
@@ -185,15 +188,7 @@ impl KvBackend for SledBackend {
     }
 
     fn write(&self, tree: Tree, mut batch: Vec<Op>) -> io::Result<()> {
-        let large = batch
-            .iter()
-            .any(|op| matches!(op, Op::Put(_, v) if v.len() >= MAY_BE_BLOB));
-        let result = self.write_ops(tree, &mut batch);
-        if large {
-            // Counted once the blob file exists, so the next `sync` finds it.
-            self.large_writes.fetch_add(1, Ordering::AcqRel);
-        }
-        result
+        self.write_ops(tree, &mut batch)
     }
 
     fn sync(&self) -> io::Result<()> {
@@ -208,6 +203,14 @@ impl KvBackend for SledBackend {
 }
 
 impl SledBackend {
+    fn tree(&self, tree: Tree) -> &sled::Tree {
+        match tree {
+            Tree::Log => &self.log,
+            Tree::Meta => &self.meta,
+            Tree::Snapshot => &self.snapshot,
+        }
+    }
+
     fn write_ops(&self, tree: Tree, batch: &mut Vec<Op>) -> io::Result<()> {
         let t = self.tree(tree);
         if batch.len() == 1 {
@@ -234,9 +237,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_sync_after_a_large_write_syncs_its_blob_file() {
+    fn a_sync_syncs_new_blob_files() {
         let dir = tempfile::tempdir().unwrap();
         let backend = SledBackend::open(dir.path()).unwrap();
+        backend.sync().unwrap();
         backend
             .write(
                 Tree::Snapshot,
@@ -249,14 +253,13 @@ mod tests {
             .collect();
         assert!(!blobs.is_empty(), "sled wrote the value inline");
         backend.sync().unwrap();
-        let synced = backend.synced_blobs.lock().unwrap();
+        let seen = backend.blobs.lock().unwrap();
         assert!(
-            blobs.is_subset(&synced.1),
+            blobs.is_subset(&seen.synced),
             "{blobs:?} not in {:?}",
-            synced.1
+            seen.synced
         );
-        assert_eq!(synced.0, backend.large_writes.load(Ordering::Acquire));
-        drop(synced);
+        drop(seen);
         assert_eq!(
             backend
                 .get(Tree::Snapshot, b"big")
