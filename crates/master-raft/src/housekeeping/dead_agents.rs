@@ -169,11 +169,19 @@ pub async fn run(
         let down_for = clock.down_for(host, now).unwrap_or_default();
         let down_for = humantime::format_duration(Duration::from_secs(down_for.as_secs()));
         info!(%host, %down_for, "reaping dead agent: deregistering its host");
-        match app
-            .write(Command::DeregisterHost { name: host.clone() })
-            .await
-        {
+        let down_since_ms = views
+            .iter()
+            .find(|v| &v.name == host)
+            .map_or(0, |v| v.status_changed_ms);
+        let deregister = Command::DeregisterDeadHost {
+            name: host.clone(),
+            down_since_ms,
+        };
+        match app.write(deregister).await {
             Ok(CommandResult::Ok) => info!(%host, "dead agent's host deregistered"),
+            Ok(CommandResult::HostNotDown) => {
+                info!(%host, "dead agent came back before its host was deregistered; kept")
+            }
             Ok(other) => debug!(%host, "dead agent's host already gone: {other:?}"),
             Err(e) => warn!(%host, "deregistering dead agent's host: {}", e.body),
         }

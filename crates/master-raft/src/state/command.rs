@@ -76,6 +76,15 @@ pub enum Command {
         /// Host name.
         name: String,
     },
+    /// [`Command::DeregisterHost`] for the dead-agent reaper: only if the host is still DOWN
+    /// since the time the reaper judged it by, so an agent that came back meanwhile keeps its
+    /// host.
+    DeregisterDeadHost {
+        /// Host name.
+        name: String,
+        /// The host's `status_changed_ms` when the reaper found it DOWN.
+        down_since_ms: i64,
+    },
     /// Deploys a job to a host.
     Deploy {
         /// Host name.
@@ -139,6 +148,13 @@ impl fmt::Display for Command {
             Command::UpdateHostInfo { name, .. } => write!(f, "host-info {name}"),
             Command::HostsDown { names, .. } => write!(f, "hosts-down {names:?}"),
             Command::DeregisterHost { name } => write!(f, "deregister-host {name}"),
+            Command::DeregisterDeadHost {
+                name,
+                down_since_ms,
+            } => write!(
+                f,
+                "deregister-dead-host {name} (down since {down_since_ms})"
+            ),
             Command::Deploy {
                 host, deployment, ..
             } => {
@@ -190,4 +206,6 @@ pub enum CommandResult {
         /// The port.
         port: i32,
     },
+    /// The host is UP, or went UP and DOWN again, since the caller judged it DOWN.
+    HostNotDown,
 }

@@ -156,6 +156,16 @@ impl State {
             } => self.update_host_info(index, name, host_info.clone(), agent_info.clone()),
             Command::HostsDown { names, now_ms } => self.hosts_down(index, names, *now_ms),
             Command::DeregisterHost { name } => self.deregister_host(name),
+            Command::DeregisterDeadHost {
+                name,
+                down_since_ms,
+            } => match self.hosts.get(name) {
+                None => CommandResult::HostNotFound,
+                Some(host) if host.up || host.status_changed_ms != *down_since_ms => {
+                    CommandResult::HostNotDown
+                }
+                Some(_) => self.deregister_host(name),
+            },
             Command::Deploy {
                 host,
                 deployment,
@@ -285,5 +295,55 @@ mod snapshot_tests {
             serde_json::to_value(&state).unwrap()
         );
         assert!(helios_store::decode_snapshot::<State>(b"\xc1 not a snapshot").is_err());
+    }
+}
+
+#[cfg(test)]
+mod dead_host_tests {
+    use super::*;
+
+    fn agent_up(name: &str, now_ms: i64) -> Command {
+        Command::AgentUp {
+            name: name.into(),
+            id: format!("{name}-id"),
+            labels: BTreeMap::new(),
+            env: BTreeMap::new(),
+            host_info: None,
+            agent_info: None,
+            now_ms,
+        }
+    }
+
+    fn down(name: &str, now_ms: i64) -> Command {
+        Command::HostsDown {
+            names: vec![name.into()],
+            now_ms,
+        }
+    }
+
+    fn reap(name: &str, down_since_ms: i64) -> Command {
+        Command::DeregisterDeadHost {
+            name: name.into(),
+            down_since_ms,
+        }
+    }
+
+    #[test]
+    fn a_host_is_reaped_only_if_still_down_since_it_was_judged() {
+        let mut s = State::default();
+        s.apply(1, &agent_up("h1", 10));
+        s.apply(2, &down("h1", 20));
+        // The agent came back after the reaper read the state: the host stays.
+        s.apply(3, &agent_up("h1", 30));
+        assert_eq!(s.apply(4, &reap("h1", 20)), CommandResult::HostNotDown);
+        assert!(s.hosts.contains_key("h1"));
+        // Down again, later: the reaper's older observation does not count.
+        s.apply(5, &down("h1", 40));
+        assert_eq!(s.apply(6, &reap("h1", 20)), CommandResult::HostNotDown);
+        assert!(s.hosts.contains_key("h1"));
+        // Judged on the current DOWN period: reaped.
+        assert_eq!(s.apply(7, &reap("h1", 40)), CommandResult::Ok);
+        assert!(!s.hosts.contains_key("h1"));
+        assert_eq!(s.apply(8, &reap("h1", 40)), CommandResult::HostNotFound);
     }
 }
