@@ -252,7 +252,11 @@ where
     let mut run: Vec<&C::Entry> = Vec::new();
     let write_run = |run: &mut Vec<&C::Entry>| -> io::Result<()> {
         if !run.is_empty() {
-            backend.write(Tree::Log, log_records::put_ops::<C>(run)?)?;
+            // One write per record: each is whole on its own, an interruption leaves a prefix
+            // of the log, and single keys avoid sled's batch lock.
+            for op in log_records::put_ops::<C>(run)? {
+                backend.write(Tree::Log, vec![op])?;
+            }
             run.clear();
         }
         Ok(())
