@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::{AppState, MAX_BODY};
-use crate::raft::service::leader_node;
+use crate::raft::service::{is_leader, leader_node};
 
 const FORWARDED: &str = "x-helios-forwarded";
 
@@ -28,7 +28,7 @@ const PASSED_HEADERS: &[&str] = &[
 
 /// Middleware: run the request here if this member leads, else forward it to the leader.
 pub async fn forward_to_leader(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    if is_stale_read(&req) {
+    if is_stale_read(&req) || is_leader(&app.raft, app.id) {
         return next.run(req).await;
     }
     let leader = leader_node(&app.raft);

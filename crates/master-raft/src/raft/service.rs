@@ -45,15 +45,25 @@ fn unavailable(e: impl std::fmt::Display) -> Status {
     Status::unavailable(e.to_string())
 }
 
+// These read the metrics in place: the guard is dropped before returning (never held across
+// an await), and nothing but what is asked for is copied.
+
 /// Whether a member holds any Raft state (a vote or a log entry).
 pub fn has_state(raft: &Raft) -> bool {
-    let m = raft.metrics().borrow_watched().clone();
+    let metrics = raft.metrics();
+    let m = metrics.borrow_watched();
     m.current_term > 0 || m.last_log_index.is_some()
+}
+
+/// Whether member `id` is the leader as far as this member knows (every API request asks).
+pub fn is_leader(raft: &Raft, id: u64) -> bool {
+    raft.metrics().borrow_watched().current_leader == Some(id)
 }
 
 /// The leader's node record, if a leader is known.
 pub fn leader_node(raft: &Raft) -> Option<(u64, MasterNode)> {
-    let m = raft.metrics().borrow_watched().clone();
+    let metrics = raft.metrics();
+    let m = metrics.borrow_watched();
     let leader = m.current_leader?;
     let node = m.membership_config.membership().get_node(&leader)?.clone();
     Some((leader, node))
