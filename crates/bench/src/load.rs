@@ -1,14 +1,18 @@
-//! The closed loop: N tokio tasks, each with its own `reqwest::Client` (so its own HTTP/1.1
-//! keep-alive connection) and one `POST /jobs` in flight, each request creating a job with a
-//! unique name and a fixed-size body. Completions are counted and their latency recorded in an
-//! HDR histogram only inside the measured window, which follows a discarded warm-up.
+//! The closed loop: N tokio tasks, each with its own keep-alive HTTP/1.1 connection (hyper's
+//! connection-level client, light on CPU) and one `POST /jobs` in flight, each request
+//! creating a job with a unique name and a fixed-size body. Completions are counted and their
+//! latency recorded in an HDR histogram only inside the measured window, which follows a
+//! discarded warm-up.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use bytes::Bytes;
 use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 
 use crate::probe::{Delta, Probe};
 
@@ -97,19 +101,60 @@ fn new_histogram() -> Histogram<u64> {
 }
 
 /// One request; Ok when the job was created (200 with status OK).
-async fn create_once(client: &reqwest::Client, url: &str, body: String) -> Result<(), String> {
-    let resp = client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
+/// One keep-alive HTTP/1.1 connection to the target, as hyper's connection-level client.
+type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// The target's `host:port` and path.
+fn split_url(url: &str) -> anyhow::Result<(String, String)> {
+    let uri: hyper::Uri = url
+        .parse()
+        .with_context(|| format!("bad target URL {url}"))?;
+    let authority = uri
+        .authority()
+        .with_context(|| format!("no host in {url}"))?
+        .to_string();
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    Ok((authority, path))
+}
+
+async fn connect(authority: &str) -> Result<Connection, String> {
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| format!("connect {authority}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+async fn create_once(
+    connection: &mut Connection,
+    authority: &str,
+    path: &str,
+    body: String,
+) -> Result<(), String> {
+    let request = hyper::Request::post(path)
+        .header(hyper::header::HOST, authority)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    connection
+        .ready()
+        .await
+        .map_err(|e| format!("transport: {e}"))?;
+    let resp = connection
+        .send_request(request)
         .await
         .map_err(|e| format!("transport: {e}"))?;
     let status = resp.status();
     let bytes = resp
-        .bytes()
+        .into_body()
+        .collect()
         .await
-        .map_err(|e| format!("reading reply: {e}"))?;
+        .map_err(|e| format!("reading reply: {e}"))?
+        .to_bytes();
     if status.is_success() && bytes.windows(4).any(|w| w == b"\"OK\"") {
         Ok(())
     } else {
@@ -125,14 +170,10 @@ async fn client_loop(
     spec: Arc<LoadSpec>,
     ctl: Arc<Control>,
 ) -> anyhow::Result<ClientStats> {
-    // One client per task, at most one idle connection: each task keeps its own keep-alive
-    // connection, and with one request in flight it never needs a second.
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(1)
-        .tcp_nodelay(true)
-        .timeout(spec.request_timeout)
-        .build()
-        .context("building the HTTP client")?;
+    // Each task keeps its own keep-alive connection, with one request in flight; a transport
+    // error or timeout drops it and the next request connects again.
+    let (authority, path) = split_url(&spec.url)?;
+    let mut connection: Option<Connection> = None;
     let mut st = ClientStats {
         latency: new_histogram(),
         ok: 0,
@@ -145,7 +186,29 @@ async fn client_loop(
         let id = format!("{}-n{}-c{index}-{seq}", spec.run_id, spec.clients);
         let body = job_body(&id, spec.value_size);
         let t0 = Instant::now();
-        let res = create_once(&client, &spec.url, body).await;
+        let res = async {
+            let conn = match &mut connection {
+                Some(conn) => conn,
+                None => connection.insert(connect(&authority).await?),
+            };
+            match tokio::time::timeout(
+                spec.request_timeout,
+                create_once(conn, &authority, &path, body),
+            )
+            .await
+            {
+                Ok(Err(e)) if e.starts_with("transport") => {
+                    connection = None;
+                    Err(e)
+                }
+                Ok(res) => res,
+                Err(_) => {
+                    connection = None;
+                    Err(format!("timed out after {:?}", spec.request_timeout))
+                }
+            }
+        }
+        .await;
         let elapsed = t0.elapsed();
         let in_window = ctl.in_window(ctl.now_us());
         match res {
