@@ -80,6 +80,14 @@ impl SledBackend {
         })
     }
 
+    fn tree(&self, tree: Tree) -> &sled::Tree {
+        match tree {
+            Tree::Log => &self.log,
+            Tree::Meta => &self.meta,
+            Tree::Snapshot => &self.snapshot,
+        }
+    }
+
     /// Syncs the blob files not synced yet, and the blob directory when it names new ones.
     ///
     /// Costs one `stat` when the directory has not changed. Its modification time comes from a
@@ -188,30 +196,6 @@ impl KvBackend for SledBackend {
     }
 
     fn write(&self, tree: Tree, mut batch: Vec<Op>) -> io::Result<()> {
-        self.write_ops(tree, &mut batch)
-    }
-
-    fn sync(&self) -> io::Result<()> {
-        self.db.flush().map_err(to_io)?;
-        if self.fsync {
-            // fsync acts on the inode, so a fresh read-only descriptor is enough.
-            File::open(&self.data_file)?.sync_data()?;
-            self.sync_blobs()?;
-        }
-        Ok(())
-    }
-}
-
-impl SledBackend {
-    fn tree(&self, tree: Tree) -> &sled::Tree {
-        match tree {
-            Tree::Log => &self.log,
-            Tree::Meta => &self.meta,
-            Tree::Snapshot => &self.snapshot,
-        }
-    }
-
-    fn write_ops(&self, tree: Tree, batch: &mut Vec<Op>) -> io::Result<()> {
         let t = self.tree(tree);
         if batch.len() == 1 {
             // One key is atomic on its own; sled's batches take its process-wide write lock.
@@ -222,13 +206,23 @@ impl SledBackend {
             };
         }
         let mut b = sled::Batch::default();
-        for op in batch.drain(..) {
+        for op in batch {
             match op {
                 Op::Put(k, v) => b.insert(k, v),
                 Op::Delete(k) => b.remove(k),
             }
         }
         t.apply_batch(b).map_err(to_io)
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        self.db.flush().map_err(to_io)?;
+        if self.fsync {
+            // fsync acts on the inode, so a fresh read-only descriptor is enough.
+            File::open(&self.data_file)?.sync_data()?;
+            self.sync_blobs()?;
+        }
+        Ok(())
     }
 }
 

@@ -124,12 +124,12 @@ where
 
 /// The key of a snapshot's data: after [`SNAPSHOT_DATA_PREFIX`], the last included index and
 /// the time of writing, so that a new snapshot never overwrites the one in use.
-fn snapshot_data_key<C: RaftTypeConfig>(meta: &SnapshotMetaOf<C>) -> Vec<u8> {
+fn snapshot_data_key<C: RaftTypeConfig>(meta: &SnapshotMetaOf<C>) -> String {
     let index = meta.last_log_id.as_ref().map_or(0, |id| id.index());
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!("data/{index:020}-{nanos:x}").into_bytes()
+    format!("data/{index:020}-{nanos:x}")
 }
 
 /// Writes a snapshot and syncs it. Blocking.
@@ -149,9 +149,12 @@ where
     SnapshotMetaOf<C>: Serialize,
 {
     let data_key = snapshot_data_key::<C>(meta);
-    backend.write(Tree::Snapshot, vec![Op::Put(data_key.clone(), data)])?;
+    backend.write(
+        Tree::Snapshot,
+        vec![Op::Put(data_key.as_bytes().to_vec(), data)],
+    )?;
     backend.sync()?;
-    let current = encode(&(String::from_utf8_lossy(&data_key), meta))?;
+    let current = encode(&(&data_key, meta))?;
     backend.write(
         Tree::Snapshot,
         vec![Op::Put(SNAPSHOT_CURRENT.to_vec(), current)],
@@ -163,6 +166,7 @@ where
     if let Some(last) = after_prefix.last_mut() {
         *last += 1;
     }
+    let data_key = data_key.into_bytes();
     backend.remove_range(
         Tree::Snapshot,
         Bound::Included(prefix),
