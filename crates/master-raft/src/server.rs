@@ -113,7 +113,6 @@ pub async fn run(
         .max_encoding_message_size(MAX_MESSAGE);
     let cluster_server = tokio::spawn(
         tonic::transport::Server::builder()
-            .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(5)))
             .add_service(rpc)
             .add_service(DispatcherServer::new(dispatcher))

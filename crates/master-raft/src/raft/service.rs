@@ -83,16 +83,16 @@ impl RaftService for RaftRpc {
         // A request that cannot be read ends the input: openraft answers what came before it,
         // and the leader opens a new stream from the last acknowledged entry.
         let requests = tokio_stream::StreamExt::map_while(request.into_inner(), |message| {
-            let decoded = message
-                .map_err(|status| status.message().to_string())
-                .and_then(|m| {
-                    serde_json::from_slice::<AppendEntriesRequest<TypeConfig>>(&m.payload)
-                        .map_err(|e| format!("undecodable append-entries request: {e}"))
-                });
+            let decoded = message.and_then(|m| {
+                decode::<AppendEntriesRequest<TypeConfig>>(&m.payload, "append-entries request")
+            });
             match decoded {
                 Ok(request) => Some(request),
-                Err(error) => {
-                    warn!(%error, "replication stream from the leader ended");
+                Err(status) => {
+                    warn!(
+                        error = status.message(),
+                        "replication stream from the leader ended"
+                    );
                     None
                 }
             }
