@@ -102,6 +102,17 @@ impl State {
         CommandResult::Ok
     }
 
+    /// [`State::deregister_host`] only if the host is still DOWN since `down_since_ms`.
+    pub(super) fn deregister_dead_host(&mut self, name: &str, down_since_ms: i64) -> CommandResult {
+        match self.hosts.get(name) {
+            None => CommandResult::HostNotFound,
+            Some(host) if host.up || host.status_changed_ms != down_since_ms => {
+                CommandResult::HostNotDown
+            }
+            Some(_) => self.deregister_host(name),
+        }
+    }
+
     pub(super) fn deregister_host(&mut self, name: &str) -> CommandResult {
         if self.hosts.remove(name).is_none() {
             return CommandResult::HostNotFound;
