@@ -129,39 +129,43 @@ async fn connect(authority: &str) -> Result<Connection, String> {
     Ok(sender)
 }
 
+/// Why a create failed.
+enum Failure {
+    /// The connection broke or could not be used; it is dropped and the next request connects
+    /// again.
+    Connection(String),
+    /// The server answered, with something other than `OK`.
+    Answer(String),
+}
+
 async fn create_once(
     connection: &mut Connection,
     authority: &str,
     path: &str,
     body: String,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let request = hyper::Request::post(path)
         .header(hyper::header::HOST, authority)
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
-    connection
-        .ready()
-        .await
-        .map_err(|e| format!("transport: {e}"))?;
-    let resp = connection
-        .send_request(request)
-        .await
-        .map_err(|e| format!("transport: {e}"))?;
+        .map_err(|e| Failure::Answer(format!("building the request: {e}")))?;
+    let transport = |e: hyper::Error| Failure::Connection(format!("transport: {e}"));
+    connection.ready().await.map_err(transport)?;
+    let resp = connection.send_request(request).await.map_err(transport)?;
     let status = resp.status();
     let bytes = resp
         .into_body()
         .collect()
         .await
-        .map_err(|e| format!("reading reply: {e}"))?
+        .map_err(|e| Failure::Connection(format!("reading reply: {e}")))?
         .to_bytes();
     if status.is_success() && bytes.windows(4).any(|w| w == b"\"OK\"") {
         Ok(())
     } else {
-        Err(format!(
+        Err(Failure::Answer(format!(
             "{status}: {}",
             String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-        ))
+        )))
     }
 }
 
@@ -197,11 +201,12 @@ async fn client_loop(
             )
             .await
             {
-                Ok(Err(e)) if e.starts_with("transport") => {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(Failure::Answer(e))) => Err(e),
+                Ok(Err(Failure::Connection(e))) => {
                     connection = None;
                     Err(e)
                 }
-                Ok(res) => res,
                 Err(_) => {
                     connection = None;
                     Err(format!("timed out after {:?}", spec.request_timeout))
