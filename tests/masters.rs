@@ -316,7 +316,7 @@ async fn create_is_fsynced_on_members_before_the_answer() {
         .output()
         .is_err()
     {
-        panic!("strace is required for this test (Debian package strace; .ci/run installs it)");
+        panic!("strace is required for this test (Debian package strace; ./test.sh installs it)");
     }
     let traces = tempfile::tempdir().unwrap();
     let trace_of = |id: u64| traces.path().join(format!("m{id}.strace"));

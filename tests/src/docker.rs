@@ -26,7 +26,7 @@ pub fn ensure_busybox_image() -> &'static str {
         let busybox = std::path::Path::new("/bin/busybox");
         assert!(
             busybox.exists(),
-            "/bin/busybox is missing: install Debian's busybox-static (.ci/run does)"
+            "/bin/busybox is missing: install Debian's busybox-static (./test.sh does)"
         );
         let dir = tempfile::tempdir().expect("tempdir");
         let bin = dir.path().join("bin");
