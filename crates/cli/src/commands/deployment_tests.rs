@@ -550,6 +550,33 @@ async fn hosts_quiet_json_and_no_match() {
     );
 }
 
+/// `-q --status DOWN` lists only the hosts the master reports DOWN (it once ignored the
+/// filter and listed every host), also with `--json`.
+#[tokio::test]
+async fn hosts_quiet_with_status_lists_only_that_status() {
+    let down = format!(
+        r#"{{"h3":{},"h1":{}}}"#,
+        host_status("{}").replace(r#""status":"UP""#, r#""status":"DOWN""#),
+        host_status("{}").replace(r#""status":"UP""#, r#""status":"DOWN""#),
+    );
+    let (code, out, _, seen) = helios(
+        &["hosts", "-q", "-f", "--status", "DOWN"],
+        vec![ok(r#"["h3","h2","h1"]"#), ok(&down)],
+        "",
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (0, "h1\nh3\n"));
+    assert_eq!(seen[1].line, "POST /hosts/statuses?user=tester&status=DOWN");
+    assert_eq!(seen[1].body, r#"["h3","h2","h1"]"#);
+    let (code, out, _, _) = helios(
+        &["hosts", "-q", "--json", "--status", "DOWN"],
+        vec![ok(r#"["h3","h2","h1"]"#), ok(&down)],
+        "",
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (0, "[ \"h1\", \"h3\" ]\n"));
+}
+
 #[tokio::test]
 async fn hosts_rejects_bad_selectors_before_asking() {
     let (code, out, err, seen) = helios(&["hosts", "-s", "role"], vec![], "").await;

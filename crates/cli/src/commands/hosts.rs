@@ -42,7 +42,18 @@ pub async fn run(
         hostname::search_domains()
     };
     if args.quiet {
-        names.sort();
+        match args.status.as_deref() {
+            // The master applies the status filter, so `-q --status` needs the statuses too;
+            // their map comes back sorted by name.
+            Some(status) => {
+                names = client
+                    .host_statuses(&names, Some(status))
+                    .await?
+                    .into_keys()
+                    .collect();
+            }
+            None => names.sort(),
+        }
         if ctx.json {
             writeln!(ctx.out, "{}", json::pretty(&json::to_value(&names)))?;
         } else {
