@@ -4,9 +4,10 @@
 //! * A domain is looked up as SRV `_<srvName>._https.<domain>` and, when that has no records,
 //!   `_<srvName>._http.<domain>` (formats from `HELIOS_HTTPS_SRV_FORMAT` and
 //!   `HELIOS_HTTP_SRV_FORMAT`); each answer becomes `https://host:port` or `http://host:port`.
-//!   A failed lookup (timeout, SERVFAIL) of the https name is not followed by the http one,
-//!   as in Helios, so a dead DNS server costs one lookup, not two. Nothing found is
-//!   `Failed to resolve helios master in <domain> (srv: <srvName>)`.
+//!   An error answer to the https name (REFUSED, SERVFAIL…) is treated like NXDOMAIN: the
+//!   server is up, so the http name is asked next. A lookup nobody answered (timeout) is not
+//!   followed by the http one, so a dead DNS server costs one lookup, not two. Nothing found
+//!   is `Failed to resolve helios master in <domain> (srv: <srvName>)`.
 //! * Every host name (an explicit endpoint's or an SRV target's) is resolved to all its
 //!   addresses, and each address becomes an endpoint of its own, pinned to that address, so
 //!   the client fails over between them. A name that does not resolve is kept as is; the
@@ -149,9 +150,19 @@ impl Lookup {
         domain: &str,
     ) -> Result<Vec<Url>, String> {
         let mut tried = Vec::new();
+        // The https lookup's error answer, reported if the http name has nothing either.
+        let mut https_error = None;
         for (scheme, format) in [("https", &self.https_format), ("http", &self.http_format)] {
             let name = srv_name(format, service, domain);
-            let targets = resolver.srv(&name).await.map_err(|e| e.to_string())?;
+            let targets = match resolver.srv(&name).await {
+                Ok(targets) => targets,
+                Err(e @ DiscoveryError::ErrorAnswer { .. }) if scheme == "https" => {
+                    https_error = Some(e.to_string());
+                    tried.push(name);
+                    continue;
+                }
+                Err(e) => return Err(e.to_string()),
+            };
             let urls: Vec<Url> = targets
                 .iter()
                 .filter_map(|t| target_url(scheme, &t.host, t.port))
@@ -161,7 +172,11 @@ impl Lookup {
             }
             tried.push(name);
         }
-        Err(format!("no SRV records for {}", tried.join(" or ")))
+        let none = format!("no SRV records for {}", tried.join(" or "));
+        Err(match https_error {
+            Some(e) => format!("{e}; {none}"),
+            None => none,
+        })
     }
 }
 
@@ -303,6 +318,99 @@ mod tests {
         let out = pinned(&e, vec![a, b, a]);
         assert_eq!(out.len(), 2);
         assert_eq!(pinned(&e, vec![]), vec![e]);
+    }
+
+    /// A DNS server on a loopback UDP port, written out by hand (the CLI does not depend on
+    /// hickory's message types): a query for a name in `codes` gets that response code (2
+    /// SERVFAIL, 5 REFUSED), an SRV query for `srv` gets one record `m1.x.test:5801`, and
+    /// anything else NXDOMAIN.
+    async fn responder(codes: Vec<(&'static str, u8)>, srv: &'static str) -> SocketAddr {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let encode = |name: &str| {
+            let mut out = Vec::new();
+            for label in name.split('.').filter(|l| !l.is_empty()) {
+                out.push(label.len() as u8);
+                out.extend_from_slice(label.as_bytes());
+            }
+            out.push(0);
+            out
+        };
+        let srv_wire = encode(srv);
+        let codes: Vec<(Vec<u8>, u8)> = codes.into_iter().map(|(n, c)| (encode(n), c)).collect();
+        let target = encode("m1.x.test");
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
+                let query = &buf[..n];
+                // Question: the name's labels end with a zero byte, then type and class.
+                let Some(end) = query[12..].iter().position(|b| *b == 0).map(|p| 12 + p + 1) else {
+                    continue;
+                };
+                let Some(qtype) = query.get(end..end + 2) else {
+                    continue;
+                };
+                let name = query[12..end].to_ascii_lowercase();
+                let is_srv = qtype == [0, 33];
+                let (rcode, answer) = match codes.iter().find(|(n, _)| *n == name) {
+                    Some((_, code)) => (*code, None),
+                    None if name == srv_wire && is_srv => (0, Some(())),
+                    None => (3, None),
+                };
+                let mut reply = query[..2].to_vec();
+                // QR and AA set, RD copied from the query; then the response code.
+                reply.push(0x84 | (query[2] & 0x01));
+                reply.push(rcode);
+                reply.extend_from_slice(&[0, 1, 0, u8::from(answer.is_some()), 0, 0, 0, 0]);
+                reply.extend_from_slice(&query[12..end + 4]);
+                if answer.is_some() {
+                    // Owner: a pointer to the question's name; SRV, IN, TTL 0.
+                    reply.extend_from_slice(&[0xc0, 12, 0, 33, 0, 1, 0, 0, 0, 0]);
+                    let rdlength = (6 + target.len()) as u16;
+                    reply.extend_from_slice(&rdlength.to_be_bytes());
+                    reply.extend_from_slice(&[0, 0, 0, 0]);
+                    reply.extend_from_slice(&5801u16.to_be_bytes());
+                    reply.extend_from_slice(&target);
+                }
+                let _ = socket.send_to(&reply, peer).await;
+            }
+        });
+        addr
+    }
+
+    /// REFUSED or SERVFAIL for the https name goes on to the http name, as NXDOMAIN does;
+    /// when the http name has nothing either, the cause names both.
+    #[tokio::test]
+    async fn an_error_answer_for_https_goes_on_to_http() {
+        let spec = TargetSpec::Domain {
+            domain: "x.test".into(),
+            srv_name: "helios".into(),
+        };
+        for (code, words) in [(5, "Refused"), (2, "Server Failure"), (3, "")] {
+            let server = responder(
+                vec![("_helios._https.x.test", code)],
+                "_helios._http.x.test",
+            )
+            .await;
+            let lookup = Lookup::new(Some(server), None, None);
+            let target = lookup.resolve(&spec).await.unwrap_or_else(|e| {
+                panic!("rcode {code}: {}", e.line(1));
+            });
+            let urls: Vec<&str> = target.endpoints.iter().map(|e| e.as_str()).collect();
+            assert_eq!(urls, ["http://m1.x.test:5801/"], "rcode {code}");
+
+            let server = responder(vec![("_helios._https.x.test", code)], "none.test").await;
+            let lookup = Lookup::new(Some(server), None, None);
+            let err = lookup.resolve(&spec).await.unwrap_err();
+            assert!(
+                err.cause.contains(words)
+                    && err.cause.ends_with(
+                        "no SRV records for _helios._https.x.test or _helios._http.x.test"
+                    ),
+                "rcode {code}: {}",
+                err.cause
+            );
+        }
     }
 
     #[tokio::test]

@@ -17,8 +17,8 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig};
-use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::{Resolver, TokioResolver};
 
@@ -61,7 +61,16 @@ pub enum DiscoveryError {
         /// What is wrong with it.
         detail: String,
     },
-    /// The nameservers did not answer (timeout, refused, SERVFAIL…).
+    /// A nameserver answered the query with an error code (REFUSED, SERVFAIL, …): it is up,
+    /// so another name (such as `_http` after `_https`) may still be worth asking for.
+    #[error("DNS lookup of {name} failed: {detail}")]
+    ErrorAnswer {
+        /// The name that was looked up.
+        name: String,
+        /// The response code, as the resolver words it.
+        detail: String,
+    },
+    /// The nameservers did not answer (timeout, connection refused, I/O error…).
     #[error("DNS lookup of {name} failed: {detail}")]
     Lookup {
         /// The name that was looked up.
@@ -304,6 +313,10 @@ fn lookup_error(name: &str, e: &NetError) -> DiscoveryError {
             name: name.to_string(),
             detail: p.to_string(),
         },
+        NetError::Dns(DnsError::ResponseCode(_)) => DiscoveryError::ErrorAnswer {
+            name: name.to_string(),
+            detail: e.to_string(),
+        },
         other => DiscoveryError::Lookup {
             name: name.to_string(),
             detail: other.to_string(),
@@ -464,6 +477,14 @@ mod tests {
     /// A tiny authoritative UDP responder for tests, built from hickory's message types:
     /// answers SRV and A queries from `records` (name → answers) and NXDOMAIN otherwise.
     async fn responder(records: Vec<(&'static str, Vec<RData>)>) -> SocketAddr {
+        responder_with_codes(records, Vec::new()).await
+    }
+
+    /// Like [`responder`], answering the names in `codes` with that response code.
+    async fn responder_with_codes(
+        records: Vec<(&'static str, Vec<RData>)>,
+        codes: Vec<(&'static str, hickory_resolver::proto::op::ResponseCode)>,
+    ) -> SocketAddr {
         use hickory_resolver::proto::op::{Message, OpCode, ResponseCode};
         use hickory_resolver::proto::rr::{Name, Record};
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -479,6 +500,11 @@ mod tests {
                 reply.queries = query.queries.clone();
                 let q = &query.queries[0];
                 let name = q.name().to_string();
+                if let Some((_, code)) = codes.iter().find(|(n, _)| *n == name) {
+                    reply.metadata.response_code = *code;
+                    let _ = socket.send_to(&reply.to_vec().unwrap(), peer).await;
+                    continue;
+                }
                 match records.iter().find(|(n, _)| *n == name) {
                     Some((_, answers)) => {
                         for data in answers {
@@ -566,6 +592,40 @@ mod tests {
             vec!["127.0.0.7".parse::<IpAddr>().unwrap()]
         );
         assert!(resolver.ips("m9.example.test").await.unwrap().is_empty());
+    }
+
+    /// REFUSED and SERVFAIL are errors the server answered (the caller may ask for another
+    /// name), kept apart from NXDOMAIN (an empty list) and from no answer at all.
+    #[tokio::test]
+    async fn error_answers_are_told_apart() {
+        use hickory_resolver::proto::op::ResponseCode;
+        let server = responder_with_codes(
+            vec![],
+            vec![
+                ("_helios._https.refused.test.", ResponseCode::Refused),
+                ("_helios._https.servfail.test.", ResponseCode::ServFail),
+            ],
+        )
+        .await;
+        let resolver = SrvResolver::new(Some(server)).unwrap();
+        for (name, code) in [
+            ("_helios._https.refused.test", "Refused"),
+            ("_helios._https.servfail.test", "Server Failure"),
+        ] {
+            let err = resolver.srv(name).await.unwrap_err();
+            assert!(
+                matches!(&err, DiscoveryError::ErrorAnswer { name: n, detail }
+                    if n == name && detail.contains(code)),
+                "{err:?}"
+            );
+        }
+        assert!(
+            resolver
+                .srv("_helios._https.other.test")
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
