@@ -12,6 +12,8 @@
 #![warn(missing_docs)]
 
 pub mod hash;
+#[cfg(feature = "http")]
+pub mod http_client;
 pub mod model;
 pub mod validate;
 

@@ -13,7 +13,13 @@
 //! `https://` endpoints use rustls with the system's trust store; `-k` turns
 //! certificate verification off, like `curl -k`.
 //!
-//! This module knows URLs, statuses and JSON bodies; it prints nothing.
+//! Writes are exactly once: each write request of a client gets its own idempotency key
+//! (`Idempotency-Key`, one per request, made from a random id of the invocation) and keeps it
+//! on every retry, so a retry after a lost answer, a timeout or a 504 `UNKNOWN_OUTCOME` (the
+//! master could not tell whether the write was applied) gets the first attempt's answer.
+//!
+//! This module knows URLs, statuses and JSON bodies; it prints nothing but, with `-v`, a note
+//! when the system has no CA certificates.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -74,6 +80,15 @@ impl Reply {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).trim().to_string()
     }
+
+    /// A 504 whose body says the master could not tell whether the write was applied: the
+    /// write is retried with the same key.
+    fn is_unknown_outcome(&self) -> bool {
+        self.status == 504
+            && self
+                .json::<Value>()
+                .is_ok_and(|body| body["status"] == "UNKNOWN_OUTCOME")
+    }
 }
 
 /// Why a request produced no usable answer. The `Display` form is the
@@ -92,6 +107,17 @@ pub enum ClientError {
         /// The cluster's name.
         target: String,
         /// The innermost cause, e.g. `Connection refused (os error 111)`.
+        detail: String,
+    },
+    /// The masters could not tell whether the write was applied, until the budget was spent.
+    #[error(
+        "Outcome unknown in {target}: the write may or may not have been applied ({detail}); \
+         check with a read before writing again"
+    )]
+    UnknownOutcome {
+        /// The cluster's name.
+        target: String,
+        /// The master's explanation.
         detail: String,
     },
     /// Masters answered 502/503 (e.g. no leader) until the budget was spent.
@@ -130,16 +156,38 @@ pub enum ClientError {
 #[derive(Debug)]
 enum Failure {
     Timeout,
+    /// No connection could be made: the request never left.
     Connect(String),
+    /// The connection broke after the request may have been sent.
+    Lost(String),
     Unavailable(String),
+    UnknownOutcome(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Timeout => f.write_str("no answer in time"),
+            Failure::Connect(d) | Failure::Lost(d) | Failure::Unavailable(d) => f.write_str(d),
+            Failure::UnknownOutcome(d) => f.write_str(d),
+        }
+    }
 }
 
 impl Failure {
+    /// Whether the request may have reached a master (and so a write may have been applied).
+    fn may_have_arrived(&self) -> bool {
+        matches!(self, Failure::Timeout | Failure::Lost(_))
+    }
+
     fn into_error(self, target: String) -> ClientError {
         match self {
             Failure::Timeout => ClientError::Timeout { target },
-            Failure::Connect(detail) => ClientError::Connect { target, detail },
+            Failure::Connect(detail) | Failure::Lost(detail) => {
+                ClientError::Connect { target, detail }
+            }
             Failure::Unavailable(detail) => ClientError::Unavailable { target, detail },
+            Failure::UnknownOutcome(detail) => ClientError::UnknownOutcome { target, detail },
         }
     }
 }
@@ -183,6 +231,13 @@ impl Request {
     pub fn path(&self) -> String {
         format!("/{}", self.segments.join("/"))
     }
+
+    /// Whether the request changes the state (and so carries an idempotency key).
+    /// `POST /jobs/statuses` and `POST /hosts/statuses` are reads with a body.
+    fn is_write(&self) -> bool {
+        !matches!(self.method, Method::GET | Method::HEAD | Method::OPTIONS)
+            && self.segments.last().is_none_or(|s| s != "statuses")
+    }
 }
 
 /// How a client reaches its endpoints, beyond [`ClientConfig`].
@@ -200,6 +255,8 @@ pub struct ConnectOptions {
 pub struct HeliosClient {
     /// One HTTP client per endpoint of `target`, same index.
     http: Vec<reqwest::Client>,
+    /// Idempotency keys of this client's writes: a random id of the invocation and a count.
+    keys: std::sync::Arc<WriteKeys>,
     target: Target,
     config: ClientConfig,
     /// The cluster's name in error messages.
@@ -224,13 +281,17 @@ impl HeliosClient {
             "No master endpoint in {}",
             target.name
         );
-        let http = target
-            .endpoints
-            .iter()
-            .map(|e| http_client(e, options.insecure))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut http = Vec::with_capacity(target.endpoints.len());
+        for endpoint in &target.endpoints {
+            let (client, roots) = http_client(endpoint, options.insecure)?;
+            if let Some(note) = roots.note().filter(|_| config.verbose >= 1) {
+                eprintln!("{note}");
+            }
+            http.push(client);
+        }
         Ok(HeliosClient {
             http,
+            keys: std::sync::Arc::new(WriteKeys::new()),
             label: options.label.unwrap_or_else(|| target.name.clone()),
             target,
             config,
@@ -243,8 +304,10 @@ impl HeliosClient {
     }
 
     /// Sends `request`, retrying unavailable masters within the budget, and
-    /// returns the first real answer (any status but 502/503).
+    /// returns the first real answer (any status but 502, 503 and a 504 `UNKNOWN_OUTCOME`).
+    /// A write keeps one idempotency key across all its attempts.
     pub async fn send(&self, request: &Request) -> Result<Reply, ClientError> {
+        let key = request.is_write().then(|| self.keys.next());
         let endpoints = &self.target.endpoints;
         let mut order: Vec<usize> = (0..endpoints.len()).collect();
         order.shuffle(&mut rand::rng());
@@ -252,6 +315,9 @@ impl HeliosClient {
         let mut backoff = INITIAL_BACKOFF;
         let mut attempt = 0usize;
         let mut last: Option<Failure> = None;
+        // For a write: why an attempt may have been applied, once one may have been. The
+        // final error then says the outcome is unknown, never that nothing happened.
+        let mut maybe_applied: Option<String> = None;
         loop {
             let timeout = if attempt == 0 {
                 self.config.http_timeout
@@ -264,10 +330,17 @@ impl HeliosClient {
             };
             let index = order[attempt % order.len()];
             let url = self.url(&endpoints[index], request);
-            match self.attempt(index, request, url.clone(), timeout).await {
+            match self
+                .attempt(index, request, key.as_deref(), url.clone(), timeout)
+                .await
+            {
                 Ok(reply) if reply.status == 502 || reply.status == 503 => {
                     self.log(request, &url, &format!("{} (retrying)", reply.status));
                     last = Some(Failure::Unavailable(unavailable_detail(&reply)));
+                }
+                Ok(reply) if reply.is_unknown_outcome() => {
+                    self.log(request, &url, "504 UNKNOWN_OUTCOME (retrying, same key)");
+                    maybe_applied = Some(unavailable_detail(&reply));
                 }
                 Ok(reply) => {
                     self.log(request, &url, &reply.status.to_string());
@@ -275,6 +348,9 @@ impl HeliosClient {
                 }
                 Err(failure) => {
                     self.log(request, &url, &format!("{failure:?} (retrying)"));
+                    if key.is_some() && failure.may_have_arrived() {
+                        maybe_applied = Some(failure.to_string());
+                    }
                     last = Some(failure);
                 }
             }
@@ -287,6 +363,9 @@ impl HeliosClient {
                 tokio::time::sleep(backoff.min(remaining)).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
+        }
+        if let Some(detail) = maybe_applied {
+            return Err(Failure::UnknownOutcome(detail).into_error(self.label.clone()));
         }
         // The loop runs at least one attempt, so `last` is set.
         Err(last
@@ -567,6 +646,7 @@ impl HeliosClient {
         &self,
         index: usize,
         request: &Request,
+        key: Option<&str>,
         url: Url,
         timeout: Duration,
     ) -> Result<Reply, Failure> {
@@ -574,6 +654,9 @@ impl HeliosClient {
             .request(request.method.clone(), url)
             .timeout(timeout)
             .header("Helios-Version", HeaderValue::from_static(CLIENT_VERSION));
+        if let Some(key) = key {
+            builder = builder.header(IDEMPOTENCY_KEY, key);
+        }
         if let Some(body) = &request.body {
             builder = builder
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -595,18 +678,51 @@ impl HeliosClient {
     }
 }
 
-/// The HTTP client of one endpoint: connects to the endpoint's pinned address, if any.
-fn http_client(endpoint: &Endpoint, insecure: bool) -> reqwest::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .no_proxy()
-        .user_agent(format!("helios-cli/{CLIENT_VERSION}"));
-    if insecure {
-        builder = builder.tls_danger_accept_invalid_certs(true);
+/// The HTTP client of one endpoint: connects to the endpoint's pinned address, if any. On a
+/// machine without CA certificates it trusts the bundled roots instead (see
+/// [`helios_api::http_client`]).
+fn http_client(
+    endpoint: &Endpoint,
+    insecure: bool,
+) -> reqwest::Result<(reqwest::Client, helios_api::http_client::Roots)> {
+    helios_api::http_client::build(|| {
+        let mut builder = reqwest::Client::builder()
+            .no_proxy()
+            .user_agent(format!("helios-cli/{CLIENT_VERSION}"));
+        if insecure {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        if let (Some(addr), Some(host)) = (endpoint.addr, endpoint.url.host_str()) {
+            builder = builder.resolve(host, addr);
+        }
+        builder
+    })
+}
+
+/// The header of a write's idempotency key.
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// The idempotency keys of one client's writes: `cli-<random>-<n>`, a new `n` per write.
+#[derive(Debug)]
+struct WriteKeys {
+    invocation: String,
+    count: std::sync::atomic::AtomicU64,
+}
+
+impl WriteKeys {
+    fn new() -> Self {
+        WriteKeys {
+            invocation: format!("cli-{:032x}", rand::random::<u128>()),
+            count: std::sync::atomic::AtomicU64::new(0),
+        }
     }
-    if let (Some(addr), Some(host)) = (endpoint.addr, endpoint.url.host_str()) {
-        builder = builder.resolve(host, addr);
+
+    fn next(&self) -> String {
+        let n = self
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}-{n}", self.invocation)
     }
-    builder.build()
 }
 
 /// Decodes a reply body, naming the request when it does not parse.
@@ -691,7 +807,11 @@ fn classify(error: reqwest::Error) -> Failure {
     while let Some(next) = cause.source() {
         cause = next;
     }
-    Failure::Connect(cause.to_string())
+    if error.is_connect() {
+        Failure::Connect(cause.to_string())
+    } else {
+        Failure::Lost(cause.to_string())
+    }
 }
 
 /// `503 NO_LEADER: <message>` from a `{"status":…,"message":…}` body, else

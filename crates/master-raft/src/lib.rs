@@ -10,6 +10,7 @@
 pub mod config;
 pub mod control;
 pub mod dispatcher;
+pub mod exactly_once;
 pub mod gateway;
 pub mod grpc;
 pub mod housekeeping;

@@ -95,7 +95,7 @@ pub async fn run(
         &sm,
         metrics,
         cfg.whitelisted_capabilities.clone(),
-    );
+    )?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

@@ -12,15 +12,18 @@ use helios_api::{
     TaskStatusEventsStatus,
 };
 
+use crate::exactly_once::WriteKey;
 use crate::gateway::{ApiError, AppState};
 use crate::raft::types::MasterNode;
 use crate::state::{Command, CommandResult, Host, State, Versioned};
 
 /// Creates a job: fills in the hash when the id has a version but no hash, stamps
 /// `creatingUser` and `created`, validates, and replicates it. The answer's status is `OK`,
-/// `INVALID_JOB_DEFINITION` (with every error) or `JOB_ALREADY_EXISTS`.
+/// `INVALID_JOB_DEFINITION` (with every error) or `JOB_ALREADY_EXISTS`; a retry with the same
+/// `key` gets the first attempt's answer.
 pub async fn create_job(
     app: &AppState,
+    key: &WriteKey,
     mut job: Job,
     user: Option<String>,
 ) -> Result<CreateJobResponse, ApiError> {
@@ -56,7 +59,7 @@ pub async fn create_job(
             status: CreateJobStatus::InvalidJobDefinition,
         });
     }
-    match app.write(Command::CreateJob { job }).await? {
+    match app.write_keyed(key, Command::CreateJob { job }).await? {
         CommandResult::JobCreated { id } => Ok(CreateJobResponse {
             errors: vec![],
             id: Some(id),
@@ -135,3 +138,7 @@ pub async fn members(app: &AppState) -> Result<Vec<(u64, MasterNode)>, ApiError>
         .map(|(id, n)| (*id, n.clone()))
         .collect())
 }
+
+/// Members with their role and whether they are up (`GET /masters`).
+pub mod members;
+pub use members::{MemberRole, MemberState, MemberStatus, member_statuses};

@@ -5,6 +5,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// The status word of a write whose outcome is unknown (504).
+pub const UNKNOWN_OUTCOME: &str = "UNKNOWN_OUTCOME";
+
 /// An error answer: an HTTP status and a JSON body.
 #[derive(Debug)]
 pub struct ApiError {
@@ -31,6 +34,31 @@ impl ApiError {
     /// 503: no leader is known, or the leader changed under the request; the client retries.
     pub fn no_leader(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "NO_LEADER", message)
+    }
+
+    /// 504 `UNKNOWN_OUTCOME`: the write may or may not have been applied; retrying with the
+    /// same idempotency key is safe and tells which.
+    pub fn unknown_outcome(key: &str, detail: &str) -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            UNKNOWN_OUTCOME,
+            format!(
+                "the write may or may not have been applied ({detail}); retry it with the same \
+                 Idempotency-Key {key}"
+            ),
+        )
+    }
+
+    /// 409 `IDEMPOTENCY_KEY_REUSED`: the key was first used with a different request.
+    pub fn key_reused(key: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "IDEMPOTENCY_KEY_REUSED",
+            format!(
+                "the idempotency key {key} was already used for a different request; use a new \
+                 key for a new request"
+            ),
+        )
     }
 
     /// An error with a body of Helios's own shape.

@@ -4,15 +4,23 @@
 //! A forwarded request carries `X-Helios-Forwarded`; a master that receives one and does not
 //! lead answers 503 instead of forwarding again, so two members with different views of the
 //! leader can never bounce a request between them.
+//!
+//! Writes go through [`crate::exactly_once`]: each gets an idempotency key (the client's
+//! `Idempotency-Key`, or a new one, echoed in the answer) and is retried with it, here or at
+//! whichever master leads, until it has an answer; 503 only when nothing was written, 504
+//! `UNKNOWN_OUTCOME` when it may have been.
 
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use super::error::{ApiError, UNKNOWN_OUTCOME};
 use super::{AppState, MAX_BODY};
+use crate::exactly_once::retry::{self, Attempt, Route, Transport};
+use crate::exactly_once::{IDEMPOTENCY_KEY, WriteKey};
 use crate::raft::service::{is_leader, leader_node};
 
 const FORWARDED: &str = "x-helios-forwarded";
@@ -24,10 +32,15 @@ const PASSED_HEADERS: &[&str] = &[
     "helios-version",
     "helios-server-version",
     "helios-version-status",
+    IDEMPOTENCY_KEY,
 ];
 
-/// Middleware: run the request here if this member leads, else forward it to the leader.
+/// Middleware: run the request here if this member leads, else forward it to the leader;
+/// writes are retried exactly once (see the module's documentation).
 pub async fn forward_to_leader(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    if is_write(&req) {
+        return write(app, req, next).await;
+    }
     if is_stale_read(&req) || is_leader(&app.raft, app.id) {
         return next.run(req).await;
     }
@@ -38,10 +51,17 @@ pub async fn forward_to_leader(State(app): State<AppState>, req: Request, next: 
             ApiError::no_leader("this master was sent a forwarded request but does not lead")
                 .into_response()
         }
-        Some((_, node)) => match proxy(&app, &node.http_addr, req).await {
-            Ok(resp) => resp,
-            Err(e) => e.into_response(),
-        },
+        Some((_, node)) => {
+            let (parts, body) = req.into_parts();
+            let body = match buffered(body).await {
+                Ok(body) => body,
+                Err(e) => return e.into_response(),
+            };
+            match proxy(&app, &node.http_addr, &parts, body).await {
+                Ok(resp) => resp,
+                Err(e) => ApiError::no_leader(e.to_string()).into_response(),
+            }
+        }
         None => ApiError::no_leader("no leader is known; the masters may be electing one")
             .into_response(),
     }
@@ -50,28 +70,146 @@ pub async fn forward_to_leader(State(app): State<AppState>, req: Request, next: 
 /// A `GET` with `stale=true` is answered from this member's own applied state, without
 /// forwarding or a leadership check (useful to inspect one member, or to read without a leader).
 pub fn is_stale_read(req: &Request) -> bool {
-    req.method() == axum::http::Method::GET
+    req.method() == Method::GET
         && req
             .uri()
             .query()
             .is_some_and(|q| q.split('&').any(|kv| kv == "stale=true" || kv == "stale"))
 }
 
-async fn proxy(app: &AppState, leader_http: &str, req: Request) -> Result<Response, ApiError> {
-    app.metrics.forwarded.inc();
-    let (parts, body) = req.into_parts();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let body = to_bytes(body, MAX_BODY).await.map_err(|_| {
+/// Whether the request changes the state. `POST /jobs/statuses` and `POST /hosts/statuses`
+/// are reads that carry their list of names in a body, as in Helios.
+fn is_write(req: &Request) -> bool {
+    !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && !req.uri().path().ends_with("/statuses")
+}
+
+/// Runs a write exactly once: gives it its key, then retries it until it has an answer.
+async fn write(app: AppState, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let body = match buffered(body).await {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let sent = parts.headers.get(IDEMPOTENCY_KEY).map(HeaderValue::as_bytes);
+    let key = match WriteKey::for_request(
+        sent,
+        &[parts.method.as_str().as_bytes(), path.as_bytes(), &body],
+    ) {
+        Ok(key) => key,
+        Err(problem) => {
+            return ApiError::bad_request("INVALID_IDEMPOTENCY_KEY", problem).into_response();
+        }
+    };
+    // A key is visible ASCII (checked above), so it is always a valid header value.
+    let key_header = HeaderValue::from_str(&key.key).ok();
+    if let Some(value) = &key_header {
+        parts.headers.insert(IDEMPOTENCY_KEY, value.clone());
+    }
+    parts.extensions.insert(key.clone());
+    let forwarded = parts.headers.contains_key(FORWARDED);
+    let transport = RestWrite {
+        app: app.clone(),
+        parts,
+        body,
+        next,
+        key: key.key,
+    };
+    let mut resp = retry::run(&app, forwarded, transport).await;
+    if let Some(value) = key_header {
+        resp.headers_mut().insert(IDEMPOTENCY_KEY, value);
+    }
+    resp
+}
+
+/// One REST write, run here or at the leader as often as [`retry::run`] asks.
+struct RestWrite {
+    app: AppState,
+    parts: Parts,
+    body: Bytes,
+    next: Next,
+    key: String,
+}
+
+impl Transport for RestWrite {
+    type Answer = Response;
+
+    async fn attempt(&mut self, route: Route) -> Attempt<Response> {
+        match route {
+            Route::Here => {
+                let req = Request::from_parts(self.parts.clone(), Body::from(self.body.clone()));
+                classify(self.next.clone().run(req).await).await
+            }
+            Route::Leader(addr) => {
+                match proxy(&self.app, &addr, &self.parts, self.body.clone()).await {
+                    Ok(resp) => classify(resp).await,
+                    Err(e @ ProxyError::NotSent { .. }) => {
+                        Attempt::NotProposed(ApiError::no_leader(e.to_string()).into_response())
+                    }
+                    Err(e @ ProxyError::Lost { .. }) => Attempt::Unknown(e.to_string()),
+                }
+            }
+            Route::Nowhere(why) => Attempt::NotProposed(ApiError::no_leader(why).into_response()),
+        }
+    }
+
+    fn unknown_outcome(&self, detail: &str) -> Response {
+        ApiError::unknown_outcome(&self.key, detail).into_response()
+    }
+}
+
+/// What an answer says about its write: 503 promises nothing was proposed, 504
+/// `UNKNOWN_OUTCOME` that it may have been; anything else is the answer.
+async fn classify(resp: Response) -> Attempt<Response> {
+    match resp.status() {
+        StatusCode::SERVICE_UNAVAILABLE => Attempt::NotProposed(resp),
+        StatusCode::GATEWAY_TIMEOUT => {
+            let (parts, body) = resp.into_parts();
+            let bytes = to_bytes(body, MAX_BODY).await.unwrap_or_default();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            if body["status"] == UNKNOWN_OUTCOME {
+                let message = body["message"].as_str().unwrap_or("no detail");
+                Attempt::Unknown(format!("the leader answered: {message}"))
+            } else {
+                Attempt::Answer(Response::from_parts(parts, Body::from(bytes)))
+            }
+        }
+        _ => Attempt::Answer(resp),
+    }
+}
+
+/// Reads a request body that the body-limit layer has already buffered.
+async fn buffered(body: Body) -> Result<Bytes, ApiError> {
+    to_bytes(body, MAX_BODY).await.map_err(|_| {
         ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::PAYLOAD_TOO_LARGE,
             "BODY_TOO_LARGE",
             format!("request body is larger than {MAX_BODY} bytes"),
         )
-    })?;
+    })
+}
+
+/// Why the leader gave no answer to a forwarded request.
+#[derive(Debug, thiserror::Error)]
+enum ProxyError {
+    /// The request never left: nothing can have been proposed.
+    #[error("cannot reach the leader at {addr}: {detail}")]
+    NotSent { addr: String, detail: String },
+    /// The request may have reached the leader; its answer did not come back.
+    #[error("the leader at {addr} did not answer: {detail}")]
+    Lost { addr: String, detail: String },
+}
+
+/// Sends a request to the leader, marked as forwarded, and returns its answer.
+async fn proxy(
+    app: &AppState,
+    leader_http: &str,
+    parts: &Parts,
+    body: Bytes,
+) -> Result<Response, ProxyError> {
+    app.metrics.forwarded.inc();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut out = app
         .http
         .request(parts.method.clone(), format!("http://{leader_http}{path}"))
@@ -82,15 +220,23 @@ async fn proxy(app: &AppState, leader_http: &str, req: Request) -> Result<Respon
             out = out.header(*name, v.clone());
         }
     }
+    let lost = |e: reqwest::Error| ProxyError::Lost {
+        addr: leader_http.to_string(),
+        detail: innermost(&e),
+    };
     let answer = out.send().await.map_err(|e| {
-        ApiError::no_leader(format!("cannot reach the leader at {leader_http}: {e}"))
+        if e.is_connect() || e.is_builder() {
+            ProxyError::NotSent {
+                addr: leader_http.to_string(),
+                detail: innermost(&e),
+            }
+        } else {
+            lost(e)
+        }
     })?;
     let status = answer.status();
     let headers = answer.headers().clone();
-    let bytes = answer
-        .bytes()
-        .await
-        .map_err(|e| ApiError::no_leader(format!("the leader's answer was cut off: {e}")))?;
+    let bytes = answer.bytes().await.map_err(lost)?;
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
     for name in PASSED_HEADERS {
@@ -102,4 +248,14 @@ async fn proxy(app: &AppState, leader_http: &str, req: Request) -> Result<Respon
         }
     }
     Ok(resp)
+}
+
+/// The innermost cause of an HTTP client error ("Connection refused (os error 111)"), which
+/// says what actually went wrong; reqwest's own message only names the URL.
+fn innermost(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }

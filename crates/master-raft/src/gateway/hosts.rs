@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
+use axum::{Extension, Json};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -16,6 +16,7 @@ use helios_api::{
 
 use super::jobs::{Params, body, full_id, params};
 use super::{ApiError, AppState};
+use crate::exactly_once::WriteKey;
 use crate::state::{Command, CommandResult, State as ClusterState};
 
 type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
@@ -103,6 +104,7 @@ pub async fn list(State(app): State<AppState>, q: Pairs) -> Result<Json<Vec<Stri
 /// `PUT /hosts/{host}?id=`: registers a host name with an agent id.
 pub async fn register(
     State(app): State<AppState>,
+    Extension(key): Extension<WriteKey>,
     Path(host): Path<String>,
     q: Params,
 ) -> Result<Response, ApiError> {
@@ -116,11 +118,14 @@ pub async fn register(
         return Ok((StatusCode::BAD_REQUEST, Json(r)).into_response());
     }
     let now_ms = chrono::Utc::now().timestamp_millis();
-    app.write(Command::RegisterHost {
-        name: host.clone(),
-        id,
-        now_ms,
-    })
+    app.write_keyed(
+        &key,
+        Command::RegisterHost {
+            name: host.clone(),
+            id,
+            now_ms,
+        },
+    )
     .await?;
     let r = HostRegisterResponse {
         host,
@@ -132,10 +137,11 @@ pub async fn register(
 /// `DELETE /hosts/{host}`: removes the host with its deployments and history.
 pub async fn deregister(
     State(app): State<AppState>,
+    Extension(key): Extension<WriteKey>,
     Path(host): Path<String>,
 ) -> Result<Response, ApiError> {
     let result = app
-        .write(Command::DeregisterHost { name: host.clone() })
+        .write_keyed(&key, Command::DeregisterHost { name: host.clone() })
         .await?;
     let (code, status) = match result {
         CommandResult::Ok => (StatusCode::OK, HostDeregisterStatus::Ok),
@@ -200,6 +206,7 @@ fn parse_deployment(raw: &[u8]) -> Result<Deployment, ApiError> {
 /// `PUT /hosts/{host}/jobs/{job}?token=&user=`: deploys the body's job to the host.
 pub async fn deploy(
     State(app): State<AppState>,
+    Extension(key): Extension<WriteKey>,
     Path((host, job)): Path<(String, String)>,
     q: Params,
     raw: Result<Bytes, BytesRejection>,
@@ -223,7 +230,7 @@ pub async fn deploy(
     deployment.deployer_master = Some(app.name.clone());
     let token = q.get("token").cloned().unwrap_or_default();
     let result = app
-        .write(Command::Deploy {
+        .write_keyed(&key, Command::Deploy {
             host: host.clone(),
             deployment,
             token,
@@ -272,6 +279,7 @@ pub async fn get_deployment(
 /// `PATCH /hosts/{host}/jobs/{job}?token=`: sets the goal (START, STOP, UNDEPLOY).
 pub async fn set_goal(
     State(app): State<AppState>,
+    Extension(key): Extension<WriteKey>,
     Path((host, job)): Path<(String, String)>,
     q: Params,
     raw: Result<Bytes, BytesRejection>,
@@ -293,7 +301,7 @@ pub async fn set_goal(
     }
     let token = q.get("token").cloned().unwrap_or_default();
     let result = app
-        .write(Command::SetGoal {
+        .write_keyed(&key, Command::SetGoal {
             host: host.clone(),
             job: path_id.to_string(),
             goal: deployment.goal,
@@ -314,6 +322,7 @@ pub async fn set_goal(
 /// `DELETE /hosts/{host}/jobs/{job}?token=`: undeploys.
 pub async fn undeploy(
     State(app): State<AppState>,
+    Extension(key): Extension<WriteKey>,
     Path((host, job)): Path<(String, String)>,
     q: Params,
 ) -> Result<Response, ApiError> {
@@ -333,7 +342,7 @@ pub async fn undeploy(
     };
     let token = q.get("token").cloned().unwrap_or_default();
     let result = app
-        .write(Command::Undeploy {
+        .write_keyed(&key, Command::Undeploy {
             host: host.clone(),
             job: id.to_string(),
             token,

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::Json;
+use axum::{Extension, Json};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -13,6 +13,7 @@ use helios_api::{
 };
 
 use super::{ApiError, AppState};
+use crate::exactly_once::WriteKey;
 use crate::state::{Command, CommandResult, State as ClusterState};
 
 pub type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -47,6 +48,7 @@ fn create_answer(status: StatusCode, resp: CreateJobResponse) -> Response {
 /// `POST /jobs?user=`: validates, hashes, stamps and replicates a new job.
 pub async fn create(
     State(app): State<AppState>,
+    Extension(key): Extension<WriteKey>,
     q: Params,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -55,7 +57,7 @@ pub async fn create(
     let job: Job = serde_json::from_slice(&raw).map_err(|e| {
         ApiError::bad_request("INVALID_JOB_DEFINITION", format!("malformed job JSON: {e}"))
     })?;
-    let resp = crate::control::create_job(&app, job, q.get("user").cloned()).await?;
+    let resp = crate::control::create_job(&app, &key, job, q.get("user").cloned()).await?;
     let code = match resp.status {
         CreateJobStatus::Ok => StatusCode::OK,
         _ => StatusCode::BAD_REQUEST,
@@ -127,13 +129,14 @@ pub async fn get_one(
 /// `DELETE /jobs/{id}?token=`.
 pub async fn remove(
     State(app): State<AppState>,
+    Extension(key): Extension<WriteKey>,
     Path(raw): Path<String>,
     q: Params,
 ) -> Result<Response, ApiError> {
     let q = params(q)?;
     let id = full_id(&raw)?.to_string();
     let token = q.get("token").cloned().unwrap_or_default();
-    let (code, status) = match app.write(Command::RemoveJob { id, token }).await? {
+    let (code, status) = match app.write_keyed(&key, Command::RemoveJob { id, token }).await? {
         CommandResult::Ok => (StatusCode::OK, JobDeleteStatus::Ok),
         CommandResult::JobNotFound => (StatusCode::NOT_FOUND, JobDeleteStatus::JobNotFound),
         CommandResult::Forbidden => (StatusCode::FORBIDDEN, JobDeleteStatus::Forbidden),

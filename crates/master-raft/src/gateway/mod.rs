@@ -20,10 +20,13 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post, put};
+use anyhow::Context;
 use openraft::ReadPolicy;
+use openraft::error::{ClientWriteError, RaftError};
 
-pub use error::ApiError;
+pub use error::{ApiError, UNKNOWN_OUTCOME};
 
+use crate::exactly_once::WriteKey;
 use crate::metrics::Metrics;
 use crate::raft::types::{Raft, StateMachine};
 use crate::state::{Command, CommandResult, State};
@@ -65,7 +68,7 @@ pub struct AppContext {
 }
 
 impl AppState {
-    /// Builds the handler state of a master.
+    /// Builds the handler state of a master; fails only if no HTTP client can be built.
     pub fn new(
         raft: Raft,
         id: u64,
@@ -73,24 +76,57 @@ impl AppState {
         sm: &StateMachine,
         metrics: Arc<Metrics>,
         whitelisted_capabilities: std::collections::BTreeSet<String>,
-    ) -> Self {
-        Self(Arc::new(AppContext {
+    ) -> anyhow::Result<Self> {
+        let (http, roots) = helios_api::http_client::build(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .no_proxy()
+        })
+        .context("building the HTTP client that forwards requests to the leader")?;
+        if let Some(note) = roots.note() {
+            tracing::info!("{note}");
+        }
+        Ok(Self(Arc::new(AppContext {
             raft,
             id,
             name,
             shared: sm.shared(),
             applied: sm.subscribe_applied(),
             metrics,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("HTTP client without TLS builds"),
+            http,
             whitelisted_capabilities: Arc::new(whitelisted_capabilities),
-        }))
+        })))
     }
 
     /// Proposes a command and waits for it to be committed and applied.
+    ///
+    /// Errors tell whether the command may have been written: 503 `NO_LEADER` when it surely
+    /// was not (this member did not lead when it was proposed), 504 `UNKNOWN_OUTCOME` when it
+    /// may have been (its entry was discarded on a leader change, or Raft stopped).
     pub async fn write(&self, command: Command) -> Result<CommandResult, ApiError> {
+        self.propose(command, "(none)").await
+    }
+
+    /// [`Self::write`] for a client's write: the command is applied once per idempotency key,
+    /// and a repeated key gets the first result (see [`crate::exactly_once`]).
+    pub async fn write_keyed(
+        &self,
+        key: &WriteKey,
+        command: Command,
+    ) -> Result<CommandResult, ApiError> {
+        let keyed = Command::Idempotent {
+            key: key.key.clone(),
+            fingerprint: key.fingerprint.clone(),
+            now_ms: chrono::Utc::now().timestamp_millis(),
+            command: Box::new(command),
+        };
+        match self.propose(keyed, &key.key).await? {
+            CommandResult::IdempotencyKeyReused => Err(ApiError::key_reused(&key.key)),
+            result => Ok(result),
+        }
+    }
+
+    async fn propose(&self, command: Command, key: &str) -> Result<CommandResult, ApiError> {
         let start = Instant::now();
         match self.raft.client_write(command).await {
             Ok(resp) => {
@@ -99,10 +135,13 @@ impl AppState {
                     .observe(start.elapsed().as_secs_f64());
                 Ok(resp.data)
             }
-            Err(e) if e.forward_to_leader().is_some() => Err(ApiError::no_leader(
-                "leadership changed while writing; retry",
-            )),
-            Err(e) => Err(ApiError::no_leader(format!("write not committed: {e}"))),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Err(
+                ApiError::no_leader("this master stopped leading before the write was proposed"),
+            ),
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => Err(
+                ApiError::unknown_outcome(key, "the leader changed while the write was in flight"),
+            ),
+            Err(e) => Err(ApiError::unknown_outcome(key, &e.to_string())),
         }
     }
 

@@ -19,6 +19,9 @@ pub fn code_for(word: &str, http: Option<StatusCode>) -> Code {
         "JOB_ALREADY_EXISTS" | "JOB_ALREADY_DEPLOYED" => Code::AlreadyExists,
         "STILL_IN_USE" | "PORT_CONFLICT" => Code::FailedPrecondition,
         "NO_LEADER" | "UNAVAILABLE" => Code::Unavailable,
+        // gRPC's own meaning: the operation may have completed even though it timed out.
+        "UNKNOWN_OUTCOME" => Code::DeadlineExceeded,
+        "IDEMPOTENCY_KEY_REUSED" => Code::AlreadyExists,
         "INTERNAL" => Code::Internal,
         w if w.starts_with("INVALID_") || w.starts_with("BAD_") || w == "ID_MISMATCH" => {
             Code::InvalidArgument

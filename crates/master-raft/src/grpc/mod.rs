@@ -20,6 +20,7 @@
 pub mod error;
 pub mod service;
 pub mod watch;
+mod write;
 
 use axum::Router;
 use helios_api::v1::helios_server::HeliosServer;

@@ -24,6 +24,7 @@ use super::MAX_MESSAGE;
 use super::error::{from_api, invalid_job, refusal, status, with_leader};
 use super::watch;
 use crate::control;
+use crate::exactly_once::WriteKey;
 use crate::gateway::AppState;
 use crate::gateway::hosts::host_status;
 use crate::gateway::jobs::{full_id, job_status};
@@ -34,7 +35,7 @@ use crate::state::{Command, CommandResult};
 /// The service of one master.
 #[derive(Clone)]
 pub struct HeliosApi {
-    app: AppState,
+    pub(super) app: AppState,
     /// Connections to leaders, by HTTP address.
     leaders: Arc<Mutex<HashMap<String, Channel>>>,
     /// Set when the master shuts down: open watches end.
@@ -62,18 +63,19 @@ impl HeliosApi {
                 ),
                 Some(&node.http_addr),
             )),
-            Some((_, node)) => {
-                let channel = self.channel(&node.http_addr)?;
-                let client = HeliosClient::new(channel)
-                    .max_decoding_message_size(MAX_MESSAGE)
-                    .max_encoding_message_size(MAX_MESSAGE);
-                Ok(Some((client, node.http_addr)))
-            }
+            Some((_, node)) => Ok(Some((self.client_at(&node.http_addr)?, node.http_addr))),
             None => Err(status(
                 "NO_LEADER",
                 "no leader is known; the masters may be electing one",
             )),
         }
+    }
+
+    /// A client of the `Helios` service at `addr` (a leader's HTTP address).
+    pub(super) fn client_at(&self, addr: &str) -> Result<HeliosClient<Channel>, Status> {
+        Ok(HeliosClient::new(self.channel(addr)?)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE))
     }
 
     fn channel(&self, addr: &str) -> Result<Channel, Status> {
@@ -91,7 +93,8 @@ impl HeliosApi {
         Ok(channel)
     }
 
-    fn fail(&self, s: Status) -> Status {
+    /// Adds the leader's address to an `UNAVAILABLE` status, so the client retries there.
+    pub(super) fn fail(&self, s: Status) -> Status {
         with_leader(
             s,
             leader_node(&self.app.raft)
@@ -101,8 +104,180 @@ impl HeliosApi {
     }
 }
 
+impl HeliosApi {
+    /// `create_job` on the leader, applied once per idempotency key.
+    async fn create_job_here(
+        &self,
+        key: &WriteKey,
+        req: v1::CreateJobRequest,
+    ) -> Result<Response<v1::CreateJobResponse>, Status> {
+                let job: helios_api::Job = serde_json::from_str(&req.job_json)
+            .map_err(|e| status("INVALID_JOB_DEFINITION", format!("malformed job JSON: {e}")))?;
+        let resp = control::create_job(&self.app, key, job, Some(req.user))
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        match resp.status {
+            helios_api::CreateJobStatus::Ok => Ok(Response::new(v1::CreateJobResponse {
+                job_id: resp.id.unwrap_or_default(),
+            })),
+            helios_api::CreateJobStatus::JobAlreadyExists => Err(refusal(
+                CommandResult::JobAlreadyExists {
+                    id: resp.id.unwrap_or_default(),
+                },
+                "",
+                "",
+            )),
+            _ => Err(invalid_job(resp.id.as_deref(), &resp.errors)),
+        }
+    }
+
+    /// `remove_job` on the leader, applied once per idempotency key.
+    async fn remove_job_here(
+        &self,
+        key: &WriteKey,
+        req: v1::RemoveJobRequest,
+    ) -> Result<Response<v1::RemoveJobResponse>, Status> {
+                let id = job_id(&req.job_id)?;
+        let result = self
+            .app
+            .write_keyed(key, Command::RemoveJob {
+                id: id.clone(),
+                token: req.token,
+            })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        match result {
+            CommandResult::Ok => Ok(Response::new(v1::RemoveJobResponse {})),
+            other => Err(refusal(other, "", &id)),
+        }
+    }
+
+    /// `register_host` on the leader, applied once per idempotency key.
+    async fn register_host_here(
+        &self,
+        key: &WriteKey,
+        req: v1::RegisterHostRequest,
+    ) -> Result<Response<v1::RegisterHostResponse>, Status> {
+                if req.host.is_empty() || req.agent_id.is_empty() {
+            return Err(status(
+                "INVALID_ID",
+                "a host name and an agent id are required",
+            ));
+        }
+        self.app
+            .write_keyed(
+                key,
+                Command::RegisterHost {
+                name: req.host,
+                id: req.agent_id,
+                now_ms: chrono::Utc::now().timestamp_millis(),
+            })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        Ok(Response::new(v1::RegisterHostResponse {}))
+    }
+
+    /// `deregister_host` on the leader, applied once per idempotency key.
+    async fn deregister_host_here(
+        &self,
+        key: &WriteKey,
+        req: v1::DeregisterHostRequest,
+    ) -> Result<Response<v1::DeregisterHostResponse>, Status> {
+        let host = req.host;
+        let result = self
+            .app
+            .write_keyed(key, Command::DeregisterHost { name: host.clone() })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        match result {
+            CommandResult::Ok => Ok(Response::new(v1::DeregisterHostResponse {})),
+            _ => Err(refusal(CommandResult::HostNotFound, &host, "")),
+        }
+    }
+
+    /// `deploy` on the leader, applied once per idempotency key.
+    async fn deploy_here(
+        &self,
+        key: &WriteKey,
+        req: v1::DeployRequest,
+    ) -> Result<Response<v1::DeployResponse>, Status> {
+                let id = full_id(&req.job_id).map_err(from_api)?;
+        let goal = match req.goal() {
+            v1::Goal::Unspecified => Goal::Start,
+            g => Goal::try_from(g).map_err(|e| status("INVALID_GOAL", e))?,
+        };
+        let job = id.to_string();
+        let deployment = Deployment {
+            deployer_master: Some(self.app.name.clone()),
+            deployer_user: Some(req.user).filter(|u| !u.is_empty()),
+            deployment_group_name: None,
+            goal,
+            job_id: id,
+        };
+        let result = self
+            .app
+            .write_keyed(key, Command::Deploy {
+                host: req.host.clone(),
+                deployment,
+                token: req.token,
+            })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        match result {
+            CommandResult::Ok => Ok(Response::new(v1::DeployResponse {})),
+            other => Err(refusal(other, &req.host, &job)),
+        }
+    }
+
+    /// `set_goal` on the leader, applied once per idempotency key.
+    async fn set_goal_here(
+        &self,
+        key: &WriteKey,
+        req: v1::SetGoalRequest,
+    ) -> Result<Response<v1::SetGoalResponse>, Status> {
+                let id = job_id(&req.job_id)?;
+        let goal = Goal::try_from(req.goal()).map_err(|e| status("INVALID_GOAL", e))?;
+        let result = self
+            .app
+            .write_keyed(key, Command::SetGoal {
+                host: req.host.clone(),
+                job: id.clone(),
+                goal,
+                token: req.token,
+            })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        match result {
+            CommandResult::Ok => Ok(Response::new(v1::SetGoalResponse {})),
+            other => Err(refusal(other, &req.host, &id)),
+        }
+    }
+
+    /// `undeploy` on the leader, applied once per idempotency key.
+    async fn undeploy_here(
+        &self,
+        key: &WriteKey,
+        req: v1::UndeployRequest,
+    ) -> Result<Response<v1::UndeployResponse>, Status> {
+                let id = job_id(&req.job_id)?;
+        let result = self
+            .app
+            .write_keyed(key, Command::Undeploy {
+                host: req.host.clone(),
+                job: id.clone(),
+                token: req.token,
+            })
+            .await
+            .map_err(|e| self.fail(from_api(e)))?;
+        match result {
+            CommandResult::Ok => Ok(Response::new(v1::UndeployResponse {})),
+            other => Err(refusal(other, &req.host, &id)),
+        }
+    }
+}
+
 /// The request as the leader receives it: same metadata (deadline included), marked forwarded.
-fn forwarded<T>(req: Request<T>) -> Request<T> {
+pub(super) fn forwarded<T>(req: Request<T>) -> Request<T> {
     let (mut md, _, msg) = req.into_parts();
     md.insert(
         FORWARDED_METADATA,
@@ -185,26 +360,12 @@ impl Helios for HeliosApi {
         &self,
         req: Request<v1::CreateJobRequest>,
     ) -> Result<Response<v1::CreateJobResponse>, Status> {
-        at_leader!(self, req, create_job);
-        let req = req.into_inner();
-        let job: helios_api::Job = serde_json::from_str(&req.job_json)
-            .map_err(|e| status("INVALID_JOB_DEFINITION", format!("malformed job JSON: {e}")))?;
-        let resp = control::create_job(&self.app, job, Some(req.user))
-            .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        match resp.status {
-            helios_api::CreateJobStatus::Ok => Ok(Response::new(v1::CreateJobResponse {
-                job_id: resp.id.unwrap_or_default(),
-            })),
-            helios_api::CreateJobStatus::JobAlreadyExists => Err(refusal(
-                CommandResult::JobAlreadyExists {
-                    id: resp.id.unwrap_or_default(),
-                },
-                "",
-                "",
-            )),
-            _ => Err(invalid_job(resp.id.as_deref(), &resp.errors)),
-        }
+        self.write_once(
+            req,
+            |api, key, req| Box::pin(api.create_job_here(key, req)),
+            |mut leader, req| Box::pin(async move { leader.create_job(req).await }),
+        )
+        .await
     }
 
     async fn get_job(
@@ -268,21 +429,12 @@ impl Helios for HeliosApi {
         &self,
         req: Request<v1::RemoveJobRequest>,
     ) -> Result<Response<v1::RemoveJobResponse>, Status> {
-        at_leader!(self, req, remove_job);
-        let req = req.into_inner();
-        let id = job_id(&req.job_id)?;
-        let result = self
-            .app
-            .write(Command::RemoveJob {
-                id: id.clone(),
-                token: req.token,
-            })
-            .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        match result {
-            CommandResult::Ok => Ok(Response::new(v1::RemoveJobResponse {})),
-            other => Err(refusal(other, "", &id)),
-        }
+        self.write_once(
+            req,
+            |api, key, req| Box::pin(api.remove_job_here(key, req)),
+            |mut leader, req| Box::pin(async move { leader.remove_job(req).await }),
+        )
+        .await
     }
 
     async fn job_status(
@@ -385,40 +537,24 @@ impl Helios for HeliosApi {
         &self,
         req: Request<v1::RegisterHostRequest>,
     ) -> Result<Response<v1::RegisterHostResponse>, Status> {
-        at_leader!(self, req, register_host);
-        let req = req.into_inner();
-        if req.host.is_empty() || req.agent_id.is_empty() {
-            return Err(status(
-                "INVALID_ID",
-                "a host name and an agent id are required",
-            ));
-        }
-        self.app
-            .write(Command::RegisterHost {
-                name: req.host,
-                id: req.agent_id,
-                now_ms: chrono::Utc::now().timestamp_millis(),
-            })
-            .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        Ok(Response::new(v1::RegisterHostResponse {}))
+        self.write_once(
+            req,
+            |api, key, req| Box::pin(api.register_host_here(key, req)),
+            |mut leader, req| Box::pin(async move { leader.register_host(req).await }),
+        )
+        .await
     }
 
     async fn deregister_host(
         &self,
         req: Request<v1::DeregisterHostRequest>,
     ) -> Result<Response<v1::DeregisterHostResponse>, Status> {
-        at_leader!(self, req, deregister_host);
-        let host = req.into_inner().host;
-        let result = self
-            .app
-            .write(Command::DeregisterHost { name: host.clone() })
-            .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        match result {
-            CommandResult::Ok => Ok(Response::new(v1::DeregisterHostResponse {})),
-            _ => Err(refusal(CommandResult::HostNotFound, &host, "")),
-        }
+        self.write_once(
+            req,
+            |api, key, req| Box::pin(api.deregister_host_here(key, req)),
+            |mut leader, req| Box::pin(async move { leader.deregister_host(req).await }),
+        )
+        .await
     }
 
     async fn host_status(
@@ -465,34 +601,12 @@ impl Helios for HeliosApi {
         &self,
         req: Request<v1::DeployRequest>,
     ) -> Result<Response<v1::DeployResponse>, Status> {
-        at_leader!(self, req, deploy);
-        let req = req.into_inner();
-        let id = full_id(&req.job_id).map_err(from_api)?;
-        let goal = match req.goal() {
-            v1::Goal::Unspecified => Goal::Start,
-            g => Goal::try_from(g).map_err(|e| status("INVALID_GOAL", e))?,
-        };
-        let job = id.to_string();
-        let deployment = Deployment {
-            deployer_master: Some(self.app.name.clone()),
-            deployer_user: Some(req.user).filter(|u| !u.is_empty()),
-            deployment_group_name: None,
-            goal,
-            job_id: id,
-        };
-        let result = self
-            .app
-            .write(Command::Deploy {
-                host: req.host.clone(),
-                deployment,
-                token: req.token,
-            })
-            .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        match result {
-            CommandResult::Ok => Ok(Response::new(v1::DeployResponse {})),
-            other => Err(refusal(other, &req.host, &job)),
-        }
+        self.write_once(
+            req,
+            |api, key, req| Box::pin(api.deploy_here(key, req)),
+            |mut leader, req| Box::pin(async move { leader.deploy(req).await }),
+        )
+        .await
     }
 
     async fn get_deployment(
@@ -525,46 +639,24 @@ impl Helios for HeliosApi {
         &self,
         req: Request<v1::SetGoalRequest>,
     ) -> Result<Response<v1::SetGoalResponse>, Status> {
-        at_leader!(self, req, set_goal);
-        let req = req.into_inner();
-        let id = job_id(&req.job_id)?;
-        let goal = Goal::try_from(req.goal()).map_err(|e| status("INVALID_GOAL", e))?;
-        let result = self
-            .app
-            .write(Command::SetGoal {
-                host: req.host.clone(),
-                job: id.clone(),
-                goal,
-                token: req.token,
-            })
-            .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        match result {
-            CommandResult::Ok => Ok(Response::new(v1::SetGoalResponse {})),
-            other => Err(refusal(other, &req.host, &id)),
-        }
+        self.write_once(
+            req,
+            |api, key, req| Box::pin(api.set_goal_here(key, req)),
+            |mut leader, req| Box::pin(async move { leader.set_goal(req).await }),
+        )
+        .await
     }
 
     async fn undeploy(
         &self,
         req: Request<v1::UndeployRequest>,
     ) -> Result<Response<v1::UndeployResponse>, Status> {
-        at_leader!(self, req, undeploy);
-        let req = req.into_inner();
-        let id = job_id(&req.job_id)?;
-        let result = self
-            .app
-            .write(Command::Undeploy {
-                host: req.host.clone(),
-                job: id.clone(),
-                token: req.token,
-            })
-            .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        match result {
-            CommandResult::Ok => Ok(Response::new(v1::UndeployResponse {})),
-            other => Err(refusal(other, &req.host, &id)),
-        }
+        self.write_once(
+            req,
+            |api, key, req| Box::pin(api.undeploy_here(key, req)),
+            |mut leader, req| Box::pin(async move { leader.undeploy(req).await }),
+        )
+        .await
     }
 
     async fn list_masters(

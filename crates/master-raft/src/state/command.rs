@@ -119,6 +119,18 @@ pub enum Command {
         /// The changes, in the order they were received.
         updates: Vec<StatusUpdate>,
     },
+    /// A client's write with its idempotency key: applied only if the key is new, else
+    /// answered with the key's first result (see [`super::idempotency`]).
+    Idempotent {
+        /// The idempotency key.
+        key: String,
+        /// The fingerprint of the request the key came with.
+        fingerprint: String,
+        /// Leader clock (epoch ms), for the table's age bound.
+        now_ms: i64,
+        /// The write itself.
+        command: Box<Command>,
+    },
 }
 
 /// One task status change of one host.
@@ -165,6 +177,7 @@ impl fmt::Display for Command {
             } => write!(f, "set-goal {job} on {host} {goal:?}"),
             Command::Undeploy { host, job, .. } => write!(f, "undeploy {job} from {host}"),
             Command::ReportStatuses { updates } => write!(f, "statuses ({})", updates.len()),
+            Command::Idempotent { key, command, .. } => write!(f, "{command} (key {key})"),
         }
     }
 }
@@ -208,4 +221,6 @@ pub enum CommandResult {
     },
     /// The host is UP, or went UP and DOWN again, since the caller judged it DOWN.
     HostNotDown,
+    /// The idempotency key was first used with a different request.
+    IdempotencyKeyReused,
 }

@@ -8,6 +8,7 @@
 mod command;
 mod deployments;
 mod hosts;
+pub mod idempotency;
 mod jobs;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -19,6 +20,7 @@ use openraft::alias::EntryOf;
 use serde::{Deserialize, Serialize};
 
 pub use command::{Command, CommandResult, StatusUpdate};
+pub use idempotency::IdempotencyTable;
 
 use crate::raft::types::TypeConfig;
 
@@ -107,6 +109,10 @@ pub struct State {
     pub task_statuses: OrdMap<String, BTreeMap<String, Versioned<TaskStatus>>>,
     /// Task history: full job id → host → the last [`HISTORY_LIMIT`] events, oldest first.
     pub history: OrdMap<String, BTreeMap<String, VecDeque<TaskStatusEvent>>>,
+    /// Recent idempotency keys of client writes and their results (absent from snapshots of
+    /// earlier versions, hence the default).
+    #[serde(default)]
+    pub idempotency: IdempotencyTable,
 }
 
 impl State {
@@ -117,9 +123,47 @@ impl State {
             .any(|jobs| jobs.contains_key(job_id))
     }
 
+    /// Applies one command at log index `index`, taking it by value so that a new job moves
+    /// into the state instead of being copied.
+    pub fn apply_owned(&mut self, index: u64, command: Command) -> CommandResult {
+        match command {
+            Command::CreateJob { job } => self.create_job(index, job),
+            Command::Idempotent {
+                key,
+                fingerprint,
+                now_ms,
+                command,
+            } => self.apply_once(index, &key, &fingerprint, now_ms, *command),
+            command => self.apply(index, &command),
+        }
+    }
+
+    /// Applies a keyed write unless its key was seen: a repeat gets the first result, a key
+    /// reused for another request is refused, and neither changes anything else.
+    fn apply_once(
+        &mut self,
+        index: u64,
+        key: &str,
+        fingerprint: &str,
+        now_ms: i64,
+        command: Command,
+    ) -> CommandResult {
+        match self.idempotency.check(key, fingerprint) {
+            idempotency::Seen::Replay(first) => first,
+            idempotency::Seen::Reused => CommandResult::IdempotencyKeyReused,
+            idempotency::Seen::New => {
+                let result = self.apply_owned(index, command);
+                self.idempotency
+                    .remember(key, fingerprint, result.clone(), now_ms, index);
+                result
+            }
+        }
+    }
+
     /// Applies one command at log index `index`.
     pub fn apply(&mut self, index: u64, command: &Command) -> CommandResult {
         match command {
+            Command::Idempotent { .. } => self.apply_owned(index, command.clone()),
             Command::InitCluster { cluster_id } => {
                 if self.cluster_id.is_none() {
                     self.cluster_id = Some(cluster_id.clone());
@@ -198,11 +242,7 @@ impl helios_store::StateMachineLogic<TypeConfig> for Logic {
 
     fn apply(state: &mut State, entry: EntryOf<TypeConfig>) -> CommandResult {
         match entry.payload {
-            // A new job moves into the state instead of being copied.
-            EntryPayload::Normal(Command::CreateJob { job }) => {
-                state.create_job(entry.log_id.index, job)
-            }
-            EntryPayload::Normal(command) => state.apply(entry.log_id.index, &command),
+            EntryPayload::Normal(command) => state.apply_owned(entry.log_id.index, command),
             _ => CommandResult::None,
         }
     }

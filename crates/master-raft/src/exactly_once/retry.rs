@@ -1,0 +1,125 @@
+//! The retry loop of a client write: run it where the leader is until there is an answer, and
+//! tell "nothing was written" apart from "it may have been written".
+
+use std::future::Future;
+use std::time::Duration;
+
+use openraft::async_runtime::WatchReceiver;
+use tokio::time::{Instant, timeout};
+
+use crate::gateway::AppState;
+use crate::raft::service::leader_node;
+use crate::raft::types::Raft;
+
+/// How long a master keeps trying one client write before it answers 503 or 504. Well under
+/// the CLI's own per-request timeout (60 s), so the client hears why.
+pub const BUDGET: Duration = Duration::from_secs(10);
+
+/// Longest wait for one attempt: a leader that does not answer in this time is probably gone
+/// (an election takes about a second), and the write is retried with its key elsewhere.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// First pause between two attempts; it doubles up to [`MAX_PAUSE`], and a change of leader
+/// cuts it short.
+const FIRST_PAUSE: Duration = Duration::from_millis(25);
+const MAX_PAUSE: Duration = Duration::from_millis(400);
+
+/// Where an attempt runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// This member leads: run the write here.
+    Here,
+    /// Forward the write to the leader at this HTTP address.
+    Leader(String),
+    /// No attempt can be made (why): answer "not proposed".
+    Nowhere(&'static str),
+}
+
+/// What one attempt produced.
+#[derive(Debug)]
+pub enum Attempt<T> {
+    /// A final answer, success or refusal: returned to the client.
+    Answer(T),
+    /// Surely nothing was proposed; retried, and returned if the budget runs out.
+    NotProposed(T),
+    /// The write may have been applied (what happened); retried with the same key.
+    Unknown(String),
+}
+
+/// One transport's way of running a write and of saying that its outcome is unknown.
+pub trait Transport {
+    /// The answer sent to the client (an HTTP response, a gRPC result).
+    type Answer;
+
+    /// Runs the write once at `route`.
+    fn attempt(&mut self, route: Route) -> impl Future<Output = Attempt<Self::Answer>> + Send;
+
+    /// The answer when the write may or may not have been applied and the budget is spent.
+    fn unknown_outcome(&self, detail: &str) -> Self::Answer;
+}
+
+/// Runs a client write through `transport` until it has an answer or [`BUDGET`] is spent.
+///
+/// A request that another master `forwarded` here is tried once and never forwarded again
+/// (two members with different views of the leader must not bounce it): the master that
+/// forwarded it runs the loop.
+pub async fn run<T: Transport>(app: &AppState, forwarded: bool, mut transport: T) -> T::Answer {
+    let deadline = Instant::now() + BUDGET;
+    let mut pause = FIRST_PAUSE;
+    // Set once an attempt may have been applied: from then on the answer is never 503.
+    let mut unknown: Option<String> = None;
+    let mut not_proposed: Option<T::Answer> = None;
+    loop {
+        let limit = deadline
+            .saturating_duration_since(Instant::now())
+            .min(ATTEMPT_TIMEOUT);
+        let attempt = timeout(limit, transport.attempt(route(app, forwarded)));
+        match attempt.await {
+            Ok(Attempt::Answer(answer)) => return answer,
+            Ok(Attempt::NotProposed(answer)) => not_proposed = Some(answer),
+            Ok(Attempt::Unknown(detail)) => unknown = Some(detail),
+            Err(_) => unknown = Some(format!("no answer within {} ms", limit.as_millis())),
+        }
+        if !forwarded {
+            pause_before_retry(&app.raft, &mut pause, deadline).await;
+        }
+        if forwarded || Instant::now() >= deadline {
+            return match (unknown, not_proposed) {
+                (None, Some(answer)) => answer,
+                (Some(detail), _) => transport.unknown_outcome(&detail),
+                (None, None) => transport.unknown_outcome("no attempt was made"),
+            };
+        }
+    }
+}
+
+/// Where this member would run a write now.
+fn route(app: &AppState, forwarded: bool) -> Route {
+    match leader_node(&app.raft) {
+        Some((id, _)) if id == app.id => Route::Here,
+        Some(_) if forwarded => {
+            Route::Nowhere("this master was sent a forwarded request but does not lead")
+        }
+        Some((_, node)) => Route::Leader(node.http_addr),
+        None => Route::Nowhere("no leader is known; the masters may be electing one"),
+    }
+}
+
+/// Waits before the next attempt: until the leader changes, or the pause (doubled each time)
+/// ends, whichever comes first, never past the deadline.
+async fn pause_before_retry(raft: &Raft, pause: &mut Duration, deadline: Instant) {
+    let mut metrics = raft.metrics();
+    let leader = metrics.borrow_watched().current_leader;
+    let wait = (*pause).min(deadline.saturating_duration_since(Instant::now()));
+    *pause = (*pause * 2).min(MAX_PAUSE);
+    let _ = timeout(wait, async {
+        while metrics.changed().await.is_ok() {
+            if metrics.borrow_watched().current_leader != leader {
+                return;
+            }
+        }
+        // The Raft core stopped: nothing will change; wait out the pause.
+        std::future::pending::<()>().await
+    })
+    .await;
+}

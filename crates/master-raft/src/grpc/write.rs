@@ -1,0 +1,150 @@
+//! Write RPCs, exactly once: the gRPC side of [`crate::exactly_once`].
+//!
+//! A write RPC gets its idempotency key from the metadata `idempotency-key` (or a new one),
+//! and its fingerprint from the request message's type and encoding. [`HeliosApi::write_once`]
+//! then runs it through [`retry::run`]: here when this member leads, else at the leader,
+//! retried with the same key. `UNAVAILABLE` promises that nothing was written;
+//! `DEADLINE_EXCEEDED` with `x-helios-status: UNKNOWN_OUTCOME` says the write may have been.
+
+use futures::future::BoxFuture;
+use helios_api::client::{FORWARDED_METADATA, STATUS_METADATA};
+use helios_api::v1::helios_client::HeliosClient;
+use tonic::metadata::MetadataMap;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Response, Status};
+
+use super::error::{from_api, status, with_leader};
+use super::service::{HeliosApi, forwarded};
+use crate::exactly_once::retry::{self, Attempt, Route, Transport};
+use crate::exactly_once::{IDEMPOTENCY_KEY, WriteKey};
+use crate::gateway::ApiError;
+use crate::gateway::UNKNOWN_OUTCOME;
+
+/// A write RPC's answer.
+type Answer<Resp> = Result<Response<Resp>, Status>;
+
+/// Runs a write on this member, which leads, with its key.
+pub type Here<Req, Resp> =
+    for<'a> fn(&'a HeliosApi, &'a WriteKey, Req) -> BoxFuture<'a, Answer<Resp>>;
+
+/// Sends a write to the leader's `Helios` service.
+pub type There<Req, Resp> =
+    fn(HeliosClient<Channel>, Request<Req>) -> BoxFuture<'static, Answer<Resp>>;
+
+impl HeliosApi {
+    /// Runs a write RPC exactly once: `here` when this member leads, `there` at the leader,
+    /// retried with the request's idempotency key until it has an answer.
+    pub(super) async fn write_once<Req, Resp>(
+        &self,
+        req: Request<Req>,
+        here: Here<Req, Resp>,
+        there: There<Req, Resp>,
+    ) -> Answer<Resp>
+    where
+        Req: prost::Message + Clone + Send + Sync + 'static,
+        Resp: Send + 'static,
+    {
+        let (mut metadata, _, message) = req.into_parts();
+        let sent = metadata.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes());
+        let key = WriteKey::for_request(
+            sent,
+            &[
+                std::any::type_name::<Req>().as_bytes(),
+                &message.encode_to_vec(),
+            ],
+        )
+        .map_err(|problem| status("INVALID_IDEMPOTENCY_KEY", problem))?;
+        // A key is visible ASCII, so it always parses as metadata.
+        if let Ok(value) = key.key.parse() {
+            metadata.insert(IDEMPOTENCY_KEY, value);
+        }
+        let forwarded = metadata.contains_key(FORWARDED_METADATA);
+        let transport = GrpcWrite {
+            api: self,
+            metadata,
+            message,
+            key,
+            here,
+            there,
+        };
+        retry::run(&self.app, forwarded, transport).await
+    }
+}
+
+/// One write RPC, run here or at the leader as often as [`retry::run`] asks.
+struct GrpcWrite<'a, Req, Resp> {
+    api: &'a HeliosApi,
+    metadata: MetadataMap,
+    message: Req,
+    key: WriteKey,
+    here: Here<Req, Resp>,
+    there: There<Req, Resp>,
+}
+
+impl<Req, Resp> Transport for GrpcWrite<'_, Req, Resp>
+where
+    Req: Clone + Send + Sync + 'static,
+    Resp: Send + 'static,
+{
+    type Answer = Answer<Resp>;
+
+    async fn attempt(&mut self, route: Route) -> Attempt<Answer<Resp>> {
+        match route {
+            Route::Here => classify((self.here)(self.api, &self.key, self.message.clone()).await),
+            Route::Leader(addr) => {
+                let leader = match self.api.client_at(&addr) {
+                    Ok(leader) => leader,
+                    Err(s) => return Attempt::NotProposed(Err(s)),
+                };
+                self.api.app.metrics.forwarded.inc();
+                let req = Request::from_parts(
+                    self.metadata.clone(),
+                    Default::default(),
+                    self.message.clone(),
+                );
+                match (self.there)(leader, forwarded(req)).await {
+                    Err(s) if !s.metadata().contains_key(STATUS_METADATA) => {
+                        lost_call(s, &addr)
+                    }
+                    answer => classify(answer.map_err(|s| with_leader(s, Some(&addr)))),
+                }
+            }
+            Route::Nowhere(why) => {
+                Attempt::NotProposed(Err(self.api.fail(status("NO_LEADER", why))))
+            }
+        }
+    }
+
+    fn unknown_outcome(&self, detail: &str) -> Answer<Resp> {
+        Err(from_api(ApiError::unknown_outcome(&self.key.key, detail)))
+    }
+}
+
+/// What a master's answer says about its write: `UNAVAILABLE` promises nothing was proposed,
+/// `UNKNOWN_OUTCOME` that it may have been; anything else is the answer.
+fn classify<Resp>(answer: Answer<Resp>) -> Attempt<Answer<Resp>> {
+    match answer {
+        Err(s) if s.metadata().get(STATUS_METADATA).is_some_and(|w| w == UNKNOWN_OUTCOME) => {
+            Attempt::Unknown(format!("the leader answered: {}", s.message()))
+        }
+        Err(s) if s.code() == Code::Unavailable => Attempt::NotProposed(Err(s)),
+        answer => Attempt::Answer(answer),
+    }
+}
+
+/// A forwarded call that failed in transport, without an answer from the leader. Only a
+/// failure to connect proves the call never left (tonic reports it as `UNAVAILABLE` with the
+/// connector's message); any other failure may have reached the leader.
+fn lost_call<Resp>(s: Status, addr: &str) -> Attempt<Answer<Resp>> {
+    if s.code() == Code::Unavailable && s.message().contains("connect") {
+        Attempt::NotProposed(Err(with_leader(
+            status(
+                "NO_LEADER",
+                format!("cannot reach the leader at {addr}: {}", s.message()),
+            ),
+            Some(addr),
+        )))
+    } else {
+        Attempt::Unknown(format!("the leader at {addr} did not answer: {}", s.message()))
+    }
+}
