@@ -4,7 +4,7 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use helios_system_tests::{Cluster, bin};
+use helios_system_tests::{Cluster, bin, eventually};
 use serde_json::Value;
 
 fn helios(masters: &[&str], args: &[&str]) -> Output {
@@ -85,15 +85,53 @@ async fn job_commands_through_any_master_and_after_leader_kill() {
             assert!(out.contains("Done."), "{out}");
         }
     }
-    // masters lists the members; version shows both versions.
+    // masters lists the live members only (one was killed); --all lists every member with
+    // its role and state; version shows both versions.
     let live = cluster
         .masters
         .iter()
         .find(|m| m.is_running())
         .unwrap()
         .url();
-    let masters = ok(&helios(&[&live], &["masters"]));
-    assert_eq!(masters.lines().count(), 3, "{masters}");
+    let dead: Vec<String> = cluster
+        .masters
+        .iter()
+        .filter(|m| !m.is_running())
+        .map(|m| format!("master{}", m.id))
+        .collect();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let masters = eventually(
+        Duration::from_secs(30),
+        "killed master unlisted",
+        || async {
+            let out = ok(&helios(&[&live], &["masters", "-f"]));
+            (out.lines().count() == 2).then_some(out)
+        },
+    )
+    .await;
+    assert!(!masters.lines().any(|l| l == dead[0]), "{masters}");
+    let all = ok(&helios(&[&live], &["masters", "-f", "--all"]));
+    let rows: Vec<Vec<&str>> = all
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["NAME", "ID", "ROLE", "STATE", "HTTP", "CLUSTER"],
+        "{all}"
+    );
+    assert_eq!(rows.len(), 4, "{all}");
+    for row in &rows[1..] {
+        let down = row[0] == dead[0];
+        assert_eq!(row[3], if down { "down" } else { "up" }, "{all}");
+    }
+    let roles: Vec<&str> = rows[1..].iter().map(|r| r[2]).collect();
+    assert_eq!(roles.iter().filter(|r| **r == "leader").count(), 1, "{all}");
+    assert_eq!(
+        roles.iter().filter(|r| **r == "follower").count(),
+        2,
+        "{all}"
+    );
     let version = ok(&helios(&[&live], &["version"]));
     assert!(
         version.contains("Client Version:") && version.contains("Master Version:"),

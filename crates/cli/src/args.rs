@@ -368,6 +368,9 @@ pub struct MastersArgs {
     /// Print full hostnames
     #[arg(short = 'f')]
     pub full: bool,
+    /// Show every member, also those that are down, with its id, role, state and addresses
+    #[arg(long = "all")]
+    pub all: bool,
 }
 
 /// `helios deploy`.

@@ -1,4 +1,5 @@
-//! Cluster-level endpoints: masters, version, health, readiness and metrics.
+//! Cluster-level endpoints: masters (live ones, or every member with `all=true`), version,
+//! health, readiness and metrics.
 
 use std::collections::HashMap;
 
@@ -10,17 +11,37 @@ use serde_json::json;
 
 use super::version::{SERVER_VERSION, check, parse_version};
 use super::{ApiError, AppState};
+use crate::control::MemberState;
 use crate::raft::service::leader_node;
 
-/// `GET /masters`: the names of the cluster's members, sorted.
-pub async fn masters(State(app): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {
-    let mut names: Vec<String> = crate::control::members(&app)
-        .await?
+/// `GET /masters[?all=true]`: the names of the live members, sorted, as Helios lists its
+/// running masters; with `all=true`, every member with its id, role, state and addresses
+/// ([`crate::control::MemberStatus`]).
+pub async fn masters(
+    State(app): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let all = match q.get("all").map(String::as_str) {
+        None | Some("false") => false,
+        Some("" | "true") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_QUERY",
+                format!("all must be true or false, not {other:?}"),
+            ));
+        }
+    };
+    let members = crate::control::member_statuses(&app).await?;
+    if all {
+        return Ok(Json(members).into_response());
+    }
+    let names: Vec<String> = members
         .into_iter()
-        .map(|(_, n)| n.name)
+        .filter(|m| m.state == MemberState::Up)
+        .map(|m| m.name)
         .collect();
-    names.sort();
-    Ok(Json(names))
+    Ok(Json(names).into_response())
 }
 
 /// `GET /version`: the version as a quoted string, as Helios answers it.
