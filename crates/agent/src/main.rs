@@ -5,19 +5,6 @@
 use clap::Parser;
 use helios_agent::Args;
 
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HELIOS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 fn fail(message: &str) -> ! {
     eprintln!("{message}");
     std::process::exit(1);
@@ -38,7 +25,7 @@ async fn main() {
         Ok(c) => c,
         Err(e) => fail(&format!("{e:#}")),
     };
-    init_logging(log_json);
+    helios_logging::init(log_json, "info");
     if let Err(e) = helios_agent::run(config, helios_agent::shutdown_signal()).await {
         fail(&format!("{e:#}"));
     }

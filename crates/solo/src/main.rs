@@ -43,13 +43,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HELIOS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    helios_logging::init(false, "warn");
     if let Err(e) = run(Args::parse()).await {
         eprintln!("helios-solo: {e:#}");
         std::process::exit(1);
