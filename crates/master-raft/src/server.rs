@@ -74,7 +74,7 @@ pub async fn run(
     let raft = Raft::new(
         cfg.id,
         Arc::new(raft_config),
-        Network,
+        Network::default(),
         log_store,
         sm.clone(),
     )
