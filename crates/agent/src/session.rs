@@ -7,8 +7,12 @@
 //! [`Worker`], asks for a resync on a gap, and sends heartbeats, host info every minute and
 //! task-status changes as soon as there is no backlog (coalesced to the newest per job by the
 //! [`StatusHub`](crate::reporter::StatusHub)). Masters are tried in turn with capped,
-//! jittered backoff (200 ms → 5 s). HTTP/2 keepalive pings detect a dead connection. Nothing
-//! here touches containers: without a session the worker keeps running them.
+//! jittered backoff (200 ms → 5 s), which starts again from 200 ms only after a session
+//! that lasted [`STABLE_SESSION`], so a master that welcomes and drops the agent at once is
+//! not hammered. Each failure is one log line; identical ones (same master, same error) are
+//! collapsed to one line per interval with a count by `helios-logging`. HTTP/2 keepalive
+//! pings detect a dead connection. Nothing here touches containers: without a session the
+//! worker keeps running them.
 //!
 //! With `--domain` the masters' addresses come from DNS SRV ([`MasterList`]): looked up
 //! before each round over the masters and after a lost session, so a changed record is
@@ -44,6 +48,9 @@ const OUTBOX: usize = 64;
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 /// Redirects followed in a row without pause (guards against redirect loops).
 const MAX_REDIRECTS: u32 = 5;
+/// A lost session that lasted this long reconnects after the shortest delay; a shorter one
+/// keeps the backoff growing.
+pub const STABLE_SESSION: Duration = Duration::from_secs(10);
 
 /// The agent's identity and settings as the session needs them.
 #[derive(Debug, Clone)]
@@ -118,6 +125,7 @@ pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<
             }
             continue;
         };
+        let attempt_started = Instant::now();
         let end = tokio::select! {
             end = session(&cfg, &worker, &addr) => end,
             _ = &mut shutdown => return,
@@ -144,7 +152,9 @@ pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<
             }
             SessionEnd::Lost(e) => {
                 tracing::warn!(master = %addr, error = %e, "session lost");
-                backoff.reset();
+                if attempt_started.elapsed() >= STABLE_SESSION {
+                    backoff.reset();
+                }
                 masters.refresh();
             }
             SessionEnd::Shutdown => return,
