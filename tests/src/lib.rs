@@ -156,6 +156,11 @@ impl Master {
         }
     }
 
+    /// The file the master's stderr goes to (appended across restarts).
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
     /// The master's log so far (for failure messages).
     pub fn log_tail(&self) -> String {
         let s = std::fs::read_to_string(&self.log).unwrap_or_default();
