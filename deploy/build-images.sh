@@ -6,6 +6,7 @@
 #   deploy/build-images.sh --cli                # also helios-cli:latest
 #   deploy/build-images.sh --no-build --target-dir /path/to/target
 #   deploy/build-images.sh --only master        # one image (master, agent or cli; repeatable)
+#   deploy/build-images.sh --profile dev        # debug binaries (quicker to build; tests use it)
 #
 # Each image holds: the binary in /usr/local/bin, exactly the shared libraries `ldd` lists
 # (dynamic loader included, at the paths the binary asks for), an empty sticky /tmp, a
@@ -21,16 +22,18 @@ HELIOS_GID=10001
 TAG=latest
 BUILD=1
 TARGET_DIR=""
+PROFILE=release
 IMAGES=()
 WANT_CLI=0
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     cat <<EOF
 
 Options:
-  --no-build          do not run cargo; use binaries already in <target-dir>/release
+  --no-build          do not run cargo; use binaries already in <target-dir>/<profile dir>
   --target-dir DIR    cargo target directory (default: \$CARGO_TARGET_DIR or <repo>/target)
+  --profile NAME      cargo profile (default: release; dev takes <target-dir>/debug)
   --only NAME         build only this image: master, agent or cli (repeatable)
   --cli               also build helios-cli:$TAG
   --tag TAG           image tag (default: latest)
@@ -46,6 +49,8 @@ while [[ $# -gt 0 ]]; do
         --no-build) BUILD=0 ;;
         --target-dir) [[ $# -ge 2 ]] || die "--target-dir needs a directory"; TARGET_DIR="$2"; shift ;;
         --target-dir=*) TARGET_DIR="${1#*=}" ;;
+        --profile) [[ $# -ge 2 ]] || die "--profile needs a cargo profile"; PROFILE="$2"; shift ;;
+        --profile=*) PROFILE="${1#*=}" ;;
         --only) [[ $# -ge 2 ]] || die "--only needs master, agent or cli"; IMAGES+=("$2"); shift ;;
         --only=*) IMAGES+=("${1#*=}") ;;
         --cli) WANT_CLI=1 ;;
@@ -64,6 +69,13 @@ fi
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET_DIR="${TARGET_DIR:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}}"
+# Cargo puts the dev (and test) profile's binaries in `debug`, every other profile's in a
+# directory of its own name.
+case "$PROFILE" in
+    dev|test) PROFILE_DIR=debug ;;
+    bench) PROFILE_DIR=release ;;
+    *) PROFILE_DIR="$PROFILE" ;;
+esac
 
 for tool in docker ldd tar; do
     command -v "$tool" >/dev/null || die "'$tool' is not installed"
@@ -83,8 +95,8 @@ if [[ $BUILD -eq 1 ]]; then
     command -v cargo >/dev/null || die "'cargo' is not installed (or use --no-build)"
     pkgs=()
     for img in "${IMAGES[@]}"; do pkgs+=(-p "${PKG[$img]}"); done
-    say "cargo build --release ${pkgs[*]} (target dir $TARGET_DIR)"
-    (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release "${pkgs[@]}") \
+    say "cargo build --profile $PROFILE ${pkgs[*]} (target dir $TARGET_DIR)"
+    (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --profile "$PROFILE" "${pkgs[@]}") \
         || die "cargo build failed"
 fi
 
@@ -128,7 +140,7 @@ $(grep 'not found' <<<"$out")"
 
 build_image() {
     local img="$1" bin_name="${BIN[$1]}" ref="${REF[$1]}:$TAG"
-    local bin="$TARGET_DIR/release/$bin_name"
+    local bin="$TARGET_DIR/$PROFILE_DIR/$bin_name"
     [[ -x "$bin" ]] || die "$bin not found: build it (drop --no-build) or pass --target-dir"
 
     local ctx="$WORK/$img" rootfs="$WORK/$img/rootfs"
