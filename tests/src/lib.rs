@@ -140,6 +140,23 @@ impl Master {
         }
     }
 
+    /// SIGSTOP: the process stays, frozen (a paused VM, a long GC pause).
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT after [`Master::pause`].
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: i32) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: kill(2) on our own child's pid; no memory is involved.
+            unsafe { libc::kill(pid as i32, signal) };
+        }
+    }
+
     /// SIGTERM, then wait for a clean exit (SIGKILL after 20 s).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

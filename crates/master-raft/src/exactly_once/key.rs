@@ -85,8 +85,15 @@ mod tests {
 
     #[test]
     fn fingerprints_differ_by_any_part_and_by_where_parts_split() {
-        let fp = |parts: &[&[u8]]| WriteKey::for_request(Some(b"k"), parts).unwrap().fingerprint;
-        assert_ne!(fp(&[b"POST", b"/jobs", b"{}"]), fp(&[b"POST", b"/jobs", b"{ }"]));
+        let fp = |parts: &[&[u8]]| {
+            WriteKey::for_request(Some(b"k"), parts)
+                .unwrap()
+                .fingerprint
+        };
+        assert_ne!(
+            fp(&[b"POST", b"/jobs", b"{}"]),
+            fp(&[b"POST", b"/jobs", b"{ }"])
+        );
         assert_ne!(fp(&[b"ab", b"c"]), fp(&[b"a", b"bc"]));
         assert_eq!(fp(&[b"ab", b"c"]), fp(&[b"ab", b"c"]));
     }

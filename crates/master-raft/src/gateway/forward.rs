@@ -92,7 +92,10 @@ async fn write(app: AppState, req: Request, next: Next) -> Response {
         Err(e) => return e.into_response(),
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let sent = parts.headers.get(IDEMPOTENCY_KEY).map(HeaderValue::as_bytes);
+    let sent = parts
+        .headers
+        .get(IDEMPOTENCY_KEY)
+        .map(HeaderValue::as_bytes);
     let key = match WriteKey::for_request(
         sent,
         &[parts.method.as_str().as_bytes(), path.as_bytes(), &body],

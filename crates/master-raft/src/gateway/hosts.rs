@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use axum::{Extension, Json};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use helios_api::{
     Deployment, HostDeregisterResponse, HostDeregisterStatus, HostRegisterResponse,
     HostRegisterStatus, HostSelector, HostStatus, JobDeployResponse, JobDeployStatus, JobId,
@@ -230,11 +230,14 @@ pub async fn deploy(
     deployment.deployer_master = Some(app.name.clone());
     let token = q.get("token").cloned().unwrap_or_default();
     let result = app
-        .write_keyed(&key, Command::Deploy {
-            host: host.clone(),
-            deployment,
-            token,
-        })
+        .write_keyed(
+            &key,
+            Command::Deploy {
+                host: host.clone(),
+                deployment,
+                token,
+            },
+        )
         .await?;
     Ok(match result {
         CommandResult::Ok => answer(StatusCode::OK, JobDeployStatus::Ok),
@@ -301,12 +304,15 @@ pub async fn set_goal(
     }
     let token = q.get("token").cloned().unwrap_or_default();
     let result = app
-        .write_keyed(&key, Command::SetGoal {
-            host: host.clone(),
-            job: path_id.to_string(),
-            goal: deployment.goal,
-            token,
-        })
+        .write_keyed(
+            &key,
+            Command::SetGoal {
+                host: host.clone(),
+                job: path_id.to_string(),
+                goal: deployment.goal,
+                token,
+            },
+        )
         .await?;
     Ok(match result {
         CommandResult::Ok => answer(StatusCode::OK, SetGoalStatus::Ok),
@@ -342,11 +348,14 @@ pub async fn undeploy(
     };
     let token = q.get("token").cloned().unwrap_or_default();
     let result = app
-        .write_keyed(&key, Command::Undeploy {
-            host: host.clone(),
-            job: id.to_string(),
-            token,
-        })
+        .write_keyed(
+            &key,
+            Command::Undeploy {
+                host: host.clone(),
+                job: id.to_string(),
+                token,
+            },
+        )
         .await?;
     Ok(match result {
         CommandResult::Ok => answer(StatusCode::OK, JobUndeployStatus::Ok),

@@ -2,12 +2,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::{Extension, Json};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use helios_api::{
     CreateJobResponse, CreateJobStatus, Job, JobDeleteResponse, JobDeleteStatus, JobId, JobStatus,
 };
@@ -136,7 +136,10 @@ pub async fn remove(
     let q = params(q)?;
     let id = full_id(&raw)?.to_string();
     let token = q.get("token").cloned().unwrap_or_default();
-    let (code, status) = match app.write_keyed(&key, Command::RemoveJob { id, token }).await? {
+    let (code, status) = match app
+        .write_keyed(&key, Command::RemoveJob { id, token })
+        .await?
+    {
         CommandResult::Ok => (StatusCode::OK, JobDeleteStatus::Ok),
         CommandResult::JobNotFound => (StatusCode::NOT_FOUND, JobDeleteStatus::JobNotFound),
         CommandResult::Forbidden => (StatusCode::FORBIDDEN, JobDeleteStatus::Forbidden),

@@ -15,12 +15,12 @@ pub mod version;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post, put};
-use anyhow::Context;
 use openraft::ReadPolicy;
 use openraft::error::{ClientWriteError, RaftError};
 

@@ -111,7 +111,7 @@ impl HeliosApi {
         key: &WriteKey,
         req: v1::CreateJobRequest,
     ) -> Result<Response<v1::CreateJobResponse>, Status> {
-                let job: helios_api::Job = serde_json::from_str(&req.job_json)
+        let job: helios_api::Job = serde_json::from_str(&req.job_json)
             .map_err(|e| status("INVALID_JOB_DEFINITION", format!("malformed job JSON: {e}")))?;
         let resp = control::create_job(&self.app, key, job, Some(req.user))
             .await
@@ -137,13 +137,16 @@ impl HeliosApi {
         key: &WriteKey,
         req: v1::RemoveJobRequest,
     ) -> Result<Response<v1::RemoveJobResponse>, Status> {
-                let id = job_id(&req.job_id)?;
+        let id = job_id(&req.job_id)?;
         let result = self
             .app
-            .write_keyed(key, Command::RemoveJob {
-                id: id.clone(),
-                token: req.token,
-            })
+            .write_keyed(
+                key,
+                Command::RemoveJob {
+                    id: id.clone(),
+                    token: req.token,
+                },
+            )
             .await
             .map_err(|e| self.fail(from_api(e)))?;
         match result {
@@ -158,7 +161,7 @@ impl HeliosApi {
         key: &WriteKey,
         req: v1::RegisterHostRequest,
     ) -> Result<Response<v1::RegisterHostResponse>, Status> {
-                if req.host.is_empty() || req.agent_id.is_empty() {
+        if req.host.is_empty() || req.agent_id.is_empty() {
             return Err(status(
                 "INVALID_ID",
                 "a host name and an agent id are required",
@@ -168,10 +171,11 @@ impl HeliosApi {
             .write_keyed(
                 key,
                 Command::RegisterHost {
-                name: req.host,
-                id: req.agent_id,
-                now_ms: chrono::Utc::now().timestamp_millis(),
-            })
+                    name: req.host,
+                    id: req.agent_id,
+                    now_ms: chrono::Utc::now().timestamp_millis(),
+                },
+            )
             .await
             .map_err(|e| self.fail(from_api(e)))?;
         Ok(Response::new(v1::RegisterHostResponse {}))
@@ -201,7 +205,7 @@ impl HeliosApi {
         key: &WriteKey,
         req: v1::DeployRequest,
     ) -> Result<Response<v1::DeployResponse>, Status> {
-                let id = full_id(&req.job_id).map_err(from_api)?;
+        let id = full_id(&req.job_id).map_err(from_api)?;
         let goal = match req.goal() {
             v1::Goal::Unspecified => Goal::Start,
             g => Goal::try_from(g).map_err(|e| status("INVALID_GOAL", e))?,
@@ -216,11 +220,14 @@ impl HeliosApi {
         };
         let result = self
             .app
-            .write_keyed(key, Command::Deploy {
-                host: req.host.clone(),
-                deployment,
-                token: req.token,
-            })
+            .write_keyed(
+                key,
+                Command::Deploy {
+                    host: req.host.clone(),
+                    deployment,
+                    token: req.token,
+                },
+            )
             .await
             .map_err(|e| self.fail(from_api(e)))?;
         match result {
@@ -235,16 +242,19 @@ impl HeliosApi {
         key: &WriteKey,
         req: v1::SetGoalRequest,
     ) -> Result<Response<v1::SetGoalResponse>, Status> {
-                let id = job_id(&req.job_id)?;
+        let id = job_id(&req.job_id)?;
         let goal = Goal::try_from(req.goal()).map_err(|e| status("INVALID_GOAL", e))?;
         let result = self
             .app
-            .write_keyed(key, Command::SetGoal {
-                host: req.host.clone(),
-                job: id.clone(),
-                goal,
-                token: req.token,
-            })
+            .write_keyed(
+                key,
+                Command::SetGoal {
+                    host: req.host.clone(),
+                    job: id.clone(),
+                    goal,
+                    token: req.token,
+                },
+            )
             .await
             .map_err(|e| self.fail(from_api(e)))?;
         match result {
@@ -259,14 +269,17 @@ impl HeliosApi {
         key: &WriteKey,
         req: v1::UndeployRequest,
     ) -> Result<Response<v1::UndeployResponse>, Status> {
-                let id = job_id(&req.job_id)?;
+        let id = job_id(&req.job_id)?;
         let result = self
             .app
-            .write_keyed(key, Command::Undeploy {
-                host: req.host.clone(),
-                job: id.clone(),
-                token: req.token,
-            })
+            .write_keyed(
+                key,
+                Command::Undeploy {
+                    host: req.host.clone(),
+                    job: id.clone(),
+                    token: req.token,
+                },
+            )
             .await
             .map_err(|e| self.fail(from_api(e)))?;
         match result {

@@ -103,9 +103,7 @@ where
                     self.message.clone(),
                 );
                 match (self.there)(leader, forwarded(req)).await {
-                    Err(s) if !s.metadata().contains_key(STATUS_METADATA) => {
-                        lost_call(s, &addr)
-                    }
+                    Err(s) if !s.metadata().contains_key(STATUS_METADATA) => lost_call(s, &addr),
                     answer => classify(answer.map_err(|s| with_leader(s, Some(&addr)))),
                 }
             }
@@ -124,7 +122,11 @@ where
 /// `UNKNOWN_OUTCOME` that it may have been; anything else is the answer.
 fn classify<Resp>(answer: Answer<Resp>) -> Attempt<Answer<Resp>> {
     match answer {
-        Err(s) if s.metadata().get(STATUS_METADATA).is_some_and(|w| w == UNKNOWN_OUTCOME) => {
+        Err(s)
+            if s.metadata()
+                .get(STATUS_METADATA)
+                .is_some_and(|w| w == UNKNOWN_OUTCOME) =>
+        {
             Attempt::Unknown(format!("the leader answered: {}", s.message()))
         }
         Err(s) if s.code() == Code::Unavailable => Attempt::NotProposed(Err(s)),
@@ -145,6 +147,9 @@ fn lost_call<Resp>(s: Status, addr: &str) -> Attempt<Answer<Resp>> {
             Some(addr),
         )))
     } else {
-        Attempt::Unknown(format!("the leader at {addr} did not answer: {}", s.message()))
+        Attempt::Unknown(format!(
+            "the leader at {addr} did not answer: {}",
+            s.message()
+        ))
     }
 }

@@ -1,0 +1,348 @@
+//! Exactly-once writes under faults: three masters, 16 clients creating and deleting jobs
+//! through followers with idempotency keys, while the leader is killed (SIGKILL) and paused
+//! (SIGSTOP) again and again.
+//!
+//! What must hold afterwards:
+//! * no write answered 503 took effect (503 promises nothing was written; a client that gets
+//!   one gives up on that key and checks the job at the end);
+//! * every acknowledged create is on every member, and every acknowledged delete is gone;
+//! * every key retried (after a lost answer, a timeout or a 504 `UNKNOWN_OUTCOME`, and once
+//!   more on purpose after its answer) got its first answer, never `JOB_ALREADY_EXISTS` for its
+//!   own earlier attempt.
+//!
+//! Short by default (three faults); `HELIOS_LONG_FAULTS=1` runs twelve.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use helios_system_tests::{Cluster, job_json};
+use serde_json::Value;
+use tokio::time::Instant;
+
+/// How long a client keeps retrying one key after lost answers and 504s.
+const KEY_BUDGET: Duration = Duration::from_secs(40);
+
+/// One answer a master gave: status and body.
+type Answer = (u16, Value);
+
+/// What a client did with one key.
+#[derive(Debug, Clone)]
+struct KeyLog {
+    op: Op,
+    /// Every answer in order, with 0 for an attempt that got no answer.
+    answers: Vec<Answer>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Op {
+    Create(String),
+    Delete(String),
+}
+
+impl KeyLog {
+    /// The first answer that is not 503, 504 or "no answer": the write's outcome.
+    fn outcome(&self) -> Option<&Answer> {
+        self.answers
+            .iter()
+            .find(|(status, _)| !matches!(status, 0 | 503 | 504))
+    }
+
+    fn refused_unavailable(&self) -> bool {
+        self.answers.last().is_some_and(|(s, _)| *s == 503)
+    }
+}
+
+/// The masters' view of the faults: which member leads, so clients talk to the others.
+struct Faults {
+    leader: Mutex<usize>,
+    stopped: Mutex<BTreeSet<usize>>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_through_followers_apply_exactly_once_while_leaders_die() {
+    let rounds = if std::env::var_os("HELIOS_LONG_FAULTS").is_some() {
+        12
+    } else {
+        3
+    };
+    let mut cluster = Cluster::start(3).await;
+    let urls = cluster.urls();
+    let leader = cluster.wait_leader(Duration::from_secs(30)).await;
+    let faults = Arc::new(Faults {
+        leader: Mutex::new(leader),
+        stopped: Mutex::new(BTreeSet::new()),
+    });
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let logs: Arc<Mutex<BTreeMap<String, KeyLog>>> = Arc::default();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+
+    let mut clients = Vec::new();
+    for c in 0..16 {
+        let (urls, faults, done, logs, http) = (
+            urls.clone(),
+            faults.clone(),
+            done.clone(),
+            logs.clone(),
+            http.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            let mut mine: Vec<String> = Vec::new();
+            let mut n = 0u64;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                n += 1;
+                let key = format!("c{c}-{n}");
+                // Every third write deletes one of this client's acknowledged jobs.
+                let op = match mine.pop() {
+                    Some(id) if n % 3 == 0 => Op::Delete(id),
+                    Some(id) => {
+                        mine.push(id);
+                        Op::Create(format!("x{c}n{n}"))
+                    }
+                    None => Op::Create(format!("x{c}n{n}")),
+                };
+                let log = write_once(&http, &urls, &faults, &key, &op).await;
+                if let (Op::Create(_), Some((200, body))) = (&op, log.outcome()) {
+                    mine.push(body["id"].as_str().unwrap_or_default().to_string());
+                }
+                let retry_on_purpose = log.outcome().is_some() && n % 5 == 0;
+                logs.lock().unwrap().insert(key.clone(), log);
+                if retry_on_purpose {
+                    // The same key again, long after its answer: the same answer.
+                    let again = write_once(&http, &urls, &faults, &key, &op).await;
+                    logs.lock()
+                        .unwrap()
+                        .get_mut(&key)
+                        .unwrap()
+                        .answers
+                        .extend(again.answers);
+                }
+            }
+        }));
+    }
+
+    for round in 0..rounds {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let leader = cluster.wait_leader(Duration::from_secs(30)).await;
+        *faults.leader.lock().unwrap() = leader;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if round % 2 == 0 {
+            cluster.masters[leader].kill9();
+            wait_new_leader(&cluster, &faults, leader).await;
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            cluster.masters[leader].start();
+        } else {
+            faults.stopped.lock().unwrap().insert(leader);
+            cluster.masters[leader].pause();
+            wait_new_leader(&cluster, &faults, leader).await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            cluster.masters[leader].resume();
+            faults.stopped.lock().unwrap().remove(&leader);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    for c in clients {
+        c.await.unwrap();
+    }
+    cluster.wait_leader(Duration::from_secs(30)).await;
+
+    let logs = logs.lock().unwrap().clone();
+    let acked_creates = logs
+        .values()
+        .filter(|l| matches!(l.op, Op::Create(_)) && l.outcome().is_some_and(|(s, _)| *s == 200))
+        .count();
+    assert!(
+        acked_creates >= 50,
+        "only {acked_creates} creates acknowledged: the cluster hardly served"
+    );
+
+    // What every member must hold: names created and not deleted, and names that must not
+    // exist (their create was answered 503, or their delete acknowledged).
+    let mut must_exist: BTreeMap<String, String> = BTreeMap::new();
+    let mut must_not_exist: BTreeSet<String> = BTreeSet::new();
+    let mut retried = 0;
+    for (key, log) in &logs {
+        let outcomes: Vec<&Answer> = log
+            .answers
+            .iter()
+            .filter(|(s, _)| !matches!(s, 0 | 503 | 504))
+            .collect();
+        if let Some(first) = outcomes.first() {
+            for later in &outcomes[1..] {
+                assert_eq!(later, first, "key {key} ({:?}) got another answer", log.op);
+            }
+            retried += usize::from(log.answers.len() > 1);
+        }
+        match (&log.op, log.outcome()) {
+            (Op::Create(name), Some((200, body))) => {
+                must_exist.insert(name.clone(), body["id"].as_str().unwrap().to_string());
+            }
+            (Op::Create(name), Some(other)) => panic!("create {name} (key {key}) got {other:?}"),
+            (Op::Create(name), None) if log.refused_unavailable() => {
+                must_not_exist.insert(name.clone());
+            }
+            _ => {}
+        }
+    }
+    for log in logs.values() {
+        match (&log.op, log.outcome()) {
+            (Op::Delete(id), Some((200, _))) => {
+                let name = id.split(':').next().unwrap().to_string();
+                must_exist.remove(&name);
+                must_not_exist.insert(name);
+            }
+            (Op::Delete(id), Some(other)) => panic!("delete {id} got {other:?}"),
+            (Op::Delete(id), None) if log.refused_unavailable() => {
+                // Answered 503: not deleted, so it must still be there.
+                let name = id.split(':').next().unwrap().to_string();
+                must_exist.insert(name, id.clone());
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        retried > 0,
+        "no key was retried: the test exercised nothing"
+    );
+    let count = |status: u16| {
+        logs.values()
+            .flat_map(|l| &l.answers)
+            .filter(|(s, _)| *s == status)
+            .count()
+    };
+    eprintln!(
+        "{} keys, {} retried; answers: {} lost, {} 503, {} 504; {} jobs must exist, {} must not",
+        logs.len(),
+        retried,
+        count(0),
+        count(503),
+        count(504),
+        must_exist.len(),
+        must_not_exist.len()
+    );
+
+    for m in &cluster.masters {
+        let url = m.url();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let jobs = stale_jobs(&http, &url).await;
+            let names: BTreeMap<String, String> = jobs
+                .iter()
+                .map(|id| (id.split(':').next().unwrap().to_string(), id.clone()))
+                .collect();
+            let missing: Vec<_> = must_exist
+                .iter()
+                .filter(|(name, id)| names.get(*name) != Some(*id))
+                .collect();
+            let unwanted: Vec<_> = must_not_exist
+                .iter()
+                .filter(|name| names.contains_key(*name))
+                .collect();
+            if missing.is_empty() && unwanted.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "member {url}: missing {missing:?}, present but must not be {unwanted:?}\n{}",
+                m.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Sends one write with its key until it has an outcome: retried with the same key after a
+/// lost answer or a 504, to a master that does not lead; given up after a 503 (the client
+/// then knows nothing was written) or after [`KEY_BUDGET`].
+async fn write_once(
+    http: &reqwest::Client,
+    urls: &[String],
+    faults: &Faults,
+    key: &str,
+    op: &Op,
+) -> KeyLog {
+    let mut log = KeyLog {
+        op: op.clone(),
+        answers: Vec::new(),
+    };
+    let deadline = Instant::now() + KEY_BUDGET;
+    let mut attempt = 0usize;
+    while Instant::now() < deadline {
+        attempt += 1;
+        let url = {
+            let leader = *faults.leader.lock().unwrap();
+            let stopped = faults.stopped.lock().unwrap();
+            let followers: Vec<&String> = (0..urls.len())
+                .filter(|i| *i != leader && !stopped.contains(i))
+                .map(|i| &urls[i])
+                .collect();
+            followers[(attempt + key.len()) % followers.len()].clone()
+        };
+        let req = match op {
+            Op::Create(name) => http.post(format!("{url}/jobs")).json(&job_json(name, "1")),
+            Op::Delete(id) => http.delete(format!("{url}/jobs/{id}")),
+        };
+        let answer = match req.header("Idempotency-Key", key).send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+            }
+            Err(_) => (0, Value::Null),
+        };
+        let status = answer.0;
+        log.answers.push(answer);
+        match status {
+            503 => return log,
+            0 | 504 => tokio::time::sleep(Duration::from_millis(100)).await,
+            _ => return log,
+        }
+    }
+    log
+}
+
+/// Waits until the members other than `old` agree on a new leader, and tells the clients.
+async fn wait_new_leader(cluster: &Cluster, faults: &Faults, old: usize) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut seen = BTreeSet::new();
+        for (i, m) in cluster.masters.iter().enumerate() {
+            if i == old {
+                continue;
+            }
+            let leader = async {
+                let r = http
+                    .get(format!("{}/readyz", m.url()))
+                    .timeout(Duration::from_secs(1))
+                    .send()
+                    .await
+                    .ok()?;
+                r.json::<Value>().await.ok()?["leader"].as_u64()
+            };
+            seen.insert(leader.await);
+        }
+        if let [Some(l)] = seen.iter().cloned().collect::<Vec<_>>()[..]
+            && l as usize - 1 != old
+        {
+            *faults.leader.lock().unwrap() = l as usize - 1;
+            return;
+        }
+        assert!(Instant::now() < deadline, "no new leader after {old}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The job ids one member has applied, read from its own state.
+async fn stale_jobs(http: &reqwest::Client, url: &str) -> BTreeSet<String> {
+    let Ok(resp) = http.get(format!("{url}/jobs?stale=true")).send().await else {
+        return BTreeSet::new();
+    };
+    resp.json::<BTreeMap<String, Value>>()
+        .await
+        .map(|jobs| jobs.into_keys().collect())
+        .unwrap_or_default()
+}
