@@ -54,6 +54,8 @@ struct HubInner {
 /// The task statuses of this agent.
 pub struct StatusHub {
     /// Everything, under one lock so the file and the queue see changes in one order.
+    /// `lock().unwrap()` stays: the lock is poisoned only if a holder panicked, and no code
+    /// that holds it can (plain map and queue operations, no I/O).
     inner: Mutex<HubInner>,
     /// Wakes the session when `pending` gains an entry.
     notify: Notify,

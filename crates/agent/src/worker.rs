@@ -72,7 +72,12 @@ pub struct Worker {
     executions_writer: Option<FileWriter>,
     /// When the last saved executions are on disk: a new supervisor creates no container
     /// before its allocated ports are persisted.
+    ///
+    /// This and the other locks here are taken with `lock().unwrap()`: a lock is poisoned
+    /// only if a holder panicked, and their holders do map updates and clones, no I/O and
+    /// nothing that can panic.
     executions_saved: Mutex<Persisted>,
+    /// Executions, the cluster id and pending allocations.
     inner: Mutex<Inner>,
     /// Supervisors report finished UNDEPLOYs here.
     released_tx: mpsc::UnboundedSender<JobId>,

@@ -16,6 +16,7 @@ use regex::Regex;
 /// (Java's `\p{Alnum}` is ASCII-only).
 static SELECTOR_PATTERN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^([0-9A-Za-z._-]+)\s*(!=|=|in|notin)\s*([0-9A-Za-z._-]+|\([0-9A-Za-z.\s,_-]*\))$")
+        // A literal pattern, compiled by every selector test: it cannot fail at run time.
         .expect("valid selector regex")
 });
 

@@ -24,6 +24,7 @@ static PORT_PATTERN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"^(?<n>[_\-0-9A-Za-z]+)=((?<ip>([0-9]{1,3}.){3}[0-9]{1,3}):)?(?<i>[0-9]+)(:(?<e>[0-9]+))?(/(?<p>[0-9A-Za-z_]+))?$",
     )
+    // A literal pattern, compiled by every port test: it cannot fail at run time.
     .expect("valid port regex")
 });
 
@@ -32,6 +33,7 @@ static REGISTRATION_PATTERN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"^(?<srv>[a-zA-Z][_\-0-9A-Za-z]+)(?:/(?<prot>[0-9A-Za-z_]+))?(?:=(?<port>[_\-0-9A-Za-z]+))?$",
     )
+    // A literal pattern, compiled by every registration test: it cannot fail at run time.
     .expect("valid registration regex")
 });
 

@@ -68,7 +68,7 @@ pub async fn run(
     .validate()
     .context("invalid Raft configuration")?;
 
-    let log_store = LogStore::new(backend.clone());
+    let log_store = LogStore::new(backend.clone()).context("cannot open the Raft log")?;
     let flush_stats = log_store.flush_stats();
     let sm = StateMachine::new(backend);
     let raft = Raft::new(

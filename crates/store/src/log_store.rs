@@ -146,12 +146,9 @@ where
     C::Entry: Serialize + DeserializeOwned,
     LogIdOf<C>: Serialize + DeserializeOwned,
 {
-    /// Creates the store and starts its writer thread (`helios-log-writer`).
-    ///
-    /// # Panics
-    ///
-    /// When the operating system cannot start a thread.
-    pub fn new(backend: Arc<dyn KvBackend>) -> Self {
+    /// Creates the store and starts its writer thread (`helios-log-writer`); fails when the
+    /// operating system refuses a thread (process or memory limits).
+    pub fn new(backend: Arc<dyn KvBackend>) -> io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::channel();
         let stats = Arc::new(FlushStats::default());
         let tail = Arc::new(Mutex::new(Tail {
@@ -168,9 +165,11 @@ where
             std::thread::Builder::new()
                 .name("helios-log-writer".into())
                 .spawn(move || run_writer::<C>(backend, rx, tail, stats))
-                .expect("start the log writer thread");
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot start the log writer thread: {e}"))
+                })?;
         }
-        Self {
+        Ok(Self {
             backend,
             tail,
             writer: tx,
@@ -180,7 +179,7 @@ where
                 persisted: None,
             })),
             _config: PhantomData,
-        }
+        })
     }
 
     /// Group-commit counters (syncs run, appends made durable).

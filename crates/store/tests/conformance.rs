@@ -43,7 +43,7 @@ impl StoreBuilder<TestConfig, LogStore<TestConfig>, Sm, tempfile::TempDir> for S
             Arc::new(SledBackend::open(dir.path()).expect("open sled"));
         Ok((
             dir,
-            LogStore::new(backend.clone()),
+            LogStore::new(backend.clone()).expect("start the log store"),
             StateMachineStore::new(backend),
         ))
     }
@@ -60,7 +60,7 @@ async fn vote_survives_reopen() {
     let vote = openraft::impls::Vote::new(7, 3);
     {
         let backend: Arc<dyn KvBackend> = Arc::new(SledBackend::open(dir.path()).unwrap());
-        let mut log = LogStore::<TestConfig>::new(backend);
+        let mut log = LogStore::<TestConfig>::new(backend).unwrap();
         log.save_vote(&vote).await.unwrap();
     }
     // Give the flusher task time to drop its handle to the database before reopening.
@@ -75,7 +75,7 @@ async fn vote_survives_reopen() {
         }
     }
     let backend: Arc<dyn KvBackend> = Arc::new(reopened.expect("reopen sled"));
-    let mut log = LogStore::<TestConfig>::new(backend);
+    let mut log = LogStore::<TestConfig>::new(backend).unwrap();
     use openraft::storage::RaftLogReader;
     assert_eq!(log.read_vote().await.unwrap(), Some(vote));
 }

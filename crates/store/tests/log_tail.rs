@@ -77,7 +77,7 @@ async fn reads_span_backend_and_tail_through_truncate_purge_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let total = 3 * helios_store::TAIL_CAPACITY as u64;
     {
-        let mut store = Store::new(open(dir.path()));
+        let mut store = Store::new(open(dir.path())).unwrap();
         append(&mut store, 1, 0, total).await;
         // Most entries have left the tail by now: reads mix the backend and the tail.
         assert_eq!(read(&mut store, 0..total).await, expected(1, 0..total));
@@ -136,7 +136,7 @@ async fn reads_span_backend_and_tail_through_truncate_purge_and_reopen() {
     }
 
     // Reopened: exactly the log as it was left.
-    let mut store = Store::new(reopen(dir.path()).await);
+    let mut store = Store::new(reopen(dir.path()).await).unwrap();
     let state = store.get_log_state().await.unwrap();
     assert_eq!(
         state.last_purged_log_id,
@@ -162,7 +162,7 @@ async fn appends_written_together_truncate_and_reopen_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let total = 2 * helios_store::TAIL_CAPACITY as u64 + 500;
     {
-        let mut store = Store::new(open(dir.path()));
+        let mut store = Store::new(open(dir.path())).unwrap();
         let mut waits = Vec::new();
         for i in 0..total {
             let (tx, rx) = TestConfig::oneshot();
@@ -183,7 +183,7 @@ async fn appends_written_together_truncate_and_reopen_exactly() {
             .unwrap();
         append(&mut store, 2, 777, 800).await;
     }
-    let mut store = Store::new(reopen(dir.path()).await);
+    let mut store = Store::new(reopen(dir.path()).await).unwrap();
     let state = store.get_log_state().await.unwrap();
     assert_eq!(state.last_log_id, Some(log_id::<TestConfig>(2, 0, 799)));
     let mut want = expected(1, 770..777);
@@ -196,7 +196,7 @@ async fn appends_written_together_truncate_and_reopen_exactly() {
 async fn purged_records_leave_the_backend() {
     let dir = tempfile::tempdir().unwrap();
     let backend = open(dir.path());
-    let mut store = Store::new(backend.clone());
+    let mut store = Store::new(backend.clone()).unwrap();
     append(&mut store, 1, 0, 2000).await;
     store.purge(log_id::<TestConfig>(1, 0, 1499)).await.unwrap();
     let first_key = || {

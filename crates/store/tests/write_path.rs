@@ -75,7 +75,7 @@ async fn committed_hint_is_exact_in_memory_and_a_recent_lower_bound_on_disk() {
     let last = 5000;
     {
         let backend: Arc<dyn KvBackend> = Arc::new(SledBackend::open(dir.path()).unwrap());
-        let mut log = LogStore::<TestConfig>::new(backend.clone());
+        let mut log = LogStore::<TestConfig>::new(backend.clone()).unwrap();
         assert_eq!(log.read_committed().await.unwrap(), None);
         for i in 1..=last {
             log.save_committed(Some(log_id(i))).await.unwrap();
@@ -87,7 +87,7 @@ async fn committed_hint_is_exact_in_memory_and_a_recent_lower_bound_on_disk() {
         backend.sync().unwrap();
     }
     let backend: Arc<dyn KvBackend> = Arc::new(reopen(dir.path()).await);
-    let mut log = LogStore::<TestConfig>::new(backend);
+    let mut log = LogStore::<TestConfig>::new(backend).unwrap();
     let on_disk = log
         .read_committed()
         .await
