@@ -97,7 +97,7 @@ async fn writes_through_followers_apply_exactly_once_while_leaders_die() {
                 let key = format!("c{c}-{n}");
                 // Every third write deletes one of this client's acknowledged jobs.
                 let op = match mine.pop() {
-                    Some(id) if n % 3 == 0 => Op::Delete(id),
+                    Some(id) if n.is_multiple_of(3) => Op::Delete(id),
                     Some(id) => {
                         mine.push(id);
                         Op::Create(format!("x{c}n{n}"))
@@ -108,7 +108,7 @@ async fn writes_through_followers_apply_exactly_once_while_leaders_die() {
                 if let (Op::Create(_), Some((200, body))) = (&op, log.outcome()) {
                     mine.push(body["id"].as_str().unwrap_or_default().to_string());
                 }
-                let retry_on_purpose = log.outcome().is_some() && n % 5 == 0;
+                let retry_on_purpose = log.outcome().is_some() && n.is_multiple_of(5);
                 logs.lock().unwrap().insert(key.clone(), log);
                 if retry_on_purpose {
                     // The same key again, long after its answer: the same answer.
@@ -345,4 +345,67 @@ async fn stale_jobs(http: &reqwest::Client, url: &str) -> BTreeSet<String> {
         .await
         .map(|jobs| jobs.into_keys().collect())
         .unwrap_or_default()
+}
+
+/// The key contract over REST on one master: a repeat gets the first answer, another request
+/// with the same key is 409, a malformed key is 400, and every write's answer names its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_replays_its_first_answer_and_refuses_another_request() {
+    let cluster = Cluster::start(1).await;
+    let url = cluster.masters[0].url();
+    let http = reqwest::Client::new();
+    let create = |name: &str, key: Option<&str>| {
+        let req = http.post(format!("{url}/jobs")).json(&job_json(name, "1"));
+        match key {
+            Some(k) => req.header("Idempotency-Key", k),
+            None => req,
+        }
+    };
+    let send = |req: reqwest::RequestBuilder| async move {
+        let resp = req.send().await.unwrap();
+        let key = resp
+            .headers()
+            .get("idempotency-key")
+            .map(|v| v.to_str().unwrap().to_string());
+        (
+            resp.status().as_u16(),
+            key,
+            resp.json::<Value>().await.unwrap(),
+        )
+    };
+
+    let (status, key, first) = send(create("once", Some("k-1"))).await;
+    assert_eq!((status, key.as_deref()), (200, Some("k-1")), "{first}");
+    let (status, _, again) = send(create("once", Some("k-1"))).await;
+    assert_eq!((status, &again), (200, &first));
+
+    let (status, _, body) = send(create("other", Some("k-1"))).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["status"], "IDEMPOTENCY_KEY_REUSED");
+
+    let (status, _, body) = send(create("bad", Some("a key"))).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["status"], "INVALID_IDEMPOTENCY_KEY");
+    assert!(body["message"].as_str().unwrap().contains("0x20"), "{body}");
+
+    // Without a key a master makes one up and names it; a repeat without a key is a new
+    // request, refused as Helios refuses it.
+    let (status, key, body) = send(create("once", None)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["status"], "JOB_ALREADY_EXISTS");
+    assert!(key.is_some_and(|k| k.starts_with("helios-")));
+
+    // Deletes too: the first answer again, not JOB_NOT_FOUND.
+    let id = first["id"].as_str().unwrap();
+    let delete = || {
+        http.delete(format!("{url}/jobs/{id}"))
+            .header("Idempotency-Key", "d-1")
+    };
+    let (status, _, gone) = send(delete()).await;
+    assert_eq!(status, 200, "{gone}");
+    let (status, _, again) = send(delete()).await;
+    assert_eq!((status, &again), (200, &gone));
+    // Reads carry no key and are not affected by one.
+    let (status, key, _) = send(http.post(format!("{url}/jobs/statuses")).json(&[id])).await;
+    assert_eq!((status, key), (200, None));
 }

@@ -4,6 +4,9 @@
 //! served) and may be pointed at any of them: a follower forwards to the leader. When a master
 //! answers `UNAVAILABLE` (no leader, leader unreachable), the client retries, within its retry
 //! budget, at the leader the answer names in `x-helios-leader`, else at the next master.
+//! Writes carry an idempotency key (metadata `idempotency-key`, one per call, kept on every
+//! attempt), so a write whose answer was lost (a timeout, `DEADLINE_EXCEEDED` with
+//! `x-helios-status: UNKNOWN_OUTCOME`) is retried too: the masters apply it once.
 //! Refusals come back as [`ClientError::Status`] with Helios's status word; a lookup of
 //! something that does not exist returns `Ok(None)`.
 //!
@@ -39,6 +42,11 @@ pub const STATUS_METADATA: &str = "x-helios-status";
 pub const ERRORS_METADATA: &str = "x-helios-errors-bin";
 /// Metadata a follower adds when it forwards a request to the leader (never forwarded twice).
 pub const FORWARDED_METADATA: &str = "x-helios-forwarded";
+/// Metadata of a write's idempotency key: every attempt of one write carries the same key, so
+/// the masters apply it once and answer a retry with the first answer.
+pub const IDEMPOTENCY_METADATA: &str = "idempotency-key";
+/// Helios's status word of a write that may or may not have been applied (`DEADLINE_EXCEEDED`).
+pub const UNKNOWN_OUTCOME: &str = "UNKNOWN_OUTCOME";
 
 /// Largest message the client accepts (a large job list or host status).
 const MAX_MESSAGE: usize = 64 << 20;
@@ -69,6 +77,30 @@ pub enum ClientError {
     /// The master's answer could not be decoded.
     #[error("undecodable answer: {0}")]
     Decode(String),
+}
+
+/// `attempt`, or `DEADLINE_EXCEEDED` when it has no answer within `limit`.
+async fn within<T>(
+    limit: Duration,
+    attempt: impl Future<Output = Result<tonic::Response<T>, Status>>,
+) -> Result<tonic::Response<T>, Status> {
+    tokio::time::timeout(limit, attempt)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Status::deadline_exceeded(format!(
+                "no answer within {limit:?}"
+            )))
+        })
+}
+
+/// A request carrying a write's idempotency key.
+fn with_key<T>(message: T, key: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    // Keys made by [`Client::write`] are ASCII, so they always parse as metadata.
+    if let Ok(value) = key.parse() {
+        req.metadata_mut().insert(IDEMPOTENCY_METADATA, value);
+    }
+    req
 }
 
 fn describe(code: Code, word: Option<&str>, message: &str, errors: &[String]) -> String {
@@ -280,7 +312,20 @@ impl Client {
 
     /// Runs one RPC with the generated client, retrying `UNAVAILABLE` at the leader or the next
     /// master until the retry budget is spent. `f` builds the request anew for each attempt.
-    pub async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
+    pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, ClientError>
+    where
+        F: FnMut(HeliosClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call_retrying(f, |_| false).await
+    }
+
+    /// [`Client::call`], also retrying the answers `retry_also` accepts.
+    async fn call_retrying<T, F, Fut>(
+        &self,
+        mut f: F,
+        retry_also: impl Fn(&Status) -> bool,
+    ) -> Result<T, ClientError>
     where
         F: FnMut(HeliosClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
@@ -296,7 +341,8 @@ impl Client {
                 Ok(r) => return Ok(r.into_inner()),
                 Err(s) => s,
             };
-            if status.code() != Code::Unavailable || Instant::now() >= deadline {
+            let retry = status.code() == Code::Unavailable || retry_also(&status);
+            if !retry || Instant::now() >= deadline {
                 return Err(ClientError::from_status(status));
             }
             let hint = status
@@ -314,25 +360,30 @@ impl Client {
     }
 
     /// [`Client::call`] with the request timeout on each attempt (`DEADLINE_EXCEEDED`, not
-    /// retried: a write may have been applied).
+    /// retried: use [`Client::write`] for writes, which can be retried safely).
     async fn unary<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
     where
         F: FnMut(HeliosClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let limit = self.inner.request_timeout;
-        self.call(|c| {
-            let attempt = f(c);
-            async move {
-                tokio::time::timeout(limit, attempt)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Status::deadline_exceeded(format!(
-                            "no answer within {limit:?}"
-                        )))
-                    })
-            }
-        })
+        self.call(|c| within(limit, f(c))).await
+    }
+
+    /// [`Client::unary`] for a write: one new idempotency key for every attempt, so an attempt
+    /// that timed out or was answered `UNKNOWN_OUTCOME` is retried safely; the masters answer a
+    /// repeated key with its first answer.
+    async fn write<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
+    where
+        F: FnMut(HeliosClient<Channel>, String) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let key = format!("grpc-{}", uuid::Uuid::new_v4());
+        let limit = self.inner.request_timeout;
+        self.call_retrying(
+            |c| within(limit, f(c, key.clone())),
+            |s| s.code() == Code::DeadlineExceeded,
+        )
         .await
     }
 
@@ -357,9 +408,9 @@ impl Client {
             user: user.unwrap_or_default().to_string(),
         };
         let resp = self
-            .unary(|mut c| {
+            .write(|mut c, key| {
                 let req = req.clone();
-                async move { c.create_job(req).await }
+                async move { c.create_job(with_key(req, &key)).await }
             })
             .await?;
         resp.job_id
@@ -412,9 +463,9 @@ impl Client {
             job_id: id.to_string(),
             token: token.to_string(),
         };
-        self.unary(|mut c| {
+        self.write(|mut c, key| {
             let req = req.clone();
-            async move { c.remove_job(req).await }
+            async move { c.remove_job(with_key(req, &key)).await }
         })
         .await
         .map(drop)
@@ -503,9 +554,9 @@ impl Client {
             host: host.to_string(),
             agent_id: agent_id.to_string(),
         };
-        self.unary(|mut c| {
+        self.write(|mut c, key| {
             let req = req.clone();
-            async move { c.register_host(req).await }
+            async move { c.register_host(with_key(req, &key)).await }
         })
         .await
         .map(drop)
@@ -516,9 +567,9 @@ impl Client {
         let req = v1::DeregisterHostRequest {
             host: host.to_string(),
         };
-        self.unary(|mut c| {
+        self.write(|mut c, key| {
             let req = req.clone();
-            async move { c.deregister_host(req).await }
+            async move { c.deregister_host(with_key(req, &key)).await }
         })
         .await
         .map(drop)
@@ -578,9 +629,9 @@ impl Client {
             token: token.to_string(),
             user: user.unwrap_or_default().to_string(),
         };
-        self.unary(|mut c| {
+        self.write(|mut c, key| {
             let req = req.clone();
-            async move { c.deploy(req).await }
+            async move { c.deploy(with_key(req, &key)).await }
         })
         .await
         .map(drop)
@@ -621,9 +672,9 @@ impl Client {
             goal: v1::Goal::from(goal) as i32,
             token: token.to_string(),
         };
-        self.unary(|mut c| {
+        self.write(|mut c, key| {
             let req = req.clone();
-            async move { c.set_goal(req).await }
+            async move { c.set_goal(with_key(req, &key)).await }
         })
         .await
         .map(drop)
@@ -636,9 +687,9 @@ impl Client {
             job_id: job.to_string(),
             token: token.to_string(),
         };
-        self.unary(|mut c| {
+        self.write(|mut c, key| {
             let req = req.clone();
-            async move { c.undeploy(req).await }
+            async move { c.undeploy(with_key(req, &key)).await }
         })
         .await
         .map(drop)

@@ -6,7 +6,9 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use helios_api::client::{Client, FORWARDED_METADATA, LEADER_METADATA, WatchObject};
+use helios_api::client::{
+    Client, FORWARDED_METADATA, IDEMPOTENCY_METADATA, LEADER_METADATA, STATUS_METADATA, WatchObject,
+};
 use helios_api::v1::{self, EventType, ObjectKind};
 use helios_api::{Goal, Job, JobId};
 use helios_master_raft::config::Args;
@@ -427,6 +429,51 @@ async fn followers_forward_and_name_the_leader() {
         e.metadata().get(LEADER_METADATA).unwrap().to_str().unwrap(),
         leader.http_addr
     );
+
+    // A write with an idempotency key, through the follower: applied once, a repeat gets the
+    // first answer, the same key with another request is refused.
+    let keyed = |job: &Job, key: &str| {
+        let mut req = tonic::Request::new(v1::CreateJobRequest {
+            job_json: serde_json::to_string(job).unwrap(),
+            user: "alice".into(),
+        });
+        req.metadata_mut()
+            .insert(IDEMPOTENCY_METADATA, key.parse().unwrap());
+        req
+    };
+    let first = raw
+        .create_job(keyed(&job("once", "1"), "k-1"))
+        .await
+        .unwrap();
+    let again = raw
+        .create_job(keyed(&job("once", "1"), "k-1"))
+        .await
+        .unwrap();
+    assert_eq!(first.get_ref().job_id, again.get_ref().job_id);
+    let e = raw
+        .create_job(keyed(&job("once", "2"), "k-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists);
+    assert_eq!(
+        e.metadata().get(STATUS_METADATA).unwrap(),
+        "IDEMPOTENCY_KEY_REUSED"
+    );
+    let e = raw
+        .create_job(keyed(&job("once", "3"), "a key"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert_eq!(
+        e.metadata().get(STATUS_METADATA).unwrap(),
+        "INVALID_IDEMPOTENCY_KEY"
+    );
+    // Without a key, a second create of the same job is refused as it always was.
+    let e = via_follower
+        .create_job(&job("once", "1"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.helios_status(), Some("JOB_ALREADY_EXISTS"));
 
     // The leader stops: a client of all masters carries on with the new leader.
     let leader_index = masters
