@@ -73,8 +73,17 @@ pub async fn run<T: Transport>(app: &AppState, forwarded: bool, mut transport: T
         let limit = deadline
             .saturating_duration_since(Instant::now())
             .min(ATTEMPT_TIMEOUT);
+        let leader = leader_node(&app.raft).map(|(id, _)| id);
         let attempt = timeout(limit, transport.attempt(route(app, forwarded)));
-        match attempt.await {
+        // An attempt whose leader has been replaced is abandoned at once (the retry reaches
+        // the new leader), instead of waiting out the timeout on a dead or paused one.
+        let outcome = tokio::select! {
+            outcome = attempt => outcome,
+            () = leader_moves_from(&app.raft, leader) => {
+                Ok(Attempt::Unknown("the leader changed during the attempt".into()))
+            }
+        };
+        match outcome {
             Ok(Attempt::Answer(answer)) => return answer,
             Ok(Attempt::NotProposed(answer)) => not_proposed = Some(answer),
             Ok(Attempt::Unknown(detail)) => unknown = Some(detail),
@@ -102,6 +111,17 @@ fn route(app: &AppState, forwarded: bool) -> Route {
         }
         Some((_, node)) => Route::Leader(node.http_addr),
         None => Route::Nowhere("no leader is known; the masters may be electing one"),
+    }
+}
+
+/// Returns once this member's view of the leader is no longer `leader`.
+async fn leader_moves_from(raft: &Raft, leader: Option<u64>) {
+    let mut metrics = raft.metrics();
+    while metrics.borrow_watched().current_leader == leader {
+        if metrics.changed().await.is_err() {
+            // The Raft core stopped: the leader will never change.
+            std::future::pending::<()>().await;
+        }
     }
 }
 

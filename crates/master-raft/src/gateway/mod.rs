@@ -31,6 +31,9 @@ use crate::metrics::Metrics;
 use crate::raft::types::{Raft, StateMachine};
 use crate::state::{Command, CommandResult, State};
 
+/// How long forwarding waits to connect to the leader (REST and gRPC).
+pub const FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The largest request body accepted (1 MiB).
 pub const MAX_BODY: usize = 1 << 20;
 
@@ -80,6 +83,9 @@ impl AppState {
         let (http, roots) = helios_api::http_client::build(|| {
             reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                // A leader that cannot be reached (down, partitioned) is a quick, certain
+                // "not sent", not an attempt that may have arrived.
+                .connect_timeout(FORWARD_CONNECT_TIMEOUT)
                 .no_proxy()
         })
         .context("building the HTTP client that forwards requests to the leader")?;

@@ -85,7 +85,7 @@ impl HeliosApi {
         }
         let channel = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| status("NO_LEADER", format!("bad leader address {addr}: {e}")))?
-            .connect_timeout(Duration::from_secs(3))
+            .connect_timeout(crate::gateway::FORWARD_CONNECT_TIMEOUT)
             .timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .connect_lazy();
