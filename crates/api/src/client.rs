@@ -695,9 +695,19 @@ impl Client {
         .map(drop)
     }
 
-    /// The cluster's masters, sorted by name, with the leader marked.
+    /// The live masters (those that acknowledged the leader recently), sorted by name, with the
+    /// leader marked.
     pub async fn masters(&self) -> Result<Vec<v1::Master>, ClientError> {
-        self.unary(|mut c| async move { c.list_masters(v1::ListMastersRequest {}).await })
+        self.list_masters(false).await
+    }
+
+    /// Every member, down ones too, with its role and state.
+    pub async fn all_masters(&self) -> Result<Vec<v1::Master>, ClientError> {
+        self.list_masters(true).await
+    }
+
+    async fn list_masters(&self, all: bool) -> Result<Vec<v1::Master>, ClientError> {
+        self.unary(|mut c| async move { c.list_masters(v1::ListMastersRequest { all }).await })
             .await
             .map(|r| r.masters)
     }

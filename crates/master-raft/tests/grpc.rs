@@ -420,7 +420,7 @@ async fn followers_forward_and_name_the_leader() {
 
     // A request already forwarded once is not forwarded again: UNAVAILABLE naming the leader.
     let mut raw = v1::helios_client::HeliosClient::new(follower.channel().await);
-    let mut req = tonic::Request::new(v1::ListMastersRequest {});
+    let mut req = tonic::Request::new(v1::ListMastersRequest::default());
     req.metadata_mut()
         .insert(FORWARDED_METADATA, "1".parse().unwrap());
     let e = raw.list_masters(req).await.unwrap_err();
@@ -483,6 +483,28 @@ async fn followers_forward_and_name_the_leader() {
     masters[leader_index].shutdown().await;
     let id2 = all.create_job(&job("fwd", "2"), None).await.unwrap();
     assert!(all.get_job(&id2).await.unwrap().is_some());
+    // The stopped master drops out of the live list once it misses the leader's heartbeats,
+    // and stays in the full list, down.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while all.masters().await.unwrap().len() != 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the stopped master is still listed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let every = all.all_masters().await.unwrap();
+    assert_eq!(every.len(), 3);
+    let down: Vec<_> = every.iter().filter(|m| !m.up).collect();
+    assert_eq!(down.len(), 1);
+    assert_eq!(down[0].http_addr, leader.http_addr);
+    assert_eq!(
+        every
+            .iter()
+            .filter(|m| m.role() == v1::MasterRole::Leader)
+            .count(),
+        1
+    );
 
     for m in &mut masters {
         m.shutdown().await;

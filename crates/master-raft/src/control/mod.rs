@@ -5,8 +5,6 @@
 //! Refusals are returned as values (a `CreateJobResponse` status, an empty history); errors
 //! are [`ApiError`]s, which each front end renders its own way.
 
-use openraft::async_runtime::WatchReceiver;
-
 use helios_api::{
     CreateJobResponse, CreateJobStatus, HostSelector, Job, JobId, JobValidator, TaskStatusEvents,
     TaskStatusEventsStatus,
@@ -14,7 +12,6 @@ use helios_api::{
 
 use crate::exactly_once::WriteKey;
 use crate::gateway::{ApiError, AppState};
-use crate::raft::types::MasterNode;
 use crate::state::{Command, CommandResult, Host, State, Versioned};
 
 /// Creates a job: fills in the hash when the id has a version but no hash, stamps
@@ -125,18 +122,6 @@ pub fn job_history(s: &State, id: &str) -> TaskStatusEvents {
         events,
         status: TaskStatusEventsStatus::Ok,
     }
-}
-
-/// The cluster's members (id and node record), after confirming leadership with a quorum so
-/// that the membership is current.
-pub async fn members(app: &AppState) -> Result<Vec<(u64, MasterNode)>, ApiError> {
-    app.read(|_| ()).await?;
-    let m = app.raft.metrics().borrow_watched().clone();
-    Ok(m.membership_config
-        .membership()
-        .nodes()
-        .map(|(id, n)| (*id, n.clone()))
-        .collect())
 }
 
 /// Members with their role and whether they are up (`GET /masters`).

@@ -24,6 +24,7 @@ use super::MAX_MESSAGE;
 use super::error::{from_api, invalid_job, refusal, status, with_leader};
 use super::watch;
 use crate::control;
+use crate::control::{MemberRole, MemberState};
 use crate::exactly_once::WriteKey;
 use crate::gateway::AppState;
 use crate::gateway::hosts::host_status;
@@ -677,21 +678,29 @@ impl Helios for HeliosApi {
         req: Request<v1::ListMastersRequest>,
     ) -> Result<Response<v1::ListMastersResponse>, Status> {
         at_leader!(self, req, list_masters);
-        let members = control::members(&self.app)
+        let all = req.get_ref().all;
+        let members = control::member_statuses(&self.app)
             .await
             .map_err(|e| self.fail(from_api(e)))?;
-        let leader = leader_node(&self.app.raft).map(|(id, _)| id);
-        let mut masters: Vec<v1::Master> = members
+        // Sorted by name, then id, as `member_statuses` returns them.
+        let masters = members
             .into_iter()
-            .map(|(id, n)| v1::Master {
-                id,
-                name: n.name,
-                http_addr: n.http_addr,
-                cluster_addr: n.cluster_addr,
-                leader: Some(id) == leader,
+            .filter(|m| all || m.state == MemberState::Up)
+            .map(|m| v1::Master {
+                id: m.id,
+                name: m.name,
+                http_addr: m.http_address,
+                cluster_addr: m.cluster_address,
+                leader: m.role == MemberRole::Leader,
+                role: match m.role {
+                    MemberRole::Leader => v1::MasterRole::Leader,
+                    MemberRole::Follower => v1::MasterRole::Follower,
+                    MemberRole::Learner => v1::MasterRole::Learner,
+                } as i32,
+                up: m.state == MemberState::Up,
+                millis_since_ack: m.millis_since_ack,
             })
             .collect();
-        masters.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         Ok(Response::new(v1::ListMastersResponse { masters }))
     }
 
