@@ -437,3 +437,37 @@ async fn a_key_replays_its_first_answer_and_refuses_another_request() {
     let (status, key, _) = send(http.post(format!("{url}/jobs/statuses")).json(&[id])).await;
     assert_eq!((status, key), (200, None));
 }
+
+/// A key sent through a follower and again straight to the leader is the same request, even
+/// when forwarding re-encodes the URL (a raw `'` in the query, which the follower's HTTP client
+/// sends as `%27`): the first answer, not a 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_is_the_same_request_through_any_member() {
+    let cluster = Cluster::start(3).await;
+    let leader = cluster.wait_leader(Duration::from_secs(30)).await;
+    let follower = (leader + 1) % 3;
+    let body = job_json("anywhere", "1").to_string();
+    let via_follower = raw_post(cluster.masters[follower].http_port, &body).await;
+    assert!(via_follower.starts_with("HTTP/1.1 200"), "{via_follower}");
+    let direct = raw_post(cluster.masters[leader].http_port, &body).await;
+    assert!(direct.starts_with("HTTP/1.1 200"), "{direct}");
+    let json = |answer: &str| answer.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    assert_eq!(json(&direct), json(&via_follower));
+}
+
+/// `POST /jobs?user=o'brien` with a key, written byte for byte (HTTP clients encode the `'`).
+async fn raw_post(port: u16, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /jobs?user=o'brien HTTP/1.1\r\nHost: 127.0.0.1\r\nIdempotency-Key: through-any\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    answer
+}

@@ -44,9 +44,7 @@ pub const ERRORS_METADATA: &str = "x-helios-errors-bin";
 pub const FORWARDED_METADATA: &str = "x-helios-forwarded";
 /// Metadata of a write's idempotency key: every attempt of one write carries the same key, so
 /// the masters apply it once and answer a retry with the first answer.
-pub const IDEMPOTENCY_METADATA: &str = "idempotency-key";
-/// Helios's status word of a write that may or may not have been applied (`DEADLINE_EXCEEDED`).
-pub const UNKNOWN_OUTCOME: &str = "UNKNOWN_OUTCOME";
+pub const IDEMPOTENCY_METADATA: &str = crate::idempotency::IDEMPOTENCY_KEY;
 
 /// Largest message the client accepts (a large job list or host status).
 const MAX_MESSAGE: usize = 64 << 20;
@@ -370,9 +368,9 @@ impl Client {
         self.call(|c| within(limit, f(c))).await
     }
 
-    /// [`Client::unary`] for a write: one new idempotency key for every attempt, so an attempt
-    /// that timed out or was answered `UNKNOWN_OUTCOME` is retried safely; the masters answer a
-    /// repeated key with its first answer.
+    /// [`Client::unary`] for a write: one new idempotency key for the call, sent with every
+    /// attempt, so an attempt that timed out or was answered `UNKNOWN_OUTCOME` is retried
+    /// safely; the masters answer a repeated key with its first answer.
     async fn write<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
     where
         F: FnMut(HeliosClient<Channel>, String) -> Fut,

@@ -6,22 +6,23 @@
 //! Mozilla roots bundled in the binary and says so once, instead of failing at start-up.
 
 /// Which certificate authorities a client built by [`build`] trusts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Roots {
     /// The system's CA certificates (the usual case).
     System,
-    /// The system has none usable; the bundled Mozilla roots are used instead.
-    Bundled,
+    /// The system's could not be used (why); the bundled Mozilla roots are used instead.
+    Bundled(String),
 }
 
 impl Roots {
     /// A one-line note for the log when the fallback was taken, `None` otherwise.
-    pub fn note(self) -> Option<&'static str> {
+    pub fn note(&self) -> Option<String> {
         match self {
             Roots::System => None,
-            Roots::Bundled => Some(
-                "no system CA certificates could be loaded; https uses the bundled Mozilla roots",
-            ),
+            Roots::Bundled(why) => Some(format!(
+                "the system's CA certificates cannot be used ({why}); https uses the bundled \
+                 Mozilla roots"
+            )),
         }
     }
 }
@@ -39,12 +40,21 @@ pub fn build(
                 .iter()
                 .filter_map(|der| reqwest::Certificate::from_der(der).ok());
             match make().tls_certs_only(bundled).build() {
-                Ok(client) => Ok((client, Roots::Bundled)),
+                Ok(client) => Ok((client, Roots::Bundled(innermost(&system_error)))),
                 // The fallback failing too says nothing new: report the first cause.
                 Err(_) => Err(system_error),
             }
         }
     }
+}
+
+/// The innermost cause of an error ("No CA certificates were loaded from the system").
+fn innermost(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 #[cfg(test)]
@@ -63,6 +73,7 @@ mod tests {
             std::env::set_var("SSL_CERT_DIR", &empty);
         }
         let (_, roots) = build(reqwest::Client::builder).expect("the fallback builds");
-        assert_eq!(roots, Roots::Bundled);
+        assert!(matches!(roots, Roots::Bundled(_)), "{roots:?}");
+        assert!(roots.note().unwrap().contains("bundled"));
     }
 }

@@ -14,6 +14,7 @@
 pub mod hash;
 #[cfg(feature = "http")]
 pub mod http_client;
+pub mod idempotency;
 pub mod model;
 pub mod validate;
 

@@ -87,7 +87,7 @@ impl Reply {
         self.status == 504
             && self
                 .json::<Value>()
-                .is_ok_and(|body| body["status"] == "UNKNOWN_OUTCOME")
+                .is_ok_and(|body| body["status"] == UNKNOWN_OUTCOME)
     }
 }
 
@@ -112,11 +112,13 @@ pub enum ClientError {
     /// The masters could not tell whether the write was applied, until the budget was spent.
     #[error(
         "Outcome unknown in {target}: the write may or may not have been applied ({detail}); \
-         check with a read before writing again"
+         check with a read, or retry it with the header Idempotency-Key: {key}"
     )]
     UnknownOutcome {
         /// The cluster's name.
         target: String,
+        /// The write's idempotency key: a retry with it is applied at most once.
+        key: String,
         /// The master's explanation.
         detail: String,
     },
@@ -161,7 +163,6 @@ enum Failure {
     /// The connection broke after the request may have been sent.
     Lost(String),
     Unavailable(String),
-    UnknownOutcome(String),
 }
 
 impl std::fmt::Display for Failure {
@@ -169,7 +170,6 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Timeout => f.write_str("no answer in time"),
             Failure::Connect(d) | Failure::Lost(d) | Failure::Unavailable(d) => f.write_str(d),
-            Failure::UnknownOutcome(d) => f.write_str(d),
         }
     }
 }
@@ -187,7 +187,6 @@ impl Failure {
                 ClientError::Connect { target, detail }
             }
             Failure::Unavailable(detail) => ClientError::Unavailable { target, detail },
-            Failure::UnknownOutcome(detail) => ClientError::UnknownOutcome { target, detail },
         }
     }
 }
@@ -364,8 +363,12 @@ impl HeliosClient {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
-        if let Some(detail) = maybe_applied {
-            return Err(Failure::UnknownOutcome(detail).into_error(self.label.clone()));
+        if let (Some(detail), Some(key)) = (maybe_applied, key) {
+            return Err(ClientError::UnknownOutcome {
+                target: self.label.clone(),
+                key,
+                detail,
+            });
         }
         // The loop runs at least one attempt, so `last` is set.
         Err(last
@@ -699,8 +702,7 @@ fn http_client(
     })
 }
 
-/// The header of a write's idempotency key.
-const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+use helios_api::idempotency::{IDEMPOTENCY_KEY, UNKNOWN_OUTCOME};
 
 /// The idempotency keys of one client's writes: `cli-<random>-<n>`, a new `n` per write.
 #[derive(Debug)]

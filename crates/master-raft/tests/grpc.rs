@@ -454,7 +454,7 @@ async fn followers_forward_and_name_the_leader() {
         .create_job(keyed(&job("once", "2"), "k-1"))
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Code::AlreadyExists);
+    assert_eq!(e.code(), Code::FailedPrecondition);
     assert_eq!(
         e.metadata().get(STATUS_METADATA).unwrap(),
         "IDEMPOTENCY_KEY_REUSED"

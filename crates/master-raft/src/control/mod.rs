@@ -24,6 +24,11 @@ pub async fn create_job(
     mut job: Job,
     user: Option<String>,
 ) -> Result<CreateJobResponse, ApiError> {
+    // A retry of a create already applied gets its first answer, even if the job would not
+    // validate any more (it expired meanwhile).
+    if let Some(first) = app.replayed(key)? {
+        return created(first);
+    }
     let Some(id) = job.id.clone() else {
         return Ok(CreateJobResponse {
             errors: vec!["Job id was not specified.".into()],
@@ -56,7 +61,12 @@ pub async fn create_job(
             status: CreateJobStatus::InvalidJobDefinition,
         });
     }
-    match app.write_keyed(key, Command::CreateJob { job }).await? {
+    created(app.write_keyed(key, Command::CreateJob { job }).await?)
+}
+
+/// The answer to a create from the result of its command.
+fn created(result: CommandResult) -> Result<CreateJobResponse, ApiError> {
+    match result {
         CommandResult::JobCreated { id } => Ok(CreateJobResponse {
             errors: vec![],
             id: Some(id),

@@ -2,9 +2,7 @@
 
 use sha1::{Digest, Sha1};
 
-/// The REST header and gRPC metadata name of an idempotency key (lower case, as HTTP/2 and
-/// gRPC metadata require; HTTP/1.1 header names are case-insensitive).
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub use helios_api::idempotency::IDEMPOTENCY_KEY;
 
 /// Longest key accepted.
 pub const MAX_KEY_LEN: usize = 255;

@@ -8,7 +8,6 @@ use openraft::async_runtime::WatchReceiver;
 use tokio::time::{Instant, timeout};
 
 use crate::gateway::AppState;
-use crate::raft::service::leader_node;
 use crate::raft::types::Raft;
 
 /// How long a master keeps trying one client write before it answers 503 or 504. Well under
@@ -22,6 +21,10 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 /// First pause between two attempts; it doubles up to [`MAX_PAUSE`], and a change of leader
 /// cuts it short.
 const FIRST_PAUSE: Duration = Duration::from_millis(25);
+
+/// The least budget worth another attempt: enough to connect to a leader
+/// (`gateway::FORWARD_CONNECT_TIMEOUT`) and hear its answer.
+const MIN_ATTEMPT: Duration = Duration::from_millis(1500);
 const MAX_PAUSE: Duration = Duration::from_millis(400);
 
 /// Where an attempt runs.
@@ -70,14 +73,16 @@ pub async fn run<T: Transport>(app: &AppState, forwarded: bool, mut transport: T
     let mut unknown: Option<String> = None;
     let mut not_proposed: Option<T::Answer> = None;
     loop {
+        let (route, leader) = route(app, forwarded);
         let limit = deadline
             .saturating_duration_since(Instant::now())
             .min(ATTEMPT_TIMEOUT);
-        let leader = leader_node(&app.raft).map(|(id, _)| id);
-        let attempt = timeout(limit, transport.attempt(route(app, forwarded)));
+        let attempt = timeout(limit, transport.attempt(route));
         // An attempt whose leader has been replaced is abandoned at once (the retry reaches
-        // the new leader), instead of waiting out the timeout on a dead or paused one.
+        // the new leader), instead of waiting out the timeout on a dead or paused one. An
+        // attempt that has its answer is never abandoned.
         let outcome = tokio::select! {
+            biased;
             outcome = attempt => outcome,
             () = leader_moves_from(&app.raft, leader) => {
                 Ok(Attempt::Unknown("the leader changed during the attempt".into()))
@@ -92,7 +97,8 @@ pub async fn run<T: Transport>(app: &AppState, forwarded: bool, mut transport: T
         if !forwarded {
             pause_before_retry(&app.raft, &mut pause, deadline).await;
         }
-        if forwarded || Instant::now() >= deadline {
+        // Too little time left for another attempt to connect and be answered.
+        if forwarded || deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT {
             return match (unknown, not_proposed) {
                 (None, Some(answer)) => answer,
                 (Some(detail), _) => transport.unknown_outcome(&detail),
@@ -102,16 +108,23 @@ pub async fn run<T: Transport>(app: &AppState, forwarded: bool, mut transport: T
     }
 }
 
-/// Where this member would run a write now.
-fn route(app: &AppState, forwarded: bool) -> Route {
-    match leader_node(&app.raft) {
-        Some((id, _)) if id == app.id => Route::Here,
-        Some(_) if forwarded => {
+/// Where this member would run a write now, and the leader that choice rests on (one reading
+/// of the Raft metrics, so that the attempt is abandoned exactly when that leader changes).
+fn route(app: &AppState, forwarded: bool) -> (Route, Option<u64>) {
+    let metrics = app.raft.metrics();
+    let m = metrics.borrow_watched();
+    let leader = m.current_leader;
+    let node = leader.and_then(|id| m.membership_config.membership().get_node(&id).cloned());
+    let route = match (leader, node) {
+        (Some(id), _) if id == app.id => Route::Here,
+        (Some(_), Some(_)) if forwarded => {
             Route::Nowhere("this master was sent a forwarded request but does not lead")
         }
-        Some((_, node)) => Route::Leader(node.http_addr),
-        None => Route::Nowhere("no leader is known; the masters may be electing one"),
-    }
+        (Some(_), Some(node)) => Route::Leader(node.http_addr),
+        (Some(_), None) => Route::Nowhere("the leader is not in this master's membership yet"),
+        (None, _) => Route::Nowhere("no leader is known; the masters may be electing one"),
+    };
+    (route, leader)
 }
 
 /// Returns once this member's view of the leader is no longer `leader`.

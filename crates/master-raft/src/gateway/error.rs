@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-/// The status word of a write whose outcome is unknown (504).
-pub const UNKNOWN_OUTCOME: &str = "UNKNOWN_OUTCOME";
+use helios_api::idempotency::IDEMPOTENCY_KEY_REUSED;
+pub use helios_api::idempotency::UNKNOWN_OUTCOME;
 
 /// An error answer: an HTTP status and a JSON body.
 #[derive(Debug)]
@@ -53,7 +53,7 @@ impl ApiError {
     pub fn key_reused(key: &str) -> Self {
         Self::new(
             StatusCode::CONFLICT,
-            "IDEMPOTENCY_KEY_REUSED",
+            IDEMPOTENCY_KEY_REUSED,
             format!(
                 "the idempotency key {key} was already used for a different request; use a new \
                  key for a new request"

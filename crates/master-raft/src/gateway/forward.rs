@@ -92,14 +92,14 @@ async fn write(app: AppState, req: Request, next: Next) -> Response {
         Err(e) => return e.into_response(),
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    // Decoded, so that a leader that receives the URL re-encoded by forwarding computes the
+    // same fingerprint as the member the client sent it to.
+    let path: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
     let sent = parts
         .headers
         .get(IDEMPOTENCY_KEY)
         .map(HeaderValue::as_bytes);
-    let key = match WriteKey::for_request(
-        sent,
-        &[parts.method.as_str().as_bytes(), path.as_bytes(), &body],
-    ) {
+    let key = match WriteKey::for_request(sent, &[parts.method.as_str().as_bytes(), &path, &body]) {
         Ok(key) => key,
         Err(problem) => {
             return ApiError::bad_request("INVALID_IDEMPOTENCY_KEY", problem).into_response();

@@ -132,6 +132,20 @@ impl AppState {
         }
     }
 
+    /// The first result of a key this member has already applied (a retry whose answer was
+    /// lost), so that a use case can answer it before validating again against a clock or
+    /// settings that may have changed since; 409 for a key first used with another request.
+    /// `None` when the key is not applied here (yet): the write goes through Raft, where the
+    /// replicated table decides. Applied state is committed, so the answer is final.
+    pub fn replayed(&self, key: &WriteKey) -> Result<Option<CommandResult>, ApiError> {
+        use crate::state::idempotency::Seen;
+        match self.read_local(|s| s.idempotency.check(&key.key, &key.fingerprint))? {
+            Seen::New => Ok(None),
+            Seen::Replay(first) => Ok(Some(first)),
+            Seen::Reused => Err(ApiError::key_reused(&key.key)),
+        }
+    }
+
     async fn propose(&self, command: Command, key: &str) -> Result<CommandResult, ApiError> {
         let start = Instant::now();
         match self.raft.client_write(command).await {

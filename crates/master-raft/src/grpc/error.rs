@@ -21,7 +21,7 @@ pub fn code_for(word: &str, http: Option<StatusCode>) -> Code {
         "NO_LEADER" | "UNAVAILABLE" => Code::Unavailable,
         // gRPC's own meaning: the operation may have completed even though it timed out.
         "UNKNOWN_OUTCOME" => Code::DeadlineExceeded,
-        "IDEMPOTENCY_KEY_REUSED" => Code::AlreadyExists,
+        "IDEMPOTENCY_KEY_REUSED" => Code::FailedPrecondition,
         "INTERNAL" => Code::Internal,
         w if w.starts_with("INVALID_") || w.starts_with("BAD_") || w == "ID_MISMATCH" => {
             Code::InvalidArgument

@@ -375,6 +375,7 @@ impl Helios for HeliosApi {
         req: Request<v1::CreateJobRequest>,
     ) -> Result<Response<v1::CreateJobResponse>, Status> {
         self.write_once(
+            "CreateJob",
             req,
             |api, key, req| Box::pin(api.create_job_here(key, req)),
             |mut leader, req| Box::pin(async move { leader.create_job(req).await }),
@@ -444,6 +445,7 @@ impl Helios for HeliosApi {
         req: Request<v1::RemoveJobRequest>,
     ) -> Result<Response<v1::RemoveJobResponse>, Status> {
         self.write_once(
+            "RemoveJob",
             req,
             |api, key, req| Box::pin(api.remove_job_here(key, req)),
             |mut leader, req| Box::pin(async move { leader.remove_job(req).await }),
@@ -552,6 +554,7 @@ impl Helios for HeliosApi {
         req: Request<v1::RegisterHostRequest>,
     ) -> Result<Response<v1::RegisterHostResponse>, Status> {
         self.write_once(
+            "RegisterHost",
             req,
             |api, key, req| Box::pin(api.register_host_here(key, req)),
             |mut leader, req| Box::pin(async move { leader.register_host(req).await }),
@@ -564,6 +567,7 @@ impl Helios for HeliosApi {
         req: Request<v1::DeregisterHostRequest>,
     ) -> Result<Response<v1::DeregisterHostResponse>, Status> {
         self.write_once(
+            "DeregisterHost",
             req,
             |api, key, req| Box::pin(api.deregister_host_here(key, req)),
             |mut leader, req| Box::pin(async move { leader.deregister_host(req).await }),
@@ -616,6 +620,7 @@ impl Helios for HeliosApi {
         req: Request<v1::DeployRequest>,
     ) -> Result<Response<v1::DeployResponse>, Status> {
         self.write_once(
+            "Deploy",
             req,
             |api, key, req| Box::pin(api.deploy_here(key, req)),
             |mut leader, req| Box::pin(async move { leader.deploy(req).await }),
@@ -654,6 +659,7 @@ impl Helios for HeliosApi {
         req: Request<v1::SetGoalRequest>,
     ) -> Result<Response<v1::SetGoalResponse>, Status> {
         self.write_once(
+            "SetGoal",
             req,
             |api, key, req| Box::pin(api.set_goal_here(key, req)),
             |mut leader, req| Box::pin(async move { leader.set_goal(req).await }),
@@ -666,6 +672,7 @@ impl Helios for HeliosApi {
         req: Request<v1::UndeployRequest>,
     ) -> Result<Response<v1::UndeployResponse>, Status> {
         self.write_once(
+            "Undeploy",
             req,
             |api, key, req| Box::pin(api.undeploy_here(key, req)),
             |mut leader, req| Box::pin(async move { leader.undeploy(req).await }),

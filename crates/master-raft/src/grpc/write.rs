@@ -32,10 +32,11 @@ pub type There<Req, Resp> =
     fn(HeliosClient<Channel>, Request<Req>) -> BoxFuture<'static, Answer<Resp>>;
 
 impl HeliosApi {
-    /// Runs a write RPC exactly once: `here` when this member leads, `there` at the leader,
-    /// retried with the request's idempotency key until it has an answer.
+    /// Runs the write RPC `method` exactly once: `here` when this member leads, `there` at the
+    /// leader, retried with the request's idempotency key until it has an answer.
     pub(super) async fn write_once<Req, Resp>(
         &self,
+        method: &'static str,
         req: Request<Req>,
         here: Here<Req, Resp>,
         there: There<Req, Resp>,
@@ -46,14 +47,8 @@ impl HeliosApi {
     {
         let (mut metadata, _, message) = req.into_parts();
         let sent = metadata.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes());
-        let key = WriteKey::for_request(
-            sent,
-            &[
-                std::any::type_name::<Req>().as_bytes(),
-                &message.encode_to_vec(),
-            ],
-        )
-        .map_err(|problem| status("INVALID_IDEMPOTENCY_KEY", problem))?;
+        let key = WriteKey::for_request(sent, &[method.as_bytes(), &message.encode_to_vec()])
+            .map_err(|problem| status("INVALID_IDEMPOTENCY_KEY", problem))?;
         // A key is visible ASCII, so it always parses as metadata.
         if let Ok(value) = key.key.parse() {
             metadata.insert(IDEMPOTENCY_KEY, value);
@@ -135,10 +130,16 @@ fn classify<Resp>(answer: Answer<Resp>) -> Attempt<Answer<Resp>> {
 }
 
 /// A forwarded call that failed in transport, without an answer from the leader. Only a
-/// failure to connect proves the call never left (tonic reports it as `UNAVAILABLE` with the
-/// connector's message); any other failure may have reached the leader.
+/// failure to connect (tonic's `ConnectError` in the status's sources) proves the call never
+/// left; any other failure may have reached the leader.
 fn lost_call<Resp>(s: Status, addr: &str) -> Attempt<Answer<Resp>> {
-    if s.code() == Code::Unavailable && s.message().contains("connect") {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&s);
+    let mut not_sent = false;
+    while let Some(e) = source {
+        not_sent |= e.is::<tonic::ConnectError>();
+        source = e.source();
+    }
+    if not_sent {
         Attempt::NotProposed(Err(with_leader(
             status(
                 "NO_LEADER",

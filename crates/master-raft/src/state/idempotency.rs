@@ -50,12 +50,42 @@ pub enum Seen {
 }
 
 /// Recent idempotency keys, bounded by [`MAX_KEYS`] and [`MAX_AGE_MS`].
+///
+/// Snapshots hold the keys only; the order in which they are forgotten is rebuilt from the
+/// indexes they hold when a snapshot is installed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Stored", into = "Stored")]
 pub struct IdempotencyTable {
     /// Key → what it produced.
     keys: OrdMap<String, Remembered>,
     /// Log index of the first attempt → its key: the order in which keys are forgotten.
     by_index: OrdMap<u64, String>,
+}
+
+/// The table as snapshots hold it.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    keys: OrdMap<String, Remembered>,
+}
+
+impl From<Stored> for IdempotencyTable {
+    fn from(stored: Stored) -> Self {
+        let by_index = stored
+            .keys
+            .iter()
+            .map(|(key, r)| (r.index, key.clone()))
+            .collect();
+        IdempotencyTable {
+            keys: stored.keys,
+            by_index,
+        }
+    }
+}
+
+impl From<IdempotencyTable> for Stored {
+    fn from(table: IdempotencyTable) -> Self {
+        Stored { keys: table.keys }
+    }
 }
 
 impl IdempotencyTable {
@@ -194,6 +224,7 @@ mod tests {
         t.remember("k2", "f2", CommandResult::Forbidden, 2_000, 4);
         let bytes = helios_store::encode_snapshot(&t).unwrap();
         let back: IdempotencyTable = helios_store::decode_snapshot(&bytes).unwrap();
+        // Equal as a whole: the forgetting order is rebuilt too.
         assert_eq!(back, t);
         assert_eq!(back.check("k1", "f1"), Seen::Replay(created("a:1:x")));
     }

@@ -383,3 +383,99 @@ mod dead_host_tests {
         assert_eq!(s.apply(8, &reap("h1", 40)), CommandResult::HostNotFound);
     }
 }
+
+#[cfg(test)]
+mod idempotent_tests {
+    use super::*;
+
+    fn job(name: &str, created: i64) -> Job {
+        let job: Job = serde_json::from_value(serde_json::json!({
+            "id": format!("{name}:1"),
+            "image": "busybox:latest",
+            "created": created,
+        }))
+        .unwrap();
+        job.with_hash()
+    }
+
+    fn keyed(key: &str, fingerprint: &str, now_ms: i64, command: Command) -> Command {
+        Command::Idempotent {
+            key: key.into(),
+            fingerprint: fingerprint.into(),
+            now_ms,
+            command: Box::new(command),
+        }
+    }
+
+    #[test]
+    fn a_retried_create_gets_its_first_answer_and_changes_nothing() {
+        let mut s = State::default();
+        let first = s.apply_owned(
+            1,
+            keyed("k", "f", 10, Command::CreateJob { job: job("a", 1) }),
+        );
+        let CommandResult::JobCreated { id } = first.clone() else {
+            panic!("{first:?}")
+        };
+        // The retry was stamped anew by another leader: another `created`, another hash.
+        let retry = keyed("k", "f", 20, Command::CreateJob { job: job("a", 2) });
+        assert_eq!(s.apply_owned(2, retry), first);
+        assert_eq!(s.jobs.len(), 1);
+        assert!(s.jobs.contains_key(&id));
+        // Without the key, the same job is refused as Helios refuses it.
+        let again = s.apply_owned(3, Command::CreateJob { job: job("a", 3) });
+        assert!(matches!(again, CommandResult::JobAlreadyExists { .. }));
+    }
+
+    #[test]
+    fn a_key_reused_for_another_request_is_refused_and_changes_nothing() {
+        let mut s = State::default();
+        s.apply_owned(
+            1,
+            keyed("k", "f", 10, Command::CreateJob { job: job("a", 1) }),
+        );
+        let other = keyed("k", "g", 11, Command::CreateJob { job: job("b", 1) });
+        assert_eq!(s.apply_owned(2, other), CommandResult::IdempotencyKeyReused);
+        assert_eq!(s.jobs.len(), 1);
+        assert_eq!(s.idempotency.len(), 1);
+    }
+
+    #[test]
+    fn a_retried_remove_gets_ok_not_job_not_found() {
+        let mut s = State::default();
+        let CommandResult::JobCreated { id } =
+            s.apply_owned(1, Command::CreateJob { job: job("a", 1) })
+        else {
+            panic!("not created")
+        };
+        let remove = || Command::RemoveJob {
+            id: id.clone(),
+            token: String::new(),
+        };
+        assert_eq!(
+            s.apply_owned(2, keyed("r", "f", 10, remove())),
+            CommandResult::Ok
+        );
+        assert_eq!(
+            s.apply_owned(3, keyed("r", "f", 11, remove())),
+            CommandResult::Ok
+        );
+        assert_eq!(s.apply_owned(4, remove()), CommandResult::JobNotFound);
+    }
+
+    #[test]
+    fn a_snapshot_without_the_key_table_installs_with_an_empty_one() {
+        let mut s = State::default();
+        s.apply_owned(1, Command::CreateJob { job: job("a", 1) });
+        let mut older = serde_json::to_value(&s).unwrap();
+        older.as_object_mut().unwrap().remove("idempotency");
+        for bytes in [
+            serde_json::to_vec(&older).unwrap(),
+            helios_store::encode_snapshot(&older).unwrap(),
+        ] {
+            let back: State = helios_store::decode_snapshot(&bytes).unwrap();
+            assert_eq!(back.jobs.len(), 1);
+            assert!(back.idempotency.is_empty());
+        }
+    }
+}
