@@ -5,10 +5,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
+use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
 
 use crate::gateway::AppState;
-use crate::raft::types::Raft;
 
 /// How long a master keeps trying one client write before it answers 503 or 504. Well under
 /// the CLI's own per-request timeout (60 s), so the client hears why.
@@ -84,7 +84,7 @@ pub async fn run<T: Transport>(app: &AppState, forwarded: bool, mut transport: T
         let outcome = tokio::select! {
             biased;
             outcome = attempt => outcome,
-            () = leader_moves_from(&app.raft, leader) => {
+            () = leader_moves_from(app.leader.clone(), leader) => {
                 Ok(Attempt::Unknown("the leader changed during the attempt".into()))
             }
         };
@@ -95,7 +95,7 @@ pub async fn run<T: Transport>(app: &AppState, forwarded: bool, mut transport: T
             Err(_) => unknown = Some(format!("no answer within {} ms", limit.as_millis())),
         }
         if !forwarded {
-            pause_before_retry(&app.raft, &mut pause, deadline).await;
+            pause_before_retry(app.leader.clone(), &mut pause, deadline).await;
         }
         // Too little time left for another attempt to connect and be answered.
         if forwarded || deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT {
@@ -108,13 +108,14 @@ pub async fn run<T: Transport>(app: &AppState, forwarded: bool, mut transport: T
     }
 }
 
-/// Where this member would run a write now, and the leader that choice rests on (one reading
-/// of the Raft metrics, so that the attempt is abandoned exactly when that leader changes).
+/// Where this member would run a write now, and the leader that choice rests on (read from
+/// the channel [`leader_moves_from`] watches, so the attempt is abandoned exactly when that
+/// leader changes).
 fn route(app: &AppState, forwarded: bool) -> (Route, Option<u64>) {
+    let leader = *app.leader.borrow();
     let metrics = app.raft.metrics();
-    let m = metrics.borrow_watched();
-    let leader = m.current_leader;
-    let node = leader.and_then(|id| m.membership_config.membership().get_node(&id).cloned());
+    let membership = &metrics.borrow_watched().membership_config;
+    let node = leader.and_then(|id| membership.membership().get_node(&id).cloned());
     let route = match (leader, node) {
         (Some(id), _) if id == app.id => Route::Here,
         (Some(_), Some(_)) if forwarded => {
@@ -128,31 +129,22 @@ fn route(app: &AppState, forwarded: bool) -> (Route, Option<u64>) {
 }
 
 /// Returns once this member's view of the leader is no longer `leader`.
-async fn leader_moves_from(raft: &Raft, leader: Option<u64>) {
-    let mut metrics = raft.metrics();
-    while metrics.borrow_watched().current_leader == leader {
-        if metrics.changed().await.is_err() {
-            // The Raft core stopped: the leader will never change.
-            std::future::pending::<()>().await;
-        }
+async fn leader_moves_from(mut leaders: watch::Receiver<Option<u64>>, leader: Option<u64>) {
+    if leaders.wait_for(|now| *now != leader).await.is_err() {
+        // The Raft core stopped: the leader will never change.
+        std::future::pending::<()>().await;
     }
 }
 
 /// Waits before the next attempt: until the leader changes, or the pause (doubled each time)
 /// ends, whichever comes first, never past the deadline.
-async fn pause_before_retry(raft: &Raft, pause: &mut Duration, deadline: Instant) {
-    let mut metrics = raft.metrics();
-    let leader = metrics.borrow_watched().current_leader;
+async fn pause_before_retry(
+    leaders: watch::Receiver<Option<u64>>,
+    pause: &mut Duration,
+    deadline: Instant,
+) {
+    let leader = *leaders.borrow();
     let wait = (*pause).min(deadline.saturating_duration_since(Instant::now()));
     *pause = (*pause * 2).min(MAX_PAUSE);
-    let _ = timeout(wait, async {
-        while metrics.changed().await.is_ok() {
-            if metrics.borrow_watched().current_leader != leader {
-                return;
-            }
-        }
-        // The Raft core stopped: nothing will change; wait out the pause.
-        std::future::pending::<()>().await
-    })
-    .await;
+    let _ = timeout(wait, leader_moves_from(leaders, leader)).await;
 }

@@ -66,12 +66,15 @@ pub struct AppContext {
     pub http: reqwest::Client,
     /// Index of the last applied entry, for sessions that wait for changes.
     pub applied: tokio::sync::watch::Receiver<u64>,
+    /// This member's view of the leader's id; changes only when the leader does.
+    pub leader: tokio::sync::watch::Receiver<Option<u64>>,
     /// Capabilities jobs may add (`--whitelisted-capability`).
     pub whitelisted_capabilities: Arc<std::collections::BTreeSet<String>>,
 }
 
 impl AppState {
-    /// Builds the handler state of a master; fails only if no HTTP client can be built.
+    /// Builds the handler state of a master (inside a tokio runtime: it starts the task that
+    /// follows the leader); fails only if no HTTP client can be built.
     pub fn new(
         raft: Raft,
         id: u64,
@@ -92,12 +95,14 @@ impl AppState {
         if let Some(note) = roots.note() {
             tracing::info!("{note}");
         }
+        let leader = crate::raft::leader::watch_leader(&raft);
         Ok(Self(Arc::new(AppContext {
             raft,
             id,
             name,
             shared: sm.shared(),
             applied: sm.subscribe_applied(),
+            leader,
             metrics,
             http,
             whitelisted_capabilities: Arc::new(whitelisted_capabilities),

@@ -2,6 +2,7 @@
 //! that receives it, and cluster formation.
 
 pub mod bootstrap;
+pub mod leader;
 pub mod network;
 pub mod service;
 pub mod tenure;
