@@ -273,21 +273,6 @@ impl MasterList {
     }
 }
 
-/// An error and its causes on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let next = c.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        cause = c.source();
-    }
-    text
-}
-
 fn msg(m: agent_message::Msg) -> pb::AgentMessage {
     pb::AgentMessage { msg: Some(m) }
 }
@@ -344,7 +329,7 @@ pub async fn session(cfg: &SessionConfig, worker: &Arc<Worker>, addr: &str) -> S
     };
     let channel = match endpoint.connect().await {
         Ok(c) => c,
-        Err(e) => return SessionEnd::Unreachable(error_chain(&e)),
+        Err(e) => return SessionEnd::Unreachable(helios_api::error_text::chain(&e)),
     };
     let mut client = DispatcherClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE)

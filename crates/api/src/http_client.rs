@@ -40,21 +40,15 @@ pub fn build(
                 .iter()
                 .filter_map(|der| reqwest::Certificate::from_der(der).ok());
             match make().tls_certs_only(bundled).build() {
-                Ok(client) => Ok((client, Roots::Bundled(innermost(&system_error)))),
+                Ok(client) => Ok((
+                    client,
+                    Roots::Bundled(crate::error_text::innermost(&system_error)),
+                )),
                 // The fallback failing too says nothing new: report the first cause.
                 Err(_) => Err(system_error),
             }
         }
     }
-}
-
-/// The innermost cause of an error ("No CA certificates were loaded from the system").
-fn innermost(error: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod error_text;
 pub mod hash;
 #[cfg(feature = "http")]
 pub mod http_client;

@@ -805,14 +805,11 @@ fn classify(error: reqwest::Error) -> Failure {
     }
     // reqwest's own message names the URL; the innermost cause says what
     // actually went wrong ("Connection refused (os error 111)").
-    let mut cause: &dyn std::error::Error = &error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
+    let cause = helios_api::error_text::innermost(&error);
     if error.is_connect() {
-        Failure::Connect(cause.to_string())
+        Failure::Connect(cause)
     } else {
-        Failure::Lost(cause.to_string())
+        Failure::Lost(cause)
     }
 }
 

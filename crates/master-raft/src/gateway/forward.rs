@@ -23,6 +23,9 @@ use crate::exactly_once::retry::{self, Attempt, Route, Transport};
 use crate::exactly_once::{IDEMPOTENCY_KEY, WriteKey};
 use crate::raft::service::{is_leader, leader_node};
 
+// reqwest's own message only names the URL; the innermost cause says what went wrong.
+use helios_api::error_text::innermost;
+
 const FORWARDED: &str = "x-helios-forwarded";
 
 /// Headers passed through in both directions.
@@ -251,14 +254,4 @@ async fn proxy(
         }
     }
     Ok(resp)
-}
-
-/// The innermost cause of an HTTP client error ("Connection refused (os error 111)"), which
-/// says what actually went wrong; reqwest's own message only names the URL.
-fn innermost(error: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }

@@ -208,17 +208,10 @@ impl Reachability {
 /// A tonic status and its causes on one line, without the repetitions tonic's own
 /// `Display` carries.
 fn describe(status: &tonic::Status) -> String {
-    let mut text = status.message().to_string();
-    let mut cause = std::error::Error::source(status);
-    while let Some(c) = cause {
-        let next = c.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        cause = c.source();
-    }
-    text
+    helios_api::error_text::with_causes(
+        status.message().to_string(),
+        std::error::Error::source(status),
+    )
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
