@@ -13,6 +13,7 @@ use serde_json::Value;
 pub mod agents;
 pub mod api;
 pub mod docker;
+pub mod netns;
 
 /// Builds `helios-master`, `helios` and `helios-agent` once per test process (so a test file
 /// run alone never uses a missing or stale binary) and returns the directory that holds them.
@@ -61,9 +62,11 @@ pub fn free_port() -> u16 {
 pub struct Master {
     /// Raft id.
     pub id: u64,
-    /// HTTP port on 127.0.0.1.
+    /// The address it binds: 127.0.0.1, or its host's (see [`Cluster::on_hosts`]).
+    pub ip: String,
+    /// HTTP port on `ip`.
     pub http_port: u16,
-    /// Cluster port on 127.0.0.1.
+    /// Cluster port on `ip`.
     pub cluster_port: u16,
     /// sled directory.
     pub data_dir: PathBuf,
@@ -78,9 +81,9 @@ pub struct Master {
 }
 
 impl Master {
-    /// `http://127.0.0.1:<port>`.
+    /// `http://<ip>:<port>`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http_port)
+        format!("http://{}:{}", self.ip, self.http_port)
     }
 
     /// Starts the process (again) with the same flags.
@@ -104,8 +107,8 @@ impl Master {
             .args(["--name", &format!("master{}", self.id)])
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(["--http", &format!("127.0.0.1:{}", self.http_port)])
-            .args(["--cluster", &format!("127.0.0.1:{}", self.cluster_port)])
+            .args(["--http", &format!("{}:{}", self.ip, self.http_port)])
+            .args(["--cluster", &format!("{}:{}", self.ip, self.cluster_port)])
             .args(if self.peers.is_empty() {
                 vec![]
             } else {
@@ -235,6 +238,7 @@ impl Cluster {
             .enumerate()
             .map(|(i, (h, c))| Master {
                 id: i as u64 + 1,
+                ip: "127.0.0.1".into(),
                 http_port: *h,
                 cluster_port: *c,
                 data_dir: dir.path().join(format!("m{}", i + 1)),
@@ -246,6 +250,27 @@ impl Cluster {
             })
             .collect();
         Cluster { masters, dir }
+    }
+
+    /// Starts member `i` (0-based) on host `i + 1` of `hosts`, each in its own network
+    /// namespace, and waits for a leader.
+    pub async fn on_hosts(hosts: &netns::Hosts, n: usize) -> Cluster {
+        let mut cluster = Self::prepare(n, |id| hosts.wrapper(id as usize));
+        for m in &mut cluster.masters {
+            m.ip = hosts.ip(m.id as usize);
+        }
+        let peers = cluster
+            .cluster_addrs()
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| format!("{}={addr}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        for m in &mut cluster.masters {
+            m.peers = peers.clone();
+        }
+        cluster.start_all().await;
+        cluster
     }
 
     /// Like [`Cluster::start`], with extra `helios-master` flags for every member.
@@ -304,7 +329,7 @@ impl Cluster {
     pub fn cluster_addrs(&self) -> Vec<String> {
         self.masters
             .iter()
-            .map(|m| format!("127.0.0.1:{}", m.cluster_port))
+            .map(|m| format!("{}:{}", m.ip, m.cluster_port))
             .collect()
     }
 
