@@ -38,15 +38,16 @@ impl ApiError {
 
     /// 504 `UNKNOWN_OUTCOME`: the write may or may not have been applied; retrying with the
     /// same idempotency key is safe and tells which.
-    pub fn unknown_outcome(key: &str, detail: &str) -> Self {
-        Self::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            UNKNOWN_OUTCOME,
-            format!(
+    /// `key` is `None` for the masters' own writes, which have no key to retry with.
+    pub fn unknown_outcome(key: Option<&str>, detail: &str) -> Self {
+        let message = match key {
+            Some(key) => format!(
                 "the write may or may not have been applied ({detail}); retry it with the same \
                  Idempotency-Key {key}"
             ),
-        )
+            None => format!("the write may or may not have been applied ({detail})"),
+        };
+        Self::new(StatusCode::GATEWAY_TIMEOUT, UNKNOWN_OUTCOME, message)
     }
 
     /// 409 `IDEMPOTENCY_KEY_REUSED`: the key was first used with a different request.

@@ -161,7 +161,7 @@ impl Transport for RestWrite {
     }
 
     fn unknown_outcome(&self, detail: &str) -> Response {
-        ApiError::unknown_outcome(&self.key, detail).into_response()
+        ApiError::unknown_outcome(Some(&self.key), detail).into_response()
     }
 }
 

@@ -115,7 +115,7 @@ impl AppState {
     /// was not (this member did not lead when it was proposed), 504 `UNKNOWN_OUTCOME` when it
     /// may have been (its entry was discarded on a leader change, or Raft stopped).
     pub async fn write(&self, command: Command) -> Result<CommandResult, ApiError> {
-        self.propose(command, "(none)").await
+        self.propose(command, None).await
     }
 
     /// [`Self::write`] for a client's write: the command is applied once per idempotency key,
@@ -131,7 +131,7 @@ impl AppState {
             now_ms: chrono::Utc::now().timestamp_millis(),
             command: Box::new(command),
         };
-        match self.propose(keyed, &key.key).await? {
+        match self.propose(keyed, Some(&key.key)).await? {
             CommandResult::IdempotencyKeyReused => Err(ApiError::key_reused(&key.key)),
             result => Ok(result),
         }
@@ -151,7 +151,11 @@ impl AppState {
         }
     }
 
-    async fn propose(&self, command: Command, key: &str) -> Result<CommandResult, ApiError> {
+    async fn propose(
+        &self,
+        command: Command,
+        key: Option<&str>,
+    ) -> Result<CommandResult, ApiError> {
         let start = Instant::now();
         match self.raft.client_write(command).await {
             Ok(resp) => {

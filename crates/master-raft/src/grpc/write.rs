@@ -109,7 +109,10 @@ where
     }
 
     fn unknown_outcome(&self, detail: &str) -> Answer<Resp> {
-        Err(from_api(ApiError::unknown_outcome(&self.key.key, detail)))
+        Err(from_api(ApiError::unknown_outcome(
+            Some(&self.key.key),
+            detail,
+        )))
     }
 }
 
