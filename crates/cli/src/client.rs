@@ -231,11 +231,10 @@ impl Request {
         format!("/{}", self.segments.join("/"))
     }
 
-    /// Whether the request changes the state (and so carries an idempotency key).
-    /// `POST /jobs/statuses` and `POST /hosts/statuses` are reads with a body.
+    /// Whether the request changes the state (and so carries an idempotency key), decided
+    /// as the masters decide it.
     fn is_write(&self) -> bool {
-        !matches!(self.method, Method::GET | Method::HEAD | Method::OPTIONS)
-            && self.segments.last().is_none_or(|s| s != "statuses")
+        helios_api::idempotency::is_write(self.method.as_str(), &self.path())
     }
 }
 

@@ -80,11 +80,9 @@ pub fn is_stale_read(req: &Request) -> bool {
             .is_some_and(|q| q.split('&').any(|kv| kv == "stale=true" || kv == "stale"))
 }
 
-/// Whether the request changes the state. `POST /jobs/statuses` and `POST /hosts/statuses`
-/// are reads that carry their list of names in a body, as in Helios.
+/// Whether the request changes the state (see [`helios_api::idempotency::is_write`]).
 fn is_write(req: &Request) -> bool {
-    !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        && !req.uri().path().ends_with("/statuses")
+    helios_api::idempotency::is_write(req.method().as_str(), req.uri().path())
 }
 
 /// Runs a write exactly once: gives it its key, then retries it until it has an answer.
