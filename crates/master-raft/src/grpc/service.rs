@@ -313,6 +313,21 @@ macro_rules! at_leader {
     };
 }
 
+/// Runs the write RPC `$name` exactly once (see [`super::write`]): `$here` on this member
+/// when it leads, `$method` at the leader's service otherwise.
+macro_rules! write_once {
+    ($self:ident, $req:ident, $name:literal, $method:ident, $here:ident) => {
+        $self
+            .write_once(
+                $name,
+                $req,
+                |api, key, req| Box::pin(api.$here(key, req)),
+                |mut leader, req| Box::pin(async move { leader.$method(req).await }),
+            )
+            .await
+    };
+}
+
 fn json<T: Serialize>(v: &T) -> Result<String, Status> {
     serde_json::to_string(v).map_err(|e| status("INTERNAL", format!("cannot encode JSON: {e}")))
 }
@@ -374,13 +389,7 @@ impl Helios for HeliosApi {
         &self,
         req: Request<v1::CreateJobRequest>,
     ) -> Result<Response<v1::CreateJobResponse>, Status> {
-        self.write_once(
-            "CreateJob",
-            req,
-            |api, key, req| Box::pin(api.create_job_here(key, req)),
-            |mut leader, req| Box::pin(async move { leader.create_job(req).await }),
-        )
-        .await
+        write_once!(self, req, "CreateJob", create_job, create_job_here)
     }
 
     async fn get_job(
@@ -444,13 +453,7 @@ impl Helios for HeliosApi {
         &self,
         req: Request<v1::RemoveJobRequest>,
     ) -> Result<Response<v1::RemoveJobResponse>, Status> {
-        self.write_once(
-            "RemoveJob",
-            req,
-            |api, key, req| Box::pin(api.remove_job_here(key, req)),
-            |mut leader, req| Box::pin(async move { leader.remove_job(req).await }),
-        )
-        .await
+        write_once!(self, req, "RemoveJob", remove_job, remove_job_here)
     }
 
     async fn job_status(
@@ -553,26 +556,20 @@ impl Helios for HeliosApi {
         &self,
         req: Request<v1::RegisterHostRequest>,
     ) -> Result<Response<v1::RegisterHostResponse>, Status> {
-        self.write_once(
-            "RegisterHost",
-            req,
-            |api, key, req| Box::pin(api.register_host_here(key, req)),
-            |mut leader, req| Box::pin(async move { leader.register_host(req).await }),
-        )
-        .await
+        write_once!(self, req, "RegisterHost", register_host, register_host_here)
     }
 
     async fn deregister_host(
         &self,
         req: Request<v1::DeregisterHostRequest>,
     ) -> Result<Response<v1::DeregisterHostResponse>, Status> {
-        self.write_once(
-            "DeregisterHost",
+        write_once!(
+            self,
             req,
-            |api, key, req| Box::pin(api.deregister_host_here(key, req)),
-            |mut leader, req| Box::pin(async move { leader.deregister_host(req).await }),
+            "DeregisterHost",
+            deregister_host,
+            deregister_host_here
         )
-        .await
     }
 
     async fn host_status(
@@ -619,13 +616,7 @@ impl Helios for HeliosApi {
         &self,
         req: Request<v1::DeployRequest>,
     ) -> Result<Response<v1::DeployResponse>, Status> {
-        self.write_once(
-            "Deploy",
-            req,
-            |api, key, req| Box::pin(api.deploy_here(key, req)),
-            |mut leader, req| Box::pin(async move { leader.deploy(req).await }),
-        )
-        .await
+        write_once!(self, req, "Deploy", deploy, deploy_here)
     }
 
     async fn get_deployment(
@@ -658,26 +649,14 @@ impl Helios for HeliosApi {
         &self,
         req: Request<v1::SetGoalRequest>,
     ) -> Result<Response<v1::SetGoalResponse>, Status> {
-        self.write_once(
-            "SetGoal",
-            req,
-            |api, key, req| Box::pin(api.set_goal_here(key, req)),
-            |mut leader, req| Box::pin(async move { leader.set_goal(req).await }),
-        )
-        .await
+        write_once!(self, req, "SetGoal", set_goal, set_goal_here)
     }
 
     async fn undeploy(
         &self,
         req: Request<v1::UndeployRequest>,
     ) -> Result<Response<v1::UndeployResponse>, Status> {
-        self.write_once(
-            "Undeploy",
-            req,
-            |api, key, req| Box::pin(api.undeploy_here(key, req)),
-            |mut leader, req| Box::pin(async move { leader.undeploy(req).await }),
-        )
-        .await
+        write_once!(self, req, "Undeploy", undeploy, undeploy_here)
     }
 
     async fn list_masters(
