@@ -7,6 +7,7 @@
 //! ([`housekeeping`]): expired jobs, dead agents. [`server`] wires them together; [`config`]
 //! holds the command-line flags.
 
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod dispatcher;
@@ -15,6 +16,7 @@ pub mod gateway;
 pub mod grpc;
 pub mod housekeeping;
 pub mod metrics;
+pub mod node;
 pub mod raft;
 pub mod server;
 pub mod state;

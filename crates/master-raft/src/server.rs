@@ -13,11 +13,13 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
+use crate::clock::SystemClock;
 use crate::config::MasterConfig;
 use crate::dispatcher::{Dispatcher, liveness, statuses};
-use crate::gateway::{self, AppState};
+use crate::gateway;
 use crate::housekeeping;
 use crate::metrics::Metrics;
+use crate::node::Node;
 use crate::raft::bootstrap;
 use crate::raft::network::{MAX_MESSAGE, Network};
 use crate::raft::pb::raft_service_server::RaftServiceServer;
@@ -37,9 +39,50 @@ fn check_writable(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs a master until `shutdown` resolves.
+/// The two sockets a master serves: the cluster port (Raft, agents) and the HTTP port (REST,
+/// gRPC). Bound before the master starts, so that tests can bind port 0 and read the port.
+pub struct Listeners {
+    /// The cluster port.
+    pub cluster: TcpListener,
+    /// The HTTP port.
+    pub http: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses of `cfg`.
+    pub async fn bind(cfg: &MasterConfig) -> anyhow::Result<Self> {
+        let cluster = TcpListener::bind(cfg.cluster)
+            .await
+            .with_context(|| format!("cannot listen on cluster address {}", cfg.cluster))?;
+        let http = TcpListener::bind(cfg.http)
+            .await
+            .with_context(|| format!("cannot listen on HTTP address {}", cfg.http))?;
+        Ok(Self { cluster, http })
+    }
+}
+
+/// How long shutdown waits for open connections and tasks before it cancels them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs a master on the addresses of `cfg` until `shutdown` resolves (see [`serve`]).
 pub async fn run(
     cfg: MasterConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    check_writable(&cfg.data_dir)?;
+    let listeners = Listeners::bind(&cfg).await?;
+    serve(cfg, listeners, shutdown).await
+}
+
+/// Runs a master on `listeners` until `shutdown` resolves, or until its Raft core stops with a
+/// fatal error (then it returns that error, and the process exits).
+///
+/// Returns once everything it started has ended: the servers, every task it spawned (awaited,
+/// or cancelled after [`SHUTDOWN_GRACE`]), the Raft core, and the store's threads, so that the
+/// data directory can be opened again at once.
+pub async fn serve(
+    cfg: MasterConfig,
+    listeners: Listeners,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     check_writable(&cfg.data_dir)?;
@@ -47,13 +90,6 @@ pub async fn run(
         SledBackend::open(&cfg.data_dir)
             .with_context(|| format!("cannot open store in {}", cfg.data_dir.display()))?,
     );
-    let cluster_listener = TcpListener::bind(cfg.cluster)
-        .await
-        .with_context(|| format!("cannot listen on cluster address {}", cfg.cluster))?;
-    let http_listener = TcpListener::bind(cfg.http)
-        .await
-        .with_context(|| format!("cannot listen on HTTP address {}", cfg.http))?;
-
     let raft_config = Config {
         cluster_name: "helios".into(),
         heartbeat_interval: cfg.heartbeat_ms,
@@ -87,50 +123,54 @@ pub async fn run(
     };
     info!(id = cfg.id, %node, data_dir = %cfg.data_dir.display(), "master starting");
 
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
     let metrics = Arc::new(Metrics::new(flush_stats));
-    let app = AppState::new(
+    let app = Node::new(
         raft.clone(),
         cfg.id,
         cfg.name.clone(),
         &sm,
         metrics,
+        Arc::new(SystemClock),
         cfg.whitelisted_capabilities.clone(),
-    )?;
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
+        stop_rx.clone(),
+    );
+    let tasks = app.tasks.clone();
 
     let (dispatcher, status_rx) =
         Dispatcher::new(app.clone(), cfg.agent_heartbeat_ms, stop_rx.clone());
-    let batcher = tokio::spawn(statuses::run_batcher(app.clone(), status_rx));
-    let liveness_task = tokio::spawn(liveness::run(dispatcher.clone(), stop_rx.clone()));
+    let batcher = tasks.spawn(statuses::run_batcher(app.clone(), status_rx));
+    let liveness_task = tasks.spawn(liveness::run(dispatcher.clone(), stop_rx.clone()));
     let housekeeping_tasks =
         housekeeping::spawn(&dispatcher, cfg.agent_reaping_timeout, stop_rx.clone());
     let rpc = RaftServiceServer::new(RaftRpc::new(raft.clone(), cfg.id, node.clone()))
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
-    let cluster_server = tokio::spawn(
+    let cluster_server = tasks.spawn(
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(5)))
             .add_service(rpc)
             .add_service(DispatcherServer::new(dispatcher))
             // `Server::tcp_nodelay` only reaches listeners tonic binds itself.
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(cluster_listener).with_nodelay(Some(true)),
+                TcpIncoming::from(listeners.cluster).with_nodelay(Some(true)),
                 stopped(stop_rx.clone()),
             ),
     );
-    let http_server = tokio::spawn(
+    let router =
+        gateway::router(app.clone())?.merge(crate::grpc::router(app.clone(), stop_rx.clone()));
+    let http_server = tasks.spawn(
         axum::serve(
-            http_listener.tap_io(|tcp| {
+            listeners.http.tap_io(|tcp| {
                 // Small answers go out at once instead of waiting for the client's ACK.
                 if let Err(error) = tcp.set_nodelay(true) {
                     tracing::debug!(%error, "could not set TCP_NODELAY");
                 }
             }),
-            gateway::router(app.clone()).merge(crate::grpc::router(app.clone(), stop_rx.clone())),
+            router,
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()))
         .into_future(),
@@ -138,7 +178,7 @@ pub async fn run(
 
     let formation = {
         let (raft, cfg, node) = (raft.clone(), cfg.clone(), node.clone());
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let r = match &cfg.join {
                 Some(addr) => bootstrap::join(&raft, cfg.id, &node, addr).await,
                 None => bootstrap::form_cluster(&raft, cfg.id, &node, &cfg.peers).await,
@@ -148,11 +188,16 @@ pub async fn run(
             }
         })
     };
-    let cluster_id = tokio::spawn(ensure_cluster_id(app.clone(), stop_rx.clone()));
+    let cluster_id = tasks.spawn(ensure_cluster_id(app.clone(), stop_rx.clone()));
 
-    shutdown.await;
+    let fatal = tokio::select! {
+        () = shutdown => None,
+        reason = app.stopped() => Some(reason),
+    };
     info!("shutting down");
     let _ = stop_tx.send(true);
+    // Loops that only end with the process (formation retries, the batcher that drains the
+    // statuses of sessions) are cancelled; the others see `stop`.
     formation.abort();
     batcher.abort();
     liveness_task.abort();
@@ -161,17 +206,40 @@ pub async fn run(
     }
     cluster_id.abort();
     // Give open connections a moment to finish, but never hang on a stuck client.
-    let grace = Duration::from_secs(5);
-    let _ = tokio::time::timeout(grace, http_server).await;
-    let _ = tokio::time::timeout(grace, cluster_server).await;
+    stop_within_grace("HTTP", http_server).await;
+    stop_within_grace("cluster", cluster_server).await;
     if let Err(e) = raft.shutdown().await {
         warn!("Raft shutdown: {e}");
     }
-    Ok(())
+    tasks.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            running = tasks.len(),
+            "tasks still running {SHUTDOWN_GRACE:?} after shutdown"
+        );
+    }
+    drop((app, raft, sm));
+    match fatal {
+        Some(reason) => anyhow::bail!("the Raft core stopped: {reason}"),
+        None => Ok(()),
+    }
+}
+
+/// Waits for a server to finish its open connections, and cancels it after [`SHUTDOWN_GRACE`]
+/// (a stuck client never holds up shutdown).
+async fn stop_within_grace<T>(name: &str, server: tokio::task::JoinHandle<T>) {
+    let abort = server.abort_handle();
+    if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
+        warn!("the {name} server did not stop within {SHUTDOWN_GRACE:?}; cancelling it");
+        abort.abort();
+    }
 }
 
 /// Whenever this member leads a cluster that has no cluster id yet, proposes one.
-async fn ensure_cluster_id(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn ensure_cluster_id(app: Node, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut metrics = app.raft.metrics();
     loop {
         let leads = leader_node(&app.raft).map(|(id, _)| id) == Some(app.id);
@@ -186,7 +254,7 @@ async fn ensure_cluster_id(app: AppState, mut stop: tokio::sync::watch::Receiver
                 Ok(CommandResult::ClusterId(id)) => info!(cluster_id = %id, "cluster id set"),
                 Ok(other) => warn!("unexpected result {other:?}"),
                 Err(e) => {
-                    warn!("setting the cluster id: {}", e.body);
+                    warn!("setting the cluster id: {e}");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }

@@ -13,7 +13,8 @@ use std::time::Duration;
 use openraft::async_runtime::WatchReceiver;
 use serde::Serialize;
 
-use crate::gateway::{ApiError, AppState};
+use super::Error;
+use crate::node::Node;
 use crate::raft::types::MasterNode;
 
 /// A member that has not acknowledged the leader for this many (maximum) election timeouts
@@ -66,7 +67,7 @@ pub struct MemberStatus {
 
 /// Every member with its role and state, sorted by name (then id), after confirming
 /// leadership with a quorum so that the membership and the acknowledgements are current.
-pub async fn member_statuses(app: &AppState) -> Result<Vec<MemberStatus>, ApiError> {
+pub async fn member_statuses(app: &Node) -> Result<Vec<MemberStatus>, Error> {
     app.read(|_| ()).await?;
     let metrics = app.raft.metrics().borrow_watched().clone();
     let leader = metrics.current_leader.unwrap_or(app.id);

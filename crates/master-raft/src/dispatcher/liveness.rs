@@ -59,7 +59,7 @@ pub async fn run(dispatcher: Dispatcher, mut stop: tokio::sync::watch::Receiver<
             .collect();
         if !down.is_empty() {
             info!(?down, "agents missed their heartbeats: hosts DOWN");
-            let now_ms = chrono::Utc::now().timestamp_millis();
+            let now_ms = app.clock.now_ms();
             let _ = app
                 .write(Command::HostsDown {
                     names: down,

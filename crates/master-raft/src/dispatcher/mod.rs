@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::gateway::AppState;
+use crate::node::Node;
 use crate::state::StatusUpdate;
 
 /// What the leader knows of one connected agent.
@@ -46,7 +46,7 @@ pub struct Dispatcher {
 }
 
 struct Inner {
-    app: AppState,
+    app: Node,
     /// How often agents send heartbeats (ms); a host is DOWN after 3 missed periods.
     heartbeat_ms: u32,
     /// Hosts with a live agent, by name.
@@ -63,7 +63,7 @@ impl Dispatcher {
     /// A dispatcher for this master, plus the receiving end of its status queue (to be run by
     /// [`statuses::run_batcher`]).
     pub fn new(
-        app: AppState,
+        app: Node,
         heartbeat_ms: u32,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> (Self, mpsc::Receiver<StatusUpdate>) {
@@ -82,7 +82,7 @@ impl Dispatcher {
     }
 
     /// The handler state of this master.
-    pub fn app(&self) -> &AppState {
+    pub fn app(&self) -> &Node {
         &self.inner.app
     }
 
@@ -111,7 +111,10 @@ impl DispatcherService for Dispatcher {
     ) -> Result<Response<Self::SessionStream>, Status> {
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(session::run(self.clone(), inbound, tx));
+        self.inner
+            .app
+            .tasks
+            .spawn(session::run(self.clone(), inbound, tx));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }

@@ -79,13 +79,13 @@ pub async fn run(d: Dispatcher, mut inbound: Streaming<pb::AgentMessage>, tx: Tx
         env: hello.env.clone().into_iter().collect(),
         host_info: json::<HostInfo>(&hello.host_info_json),
         agent_info: json::<AgentInfo>(&hello.agent_info_json),
-        now_ms: chrono::Utc::now().timestamp_millis(),
+        now_ms: app.clock.now_ms(),
     };
     if let Err(e) = app.write(up).await {
         send(
             &tx,
             Out::Refused(pb::Refused {
-                reason: format!("registration failed: {}", e.body),
+                reason: format!("registration failed: {}", e),
             }),
         )
         .await;
@@ -146,7 +146,7 @@ pub async fn run(d: Dispatcher, mut inbound: Streaming<pb::AgentMessage>, tx: Tx
                             agent_info: json(&info.agent_info_json),
                         };
                         let app = app.clone();
-                        tokio::spawn(async move { let _ = app.write(cmd).await; });
+                        app.tasks.clone().spawn(async move { let _ = app.write(cmd).await; });
                     }
                     In::Resync(_) => {
                         match send_complete(&d, &tx, &name).await {
@@ -185,7 +185,7 @@ fn admit(d: &Dispatcher, hello: &pb::Hello) -> Result<(), String> {
                 s.hosts.get(&hello.name).map(|h| h.id.clone()),
             )
         })
-        .map_err(|e| e.body.to_string())?;
+        .map_err(|e| e.to_string())?;
     if let Some(ours) = &cluster_id
         && !hello.cluster_id.is_empty()
         && *ours != hello.cluster_id

@@ -6,14 +6,14 @@
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use crate::gateway::AppState;
+use crate::node::Node;
 use crate::state::{Command, StatusUpdate};
 
 /// Most changes written in one command.
 const MAX_BATCH: usize = 4096;
 
 /// Runs until the channel closes.
-pub async fn run_batcher(app: AppState, mut rx: mpsc::Receiver<StatusUpdate>) {
+pub async fn run_batcher(app: Node, mut rx: mpsc::Receiver<StatusUpdate>) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let updates = std::mem::take(&mut batch);
@@ -21,7 +21,7 @@ pub async fn run_batcher(app: AppState, mut rx: mpsc::Receiver<StatusUpdate>) {
         if let Err(e) = app.write(Command::ReportStatuses { updates }).await {
             // Leadership moved: the agents reconnect to the new leader and report their
             // current statuses again at the start of the new session.
-            warn!(n, "dropping task statuses: {}", e.body);
+            warn!(n, "dropping task statuses: {}", e);
         }
     }
 }

@@ -2,21 +2,11 @@
 
 use sha1::{Digest, Sha1};
 
+pub use crate::state::idempotency::WriteKey;
 pub use helios_api::idempotency::IDEMPOTENCY_KEY;
 
 /// Longest key accepted.
 pub const MAX_KEY_LEN: usize = 255;
-
-/// A write's idempotency key and the fingerprint of its request: the same key with another
-/// fingerprint is refused (`IDEMPOTENCY_KEY_REUSED`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriteKey {
-    /// The key, as the client sent it or as a master made it up.
-    pub key: String,
-    /// Hex SHA-1 of what identifies the request (method, path, query and body for REST; the
-    /// method and the encoded message for gRPC).
-    pub fingerprint: String,
-}
 
 impl WriteKey {
     /// The key a client sent, or a new one when it sent none; `Err` names what is wrong with a

@@ -8,7 +8,11 @@ use openraft::async_runtime::WatchReceiver;
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
 
-use crate::gateway::AppState;
+use crate::node::Node;
+
+/// How long forwarding waits to connect to the leader (REST and gRPC): a leader that cannot
+/// be reached in this time is a quick, certain "not sent".
+pub const FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long a master keeps trying one client write before it answers 503 or 504. Well under
 /// the CLI's own per-request timeout (60 s), so the client hears why.
@@ -23,7 +27,7 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 const FIRST_PAUSE: Duration = Duration::from_millis(25);
 
 /// The least budget worth another attempt: enough to connect to a leader
-/// (`gateway::FORWARD_CONNECT_TIMEOUT`) and hear its answer.
+/// ([`FORWARD_CONNECT_TIMEOUT`]) and hear its answer.
 const MIN_ATTEMPT: Duration = Duration::from_millis(1500);
 const MAX_PAUSE: Duration = Duration::from_millis(400);
 
@@ -66,7 +70,7 @@ pub trait Transport {
 /// A request that another master `forwarded` here is tried once and never forwarded again
 /// (two members with different views of the leader must not bounce it): the master that
 /// forwarded it runs the loop.
-pub async fn run<T: Transport>(app: &AppState, forwarded: bool, mut transport: T) -> T::Answer {
+pub async fn run<T: Transport>(app: &Node, forwarded: bool, mut transport: T) -> T::Answer {
     let deadline = Instant::now() + BUDGET;
     let mut pause = FIRST_PAUSE;
     // Set once an attempt may have been applied: from then on the answer is never 503.
@@ -111,7 +115,7 @@ pub async fn run<T: Transport>(app: &AppState, forwarded: bool, mut transport: T
 /// Where this member would run a write now, and the leader that choice rests on (read from
 /// the channel [`leader_moves_from`] watches, so the attempt is abandoned exactly when that
 /// leader changes).
-fn route(app: &AppState, forwarded: bool) -> (Route, Option<u64>) {
+fn route(app: &Node, forwarded: bool) -> (Route, Option<u64>) {
     let leader = *app.leader.borrow();
     let metrics = app.raft.metrics();
     let membership = &metrics.borrow_watched().membership_config;

@@ -9,16 +9,17 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::ApiError;
+use super::error::RAFT_STOPPED;
 use super::version::{SERVER_VERSION, check, parse_version};
-use super::{ApiError, AppState};
 use crate::control::MemberState;
-use crate::raft::service::leader_node;
+use crate::node::Node;
 
 /// `GET /masters[?all=true]`: the names of the live members, sorted, as Helios lists its
 /// running masters; with `all=true`, every member with its id, role, state and addresses
 /// ([`crate::control::MemberStatus`]).
 pub async fn masters(
-    State(app): State<AppState>,
+    State(app): State<Node>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let all = match q.get("all").map(String::as_str) {
@@ -62,13 +63,22 @@ pub async fn version_check(Query(q): Query<HashMap<String, String>>) -> Json<ser
 }
 
 /// `GET /healthz`: the process is up and serving.
-pub async fn healthz(State(app): State<AppState>) -> Json<serde_json::Value> {
+pub async fn healthz(State(app): State<Node>) -> Json<serde_json::Value> {
     Json(json!({"status": "OK", "id": app.id}))
 }
 
-/// `GET /readyz`: 200 when a leader is known, 503 otherwise.
-pub async fn readyz(State(app): State<AppState>) -> Response {
-    match leader_node(&app.raft) {
+/// `GET /readyz`: 200 when a leader is known, 503 otherwise; 500 once this master's Raft
+/// core has stopped for good (the process is exiting).
+pub async fn readyz(State(app): State<Node>) -> Response {
+    if let Some(reason) = app.fatal() {
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            RAFT_STOPPED,
+            format!("this master's Raft core stopped: {reason}"),
+        )
+        .into_response();
+    }
+    match app.leader() {
         Some((id, node)) => {
             Json(json!({"status": "READY", "leader": id, "leaderName": node.name})).into_response()
         }
@@ -82,7 +92,7 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text.
-pub async fn metrics(State(app): State<AppState>) -> Response {
+pub async fn metrics(State(app): State<Node>) -> Response {
     (
         [(
             header::CONTENT_TYPE,

@@ -6,6 +6,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use helios_api::idempotency::IDEMPOTENCY_KEY_REUSED;
+
+use crate::control;
+use crate::node::NodeError;
 pub use helios_api::idempotency::UNKNOWN_OUTCOME;
 
 /// An error answer: an HTTP status and a JSON body.
@@ -65,6 +68,45 @@ impl ApiError {
     /// An error with a body of Helios's own shape.
     pub fn with_body(status: StatusCode, body: Value) -> Self {
         Self { status, body }
+    }
+}
+
+/// The one mapping of the core's errors to HTTP: 503 only when nothing was written and the
+/// client may retry; 504 when a write may have been applied; 500 when this master's Raft core
+/// stopped (it is exiting: retrying it is pointless, another master answers).
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        match e {
+            NodeError::NotLeader { why, .. } => Self::no_leader(why),
+            NodeError::Unavailable(why) => Self::no_leader(why),
+            NodeError::UnknownOutcome { key, detail } => {
+                Self::unknown_outcome(key.as_deref(), &detail)
+            }
+            NodeError::KeyReused { key } => Self::key_reused(&key),
+            e @ NodeError::Fatal(_) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                RAFT_STOPPED,
+                e.to_string(),
+            ),
+        }
+    }
+}
+
+/// The status word of an answer from a master whose Raft core stopped.
+pub const RAFT_STOPPED: &str = "RAFT_STOPPED";
+
+impl From<control::Error> for ApiError {
+    fn from(e: control::Error) -> Self {
+        match e {
+            control::Error::Node(e) => e.into(),
+            control::Error::Invalid { word, message } => Self::bad_request(word, message),
+            control::Error::NotFound { word, message } => {
+                Self::new(StatusCode::NOT_FOUND, word, message)
+            }
+            e @ control::Error::Unexpected(_) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string())
+            }
+        }
     }
 }
 

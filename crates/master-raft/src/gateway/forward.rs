@@ -17,11 +17,11 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::MAX_BODY;
 use super::error::{ApiError, UNKNOWN_OUTCOME};
-use super::{AppState, MAX_BODY};
-use crate::exactly_once::retry::{self, Attempt, Route, Transport};
+use crate::exactly_once::retry::{self, Attempt, FORWARD_CONNECT_TIMEOUT, Route, Transport};
 use crate::exactly_once::{IDEMPOTENCY_KEY, WriteKey};
-use crate::raft::service::{is_leader, leader_node};
+use crate::node::Node;
 
 // reqwest's own message only names the URL; the innermost cause says what went wrong.
 use helios_api::error_text::innermost;
@@ -38,18 +38,44 @@ const PASSED_HEADERS: &[&str] = &[
     IDEMPOTENCY_KEY,
 ];
 
+/// What forwarding needs: this member's node and the HTTP client that reaches the leader.
+#[derive(Clone)]
+pub struct Forwarder {
+    node: Node,
+    http: reqwest::Client,
+}
+
+impl Forwarder {
+    /// The forwarder of `node`; fails only if no HTTP client can be built.
+    pub fn new(node: Node) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let (http, roots) = helios_api::http_client::build(|| {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                // A leader that cannot be reached (down, partitioned) is a quick, certain
+                // "not sent", not an attempt that may have arrived.
+                .connect_timeout(FORWARD_CONNECT_TIMEOUT)
+                .no_proxy()
+        })
+        .context("building the HTTP client that forwards requests to the leader")?;
+        if let Some(note) = roots.note() {
+            tracing::info!("{note}");
+        }
+        Ok(Self { node, http })
+    }
+}
+
 /// Middleware: run the request here if this member leads, else forward it to the leader;
 /// writes are retried exactly once (see the module's documentation).
-pub async fn forward_to_leader(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn forward_to_leader(State(app): State<Forwarder>, req: Request, next: Next) -> Response {
     if is_write(&req) {
         return write(app, req, next).await;
     }
-    if is_stale_read(&req) || is_leader(&app.raft, app.id) {
+    if is_stale_read(&req) || app.node.leads() {
         return next.run(req).await;
     }
-    let leader = leader_node(&app.raft);
-    match leader {
-        Some((id, _)) if id == app.id => next.run(req).await,
+    match app.node.leader() {
+        Some((id, _)) if id == app.node.id => next.run(req).await,
         _ if req.headers().contains_key(FORWARDED) => {
             ApiError::no_leader("this master was sent a forwarded request but does not lead")
                 .into_response()
@@ -86,7 +112,7 @@ fn is_write(req: &Request) -> bool {
 }
 
 /// Runs a write exactly once: gives it its key, then retries it until it has an answer.
-async fn write(app: AppState, req: Request, next: Next) -> Response {
+async fn write(app: Forwarder, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let body = match buffered(body).await {
         Ok(body) => body,
@@ -120,7 +146,7 @@ async fn write(app: AppState, req: Request, next: Next) -> Response {
         next,
         key: key.key,
     };
-    let mut resp = retry::run(&app, forwarded, transport).await;
+    let mut resp = retry::run(&app.node, forwarded, transport).await;
     if let Some(value) = key_header {
         resp.headers_mut().insert(IDEMPOTENCY_KEY, value);
     }
@@ -129,7 +155,7 @@ async fn write(app: AppState, req: Request, next: Next) -> Response {
 
 /// One REST write, run here or at the leader as often as [`retry::run`] asks.
 struct RestWrite {
-    app: AppState,
+    app: Forwarder,
     parts: Parts,
     body: Bytes,
     next: Next,
@@ -207,12 +233,12 @@ enum ProxyError {
 
 /// Sends a request to the leader, marked as forwarded, and returns its answer.
 async fn proxy(
-    app: &AppState,
+    app: &Forwarder,
     leader_http: &str,
     parts: &Parts,
     body: Bytes,
 ) -> Result<Response, ProxyError> {
-    app.metrics.forwarded.inc();
+    app.node.metrics.forwarded.inc();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut out = app
         .http

@@ -1,4 +1,4 @@
-//! Job endpoints: create, list, get, remove, statuses.
+//! Job endpoints: create, list, get, remove, statuses, history.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -9,209 +9,134 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use helios_api::{
-    CreateJobResponse, CreateJobStatus, Job, JobDeleteResponse, JobDeleteStatus, JobId, JobStatus,
+    CreateJobStatus, Job, JobDeleteResponse, JobDeleteStatus, JobStatus, TaskStatusEvents,
 };
 
-use super::{ApiError, AppState};
-use crate::exactly_once::WriteKey;
-use crate::state::{Command, CommandResult, State as ClusterState};
+use super::ApiError;
+use crate::control::{Freshness, jobs};
+use crate::node::Node;
+use crate::state::idempotency::WriteKey;
 
+/// A query string, or why it did not parse.
 pub type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
+/// The query's parameters; 400 `BAD_QUERY` when it is malformed.
 pub fn params(q: Params) -> Result<HashMap<String, String>, ApiError> {
     q.map(|Query(q)| q)
         .map_err(|e| ApiError::bad_request("BAD_QUERY", format!("malformed query string: {e}")))
 }
 
+/// The request body, or the JSON error for a body that could not be read.
 pub fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     b.map_err(|e| ApiError::new(e.status(), "BAD_BODY", e.body_text()))
 }
 
-/// Parses a path job id; it must be fully qualified (`name:version:hash`).
-pub fn full_id(raw: &str) -> Result<JobId, ApiError> {
-    let id: JobId = raw.parse().map_err(|e: helios_api::JobIdParseError| {
-        ApiError::bad_request("INVALID_ID", e.to_string())
-    })?;
-    if !id.is_fully_qualified() {
-        return Err(ApiError::bad_request(
-            "INVALID_ID",
-            format!("Invalid id: {raw} (expected name:version:hash with a 40-character hash)"),
-        ));
-    }
-    Ok(id)
+/// A JSON body of type `T`, or 400 with `word` and what was expected.
+pub fn json_body<T: serde::de::DeserializeOwned>(
+    raw: Result<Bytes, BytesRejection>,
+    word: &str,
+    expected: &str,
+) -> Result<T, ApiError> {
+    serde_json::from_slice(&body(raw)?)
+        .map_err(|e| ApiError::bad_request(word, format!("expected {expected}: {e}")))
 }
 
-fn create_answer(status: StatusCode, resp: CreateJobResponse) -> Response {
-    (status, Json(resp)).into_response()
+/// Whether `?stale` asks for this member's own state (`stale`, `stale=`, `stale=true`).
+fn stale(q: &HashMap<String, String>) -> Freshness {
+    match q.get("stale").map(String::as_str) {
+        Some("" | "true") => Freshness::Local,
+        _ => Freshness::Linearizable,
+    }
 }
 
 /// `POST /jobs?user=`: validates, hashes, stamps and replicates a new job.
 pub async fn create(
-    State(app): State<AppState>,
+    State(node): State<Node>,
     Extension(key): Extension<WriteKey>,
     q: Params,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let q = params(q)?;
-    let raw = body(raw)?;
-    let job: Job = serde_json::from_slice(&raw).map_err(|e| {
+    let job: Job = serde_json::from_slice(&body(raw)?).map_err(|e| {
         ApiError::bad_request("INVALID_JOB_DEFINITION", format!("malformed job JSON: {e}"))
     })?;
-    let resp = crate::control::create_job(&app, &key, job, q.get("user").cloned()).await?;
+    let resp = jobs::create_job(&node, &key, job, q.get("user").cloned()).await?;
     let code = match resp.status {
         CreateJobStatus::Ok => StatusCode::OK,
         _ => StatusCode::BAD_REQUEST,
     };
-    Ok(create_answer(code, resp))
-}
-
-pub fn unexpected(r: CommandResult) -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "INTERNAL",
-        format!("unexpected command result {r:?}"),
-    )
+    Ok((code, Json(resp)).into_response())
 }
 
 /// `GET /jobs?q=&hostPattern=`: jobs whose full id contains `q`, optionally only those
 /// deployed on a host whose name matches the `hostPattern` regex.
 pub async fn list(
-    State(app): State<AppState>,
+    State(node): State<Node>,
     q: Params,
 ) -> Result<Json<BTreeMap<String, Job>>, ApiError> {
     let q = params(q)?;
-    let needle = q.get("q").cloned().unwrap_or_default();
-    let host_pattern = match q.get("hostPattern").filter(|p| !p.is_empty()) {
-        Some(p) => Some(regex::Regex::new(p).map_err(|e| {
-            ApiError::bad_request(
-                "INVALID_HOST_PATTERN",
-                format!("bad hostPattern {p:?}: {e}"),
-            )
-        })?),
-        None => None,
-    };
-    let stale = q.get("stale").is_some_and(|v| v.is_empty() || v == "true");
-    let select = |s: &ClusterState| -> BTreeMap<String, Job> {
-        crate::control::jobs_matching(s, &needle, host_pattern.as_ref())
-            .map(|(id, j)| (id.clone(), j.value.clone()))
-            .collect()
-    };
-    if stale {
-        app.read_local(select).map(Json)
-    } else {
-        app.read(select).await.map(Json)
-    }
+    let get = |k: &str| q.get(k).map_or("", String::as_str);
+    let found = jobs::jobs(&node, get("q"), get("hostPattern"), stale(&q)).await?;
+    Ok(Json(
+        found.into_iter().map(|(id, j)| (id, j.value)).collect(),
+    ))
 }
 
 /// `GET /jobs/{id}`.
 pub async fn get_one(
-    State(app): State<AppState>,
-    Path(raw): Path<String>,
+    State(node): State<Node>,
+    Path(id): Path<String>,
     q: Params,
 ) -> Result<Json<Job>, ApiError> {
     let q = params(q)?;
-    let id = full_id(&raw)?.to_string();
-    let select = |s: &ClusterState| s.jobs.get(&id).map(|j| j.value.clone());
-    let found = if q.contains_key("stale") {
-        app.read_local(select)?
+    let freshness = if q.contains_key("stale") {
+        Freshness::Local
     } else {
-        app.read(select).await?
+        Freshness::Linearizable
     };
-    found.map(Json).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "JOB_NOT_FOUND",
-            format!("no job {id}"),
-        )
-    })
+    Ok(Json(jobs::job(&node, &id, freshness).await?.value))
 }
 
 /// `DELETE /jobs/{id}?token=`.
 pub async fn remove(
-    State(app): State<AppState>,
+    State(node): State<Node>,
     Extension(key): Extension<WriteKey>,
-    Path(raw): Path<String>,
+    Path(id): Path<String>,
     q: Params,
 ) -> Result<Response, ApiError> {
-    let q = params(q)?;
-    let id = full_id(&raw)?.to_string();
-    let token = q.get("token").cloned().unwrap_or_default();
-    let (code, status) = match app
-        .write_keyed(&key, Command::RemoveJob { id, token })
-        .await?
-    {
-        CommandResult::Ok => (StatusCode::OK, JobDeleteStatus::Ok),
-        CommandResult::JobNotFound => (StatusCode::NOT_FOUND, JobDeleteStatus::JobNotFound),
-        CommandResult::Forbidden => (StatusCode::FORBIDDEN, JobDeleteStatus::Forbidden),
-        CommandResult::StillInUse => (StatusCode::BAD_REQUEST, JobDeleteStatus::StillInUse),
-        other => return Err(unexpected(other)),
+    let token = params(q)?.remove("token").unwrap_or_default();
+    let status = jobs::remove_job(&node, &key, &id, token).await?.status;
+    let code = match status {
+        JobDeleteStatus::Ok => StatusCode::OK,
+        JobDeleteStatus::JobNotFound => StatusCode::NOT_FOUND,
+        JobDeleteStatus::Forbidden => StatusCode::FORBIDDEN,
+        JobDeleteStatus::StillInUse => StatusCode::BAD_REQUEST,
     };
     Ok((code, Json(JobDeleteResponse { status })).into_response())
 }
 
-/// The status of one job: its deployments and the task statuses agents reported.
-pub fn job_status(s: &ClusterState, id: &str) -> Option<JobStatus> {
-    let job = s.jobs.get(id)?;
-    let mut deployments = BTreeMap::new();
-    for (host, jobs) in &s.deployments {
-        if let Some(d) = jobs.get(id) {
-            deployments.insert(host.clone(), d.value.clone());
-        }
-    }
-    let mut task_statuses = BTreeMap::new();
-    for (host, statuses) in &s.task_statuses {
-        if let Some(t) = statuses.get(id) {
-            task_statuses.insert(host.clone(), t.value.clone());
-        }
-    }
-    Some(JobStatus {
-        deployments,
-        job: job.value.clone(),
-        task_statuses,
-    })
-}
-
 /// `GET /jobs/{id}/status`.
 pub async fn status(
-    State(app): State<AppState>,
-    Path(raw): Path<String>,
+    State(node): State<Node>,
+    Path(id): Path<String>,
 ) -> Result<Json<JobStatus>, ApiError> {
-    let id = full_id(&raw)?.to_string();
-    app.read(|s| job_status(s, &id))
-        .await?
-        .map(Json)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "JOB_NOT_FOUND",
-                format!("no job {id}"),
-            )
-        })
+    Ok(Json(jobs::job_status(&node, &id).await?.1))
 }
 
 /// `POST /jobs/statuses`: body `["<job id>", …]`; unknown ids are left out.
 pub async fn statuses(
-    State(app): State<AppState>,
+    State(node): State<Node>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BTreeMap<String, JobStatus>>, ApiError> {
-    let raw = body(raw)?;
-    let ids: Vec<String> = serde_json::from_slice(&raw).map_err(|e| {
-        ApiError::bad_request("BAD_BODY", format!("expected a JSON list of job ids: {e}"))
-    })?;
-    let mut wanted = Vec::with_capacity(ids.len());
-    for raw in &ids {
-        wanted.push(
-            full_id(raw)
-                .map_err(|_| ApiError::bad_request("INVALID_ID", format!("Invalid id {raw}")))?
-                .to_string(),
-        );
-    }
-    app.read(|s| {
-        wanted
-            .iter()
-            .filter_map(|id| Some((id.clone(), job_status(s, id)?)))
-            .collect()
-    })
-    .await
-    .map(Json)
+    let ids: Vec<String> = json_body(raw, "BAD_BODY", "a JSON list of job ids")?;
+    Ok(Json(jobs::job_statuses(&node, &ids).await?))
+}
+
+/// `GET /history/jobs/{id}`: the events of a job, sorted by timestamp; `JOB_ID_NOT_FOUND`
+/// (200) for an unknown job.
+pub async fn history(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> Result<Json<TaskStatusEvents>, ApiError> {
+    Ok(Json(jobs::job_history(&node, &id).await?))
 }

@@ -3,11 +3,12 @@
 
 use axum::http::StatusCode;
 use helios_api::client::{ERRORS_METADATA, LEADER_METADATA, STATUS_METADATA};
+use helios_api::idempotency::{IDEMPOTENCY_KEY_REUSED, UNKNOWN_OUTCOME};
 use tonic::metadata::{MetadataValue, errors::InvalidMetadataValue};
 use tonic::{Code, Status};
 
-use crate::gateway::ApiError;
-use crate::state::CommandResult;
+use crate::control::{self, Outcome};
+use crate::node::NodeError;
 
 /// The gRPC code of a Helios status word (the `status` of a REST error body), falling back on
 /// the HTTP status the REST gateway would answer. The one place that maps refusals to codes.
@@ -19,6 +20,8 @@ pub fn code_for(word: &str, http: Option<StatusCode>) -> Code {
         "JOB_ALREADY_EXISTS" | "JOB_ALREADY_DEPLOYED" => Code::AlreadyExists,
         "STILL_IN_USE" | "PORT_CONFLICT" => Code::FailedPrecondition,
         "NO_LEADER" | "UNAVAILABLE" => Code::Unavailable,
+        // The Raft core of this master stopped: retrying it is pointless.
+        "RAFT_STOPPED" => Code::Internal,
         // gRPC's own meaning: the operation may have completed even though it timed out.
         "UNKNOWN_OUTCOME" => Code::DeadlineExceeded,
         "IDEMPOTENCY_KEY_REUSED" => Code::FailedPrecondition,
@@ -49,14 +52,53 @@ fn with_word(mut s: Status, word: &str) -> Status {
     s
 }
 
-/// A gateway error (its JSON body names the word and the message) as a gRPC status.
-pub fn from_api(e: ApiError) -> Status {
-    let word = e.body["status"].as_str().unwrap_or("INTERNAL").to_string();
-    let message = e.body["message"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| e.body.to_string());
-    with_word(Status::new(code_for(&word, Some(e.status)), message), &word)
+/// The one mapping of the core's errors to gRPC: `UNAVAILABLE` only when nothing was written
+/// and the client may retry, `DEADLINE_EXCEEDED` (`UNKNOWN_OUTCOME`) when a write may have
+/// been applied, `INTERNAL` (`RAFT_STOPPED`) when this master's Raft core stopped.
+pub fn from_node(e: NodeError) -> Status {
+    let word = match &e {
+        NodeError::NotLeader { .. } | NodeError::Unavailable(_) => "NO_LEADER",
+        NodeError::UnknownOutcome { .. } => UNKNOWN_OUTCOME,
+        NodeError::KeyReused { .. } => IDEMPOTENCY_KEY_REUSED,
+        NodeError::Fatal(_) => "RAFT_STOPPED",
+    };
+    let message = match e {
+        NodeError::NotLeader { why, .. } => why,
+        NodeError::UnknownOutcome {
+            key: Some(key),
+            detail,
+        } => format!(
+            "the write may or may not have been applied ({detail}); retry it with the same \
+             idempotency-key {key}"
+        ),
+        e => e.to_string(),
+    };
+    status(word, message)
+}
+
+/// A use case's error as a gRPC status.
+pub fn from_control(e: control::Error) -> Status {
+    match e {
+        control::Error::Node(e) => from_node(e),
+        control::Error::Invalid { word, message } | control::Error::NotFound { word, message } => {
+            status(word, message)
+        }
+        e @ control::Error::Unexpected(_) => status("INTERNAL", e.to_string()),
+    }
+}
+
+/// A use case's outcome: `Ok` for Helios's `OK`, else the refusal with Helios's status word
+/// (the outcome's JSON name) and the outcome's message.
+pub fn outcome<S: serde::Serialize>(o: Outcome<S>) -> Result<(), Status> {
+    let word = serde_json::to_value(&o.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "INTERNAL".into());
+    if word == "OK" {
+        Ok(())
+    } else {
+        Err(status(&word, o.message))
+    }
 }
 
 /// An invalid job: `INVALID_ARGUMENT`, with every validation error in the message and, as a
@@ -74,45 +116,6 @@ pub fn invalid_job(id: Option<&str>, errors: &[String]) -> Status {
             .insert_bin(ERRORS_METADATA, MetadataValue::from_bytes(&json));
     }
     s
-}
-
-/// The refusal a command answered with, for the job `job` on the host `host` (either may be
-/// empty when it does not apply).
-pub fn refusal(r: CommandResult, host: &str, job: &str) -> Status {
-    match r {
-        CommandResult::JobNotFound if host.is_empty() => {
-            status("JOB_NOT_FOUND", format!("no job {job}"))
-        }
-        CommandResult::JobNotFound => status(
-            "JOB_NOT_FOUND",
-            format!("no job {job} (deployed) on host {host}"),
-        ),
-        CommandResult::HostNotFound => status("HOST_NOT_FOUND", format!("no host {host}")),
-        CommandResult::Forbidden => status(
-            "FORBIDDEN",
-            format!("the token does not match that of job {job}"),
-        ),
-        CommandResult::StillInUse => status(
-            "STILL_IN_USE",
-            format!("job {job} is still deployed on some host"),
-        ),
-        CommandResult::JobAlreadyDeployed => status(
-            "JOB_ALREADY_DEPLOYED",
-            format!("job {job} is already deployed on {host}"),
-        ),
-        CommandResult::JobNotDeployed => status(
-            "JOB_NOT_DEPLOYED",
-            format!("job {job} is not deployed on {host}"),
-        ),
-        CommandResult::PortConflict { port } => status(
-            "PORT_CONFLICT",
-            format!("port {port} of job {job} is already reserved on {host}"),
-        ),
-        CommandResult::JobAlreadyExists { id } => {
-            status("JOB_ALREADY_EXISTS", format!("job {id} already exists"))
-        }
-        other => status("INTERNAL", format!("unexpected command result {other:?}")),
-    }
 }
 
 /// Adds the leader's HTTP address to an `UNAVAILABLE` status, so the client retries there.
@@ -153,12 +156,44 @@ mod tests {
 
     #[test]
     fn api_errors_keep_their_word_and_message() {
-        let s = from_api(ApiError::no_leader("electing"));
+        let s = from_node(NodeError::Unavailable("electing".into()));
         assert_eq!(s.code(), Code::Unavailable);
         assert_eq!(s.message(), "electing");
         assert_eq!(s.metadata().get(STATUS_METADATA).unwrap(), "NO_LEADER");
         let s = with_leader(s, Some("10.0.0.1:5801"));
         assert_eq!(s.metadata().get(LEADER_METADATA).unwrap(), "10.0.0.1:5801");
+    }
+
+    #[test]
+    fn outcomes_keep_their_word() {
+        use helios_api::{HostDeregisterStatus, JobDeployStatus};
+        assert!(
+            outcome(Outcome {
+                status: JobDeployStatus::Ok,
+                message: "ok".into()
+            })
+            .is_ok()
+        );
+        let s = outcome(Outcome {
+            status: JobDeployStatus::PortConflict,
+            message: "port 80".into(),
+        })
+        .unwrap_err();
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert_eq!(s.metadata().get(STATUS_METADATA).unwrap(), "PORT_CONFLICT");
+        let s = outcome(Outcome {
+            status: HostDeregisterStatus::NotFound,
+            message: "no host h".into(),
+        })
+        .unwrap_err();
+        assert_eq!(s.code(), Code::NotFound);
+    }
+
+    #[test]
+    fn a_stopped_raft_core_is_never_unavailable() {
+        let s = from_node(NodeError::Fatal("storage".into()));
+        assert_eq!(s.code(), Code::Internal);
+        assert_eq!(s.metadata().get(STATUS_METADATA).unwrap(), "RAFT_STOPPED");
     }
 
     #[test]

@@ -24,14 +24,11 @@ mod write;
 
 use axum::Router;
 use helios_api::v1::helios_server::HeliosServer;
-use openraft::async_runtime::WatchReceiver;
 use tonic::server::NamedService;
 use tonic_health::ServingStatus;
 use tracing::warn;
 
-use crate::gateway::AppState;
-use crate::raft::service::leader_node;
-use crate::raft::types::Raft;
+use crate::node::Node;
 pub use service::HeliosApi;
 
 /// Largest gRPC message accepted or sent (a large job list or host status).
@@ -41,16 +38,16 @@ pub const MAX_MESSAGE: usize = 64 << 20;
 pub const SERVICE_NAME: &str = <HeliosServer<HeliosApi> as NamedService>::NAME;
 
 /// The gRPC services of a master as an axum router, to merge with the REST gateway's:
-/// `gateway::router(app.clone()).merge(grpc::router(app.clone(), stop_rx.clone()))`.
+/// `gateway::router(node.clone())?.merge(grpc::router(node.clone(), stop_rx.clone()))`.
 ///
 /// Open watches end when `stop` turns true, so the HTTP server's graceful shutdown is not held
 /// up by them. Must be called inside a tokio runtime (it starts the health tracker).
-pub fn router(app: AppState, stop: tokio::sync::watch::Receiver<bool>) -> Router {
-    let helios = HeliosServer::new(HeliosApi::new(app.clone(), stop.clone()))
+pub fn router(node: Node, stop: tokio::sync::watch::Receiver<bool>) -> Router {
+    let helios = HeliosServer::new(HeliosApi::new(node.clone(), stop.clone()))
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
     let (reporter, health) = tonic_health::server::health_reporter();
-    tokio::spawn(track_leader(app.raft.clone(), reporter, stop));
+    node.tasks.spawn(track_leader(node.clone(), reporter, stop));
 
     let mut router = Router::new()
         .route_service(&path(SERVICE_NAME), helios)
@@ -82,14 +79,14 @@ fn path(service: &str) -> String {
 
 /// Keeps the health of the `Helios` service in step with whether a leader is known.
 async fn track_leader(
-    raft: Raft,
+    node: Node,
     reporter: tonic_health::server::HealthReporter,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut metrics = raft.metrics();
+    let mut leaders = node.leader.clone();
     let mut last = None;
     loop {
-        let serving = if leader_node(&raft).is_some() {
+        let serving = if node.leader().is_some() {
             ServingStatus::Serving
         } else {
             ServingStatus::NotServing
@@ -99,7 +96,7 @@ async fn track_leader(
             last = Some(serving);
         }
         tokio::select! {
-            changed = metrics.changed() => if changed.is_err() { break },
+            changed = leaders.changed() => if changed.is_err() { break },
             _ = stop.wait_for(|s| *s) => break,
         }
     }

@@ -14,29 +14,26 @@ use std::time::Duration;
 use helios_api::client::{FORWARDED_METADATA, host_state_filter};
 use helios_api::v1::helios_client::HeliosClient;
 use helios_api::v1::helios_server::Helios;
-use helios_api::{Deployment, Goal, HostSelector, HostStatus, JobStatus, TaskStatus, v1};
+use helios_api::{Deployment, Goal, HostStatus, JobStatus, TaskStatus, v1};
 use serde::Serialize;
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
 use super::MAX_MESSAGE;
-use super::error::{from_api, invalid_job, refusal, status, with_leader};
+use super::error::{from_control, invalid_job, outcome, status, with_leader};
 use super::watch;
-use crate::control;
-use crate::control::{MemberRole, MemberState};
+use crate::control::deployments::{self, DeployRequest};
+use crate::control::version::{SERVER_VERSION, check};
+use crate::control::{self, Freshness, MemberRole, MemberState, hosts, jobs};
 use crate::exactly_once::WriteKey;
-use crate::gateway::AppState;
-use crate::gateway::hosts::host_status;
-use crate::gateway::jobs::{full_id, job_status};
-use crate::gateway::version::{SERVER_VERSION, check};
-use crate::raft::service::leader_node;
-use crate::state::{Command, CommandResult};
+use crate::exactly_once::retry::FORWARD_CONNECT_TIMEOUT;
+use crate::node::Node;
 
 /// The service of one master.
 #[derive(Clone)]
 pub struct HeliosApi {
-    pub(super) app: AppState,
+    pub(super) node: Node,
     /// Connections to leaders, by HTTP address.
     leaders: Arc<Mutex<HashMap<String, Channel>>>,
     /// Set when the master shuts down: open watches end.
@@ -45,9 +42,9 @@ pub struct HeliosApi {
 
 impl HeliosApi {
     /// The service of the master `app`; watches end when `stop` turns true.
-    pub fn new(app: AppState, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+    pub fn new(node: Node, stop: tokio::sync::watch::Receiver<bool>) -> Self {
         Self {
-            app,
+            node,
             leaders: Arc::default(),
             stop,
         }
@@ -55,8 +52,8 @@ impl HeliosApi {
 
     /// `None` when this member leads (answer here); else a client of the leader.
     fn leader(&self, md: &MetadataMap) -> Result<Option<(HeliosClient<Channel>, String)>, Status> {
-        match leader_node(&self.app.raft) {
-            Some((id, _)) if id == self.app.id => Ok(None),
+        match self.node.leader() {
+            Some((id, _)) if id == self.node.id => Ok(None),
             Some((_, node)) if md.contains_key(FORWARDED_METADATA) => Err(with_leader(
                 status(
                     "NO_LEADER",
@@ -86,7 +83,7 @@ impl HeliosApi {
         }
         let channel = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| status("NO_LEADER", format!("bad leader address {addr}: {e}")))?
-            .connect_timeout(crate::gateway::FORWARD_CONNECT_TIMEOUT)
+            .connect_timeout(FORWARD_CONNECT_TIMEOUT)
             .timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .connect_lazy();
@@ -96,17 +93,17 @@ impl HeliosApi {
 
     /// Adds the leader's address to an `UNAVAILABLE` status, so the client retries there.
     pub(super) fn fail(&self, s: Status) -> Status {
-        with_leader(
-            s,
-            leader_node(&self.app.raft)
-                .map(|(_, n)| n.http_addr)
-                .as_deref(),
-        )
+        with_leader(s, self.node.leader().map(|(_, n)| n.http_addr).as_deref())
+    }
+
+    /// A use case's error as a status naming the leader when the client should retry there.
+    fn failed(&self, e: control::Error) -> Status {
+        self.fail(from_control(e))
     }
 }
 
+/// The write RPCs as this member, which leads, runs them: decode, call the use case, encode.
 impl HeliosApi {
-    /// `create_job` on the leader, applied once per idempotency key.
     async fn create_job_here(
         &self,
         key: &WriteKey,
@@ -114,179 +111,97 @@ impl HeliosApi {
     ) -> Result<Response<v1::CreateJobResponse>, Status> {
         let job: helios_api::Job = serde_json::from_str(&req.job_json)
             .map_err(|e| status("INVALID_JOB_DEFINITION", format!("malformed job JSON: {e}")))?;
-        let resp = control::create_job(&self.app, key, job, Some(req.user))
+        let resp = jobs::create_job(&self.node, key, job, Some(req.user))
             .await
-            .map_err(|e| self.fail(from_api(e)))?;
+            .map_err(|e| self.failed(e))?;
+        let id = resp.id.unwrap_or_default();
         match resp.status {
-            helios_api::CreateJobStatus::Ok => Ok(Response::new(v1::CreateJobResponse {
-                job_id: resp.id.unwrap_or_default(),
-            })),
-            helios_api::CreateJobStatus::JobAlreadyExists => Err(refusal(
-                CommandResult::JobAlreadyExists {
-                    id: resp.id.unwrap_or_default(),
-                },
-                "",
-                "",
+            helios_api::CreateJobStatus::Ok => {
+                Ok(Response::new(v1::CreateJobResponse { job_id: id }))
+            }
+            helios_api::CreateJobStatus::JobAlreadyExists => Err(status(
+                "JOB_ALREADY_EXISTS",
+                format!("job {id} already exists"),
             )),
-            _ => Err(invalid_job(resp.id.as_deref(), &resp.errors)),
+            _ => Err(invalid_job(
+                Some(&id).filter(|i| !i.is_empty()).map(String::as_str),
+                &resp.errors,
+            )),
         }
     }
 
-    /// `remove_job` on the leader, applied once per idempotency key.
     async fn remove_job_here(
         &self,
         key: &WriteKey,
         req: v1::RemoveJobRequest,
     ) -> Result<Response<v1::RemoveJobResponse>, Status> {
-        let id = job_id(&req.job_id)?;
-        let result = self
-            .app
-            .write_keyed(
-                key,
-                Command::RemoveJob {
-                    id: id.clone(),
-                    token: req.token,
-                },
-            )
-            .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        match result {
-            CommandResult::Ok => Ok(Response::new(v1::RemoveJobResponse {})),
-            other => Err(refusal(other, "", &id)),
-        }
+        let done = jobs::remove_job(&self.node, key, &req.job_id, req.token).await;
+        outcome(done.map_err(|e| self.failed(e))?)?;
+        Ok(Response::new(v1::RemoveJobResponse {}))
     }
 
-    /// `register_host` on the leader, applied once per idempotency key.
     async fn register_host_here(
         &self,
         key: &WriteKey,
         req: v1::RegisterHostRequest,
     ) -> Result<Response<v1::RegisterHostResponse>, Status> {
-        if req.host.is_empty() || req.agent_id.is_empty() {
-            return Err(status(
-                "INVALID_ID",
-                "a host name and an agent id are required",
-            ));
-        }
-        self.app
-            .write_keyed(
-                key,
-                Command::RegisterHost {
-                    name: req.host,
-                    id: req.agent_id,
-                    now_ms: chrono::Utc::now().timestamp_millis(),
-                },
-            )
-            .await
-            .map_err(|e| self.fail(from_api(e)))?;
+        let done = hosts::register(&self.node, key, &req.host, &req.agent_id).await;
+        outcome(done.map_err(|e| self.failed(e))?)?;
         Ok(Response::new(v1::RegisterHostResponse {}))
     }
 
-    /// `deregister_host` on the leader, applied once per idempotency key.
     async fn deregister_host_here(
         &self,
         key: &WriteKey,
         req: v1::DeregisterHostRequest,
     ) -> Result<Response<v1::DeregisterHostResponse>, Status> {
-        let host = req.host;
-        let result = self
-            .app
-            .write_keyed(key, Command::DeregisterHost { name: host.clone() })
-            .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        match result {
-            CommandResult::Ok => Ok(Response::new(v1::DeregisterHostResponse {})),
-            _ => Err(refusal(CommandResult::HostNotFound, &host, "")),
-        }
+        let done = hosts::deregister(&self.node, key, &req.host).await;
+        outcome(done.map_err(|e| self.failed(e))?)?;
+        Ok(Response::new(v1::DeregisterHostResponse {}))
     }
 
-    /// `deploy` on the leader, applied once per idempotency key.
     async fn deploy_here(
         &self,
         key: &WriteKey,
         req: v1::DeployRequest,
     ) -> Result<Response<v1::DeployResponse>, Status> {
-        let id = full_id(&req.job_id).map_err(from_api)?;
         let goal = match req.goal() {
             v1::Goal::Unspecified => Goal::Start,
             g => Goal::try_from(g).map_err(|e| status("INVALID_GOAL", e))?,
         };
-        let job = id.to_string();
-        let deployment = Deployment {
-            deployer_master: Some(self.app.name.clone()),
-            deployer_user: Some(req.user).filter(|u| !u.is_empty()),
-            deployment_group_name: None,
+        let job_id = jobs::full_id(&req.job_id).map_err(from_control)?;
+        let req = DeployRequest {
+            host: req.host,
+            job_id,
             goal,
-            job_id: id,
+            user: Some(req.user),
+            token: req.token,
         };
-        let result = self
-            .app
-            .write_keyed(
-                key,
-                Command::Deploy {
-                    host: req.host.clone(),
-                    deployment,
-                    token: req.token,
-                },
-            )
-            .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        match result {
-            CommandResult::Ok => Ok(Response::new(v1::DeployResponse {})),
-            other => Err(refusal(other, &req.host, &job)),
-        }
+        let done = deployments::deploy(&self.node, key, req).await;
+        outcome(done.map_err(|e| self.failed(e))?)?;
+        Ok(Response::new(v1::DeployResponse {}))
     }
 
-    /// `set_goal` on the leader, applied once per idempotency key.
     async fn set_goal_here(
         &self,
         key: &WriteKey,
         req: v1::SetGoalRequest,
     ) -> Result<Response<v1::SetGoalResponse>, Status> {
-        let id = job_id(&req.job_id)?;
         let goal = Goal::try_from(req.goal()).map_err(|e| status("INVALID_GOAL", e))?;
-        let result = self
-            .app
-            .write_keyed(
-                key,
-                Command::SetGoal {
-                    host: req.host.clone(),
-                    job: id.clone(),
-                    goal,
-                    token: req.token,
-                },
-            )
-            .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        match result {
-            CommandResult::Ok => Ok(Response::new(v1::SetGoalResponse {})),
-            other => Err(refusal(other, &req.host, &id)),
-        }
+        let done =
+            deployments::set_goal(&self.node, key, &req.host, &req.job_id, goal, req.token).await;
+        outcome(done.map_err(|e| self.failed(e))?)?;
+        Ok(Response::new(v1::SetGoalResponse {}))
     }
 
-    /// `undeploy` on the leader, applied once per idempotency key.
     async fn undeploy_here(
         &self,
         key: &WriteKey,
         req: v1::UndeployRequest,
     ) -> Result<Response<v1::UndeployResponse>, Status> {
-        let id = job_id(&req.job_id)?;
-        let result = self
-            .app
-            .write_keyed(
-                key,
-                Command::Undeploy {
-                    host: req.host.clone(),
-                    job: id.clone(),
-                    token: req.token,
-                },
-            )
-            .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        match result {
-            CommandResult::Ok => Ok(Response::new(v1::UndeployResponse {})),
-            other => Err(refusal(other, &req.host, &id)),
-        }
+        let done = deployments::undeploy(&self.node, key, &req.host, &req.job_id, req.token).await;
+        outcome(done.map_err(|e| self.failed(e))?)?;
+        Ok(Response::new(v1::UndeployResponse {}))
     }
 }
 
@@ -304,7 +219,7 @@ pub(super) fn forwarded<T>(req: Request<T>) -> Request<T> {
 macro_rules! at_leader {
     ($self:ident, $req:ident, $method:ident) => {
         if let Some((mut leader, addr)) = $self.leader($req.metadata())? {
-            $self.app.metrics.forwarded.inc();
+            $self.node.metrics.forwarded.inc();
             return leader
                 .$method(forwarded($req))
                 .await
@@ -330,10 +245,6 @@ macro_rules! write_once {
 
 fn json<T: Serialize>(v: &T) -> Result<String, Status> {
     serde_json::to_string(v).map_err(|e| status("INTERNAL", format!("cannot encode JSON: {e}")))
-}
-
-fn job_id(raw: &str) -> Result<String, Status> {
-    full_id(raw).map(|id| id.to_string()).map_err(from_api)
 }
 
 fn task(host: &str, job_id: &str, d: &Deployment, t: Option<&TaskStatus>) -> v1::Task {
@@ -374,13 +285,24 @@ fn host_status_response(host: String, hs: &HostStatus) -> Result<v1::HostStatusR
     })
 }
 
-fn regex(pattern: &str, word: &str, what: &str) -> Result<Option<regex::Regex>, Status> {
-    if pattern.is_empty() {
-        return Ok(None);
+/// `Local` for a stale read, else `Linearizable`.
+fn freshness(stale: bool) -> Freshness {
+    if stale {
+        Freshness::Local
+    } else {
+        Freshness::Linearizable
     }
-    regex::Regex::new(pattern)
-        .map(Some)
-        .map_err(|e| status(word, format!("bad {what} {pattern:?}: {e}")))
+}
+
+fn job_entry(
+    id: String,
+    job: &crate::state::Versioned<helios_api::Job>,
+) -> Result<v1::JobEntry, Status> {
+    Ok(v1::JobEntry {
+        job_json: json(&job.value)?,
+        create_index: job.create_index,
+        job_id: id,
+    })
 }
 
 #[tonic::async_trait]
@@ -400,20 +322,10 @@ impl Helios for HeliosApi {
             at_leader!(self, req, get_job);
         }
         let req = req.into_inner();
-        let id = job_id(&req.job_id)?;
-        let select = |s: &crate::state::State| s.jobs.get(&id).cloned();
-        let found = if req.stale {
-            self.app.read_local(select)
-        } else {
-            self.app.read(select).await
-        }
-        .map_err(|e| self.fail(from_api(e)))?;
-        let job = found.ok_or_else(|| status("JOB_NOT_FOUND", format!("no job {id}")))?;
-        Ok(Response::new(v1::JobEntry {
-            job_json: json(&job.value)?,
-            create_index: job.create_index,
-            job_id: id,
-        }))
+        let found = jobs::job(&self.node, &req.job_id, freshness(req.stale)).await;
+        let job = found.map_err(|e| self.failed(e))?;
+        let id = jobs::full_id(&req.job_id).map_err(from_control)?;
+        Ok(Response::new(job_entry(id.to_string(), &job)?))
     }
 
     async fn list_jobs(
@@ -424,27 +336,17 @@ impl Helios for HeliosApi {
             at_leader!(self, req, list_jobs);
         }
         let req = req.into_inner();
-        let pattern = regex(&req.host_pattern, "INVALID_HOST_PATTERN", "hostPattern")?;
-        let select = |s: &crate::state::State| {
-            control::jobs_matching(s, &req.query, pattern.as_ref())
-                .map(|(id, j)| (id.clone(), j.clone()))
-                .collect::<Vec<_>>()
-        };
-        let found = if req.stale {
-            self.app.read_local(select)
-        } else {
-            self.app.read(select).await
-        }
-        .map_err(|e| self.fail(from_api(e)))?;
+        let found = jobs::jobs(
+            &self.node,
+            &req.query,
+            &req.host_pattern,
+            freshness(req.stale),
+        )
+        .await
+        .map_err(|e| self.failed(e))?;
         let jobs = found
             .into_iter()
-            .map(|(id, j)| {
-                Ok(v1::JobEntry {
-                    job_json: json(&j.value)?,
-                    create_index: j.create_index,
-                    job_id: id,
-                })
-            })
+            .map(|(id, j)| job_entry(id, &j))
             .collect::<Result<_, Status>>()?;
         Ok(Response::new(v1::ListJobsResponse { jobs }))
     }
@@ -461,13 +363,9 @@ impl Helios for HeliosApi {
         req: Request<v1::JobStatusRequest>,
     ) -> Result<Response<v1::JobStatusResponse>, Status> {
         at_leader!(self, req, job_status);
-        let id = job_id(&req.into_inner().job_id)?;
-        let found = self
-            .app
-            .read(|s| job_status(s, &id))
+        let (id, js) = jobs::job_status(&self.node, &req.into_inner().job_id)
             .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        let js = found.ok_or_else(|| status("JOB_NOT_FOUND", format!("no job {id}")))?;
+            .map_err(|e| self.failed(e))?;
         Ok(Response::new(job_status_response(id, &js)?))
     }
 
@@ -476,21 +374,9 @@ impl Helios for HeliosApi {
         req: Request<v1::JobStatusesRequest>,
     ) -> Result<Response<v1::JobStatusesResponse>, Status> {
         at_leader!(self, req, job_statuses);
-        let mut wanted = Vec::new();
-        for raw in &req.get_ref().job_ids {
-            wanted
-                .push(job_id(raw).map_err(|_| status("INVALID_ID", format!("Invalid id {raw}")))?);
-        }
-        let found: Vec<(String, JobStatus)> = self
-            .app
-            .read(|s| {
-                wanted
-                    .iter()
-                    .filter_map(|id| Some((id.clone(), job_status(s, id)?)))
-                    .collect()
-            })
+        let found = jobs::job_statuses(&self.node, &req.get_ref().job_ids)
             .await
-            .map_err(|e| self.fail(from_api(e)))?;
+            .map_err(|e| self.failed(e))?;
         let statuses = found
             .into_iter()
             .map(|(id, js)| job_status_response(id, &js))
@@ -503,12 +389,10 @@ impl Helios for HeliosApi {
         req: Request<v1::JobHistoryRequest>,
     ) -> Result<Response<v1::JobHistoryResponse>, Status> {
         at_leader!(self, req, job_history);
-        let id = job_id(&req.into_inner().job_id)?;
-        let history = self
-            .app
-            .read(|s| control::job_history(s, &id))
+        let id = req.into_inner().job_id;
+        let history = jobs::job_history(&self.node, &id)
             .await
-            .map_err(|e| self.fail(from_api(e)))?;
+            .map_err(|e| self.failed(e))?;
         if history.status == helios_api::TaskStatusEventsStatus::JobIdNotFound {
             return Err(status("JOB_ID_NOT_FOUND", format!("no job {id}")));
         }
@@ -533,22 +417,9 @@ impl Helios for HeliosApi {
     ) -> Result<Response<v1::ListHostsResponse>, Status> {
         at_leader!(self, req, list_hosts);
         let req = req.into_inner();
-        let pattern = regex(&req.name_pattern, "INVALID_PATTERN", "namePattern")?;
-        let selectors = req
-            .selectors
-            .iter()
-            .map(|s| s.parse::<HostSelector>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| status("INVALID_HOST_SELECTOR", e.to_string()))?;
-        let hosts = self
-            .app
-            .read(|s| {
-                control::hosts_matching(s, pattern.as_ref(), &selectors)
-                    .map(|(name, _)| name.clone())
-                    .collect()
-            })
+        let hosts = hosts::hosts(&self.node, &req.name_pattern, &req.selectors)
             .await
-            .map_err(|e| self.fail(from_api(e)))?;
+            .map_err(|e| self.failed(e))?;
         Ok(Response::new(v1::ListHostsResponse { hosts }))
     }
 
@@ -579,12 +450,9 @@ impl Helios for HeliosApi {
         at_leader!(self, req, host_status);
         let req = req.into_inner();
         let filter = host_state_filter(req.status_filter());
-        let found = self
-            .app
-            .read(|s| host_status(s, &req.host, filter))
+        let hs = hosts::host_status(&self.node, &req.host, filter)
             .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        let hs = found.ok_or_else(|| status("HOST_NOT_FOUND", format!("no host {}", req.host)))?;
+            .map_err(|e| self.failed(e))?;
         Ok(Response::new(host_status_response(req.host, &hs)?))
     }
 
@@ -595,16 +463,9 @@ impl Helios for HeliosApi {
         at_leader!(self, req, host_statuses);
         let req = req.into_inner();
         let filter = host_state_filter(req.status_filter());
-        let found: Vec<(String, HostStatus)> = self
-            .app
-            .read(|s| {
-                req.hosts
-                    .iter()
-                    .filter_map(|n| Some((n.clone(), host_status(s, n, filter)?)))
-                    .collect()
-            })
+        let found = hosts::host_statuses(&self.node, &req.hosts, filter)
             .await
-            .map_err(|e| self.fail(from_api(e)))?;
+            .map_err(|e| self.failed(e))?;
         let statuses = found
             .into_iter()
             .map(|(host, hs)| host_status_response(host, &hs))
@@ -625,23 +486,14 @@ impl Helios for HeliosApi {
     ) -> Result<Response<v1::DeploymentResponse>, Status> {
         at_leader!(self, req, get_deployment);
         let req = req.into_inner();
-        let id = job_id(&req.job_id)?;
-        let found = self
-            .app
-            .read(|s| {
-                s.deployments
-                    .get(&req.host)
-                    .and_then(|d| d.get(&id))
-                    .map(|v| v.value.clone())
-            })
+        let d = deployments::deployment(&self.node, &req.host, &req.job_id)
             .await
-            .map_err(|e| self.fail(from_api(e)))?;
-        let d = found.ok_or_else(|| refusal(CommandResult::JobNotDeployed, &req.host, &id))?;
+            .map_err(|e| self.failed(e))?;
         Ok(Response::new(v1::DeploymentResponse {
             goal: v1::Goal::from(d.goal) as i32,
             deployment_json: json(&d)?,
             host: req.host,
-            job_id: id,
+            job_id: d.job_id.to_string(),
         }))
     }
 
@@ -665,9 +517,9 @@ impl Helios for HeliosApi {
     ) -> Result<Response<v1::ListMastersResponse>, Status> {
         at_leader!(self, req, list_masters);
         let all = req.get_ref().all;
-        let members = control::member_statuses(&self.app)
+        let members = control::member_statuses(&self.node)
             .await
-            .map_err(|e| self.fail(from_api(e)))?;
+            .map_err(|e| self.failed(e))?;
         // Sorted by name, then id, as `member_statuses` returns them.
         let masters = members
             .into_iter()
@@ -709,7 +561,7 @@ impl Helios for HeliosApi {
         req: Request<v1::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         Ok(Response::new(watch::start(
-            self.app.clone(),
+            self.node.clone(),
             req.into_inner(),
             self.stop.clone(),
         )?))

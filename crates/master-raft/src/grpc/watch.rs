@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::error::status;
-use crate::gateway::AppState;
+use crate::node::Node;
 use crate::state::{Host, State, Versioned};
 use helios_api::{Deployment, Job, TaskStatus};
 
@@ -284,7 +284,7 @@ impl Seen {
 
 /// Compares under the state lock; returns the applied index the comparison reflects.
 fn compare(
-    app: &AppState,
+    app: &Node,
     seen: &mut Seen,
     f: &Filter,
     above: Option<u64>,
@@ -314,13 +314,13 @@ async fn send(
 
 /// Starts a watch; it ends when the client goes away or `stop` turns true.
 pub fn start(
-    app: AppState,
+    app: Node,
     req: v1::WatchRequest,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<WatchStream, Status> {
     let filter = Filter::new(&req)?;
     let (tx, rx) = mpsc::channel::<Result<v1::WatchResponse, Status>>(16);
-    tokio::spawn(async move {
+    app.tasks.clone().spawn(async move {
         let mut applied = app.applied.clone();
         // Seen before reading the state, so an entry applied after the read wakes us.
         applied.borrow_and_update();

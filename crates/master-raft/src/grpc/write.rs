@@ -13,12 +13,12 @@ use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
-use super::error::{from_api, status, with_leader};
+use super::error::{from_node, status, with_leader};
 use super::service::{HeliosApi, forwarded};
 use crate::exactly_once::retry::{self, Attempt, Route, Transport};
 use crate::exactly_once::{IDEMPOTENCY_KEY, WriteKey};
-use crate::gateway::ApiError;
-use crate::gateway::UNKNOWN_OUTCOME;
+use crate::node::NodeError;
+use helios_api::idempotency::UNKNOWN_OUTCOME;
 
 /// A write RPC's answer.
 type Answer<Resp> = Result<Response<Resp>, Status>;
@@ -62,7 +62,7 @@ impl HeliosApi {
             here,
             there,
         };
-        retry::run(&self.app, forwarded, transport).await
+        retry::run(&self.node, forwarded, transport).await
     }
 }
 
@@ -91,7 +91,7 @@ where
                     Ok(leader) => leader,
                     Err(s) => return Attempt::NotProposed(Err(s)),
                 };
-                self.api.app.metrics.forwarded.inc();
+                self.api.node.metrics.forwarded.inc();
                 let req = Request::from_parts(
                     self.metadata.clone(),
                     Default::default(),
@@ -109,10 +109,10 @@ where
     }
 
     fn unknown_outcome(&self, detail: &str) -> Answer<Resp> {
-        Err(from_api(ApiError::unknown_outcome(
-            Some(&self.key.key),
-            detail,
-        )))
+        Err(from_node(NodeError::UnknownOutcome {
+            key: Some(self.key.key.clone()),
+            detail: detail.to_string(),
+        }))
     }
 }
 

@@ -183,7 +183,7 @@ pub async fn run(
                 info!(%host, "dead agent came back before its host was deregistered; kept")
             }
             Ok(other) => debug!(%host, "dead agent's host already gone: {other:?}"),
-            Err(e) => warn!(%host, "deregistering dead agent's host: {}", e.body),
+            Err(e) => warn!(%host, "deregistering dead agent's host: {}", e),
         }
         if overdue.len() > 1 {
             wait = SPACING;

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use tracing::{debug, info, warn};
 
 use super::pause;
-use crate::gateway::AppState;
+use crate::node::Node;
 use crate::raft::tenure::Tenure;
 use crate::state::{Command, CommandResult, State};
 
@@ -77,7 +77,7 @@ pub fn expired_at(state: &State, now: DateTime<Utc>) -> Vec<Expired> {
 
 /// Proposes the commands of one expired job in order; stops at the first write error (not
 /// leading any more, no quorum): the next scan, here or on the new leader, resumes.
-async fn reap(app: &AppState, job: &Expired) {
+async fn reap(app: &Node, job: &Expired) {
     info!(job = %job.id, expires = %job.expires, hosts = ?job.hosts, "reaping expired job");
     for command in job.commands() {
         let what = command.to_string();
@@ -93,7 +93,7 @@ async fn reap(app: &AppState, job: &Expired) {
             }
             Ok(other) => warn!(job = %job.id, "expired job: {what} refused: {other:?}"),
             Err(e) => {
-                warn!(job = %job.id, "expired job: {what} not committed: {}", e.body);
+                warn!(job = %job.id, "expired job: {what} not committed: {}", e);
                 return;
             }
         }
@@ -101,7 +101,7 @@ async fn reap(app: &AppState, job: &Expired) {
 }
 
 /// Runs until `stop` flips: on the leader, reaps the expired jobs every [`SCAN_PERIOD`].
-pub async fn run(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(app: Node, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tenure = Tenure::default();
     while pause(SCAN_PERIOD, &mut stop).await {
         if tenure
@@ -110,7 +110,7 @@ pub async fn run(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
         {
             continue;
         }
-        let Ok(expired) = app.read_local(|s| expired_at(s, Utc::now())) else {
+        let Ok(expired) = app.read_local(|s| expired_at(s, app.clock.now())) else {
             continue;
         };
         for job in &expired {

@@ -35,16 +35,16 @@ pub fn spawn(
     agent_reaping_timeout: Option<Duration>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    let mut tasks = vec![tokio::spawn(expired_jobs::run(
-        dispatcher.app().clone(),
-        stop.clone(),
-    ))];
+    let app = dispatcher.app();
+    let mut tasks = vec![
+        app.tasks
+            .spawn(expired_jobs::run(dispatcher.app().clone(), stop.clone())),
+    ];
     if let Some(timeout) = agent_reaping_timeout {
-        tasks.push(tokio::spawn(dead_agents::run(
-            dispatcher.clone(),
-            timeout,
-            stop,
-        )));
+        tasks.push(
+            app.tasks
+                .spawn(dead_agents::run(dispatcher.clone(), timeout, stop)),
+        );
     }
     tasks
 }

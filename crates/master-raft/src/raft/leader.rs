@@ -7,15 +7,17 @@
 
 use openraft::async_runtime::WatchReceiver;
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 
 use super::types::Raft;
 
-/// A channel of this member's view of the leader's id, updated by a task that ends with the
-/// Raft core (or when every receiver is gone). Must be called inside a tokio runtime.
-pub fn watch_leader(raft: &Raft) -> watch::Receiver<Option<u64>> {
+/// A channel of this member's view of the leader's id, updated by a task (on `tasks`) that
+/// ends with the Raft core (or when every receiver is gone). Must be called inside a tokio
+/// runtime.
+pub fn watch_leader(raft: &Raft, tasks: &TaskTracker) -> watch::Receiver<Option<u64>> {
     let mut metrics = raft.metrics();
     let (tx, rx) = watch::channel(metrics.borrow_watched().current_leader);
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         loop {
             let leader = metrics.borrow_watched().current_leader;
             tx.send_if_modified(|known| {

@@ -4,7 +4,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{Command, CommandResult, Logic};
+use openraft::EntryPayload;
+use openraft::alias::EntryOf;
+
+use crate::state::{Command, CommandResult, State};
 
 /// What every member knows about every other: its name and where to reach it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,3 +45,17 @@ pub type StateMachine = helios_store::StateMachineStore<TypeConfig, Logic>;
 pub type LogStore = helios_store::LogStore<TypeConfig>;
 /// The Raft handle of a master.
 pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
+
+/// Plugs [`State::apply_owned`] into the store's state machine.
+pub struct Logic;
+
+impl helios_store::StateMachineLogic<TypeConfig> for Logic {
+    type State = State;
+
+    fn apply(state: &mut State, entry: EntryOf<TypeConfig>) -> CommandResult {
+        match entry.payload {
+            EntryPayload::Normal(command) => state.apply_owned(entry.log_id.index, command),
+            _ => CommandResult::None,
+        }
+    }
+}

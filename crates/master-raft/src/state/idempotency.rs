@@ -25,6 +25,17 @@ pub const MAX_KEYS: usize = 100_000;
 /// budget (the CLI's is four minutes).
 pub const MAX_AGE_MS: i64 = 60 * 60 * 1000;
 
+/// A write's idempotency key and the fingerprint of its request: the same key with another
+/// fingerprint is refused (`IDEMPOTENCY_KEY_REUSED`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteKey {
+    /// The key, as the client sent it or as a master made it up.
+    pub key: String,
+    /// Hex SHA-1 of what identifies the request (method, path, query and body for REST; the
+    /// method and the encoded message for gRPC).
+    pub fingerprint: String,
+}
+
 /// What the table remembers of one key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Remembered {

@@ -15,14 +15,10 @@ use std::collections::{BTreeMap, VecDeque};
 
 use helios_api::{AgentInfo, Deployment, HostInfo, Job, TaskStatus, TaskStatusEvent};
 use imbl::OrdMap;
-use openraft::EntryPayload;
-use openraft::alias::EntryOf;
 use serde::{Deserialize, Serialize};
 
 pub use command::{Command, CommandResult, StatusUpdate};
 pub use idempotency::IdempotencyTable;
-
-use crate::raft::types::TypeConfig;
 
 /// Task history events kept per job per host (Helios keeps 30).
 pub const HISTORY_LIMIT: usize = 30;
@@ -231,20 +227,6 @@ pub fn job_keys(job: &Job) -> (String, String) {
             format!("{}:{}", id.name, id.version.as_deref().unwrap_or_default()),
         ),
         None => (String::new(), String::new()),
-    }
-}
-
-/// Plugs [`State::apply`] into the store's state machine.
-pub struct Logic;
-
-impl helios_store::StateMachineLogic<TypeConfig> for Logic {
-    type State = State;
-
-    fn apply(state: &mut State, entry: EntryOf<TypeConfig>) -> CommandResult {
-        match entry.payload {
-            EntryPayload::Normal(command) => state.apply_owned(entry.log_id.index, command),
-            _ => CommandResult::None,
-        }
     }
 }
 
