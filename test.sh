@@ -10,6 +10,8 @@
 #   docker-compose  the deploy/ compose cluster test (tests/deploy.rs)
 #   procps          pkill, to stop a master started under strace
 #   tar             the test images' root filesystems
+#   python3-pip     to install grpcio-tools (pip), the typed Python gRPC client of
+#                   tests/typed_grpc_client.rs
 # and a Docker engine this user may use, which this script checks but does not install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -30,6 +32,9 @@ for need in "${NEEDS[@]}"; do
     read -r pkg file <<<"$need"
     [[ -e "$file" ]] || missing+=("$pkg")
 done
+# Python and pip, to install grpcio-tools below (any python3 on the PATH will do).
+command -v python3 >/dev/null || missing+=("python3")
+python3 -m pip --version >/dev/null 2>&1 || missing+=("python3-pip")
 
 if [[ ${#missing[@]} -gt 0 ]]; then
     command -v apt-get >/dev/null \
@@ -47,6 +52,16 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
         || die "apt-get install ${missing[*]} failed"
+fi
+
+# grpcio-tools (pip): Python's gRPC runtime and protoc plugin, for the typed Python client of
+# tests/typed_grpc_client.rs. Tried system-wide, then for this user, then past PEP 668.
+if ! python3 -c "import grpc, grpc_tools" 2>/dev/null; then
+    echo "test.sh: installing grpcio-tools" >&2
+    python3 -m pip install --quiet grpcio-tools 2>/dev/null \
+        || python3 -m pip install --quiet --user grpcio-tools 2>/dev/null \
+        || python3 -m pip install --quiet --user --break-system-packages grpcio-tools \
+        || die "cannot install grpcio-tools with pip (python3 -m pip install grpcio-tools)"
 fi
 
 command -v docker >/dev/null \

@@ -10,6 +10,11 @@
 //! Refusals come back as [`ClientError::Status`] with Helios's status word; a lookup of
 //! something that does not exist returns `Ok(None)`.
 //!
+//! Helios's objects travel as the API's typed messages; the client converts them to and from
+//! the helios-api model with [`crate::convert`], so its methods take and return model types.
+//! An answer that does not convert (a field the model requires is missing, an enum value
+//! unknown to this client) is a [`ClientError::Decode`] naming the field.
+//!
 //! ```no_run
 //! # async fn demo(job: helios_api::Job) -> Result<(), helios_api::client::ClientError> {
 //! let client = helios_api::client::Client::new(["127.0.0.1:5801", "10.0.0.2:5801"])?;
@@ -23,10 +28,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::de::DeserializeOwned;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status, Streaming};
 
+use crate::convert::ConvertError;
+pub use crate::convert::HostRecord;
 use crate::v1;
 use crate::v1::helios_client::HeliosClient;
 use crate::{
@@ -153,8 +159,14 @@ impl ClientError {
     }
 }
 
-fn decode<T: DeserializeOwned>(json: &str, what: &str) -> Result<T, ClientError> {
-    serde_json::from_str(json).map_err(|e| ClientError::Decode(format!("{what}: {e}")))
+/// The model value of a message field of an answer, which the model requires.
+fn typed<P, M>(message: Option<P>, field: &str) -> Result<M, ClientError>
+where
+    M: TryFrom<P, Error = ConvertError>,
+{
+    let message =
+        message.ok_or_else(|| ClientError::Decode(format!("{field}: missing (required)")))?;
+    M::try_from(message).map_err(|e| ClientError::Decode(e.to_string()))
 }
 
 /// `host:port` or `http://host:port` → `http://host:port`.
@@ -401,8 +413,7 @@ impl Client {
     /// Creates a job (its id may omit the hash); returns its full id.
     pub async fn create_job(&self, job: &Job, user: Option<&str>) -> Result<JobId, ClientError> {
         let req = v1::CreateJobRequest {
-            job_json: serde_json::to_string(job)
-                .map_err(|e| ClientError::Decode(format!("job: {e}")))?,
+            job: Some(job.into()),
             user: user.unwrap_or_default().to_string(),
         };
         let resp = self
@@ -428,7 +439,7 @@ impl Client {
                 async move { c.get_job(req).await }
             })
             .await?;
-        found.map(|e| decode(&e.job_json, "job")).transpose()
+        found.map(|e| typed(e.job, "job")).transpose()
     }
 
     /// Jobs whose full id contains `query`, optionally only those deployed on a host whose
@@ -451,7 +462,7 @@ impl Client {
             .await?;
         resp.jobs
             .into_iter()
-            .map(|e| Ok((e.job_id, decode(&e.job_json, "job")?)))
+            .map(|e| Ok((e.job_id, typed(e.job, "job")?)))
             .collect()
     }
 
@@ -480,9 +491,7 @@ impl Client {
                 async move { c.job_status(req).await }
             })
             .await?;
-        found
-            .map(|r| decode(&r.job_status_json, "job status"))
-            .transpose()
+        found.map(|r| typed(r.job_status, "job_status")).transpose()
     }
 
     /// The statuses of several jobs; unknown ones are left out.
@@ -501,7 +510,7 @@ impl Client {
             .await?;
         resp.statuses
             .into_iter()
-            .map(|s| Ok((s.job_id, decode(&s.job_status_json, "job status")?)))
+            .map(|s| Ok((s.job_id, typed(s.job_status, "job_status")?)))
             .collect()
     }
 
@@ -518,13 +527,7 @@ impl Client {
             .await?;
         resp.events
             .into_iter()
-            .map(|e| {
-                Ok(TaskStatusEvent {
-                    host: e.host,
-                    status: decode(&e.task_status_json, "task status")?,
-                    timestamp: e.timestamp_ms,
-                })
-            })
+            .map(|e| TaskStatusEvent::try_from(e).map_err(|e| ClientError::Decode(e.to_string())))
             .collect()
     }
 
@@ -586,7 +589,7 @@ impl Client {
             })
             .await?;
         found
-            .map(|r| decode(&r.host_status_json, "host status"))
+            .map(|r| typed(r.host_status, "host_status"))
             .transpose()
     }
 
@@ -607,7 +610,7 @@ impl Client {
             .await?;
         resp.statuses
             .into_iter()
-            .map(|s| Ok((s.host, decode(&s.host_status_json, "host status")?)))
+            .map(|s| Ok((s.host, typed(s.host_status, "host_status")?)))
             .collect()
     }
 
@@ -651,9 +654,7 @@ impl Client {
                 async move { c.get_deployment(req).await }
             })
             .await?;
-        found
-            .map(|r| decode(&r.deployment_json, "deployment"))
-            .transpose()
+        found.map(|r| typed(r.deployment, "deployment")).transpose()
     }
 
     /// Sets the goal of a deployment.
@@ -767,14 +768,13 @@ impl WatchStream {
     }
 }
 
-/// The object a watch event carries, decoded.
-#[derive(Debug, Clone)]
+/// The object a watch event carries, as a model value.
+#[derive(Debug, Clone, PartialEq)]
 pub enum WatchObject {
     /// A job.
     Job(Box<Job>),
-    /// A host record (`{"id","status","statusChangedMs","labels","environment","hostInfo",
-    /// "agentInfo"}`).
-    Host(serde_json::Value),
+    /// A registered host.
+    Host(Box<HostRecord>),
     /// A deployment.
     Deployment(Deployment),
     /// A task status.
@@ -782,21 +782,40 @@ pub enum WatchObject {
 }
 
 impl WatchObject {
-    /// Decodes the object of a PUT event; `None` for a DELETE or an unknown kind.
+    /// The object of a PUT event; `None` for a DELETE. A PUT whose object is missing or is
+    /// not of the event's kind, or does not convert, is an error.
     pub fn decode(event: &v1::WatchEvent) -> Result<Option<Self>, ClientError> {
+        use v1::watch_event::Object;
         if event.r#type() != v1::EventType::Put {
             return Ok(None);
         }
-        Ok(Some(match event.kind() {
-            v1::ObjectKind::Job => WatchObject::Job(Box::new(decode(&event.json, "job")?)),
-            v1::ObjectKind::Host => WatchObject::Host(decode(&event.json, "host")?),
-            v1::ObjectKind::Deployment => {
-                WatchObject::Deployment(decode(&event.json, "deployment")?)
+        let convert = |e: ConvertError| ClientError::Decode(e.to_string());
+        Ok(Some(match (event.kind(), event.object.clone()) {
+            (v1::ObjectKind::Job, Some(Object::Job(j))) => {
+                WatchObject::Job(Box::new(j.try_into().map_err(convert)?))
             }
-            v1::ObjectKind::TaskStatus => {
-                WatchObject::TaskStatus(Box::new(decode(&event.json, "task status")?))
+            (v1::ObjectKind::Host, Some(Object::HostRecord(h))) => {
+                WatchObject::Host(Box::new(h.try_into().map_err(convert)?))
             }
-            v1::ObjectKind::Unspecified => return Ok(None),
+            (v1::ObjectKind::Deployment, Some(Object::Deployment(d))) => {
+                WatchObject::Deployment(d.try_into().map_err(convert)?)
+            }
+            (v1::ObjectKind::TaskStatus, Some(Object::TaskStatus(t))) => {
+                WatchObject::TaskStatus(Box::new(t.try_into().map_err(convert)?))
+            }
+            (kind, object) => {
+                return Err(ClientError::Decode(format!(
+                    "a PUT of kind {} carries {}",
+                    kind.as_str_name(),
+                    match object {
+                        None => "no object",
+                        Some(Object::Job(_)) => "a job",
+                        Some(Object::HostRecord(_)) => "a host record",
+                        Some(Object::Deployment(_)) => "a deployment",
+                        Some(Object::TaskStatus(_)) => "a task status",
+                    }
+                )));
+            }
         }))
     }
 }

@@ -50,7 +50,8 @@ pub mod pb {
 }
 
 /// Generated code of `proto/helios.proto`: the public gRPC API `helios.v1` (messages, the
-/// `Helios` client and server). [`client`] wraps the client with the helios-api types.
+/// `Helios` client and server), whose messages carry Helios's objects typed; [`convert`]
+/// converts them to and from the model, and [`client`] wraps the client with the model types.
 #[cfg(feature = "grpc")]
 pub mod v1 {
     #![allow(missing_docs, clippy::all)]
@@ -67,3 +68,6 @@ pub use v1 as pb_public;
 
 #[cfg(feature = "grpc")]
 pub mod client;
+
+#[cfg(feature = "grpc")]
+pub mod convert;

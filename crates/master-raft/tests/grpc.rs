@@ -1,6 +1,6 @@
 //! The public gRPC API end to end: masters started in-process (`server::run`) on loopback
-//! ports, driven through the typed client of `helios-api`, the health and the reflection
-//! services.
+//! ports, driven through the typed client of `helios-api`, raw typed messages, the health
+//! and the reflection services.
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use helios_api::client::{
 use helios_api::v1::{self, EventType, ObjectKind};
 use helios_api::{Goal, Job, JobId};
 use helios_master_raft::config::Args;
+use helios_master_raft::grpc::watch::MAX_WATCHES;
 use helios_master_raft::server;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -121,6 +122,22 @@ fn job(name: &str, version: &str) -> Job {
     .expect("job JSON")
 }
 
+/// A job with several entries in its maps, which a protobuf message holds in `HashMap`s.
+fn job_with_maps(name: &str, version: &str) -> Job {
+    serde_json::from_value(serde_json::json!({
+        "id": format!("{name}:{version}"),
+        "image": "foo/bar:1",
+        "env": {"A": "1", "B": "2", "C": "3", "D": "4", "E": "5", "F": "6"},
+        "ports": {
+            "http": {"internalPort": 80, "protocol": "tcp"},
+            "dns": {"internalPort": 53, "externalPort": 5353, "protocol": "udp"},
+            "admin": {"internalPort": 81}
+        },
+        "labels": {"x": "1", "y": "2", "z": "3"}
+    }))
+    .expect("job JSON")
+}
+
 async fn next(w: &mut helios_api::client::WatchStream) -> v1::WatchResponse {
     tokio::time::timeout(Duration::from_secs(10), w.next())
         .await
@@ -218,9 +235,71 @@ async fn jobs_watch_health_and_reflection_on_one_master() {
         .unwrap_err();
     assert_eq!(e.code(), Some(Code::InvalidArgument));
 
+    // A typed job that Helios's JSON could not express is refused, naming the field.
+    let mut raw = v1::helios_client::HeliosClient::new(m.channel().await);
+    let mut typed = v1::Job::from(job("typed", "1"));
+    typed.ports.insert(
+        "http".into(),
+        v1::PortMapping {
+            internal_port: 80,
+            ip: Some("localhost".into()),
+            ..Default::default()
+        },
+    );
+    for (job, field) in [
+        (Some(typed), r#"job.ports["http"].ip"#),
+        (None, "job: missing (required)"),
+    ] {
+        let e = raw
+            .create_job(v1::CreateJobRequest {
+                job,
+                user: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert_eq!(
+            e.metadata().get(STATUS_METADATA).unwrap(),
+            "INVALID_JOB_DEFINITION"
+        );
+        assert!(e.message().contains(field), "{field}: {e:?}");
+    }
+    // A typed job answers with typed fields.
+    let entry = raw
+        .get_job(v1::GetJobRequest {
+            job_id: id.to_string(),
+            stale: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let typed = entry.job.expect("a typed job");
+    assert_eq!(typed.image.as_deref(), Some("foo/bar:1"));
+    assert_eq!(typed.id.unwrap().canonical, id.to_string());
+
     // A deployed job cannot be removed; undeployed, it can.
     client.register_host("h1", "AGENT1").await.unwrap();
     assert_eq!(client.list_hosts(None, &[]).await.unwrap(), vec!["h1"]);
+    let mut hosts = client
+        .watch(v1::WatchRequest {
+            kinds: vec![ObjectKind::Host as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let replay = next(&mut hosts).await;
+    let [event] = &replay.events[..] else {
+        panic!("one host expected: {replay:?}")
+    };
+    assert_eq!(event.host, "h1");
+    match WatchObject::decode(event).unwrap() {
+        Some(WatchObject::Host(h)) => {
+            assert_eq!(h.agent_id, "AGENT1");
+            assert_eq!(h.status, helios_api::Status::Down);
+        }
+        other => panic!("a host expected: {other:?}"),
+    }
+    drop(hosts);
     client
         .deploy("h1", &id, Goal::Start, "", Some("bob"))
         .await
@@ -233,6 +312,21 @@ async fn jobs_watch_health_and_reflection_on_one_master() {
     assert_eq!(d.deployer_user.as_deref(), Some("bob"));
     let status = client.job_status(&id).await.unwrap().expect("status");
     assert_eq!(status.deployments["h1"].goal, Goal::Start);
+    assert_eq!(status.job.id.as_ref(), Some(&id));
+    let statuses = client
+        .job_statuses(std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    assert_eq!(statuses[&id.to_string()], status);
+    let host = client.host_status("h1").await.unwrap().expect("host");
+    assert_eq!(host.jobs[&id].goal, Goal::Start);
+    assert_eq!(host.status, helios_api::Status::Down);
+    let hosts = client
+        .host_statuses(&["h1".into(), "nope".into()])
+        .await
+        .unwrap();
+    assert_eq!(hosts.keys().collect::<Vec<_>>(), vec!["h1"]);
+    assert!(client.job_history(&id).await.unwrap().is_empty());
     let e = client
         .deploy("h1", &id, Goal::Start, "", None)
         .await
@@ -432,9 +526,11 @@ async fn followers_forward_and_name_the_leader() {
 
     // A write with an idempotency key, through the follower: applied once, a repeat gets the
     // first answer, the same key with another request is refused.
+    // The job has maps, which every decoding orders anew: the key's fingerprint must not
+    // depend on that order.
     let keyed = |job: &Job, key: &str| {
         let mut req = tonic::Request::new(v1::CreateJobRequest {
-            job_json: serde_json::to_string(job).unwrap(),
+            job: Some(job.into()),
             user: "alice".into(),
         });
         req.metadata_mut()
@@ -442,14 +538,22 @@ async fn followers_forward_and_name_the_leader() {
         req
     };
     let first = raw
-        .create_job(keyed(&job("once", "1"), "k-1"))
+        .create_job(keyed(&job_with_maps("once", "1"), "k-1"))
         .await
         .unwrap();
-    let again = raw
-        .create_job(keyed(&job("once", "1"), "k-1"))
-        .await
-        .unwrap();
-    assert_eq!(first.get_ref().job_id, again.get_ref().job_id);
+    for _ in 0..3 {
+        let again = raw
+            .create_job(keyed(&job_with_maps("once", "1"), "k-1"))
+            .await
+            .unwrap();
+        assert_eq!(first.get_ref().job_id, again.get_ref().job_id);
+    }
+    // A job with maps gets the id REST gives it (computed from its JSON), and keeps its maps.
+    let mapped = job_with_maps("once", "1");
+    let mapped_id = mapped.clone().with_hash().id.unwrap();
+    assert_eq!(first.get_ref().job_id, mapped_id.to_string());
+    let stored = via_follower.get_job(&mapped_id).await.unwrap().unwrap();
+    assert_eq!((&stored.env, &stored.ports), (&mapped.env, &mapped.ports));
     let e = raw
         .create_job(keyed(&job("once", "2"), "k-1"))
         .await
@@ -470,7 +574,7 @@ async fn followers_forward_and_name_the_leader() {
     );
     // Without a key, a second create of the same job is refused as it always was.
     let e = via_follower
-        .create_job(&job("once", "1"), None)
+        .create_job(&job_with_maps("once", "1"), None)
         .await
         .unwrap_err();
     assert_eq!(e.helios_status(), Some("JOB_ALREADY_EXISTS"));
@@ -509,4 +613,61 @@ async fn followers_forward_and_name_the_leader() {
     for m in &mut masters {
         m.shutdown().await;
     }
+}
+
+/// A master serves at most `MAX_WATCHES` watches at once: one more is refused with
+/// RESOURCE_EXHAUSTED naming the limit, until an open one ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watches_beyond_the_limit_are_refused() {
+    let mut m = Master::single();
+    wait_serving(&m).await;
+    // Several connections: an HTTP/2 connection carries a bounded number of streams at once.
+    const PER_CONNECTION: usize = 64;
+    let mut clients = Vec::new();
+    for _ in 0..MAX_WATCHES.div_ceil(PER_CONNECTION) {
+        clients.push(v1::helios_client::HeliosClient::new(m.channel().await));
+    }
+    let request = || v1::WatchRequest {
+        kinds: vec![ObjectKind::Job as i32],
+        ..Default::default()
+    };
+    let mut open = Vec::new();
+    for i in 0..MAX_WATCHES {
+        let mut stream = clients[i / PER_CONNECTION]
+            .watch(request())
+            .await
+            .unwrap_or_else(|e| panic!("watch {i}: {e:?}"))
+            .into_inner();
+        let first = stream.message().await.unwrap().unwrap();
+        assert!(first.replay);
+        open.push(stream);
+    }
+    let refused = clients[0].watch(request()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert_eq!(
+        refused.metadata().get(STATUS_METADATA).unwrap(),
+        "TOO_MANY_WATCHES"
+    );
+    assert!(
+        refused.message().contains(&MAX_WATCHES.to_string()),
+        "{refused:?}"
+    );
+
+    // One watch ends: its permit comes back once the master sees the stream gone.
+    drop(open.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut again = loop {
+        match clients[0].watch(request()).await {
+            Ok(r) => break r.into_inner(),
+            Err(e) if e.code() == Code::ResourceExhausted => {
+                assert!(Instant::now() < deadline, "the permit never came back");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    assert!(again.message().await.unwrap().unwrap().replay);
+    drop(open);
+    drop(again);
+    m.shutdown().await;
 }

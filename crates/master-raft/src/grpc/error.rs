@@ -25,6 +25,8 @@ pub fn code_for(word: &str, http: Option<StatusCode>) -> Code {
         // gRPC's own meaning: the operation may have completed even though it timed out.
         "UNKNOWN_OUTCOME" => Code::DeadlineExceeded,
         "IDEMPOTENCY_KEY_REUSED" => Code::FailedPrecondition,
+        // A per-master limit (watches at once): retry later or at another master.
+        "TOO_MANY_WATCHES" => Code::ResourceExhausted,
         "INTERNAL" => Code::Internal,
         w if w.starts_with("INVALID_") || w.starts_with("BAD_") || w == "ID_MISMATCH" => {
             Code::InvalidArgument
@@ -147,6 +149,7 @@ mod tests {
         assert_eq!(code_for("NO_LEADER", None), Code::Unavailable);
         assert_eq!(code_for("INVALID_ID", None), Code::InvalidArgument);
         assert_eq!(code_for("ID_MISMATCH", None), Code::InvalidArgument);
+        assert_eq!(code_for("TOO_MANY_WATCHES", None), Code::ResourceExhausted);
         assert_eq!(
             code_for("WHATEVER", Some(StatusCode::BAD_REQUEST)),
             Code::InvalidArgument

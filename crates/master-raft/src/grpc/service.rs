@@ -6,6 +6,11 @@
 //! the request was already forwarded, the leader is unreachable) it answers `UNAVAILABLE`
 //! with `x-helios-leader` naming the leader's HTTP address when one is known, and the client
 //! retries there. `Version`, stale reads and `Watch` are answered by the member itself.
+//!
+//! Helios's objects travel as typed messages, converted to and from the model by
+//! `helios_api::convert`; a request message that does not convert is refused with
+//! `INVALID_ARGUMENT` naming the field. The conversion keeps every field the job hash covers,
+//! so a job created here gets the id it gets over REST.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,15 +19,14 @@ use std::time::Duration;
 use helios_api::client::{FORWARDED_METADATA, host_state_filter};
 use helios_api::v1::helios_client::HeliosClient;
 use helios_api::v1::helios_server::Helios;
-use helios_api::{Deployment, Goal, HostStatus, JobStatus, TaskStatus, v1};
-use serde::Serialize;
+use helios_api::{Deployment, Goal, HostStatus, Job, JobStatus, TaskStatus, v1};
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
 use super::MAX_MESSAGE;
 use super::error::{from_control, invalid_job, outcome, status, with_leader};
-use super::watch;
+use super::watch::{self, WatchLimit};
 use crate::control::deployments::{self, DeployRequest};
 use crate::control::version::{SERVER_VERSION, check};
 use crate::control::{self, Freshness, MemberRole, MemberState, hosts, jobs};
@@ -38,15 +42,28 @@ pub struct HeliosApi {
     leaders: Arc<Mutex<HashMap<String, Channel>>>,
     /// Set when the master shuts down: open watches end.
     stop: tokio::sync::watch::Receiver<bool>,
+    /// The watches this master serves at once (see [`watch::MAX_WATCHES`]).
+    watches: WatchLimit,
 }
 
 impl HeliosApi {
-    /// The service of the master `app`; watches end when `stop` turns true.
+    /// The service of the master `app`; watches end when `stop` turns true. It serves at most
+    /// [`watch::MAX_WATCHES`] watches at once.
     pub fn new(node: Node, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self::with_watch_limit(node, stop, watch::MAX_WATCHES)
+    }
+
+    /// [`HeliosApi::new`] serving at most `max_watches` watches at once.
+    pub fn with_watch_limit(
+        node: Node,
+        stop: tokio::sync::watch::Receiver<bool>,
+        max_watches: usize,
+    ) -> Self {
         Self {
             node,
             leaders: Arc::default(),
             stop,
+            watches: WatchLimit::new(max_watches),
         }
     }
 
@@ -109,8 +126,7 @@ impl HeliosApi {
         key: &WriteKey,
         req: v1::CreateJobRequest,
     ) -> Result<Response<v1::CreateJobResponse>, Status> {
-        let job: helios_api::Job = serde_json::from_str(&req.job_json)
-            .map_err(|e| status("INVALID_JOB_DEFINITION", format!("malformed job JSON: {e}")))?;
+        let job = job_of(req.job)?;
         let resp = jobs::create_job(&self.node, key, job, Some(req.user))
             .await
             .map_err(|e| self.failed(e))?;
@@ -243,8 +259,12 @@ macro_rules! write_once {
     };
 }
 
-fn json<T: Serialize>(v: &T) -> Result<String, Status> {
-    serde_json::to_string(v).map_err(|e| status("INTERNAL", format!("cannot encode JSON: {e}")))
+/// The job of a `CreateJobRequest`: `INVALID_ARGUMENT` (`INVALID_JOB_DEFINITION`) naming the
+/// field when it is missing or does not convert. The conversion changes no field the job hash
+/// covers, so the id is the one REST gives the same job.
+pub(super) fn job_of(job: Option<v1::Job>) -> Result<Job, Status> {
+    let job = job.ok_or_else(|| status("INVALID_JOB_DEFINITION", "job: missing (required)"))?;
+    Job::try_from(job).map_err(|e| status("INVALID_JOB_DEFINITION", e.to_string()))
 }
 
 fn task(host: &str, job_id: &str, d: &Deployment, t: Option<&TaskStatus>) -> v1::Task {
@@ -258,31 +278,31 @@ fn task(host: &str, job_id: &str, d: &Deployment, t: Option<&TaskStatus>) -> v1:
     }
 }
 
-fn job_status_response(id: String, js: &JobStatus) -> Result<v1::JobStatusResponse, Status> {
+fn job_status_response(id: String, js: JobStatus) -> v1::JobStatusResponse {
     let tasks = js
         .deployments
         .iter()
         .map(|(host, d)| task(host, &id, d, js.task_statuses.get(host)))
         .collect();
-    Ok(v1::JobStatusResponse {
-        job_status_json: json(js)?,
+    v1::JobStatusResponse {
         job_id: id,
         tasks,
-    })
+        job_status: Some(js.into()),
+    }
 }
 
-fn host_status_response(host: String, hs: &HostStatus) -> Result<v1::HostStatusResponse, Status> {
+fn host_status_response(host: String, hs: HostStatus) -> v1::HostStatusResponse {
     let tasks = hs
         .jobs
         .iter()
         .map(|(id, d)| task(&host, &id.to_string(), d, hs.statuses.get(id)))
         .collect();
-    Ok(v1::HostStatusResponse {
+    v1::HostStatusResponse {
         status: v1::HostState::from(hs.status) as i32,
-        host_status_json: json(hs)?,
         host,
         tasks,
-    })
+        host_status: Some(hs.into()),
+    }
 }
 
 /// `Local` for a stale read, else `Linearizable`.
@@ -294,15 +314,12 @@ fn freshness(stale: bool) -> Freshness {
     }
 }
 
-fn job_entry(
-    id: String,
-    job: &crate::state::Versioned<helios_api::Job>,
-) -> Result<v1::JobEntry, Status> {
-    Ok(v1::JobEntry {
-        job_json: json(&job.value)?,
-        create_index: job.create_index,
+fn job_entry(id: String, job: crate::state::Versioned<Job>) -> v1::JobEntry {
+    v1::JobEntry {
         job_id: id,
-    })
+        create_index: job.create_index,
+        job: Some(job.value.into()),
+    }
 }
 
 #[tonic::async_trait]
@@ -325,7 +342,7 @@ impl Helios for HeliosApi {
         let found = jobs::job(&self.node, &req.job_id, freshness(req.stale)).await;
         let job = found.map_err(|e| self.failed(e))?;
         let id = jobs::full_id(&req.job_id).map_err(from_control)?;
-        Ok(Response::new(job_entry(id.to_string(), &job)?))
+        Ok(Response::new(job_entry(id.to_string(), job)))
     }
 
     async fn list_jobs(
@@ -344,10 +361,7 @@ impl Helios for HeliosApi {
         )
         .await
         .map_err(|e| self.failed(e))?;
-        let jobs = found
-            .into_iter()
-            .map(|(id, j)| job_entry(id, &j))
-            .collect::<Result<_, Status>>()?;
+        let jobs = found.into_iter().map(|(id, j)| job_entry(id, j)).collect();
         Ok(Response::new(v1::ListJobsResponse { jobs }))
     }
 
@@ -366,7 +380,7 @@ impl Helios for HeliosApi {
         let (id, js) = jobs::job_status(&self.node, &req.into_inner().job_id)
             .await
             .map_err(|e| self.failed(e))?;
-        Ok(Response::new(job_status_response(id, &js)?))
+        Ok(Response::new(job_status_response(id, js)))
     }
 
     async fn job_statuses(
@@ -379,8 +393,8 @@ impl Helios for HeliosApi {
             .map_err(|e| self.failed(e))?;
         let statuses = found
             .into_iter()
-            .map(|(id, js)| job_status_response(id, &js))
-            .collect::<Result<_, Status>>()?;
+            .map(|(id, js)| job_status_response(id, js))
+            .collect();
         Ok(Response::new(v1::JobStatusesResponse { statuses }))
     }
 
@@ -396,18 +410,7 @@ impl Helios for HeliosApi {
         if history.status == helios_api::TaskStatusEventsStatus::JobIdNotFound {
             return Err(status("JOB_ID_NOT_FOUND", format!("no job {id}")));
         }
-        let events = history
-            .events
-            .iter()
-            .map(|e| {
-                Ok(v1::TaskEvent {
-                    host: e.host.clone(),
-                    timestamp_ms: e.timestamp,
-                    state: v1::TaskState::from(e.status.state) as i32,
-                    task_status_json: json(&e.status)?,
-                })
-            })
-            .collect::<Result<_, Status>>()?;
+        let events = history.events.into_iter().map(Into::into).collect();
         Ok(Response::new(v1::JobHistoryResponse { events }))
     }
 
@@ -453,7 +456,7 @@ impl Helios for HeliosApi {
         let hs = hosts::host_status(&self.node, &req.host, filter)
             .await
             .map_err(|e| self.failed(e))?;
-        Ok(Response::new(host_status_response(req.host, &hs)?))
+        Ok(Response::new(host_status_response(req.host, hs)))
     }
 
     async fn host_statuses(
@@ -468,8 +471,8 @@ impl Helios for HeliosApi {
             .map_err(|e| self.failed(e))?;
         let statuses = found
             .into_iter()
-            .map(|(host, hs)| host_status_response(host, &hs))
-            .collect::<Result<_, Status>>()?;
+            .map(|(host, hs)| host_status_response(host, hs))
+            .collect();
         Ok(Response::new(v1::HostStatusesResponse { statuses }))
     }
 
@@ -491,9 +494,9 @@ impl Helios for HeliosApi {
             .map_err(|e| self.failed(e))?;
         Ok(Response::new(v1::DeploymentResponse {
             goal: v1::Goal::from(d.goal) as i32,
-            deployment_json: json(&d)?,
             host: req.host,
             job_id: d.job_id.to_string(),
+            deployment: Some(d.into()),
         }))
     }
 
@@ -560,10 +563,12 @@ impl Helios for HeliosApi {
         &self,
         req: Request<v1::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        let permit = self.watches.acquire()?;
         Ok(Response::new(watch::start(
             self.node.clone(),
             req.into_inner(),
             self.stop.clone(),
+            permit,
         )?))
     }
 }

@@ -7,13 +7,17 @@
 //! keeps no tombstones, so a deletion is seen by its absence). Notifications that arrive while
 //! the client is slow coalesce into one comparison. Each comparison walks the watched part of
 //! the state once, without allocating for unchanged objects.
+//!
+//! Each event carries its object as a typed message (`WatchEvent.object`), converted from the
+//! model by `helios_api::convert`. A master serves at most [`MAX_WATCHES`] watches at once.
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
 
-use helios_api::v1::{self, EventType, ObjectKind};
-use serde_json::json;
-use tokio::sync::mpsc;
+use helios_api::convert::HostRecord;
+use helios_api::v1::{self, EventType, ObjectKind, watch_event::Object};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
@@ -21,6 +25,58 @@ use super::error::status;
 use crate::node::Node;
 use crate::state::{Host, State, Versioned};
 use helios_api::{Deployment, Job, TaskStatus};
+
+/// The most watches one master serves at once; beyond it, `Watch` answers
+/// `RESOURCE_EXHAUSTED` (`TOO_MANY_WATCHES`).
+///
+/// Why a bound: every open watch costs the master a task, a table of the modify index of each
+/// object it watches (as large as the watched state), up to 16 unsent responses, and, after
+/// every applied Raft entry, one walk of the watched state under the state's read lock, which
+/// the state machine's writes wait behind. Watches that pile up (a client that leaks them, or
+/// reconnects in a loop without closing the old stream) would grow memory without limit and
+/// slow every apply down. Real consumers need a few watches each (a dashboard, a deployer, a
+/// service-discovery bridge); 1024 leaves room for hundreds of them per master while keeping
+/// the worst case (1024 walks per applied entry) bounded. A refused client retries later or at
+/// another master: every member serves watches.
+pub const MAX_WATCHES: usize = 1024;
+
+/// How many watches a master serves at once: each watch holds a permit until its task ends
+/// (the client went away, the master stops, or the stream failed).
+#[derive(Clone)]
+pub struct WatchLimit {
+    permits: Arc<Semaphore>,
+    max: usize,
+}
+
+impl WatchLimit {
+    /// A limit of `max` watches at once.
+    pub fn new(max: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+
+    /// A permit for one more watch, or `RESOURCE_EXHAUSTED` (`TOO_MANY_WATCHES`) naming the
+    /// limit when `max` watches are open.
+    pub fn acquire(&self) -> Result<OwnedSemaphorePermit, Status> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            status(
+                "TOO_MANY_WATCHES",
+                format!(
+                    "this master already serves its limit of {} watches at once \
+                     (MAX_WATCHES); close unused watches, retry later or at another master",
+                    self.max
+                ),
+            )
+        })
+    }
+
+    /// The watches open now.
+    pub fn open(&self) -> usize {
+        self.max - self.permits.available_permits()
+    }
+}
 
 /// The stream of a watch.
 pub type WatchStream =
@@ -162,38 +218,52 @@ fn put_event(kind: ObjectKind, outer: &str, inner: &str, obj: &Obj<'_>) -> v1::W
         create_index,
         ..Default::default()
     };
-    let encoded = match obj {
-        Obj::Job(v) => serde_json::to_string(&v.value),
+    e.object = Some(match obj {
+        Obj::Job(v) => Object::Job((&v.value).into()),
         Obj::Host(h) => {
-            let state = if h.up {
-                helios_api::Status::Up
-            } else {
-                helios_api::Status::Down
-            };
-            e.host_state = v1::HostState::from(state) as i32;
-            serde_json::to_string(&json!({
-                "id": h.id,
-                "status": state,
-                "statusChangedMs": h.status_changed_ms,
-                "labels": h.labels,
-                "environment": h.env,
-                "hostInfo": h.host_info,
-                "agentInfo": h.agent_info,
-            }))
+            let record = host_record(h);
+            e.host_state = v1::HostState::from(record.status) as i32;
+            Object::HostRecord(record.into())
         }
         Obj::Deployment(v) => {
             e.goal = v1::Goal::from(v.value.goal) as i32;
-            serde_json::to_string(&v.value)
+            Object::Deployment((&v.value).into())
         }
         Obj::Task(v) => {
             e.goal = v1::Goal::from(v.value.goal) as i32;
             e.state = v1::TaskState::from(v.value.state) as i32;
-            serde_json::to_string(&v.value)
+            Object::TaskStatus((&v.value).into())
         }
-    };
-    // These types always encode; an empty object would only hide a bug, not crash.
-    e.json = encoded.unwrap_or_default();
+    });
     e
+}
+
+/// The record of a registered host, as a watch reports it.
+fn host_record(h: &Host) -> HostRecord {
+    let Host {
+        id,
+        labels,
+        env,
+        host_info,
+        agent_info,
+        up,
+        status_changed_ms,
+        create_index: _,
+        modify_index: _,
+    } = h;
+    HostRecord {
+        agent_id: id.clone(),
+        status: if *up {
+            helios_api::Status::Up
+        } else {
+            helios_api::Status::Down
+        },
+        status_changed_ms: *status_changed_ms,
+        labels: labels.clone(),
+        environment: env.clone(),
+        host_info: host_info.clone(),
+        agent_info: agent_info.clone(),
+    }
 }
 
 /// What the watch has sent: per kind, outer key → inner key → modify index.
@@ -312,15 +382,18 @@ async fn send(
     }
 }
 
-/// Starts a watch; it ends when the client goes away or `stop` turns true.
+/// Starts a watch; it ends when the client goes away or `stop` turns true. Its task holds
+/// `permit` (see [`WatchLimit`]) until it ends.
 pub fn start(
     app: Node,
     req: v1::WatchRequest,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    permit: OwnedSemaphorePermit,
 ) -> Result<WatchStream, Status> {
     let filter = Filter::new(&req)?;
     let (tx, rx) = mpsc::channel::<Result<v1::WatchResponse, Status>>(16);
     app.tasks.clone().spawn(async move {
+        let _permit = permit;
         let mut applied = app.applied.clone();
         // Seen before reading the state, so an entry applied after the read wakes us.
         applied.borrow_and_update();
@@ -373,4 +446,51 @@ pub fn start(
         }
     });
     Ok(Box::pin(ReceiverStream::new(rx)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use helios_api::client::STATUS_METADATA;
+    use tonic::Code;
+
+    #[test]
+    fn watches_beyond_the_limit_are_refused_until_one_ends() {
+        let limit = WatchLimit::new(2);
+        let a = limit.acquire().unwrap();
+        let _b = limit.clone().acquire().unwrap();
+        assert_eq!(limit.open(), 2);
+        let e = limit.acquire().unwrap_err();
+        assert_eq!(e.code(), Code::ResourceExhausted);
+        assert_eq!(
+            e.metadata().get(STATUS_METADATA).unwrap(),
+            "TOO_MANY_WATCHES"
+        );
+        assert!(
+            e.message().contains("limit of 2 watches"),
+            "{}",
+            e.message()
+        );
+        drop(a);
+        assert_eq!(limit.open(), 1);
+        let _c = limit.acquire().unwrap();
+    }
+
+    #[test]
+    fn host_events_carry_a_typed_host_record() {
+        let mut h = Host::registered("AGENT", 3, 1_000);
+        h.up = true;
+        h.labels.insert("role".into(), "web".into());
+        h.modify_index = 5;
+        let e = put_event(ObjectKind::Host, "h1", "", &Obj::Host(&h));
+        assert_eq!((e.host.as_str(), e.index, e.create_index), ("h1", 5, 3));
+        assert_eq!(e.host_state(), v1::HostState::Up);
+        let Some(Object::HostRecord(r)) = e.object else {
+            panic!("a host record expected: {e:?}")
+        };
+        assert_eq!(r.agent_id, "AGENT");
+        assert_eq!(r.status(), v1::HostState::Up);
+        assert_eq!(r.status_changed_ms, 1_000);
+        assert_eq!(r.labels["role"], "web");
+    }
 }

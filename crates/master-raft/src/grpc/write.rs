@@ -1,14 +1,15 @@
 //! Write RPCs, exactly once: the gRPC side of [`crate::exactly_once`].
 //!
 //! A write RPC gets its idempotency key from the metadata `idempotency-key` (or a new one),
-//! and its fingerprint from the request message's type and encoding. [`HeliosApi::write_once`]
+//! and its fingerprint from the request message's type and content ([`Fingerprint`]). [`HeliosApi::write_once`]
 //! then runs it through [`retry::run`]: here when this member leads, else at the leader,
 //! retried with the same key. `UNAVAILABLE` promises that nothing was written;
 //! `DEADLINE_EXCEEDED` with `x-helios-status: UNKNOWN_OUTCOME` says the write may have been.
 
 use futures::future::BoxFuture;
 use helios_api::client::{FORWARDED_METADATA, STATUS_METADATA};
-use helios_api::v1::helios_client::HeliosClient;
+use helios_api::v1::{self, helios_client::HeliosClient};
+use prost::Message;
 use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
@@ -19,6 +20,51 @@ use crate::exactly_once::retry::{self, Attempt, Route, Transport};
 use crate::exactly_once::{IDEMPOTENCY_KEY, WriteKey};
 use crate::node::NodeError;
 use helios_api::idempotency::UNKNOWN_OUTCOME;
+
+/// What identifies a write request for its idempotency key: the same request must give the
+/// same bytes on every attempt, whichever member decodes it.
+pub trait Fingerprint {
+    /// The request's identity, as bytes.
+    fn fingerprint(&self) -> Vec<u8>;
+}
+
+/// The protobuf encoding, for requests without map fields: prost writes the fields of such a
+/// message in one order, so the encoding of a decoded request is always the same.
+macro_rules! encoded_fingerprint {
+    ($($req:ty),* $(,)?) => {$(
+        impl Fingerprint for $req {
+            fn fingerprint(&self) -> Vec<u8> {
+                self.encode_to_vec()
+            }
+        }
+    )*};
+}
+
+encoded_fingerprint!(
+    v1::RemoveJobRequest,
+    v1::RegisterHostRequest,
+    v1::DeregisterHostRequest,
+    v1::DeployRequest,
+    v1::SetGoalRequest,
+    v1::UndeployRequest,
+);
+
+/// A job's maps (env, ports, labels…) are `HashMap`s in the decoded message, which prost
+/// encodes in the map's random iteration order: a retry of the same request, decoded again,
+/// would encode differently. The model's maps and sets are sorted, so the fingerprint is the
+/// model's JSON (with the user); a job that does not convert is refused anyway, by its
+/// encoding.
+impl Fingerprint for v1::CreateJobRequest {
+    fn fingerprint(&self) -> Vec<u8> {
+        let job = self.job.clone().map(helios_api::Job::try_from);
+        match job {
+            Some(Ok(job)) => {
+                serde_json::to_vec(&(&job, &self.user)).unwrap_or_else(|_| self.encode_to_vec())
+            }
+            _ => self.encode_to_vec(),
+        }
+    }
+}
 
 /// A write RPC's answer.
 type Answer<Resp> = Result<Response<Resp>, Status>;
@@ -42,12 +88,12 @@ impl HeliosApi {
         there: There<Req, Resp>,
     ) -> Answer<Resp>
     where
-        Req: prost::Message + Clone + Send + Sync + 'static,
+        Req: Fingerprint + Clone + Send + Sync + 'static,
         Resp: Send + 'static,
     {
         let (mut metadata, _, message) = req.into_parts();
         let sent = metadata.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes());
-        let key = WriteKey::for_request(sent, &[method.as_bytes(), &message.encode_to_vec()])
+        let key = WriteKey::for_request(sent, &[method.as_bytes(), &message.fingerprint()])
             .map_err(|problem| status("INVALID_IDEMPOTENCY_KEY", problem))?;
         // A key is visible ASCII, so it always parses as metadata.
         if let Ok(value) = key.key.parse() {
@@ -155,5 +201,36 @@ fn lost_call<Resp>(s: Status, addr: &str) -> Attempt<Answer<Resp>> {
             "the leader at {addr} did not answer: {}",
             s.message()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use helios_api::{Job, JobId, PortMapping};
+
+    /// The same request, decoded twice (its maps in two random orders), has one fingerprint.
+    #[test]
+    fn a_create_job_request_has_one_fingerprint_whatever_its_map_order() {
+        let mut job = Job::new(JobId::new("web", "1"), "nginx");
+        for i in 0..32 {
+            job.env.insert(format!("VAR{i}"), i.to_string());
+            job.ports.insert(format!("p{i}"), PortMapping::of(1000 + i));
+        }
+        let req = v1::CreateJobRequest {
+            job: Some(job.into()),
+            user: "alice".into(),
+        };
+        let wire = req.encode_to_vec();
+        let fingerprints: std::collections::BTreeSet<Vec<u8>> = (0..8)
+            .map(|_| v1::CreateJobRequest::decode(wire.as_slice()).unwrap())
+            .map(|r| r.fingerprint())
+            .collect();
+        assert_eq!(fingerprints.len(), 1);
+        let other_user = v1::CreateJobRequest {
+            user: "bob".into(),
+            ..req.clone()
+        };
+        assert_ne!(other_user.fingerprint(), req.fingerprint());
     }
 }
