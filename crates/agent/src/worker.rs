@@ -79,9 +79,10 @@ pub struct Worker {
     executions_saved: Mutex<Persisted>,
     /// Executions, the cluster id and pending allocations.
     inner: Mutex<Inner>,
-    /// Supervisors report finished UNDEPLOYs here.
-    released_tx: mpsc::UnboundedSender<JobId>,
-    released_rx: Mutex<Option<mpsc::UnboundedReceiver<JobId>>>,
+    /// Supervisors report finished UNDEPLOYs here (bounded: see
+    /// [`supervisor::RELEASED_QUEUE`]).
+    released_tx: mpsc::Sender<JobId>,
+    released_rx: Mutex<Option<mpsc::Receiver<JobId>>>,
     /// Becomes true once supervisors may run.
     ready_tx: watch::Sender<bool>,
 }
@@ -100,7 +101,7 @@ impl Worker {
         executions: BTreeMap<JobId, Execution>,
         cluster: ClusterState,
     ) -> Arc<Worker> {
-        let (released_tx, released_rx) = mpsc::unbounded_channel();
+        let (released_tx, released_rx) = mpsc::channel(supervisor::RELEASED_QUEUE);
         let executions_writer = state_dir
             .as_ref()
             .map(|dir| FileWriter::spawn(dir.executions_file(), "executions"));
@@ -475,6 +476,13 @@ mod tests {
     const IMAGE: &str = "img:1";
 
     fn worker() -> (Arc<Worker>, Arc<FakeRuntime>, Arc<StatusHub>) {
+        worker_in(None)
+    }
+
+    /// A worker persisting its executions in `state_dir`.
+    fn worker_in(
+        state_dir: Option<Arc<StateDir>>,
+    ) -> (Arc<Worker>, Arc<FakeRuntime>, Arc<StatusHub>) {
         let rt = FakeRuntime::new();
         rt.add_image(IMAGE);
         let hub = Arc::new(StatusHub::new(None, BTreeMap::new()));
@@ -491,7 +499,7 @@ mod tests {
         });
         let w = Worker::new(
             ctx,
-            None,
+            state_dir,
             PortRange {
                 start: 30000,
                 end: 30010,
@@ -674,5 +682,73 @@ mod tests {
         assert!(!containers[&i].running);
         assert!(containers[&s].running);
         assert_eq!(containers.values().filter(|c| c.running).count(), 2);
+    }
+
+    /// A failed write of `executions.json` fails the task with the file and the I/O error,
+    /// and no container is created before the ports are on disk; once the file can be written
+    /// the writer's retry persists them and the task runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_executions_write_fails_the_task_and_starts_no_container() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = Arc::new(StateDir::open(dir.path()).unwrap());
+        let file = state_dir.executions_file();
+        // A directory where the file goes: every write of it fails, even as root.
+        std::fs::create_dir_all(file.join("in-the-way")).unwrap();
+        let (w, rt, hub) = worker_in(Some(state_dir));
+        w.wait_ready().await;
+        let a = job("a");
+        w.deploy(
+            a.id.clone().unwrap(),
+            a.clone(),
+            Goal::Start,
+            DeployMeta::default(),
+        );
+        wait_until("a failed", || state(&hub, &a) == Some(State::Failed)).await;
+        let failed = hub.get(a.id.as_ref().unwrap()).unwrap();
+        let error = &failed.container_error;
+        assert!(
+            error.starts_with(&format!(
+                "the job's ports are not persisted: cannot write {}: ",
+                file.display()
+            )),
+            "{error}"
+        );
+        assert!(error.contains("Is a directory"), "{error}");
+        assert_eq!(failed.container_id, None);
+        assert!(rt.containers().is_empty(), "{:?}", rt.containers());
+
+        std::fs::remove_dir_all(&file).unwrap();
+        wait_until("a running", || state(&hub, &a) == Some(State::Running)).await;
+        let on_disk: BTreeMap<JobId, Execution> =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(on_disk, w.executions());
+        assert_eq!(rt.containers().len(), 1);
+    }
+
+    /// More supervisors than the `released` channel holds finish their UNDEPLOY at once: each
+    /// waits for room, none is lost, and all are forgotten without the periodic pass.
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_releases_beyond_the_channel_bound_is_forgotten() {
+        let (w, _rt, hub) = worker();
+        w.wait_ready().await;
+        let jobs: Vec<Job> = (0..supervisor::RELEASED_QUEUE + 16)
+            .map(|i| Job::new(JobId::new(format!("j{i}"), "1"), IMAGE).with_hash())
+            .collect();
+        let list = jobs.iter().map(|j| assignment(j, "START", false)).collect();
+        assert_eq!(
+            w.apply(&set(Kind::Complete, 1, 0, list)),
+            ApplyOutcome::Applied
+        );
+        wait_until("all running", || {
+            jobs.iter().all(|j| state(&hub, j) == Some(State::Running))
+        })
+        .await;
+        let t1 = TokioInstant::now();
+        assert_eq!(
+            w.apply(&set(Kind::Complete, 2, 0, Vec::new())),
+            ApplyOutcome::Applied
+        );
+        wait_until("all forgotten", || w.executions().is_empty()).await;
+        assert!(TokioInstant::now() - t1 < REAP_PERIOD);
     }
 }

@@ -9,6 +9,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 
+/// Most agent sessions one master holds at once. Each costs a task, two channels and a
+/// snapshot of its host's deployments; the bound keeps a flood of connections (a misconfigured
+/// fleet, a reconnect storm through a proxy) from exhausting the leader's memory. Far above the
+/// 10,000 hosts a cluster is sized for, so a real fleet never meets it.
+pub const MAX_AGENT_SESSIONS: usize = 20_000;
+
 /// A member of the replicated Helios master.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "helios-master", version, about)]
@@ -75,6 +81,10 @@ pub struct Args {
     #[arg(long, env = "HELIOS_AGENT_HEARTBEAT_MS", default_value_t = 5000)]
     pub agent_heartbeat_ms: u32,
 
+    /// Most agent sessions this master holds at once; more are refused (RESOURCE_EXHAUSTED).
+    #[arg(long, env = "HELIOS_MAX_AGENT_SESSIONS", default_value_t = MAX_AGENT_SESSIONS)]
+    pub max_agent_sessions: usize,
+
     /// Build a snapshot after this many log entries since the last one (ZooKeeper's
     /// `snapCount` default; a snapshot writes the whole state, the log replays fast).
     #[arg(long, env = "HELIOS_SNAPSHOT_EVERY", default_value_t = 100_000)]
@@ -131,6 +141,8 @@ pub struct MasterConfig {
     pub snapshot_every: u64,
     /// Agents' heartbeat period (ms).
     pub agent_heartbeat_ms: u32,
+    /// Most agent sessions at once.
+    pub max_agent_sessions: usize,
     /// Entries kept behind a snapshot.
     pub log_keep: u64,
     /// How long a host may stay DOWN before it is deregistered; `None` when disabled.
@@ -266,6 +278,7 @@ impl Args {
             snapshot_every: self.snapshot_every.max(1),
             log_keep: self.log_keep,
             agent_heartbeat_ms: self.agent_heartbeat_ms.max(100),
+            max_agent_sessions: self.max_agent_sessions.max(1),
             agent_reaping_timeout,
         })
     }

@@ -11,7 +11,7 @@ use helios_store::{KvBackend, SledBackend};
 use openraft::{Config, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::clock::SystemClock;
 use crate::config::MasterConfig;
@@ -69,7 +69,6 @@ pub async fn run(
     cfg: MasterConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    check_writable(&cfg.data_dir)?;
     let listeners = Listeners::bind(&cfg).await?;
     serve(cfg, listeners, shutdown).await
 }
@@ -106,6 +105,8 @@ pub async fn serve(
 
     let log_store = LogStore::new(backend.clone()).context("cannot open the Raft log")?;
     let flush_stats = log_store.flush_stats();
+    // Kept to join the store's threads at shutdown (openraft owns the other handle).
+    let log_closer = log_store.clone();
     let sm = StateMachine::new(backend);
     let raft = Raft::new(
         cfg.id,
@@ -140,8 +141,12 @@ pub async fn serve(
     );
     let tasks = app.tasks.clone();
 
-    let (dispatcher, status_rx) =
-        Dispatcher::new(app.clone(), cfg.agent_heartbeat_ms, stop_rx.clone());
+    let (dispatcher, status_rx) = Dispatcher::with_session_limit(
+        app.clone(),
+        cfg.agent_heartbeat_ms,
+        stop_rx.clone(),
+        cfg.max_agent_sessions,
+    );
     let batcher = tasks.spawn(statuses::run_batcher(app.clone(), status_rx));
     let liveness_task = tasks.spawn(liveness::run(dispatcher.clone(), stop_rx.clone()));
     let housekeeping_tasks =
@@ -208,9 +213,11 @@ pub async fn serve(
     // Give open connections a moment to finish, but never hang on a stuck client.
     stop_within_grace("HTTP", http_server).await;
     stop_within_grace("cluster", cluster_server).await;
+    debug!("servers stopped");
     if let Err(e) = raft.shutdown().await {
         warn!("Raft shutdown: {e}");
     }
+    debug!("Raft stopped");
     tasks.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
         .await
@@ -221,7 +228,15 @@ pub async fn serve(
             "tasks still running {SHUTDOWN_GRACE:?} after shutdown"
         );
     }
+    debug!("tasks ended");
     drop((app, raft, sm));
+    // Bounded: a store that cannot flush (a full disk) must not keep the process from exiting.
+    match tokio::time::timeout(SHUTDOWN_GRACE, log_closer.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!("closing the Raft log: {e}"),
+        Err(_) => warn!("the store did not close within {SHUTDOWN_GRACE:?}; leaving it open"),
+    }
+    info!("stopped");
     match fatal {
         Some(reason) => anyhow::bail!("the Raft core stopped: {reason}"),
         None => Ok(()),

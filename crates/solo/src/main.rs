@@ -78,15 +78,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let master = tokio::spawn(helios_master_raft::server::run(
+    // The master owns its ports before the agent dials it: bound here, served by the master.
+    let listeners = helios_master_raft::server::Listeners::bind(&master_cfg).await?;
+    let master = tokio::spawn(helios_master_raft::server::serve(
         master_cfg,
+        listeners,
         stopped(stop_rx.clone()),
     ));
-    // The master must own its ports before the agent dials it.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    if master.is_finished() {
-        return master.await?.context("master");
-    }
     let agent = helios_agent::Agent::start(agent_cfg)
         .await
         .context("agent")?;

@@ -18,6 +18,16 @@
 //! were written to the backend before they left the tail. The tail keeps at most
 //! [`TAIL_CAPACITY`] entries that the writer has written. Votes are written and synced before
 //! `save_vote` returns.
+//!
+//! Both queues are bounded. The writer's holds `WRITER_QUEUE` changes: `append`,
+//! `truncate_after` and `purge` wait for room (asynchronously, before they take the tail lock),
+//! which holds openraft back while the disk is behind. The purger's holds one wake-up beside
+//! the newest purge point, so the writer never waits for the purger.
+//!
+//! [`LogStore::close`] stops both threads once they have done everything queued, and joins
+//! them, so that the backend is released as soon as the store's handles are dropped. Dropping
+//! every handle without `close` is safe too: the threads still finish the queued work and then
+//! end on their own, only nobody waits for them.
 
 use std::collections::VecDeque;
 use std::fmt::Debug;
@@ -48,6 +58,29 @@ const COMMITTED_PERSIST_EVERY: u64 = 1024;
 
 /// Entries the writer has already written that the tail keeps for readers.
 pub const TAIL_CAPACITY: usize = 8192;
+
+/// Changes (appends, truncations, purges) the writer's queue holds.
+///
+/// Why 256: the writer takes everything queued as one batch with one sync, so the queue only
+/// has to hold what arrives during one sync, and openraft already gathers many client writes
+/// into one append; 256 appends per sync (25,600 a second at a 10 ms `fdatasync`) leave the
+/// group commit room to work. The bound is how far accepted appends may run ahead of `fsync`,
+/// and so also how large the unwritten part of the tail (never evicted) can grow. A full queue
+/// makes `append` wait: back-pressure on openraft's core instead of growing memory.
+///
+/// The wait cannot deadlock: room is reserved before the tail lock is taken (the writer takes
+/// that lock after a sync), and the writer never waits for the Raft core nor for a handle of
+/// the store (completing a callback is a non-blocking watch or oneshot send).
+const WRITER_QUEUE: usize = 256;
+
+/// Wake-ups the purger's queue holds.
+///
+/// Why one: purge points only grow, and the purger removes everything up to the newest point,
+/// which it reads (from [`Purger::target`]) after taking a wake-up. A full queue therefore
+/// already means the purger will look again, a second wake-up would add nothing, and the writer
+/// hands over a point with `try_send`, never waiting while a snapshot's worth of records is
+/// being removed (which is why purges left the writer in the first place).
+const PURGER_QUEUE: usize = 1;
 
 /// The last committed id openraft saved, and the index last written to the backend.
 struct CommittedHint<C: RaftTypeConfig> {
@@ -81,6 +114,8 @@ enum Pending<C: RaftTypeConfig> {
     TruncateFrom(u64),
     /// Record the purge point, then remove every entry up to and including it.
     Purge(LogIdOf<C>),
+    /// Take no further changes: finish those queued (or with room reserved), then stop.
+    Close,
 }
 
 /// The newest entries, in memory; see the module documentation.
@@ -116,12 +151,31 @@ impl<C: RaftTypeConfig> Tail<C> {
     }
 }
 
+/// The writer thread, shared by every handle of a store: [`LogStore::close`] joins it.
+struct WriterThread(Mutex<Option<std::thread::JoinHandle<()>>>);
+
+impl Drop for WriterThread {
+    /// The last handle is gone without `close`. The writer still applies what is queued (its
+    /// queue disconnects only once drained), stops the purger and ends, but is not joined
+    /// here: that would block an async worker for a sync.
+    fn drop(&mut self) {
+        if self.0.get_mut().is_ok_and(|thread| thread.is_some()) {
+            tracing::debug!("log store dropped without close; its threads finish on their own");
+        }
+    }
+}
+
 /// The Raft log, vote and committed id of one master.
+///
+/// Handles are cheap clones sharing one tail and one writer (openraft keeps some as log
+/// readers). Stop it with [`LogStore::close`]; see the module documentation for dropping it
+/// without.
 pub struct LogStore<C: RaftTypeConfig> {
     backend: Arc<dyn KvBackend>,
     tail: Arc<Mutex<Tail<C>>>,
-    /// Backend changes waiting for the writer thread.
-    writer: std::sync::mpsc::Sender<Pending<C>>,
+    /// Backend changes waiting for the writer thread (at most [`WRITER_QUEUE`]).
+    writer: tokio::sync::mpsc::Sender<Pending<C>>,
+    thread: Arc<WriterThread>,
     stats: Arc<FlushStats>,
     committed: Arc<Mutex<CommittedHint<C>>>,
     _config: PhantomData<C>,
@@ -133,6 +187,7 @@ impl<C: RaftTypeConfig> Clone for LogStore<C> {
             backend: self.backend.clone(),
             tail: self.tail.clone(),
             writer: self.writer.clone(),
+            thread: self.thread.clone(),
             stats: self.stats.clone(),
             committed: self.committed.clone(),
             _config: PhantomData,
@@ -149,7 +204,7 @@ where
     /// Creates the store and starts its writer thread (`helios-log-writer`); fails when the
     /// operating system refuses a thread (process or memory limits).
     pub fn new(backend: Arc<dyn KvBackend>) -> io::Result<Self> {
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(WRITER_QUEUE);
         let stats = Arc::new(FlushStats::default());
         let tail = Arc::new(Mutex::new(Tail {
             loaded: false,
@@ -160,19 +215,20 @@ where
             next_seq: 0,
             written_seq: 0,
         }));
-        {
+        let thread = {
             let (backend, tail, stats) = (backend.clone(), tail.clone(), stats.clone());
             std::thread::Builder::new()
                 .name("helios-log-writer".into())
                 .spawn(move || run_writer::<C>(backend, rx, tail, stats))
                 .map_err(|e| {
                     io::Error::new(e.kind(), format!("cannot start the log writer thread: {e}"))
-                })?;
-        }
+                })?
+        };
         Ok(Self {
             backend,
             tail,
             writer: tx,
+            thread: Arc::new(WriterThread(Mutex::new(Some(thread)))),
             stats,
             committed: Arc::new(Mutex::new(CommittedHint {
                 latest: None,
@@ -185,6 +241,36 @@ where
     /// Group-commit counters (syncs run, appends made durable).
     pub fn flush_stats(&self) -> Arc<FlushStats> {
         self.stats.clone()
+    }
+
+    /// Stops the store's threads and waits for them.
+    ///
+    /// The writer first applies every change queued before, from any handle: appends are
+    /// written and synced and their callbacks completed. The purger then removes the records
+    /// below the last purge point, and both threads end, dropping their references to the
+    /// backend. The backend itself is released when the last handle (and whatever else holds
+    /// it, such as the state machine) is dropped: with this handle the only one left, the
+    /// database directory can be opened again as soon as `close` returns. Meant for after
+    /// `Raft::shutdown`, with a clone kept before the store was handed to openraft.
+    ///
+    /// Afterwards every handle still reads, but its `append`, `truncate_after` and `purge`
+    /// fail ("log store closed: its writer has stopped"). Only the first `close` waits; a later one returns at once.
+    /// Fails only when the writer thread panicked.
+    pub async fn close(self) -> io::Result<()> {
+        // Behind everything queued so far. An error means an earlier `close` got there first.
+        let _ = self.writer.send(Pending::Close).await;
+        let thread = self.thread.0.lock().map_err(|_| lock_poisoned())?.take();
+        let backend = self.backend.clone();
+        drop(self);
+        // Off the async workers: the join waits for the last sync, and dropping what may be
+        // the last reference to the backend closes the database (a flush and an fsync).
+        tokio::task::spawn_blocking(move || {
+            let joined = thread.map_or(Ok(()), |thread| thread.join());
+            drop(backend);
+            joined.map_err(|_| io::Error::other("the log writer thread panicked"))
+        })
+        .await
+        .map_err(io::Error::other)?
     }
 
     /// The tail, read from the backend on first use.
@@ -217,10 +303,13 @@ where
             .write(Tree::Meta, vec![Op::Put(key.to_vec(), encode(value)?)])
     }
 
-    fn queue(&self, pending: Pending<C>) -> io::Result<()> {
+    /// Room in the writer's queue, waited for when it is full (see [`WRITER_QUEUE`]). Taken
+    /// before the tail lock, and sent under it, so the writer sees changes in tail order.
+    async fn reserve(&self) -> io::Result<tokio::sync::mpsc::Permit<'_, Pending<C>>> {
         self.writer
-            .send(pending)
-            .map_err(|_| io::Error::other("log writer stopped"))
+            .reserve()
+            .await
+            .map_err(|_| io::Error::other("log store closed: its writer has stopped"))
     }
 
     async fn sync(&self) -> io::Result<()> {
@@ -280,33 +369,73 @@ where
                 )?;
                 purge(log_id.index());
             }
+            Pending::Close => {}
         }
     }
     write_run(&mut run)?;
     Ok(last_seq)
 }
 
-/// Starts the thread that removes purged records (`helios-log-purger`); `None` when the
-/// operating system refuses a thread, and the writer then purges inline.
-fn start_purger<C>(backend: Arc<dyn KvBackend>) -> Option<std::sync::mpsc::Sender<u64>>
-where
-    C: RaftTypeConfig,
-    C::Entry: DeserializeOwned,
-{
-    let (tx, rx) = std::sync::mpsc::channel::<u64>();
-    let started = std::thread::Builder::new()
-        .name("helios-log-purger".into())
-        .spawn(move || {
-            while let Ok(first) = rx.recv() {
-                let through = rx.try_iter().fold(first, u64::max);
-                run_purge::<C>(backend.as_ref(), through);
+/// The purger thread (`helios-log-purger`) and what the writer hands it.
+struct Purger {
+    /// One more than the newest purge point (0: none yet). Purge points only grow.
+    target: Arc<AtomicU64>,
+    /// Wakes the purger; holds at most [`PURGER_QUEUE`] wake-ups.
+    wake: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Purger {
+    /// Starts the thread; `None` when the operating system refuses one, and the writer then
+    /// purges inline.
+    fn start<C>(backend: Arc<dyn KvBackend>) -> Option<Purger>
+    where
+        C: RaftTypeConfig,
+        C::Entry: DeserializeOwned,
+    {
+        let target = Arc::new(AtomicU64::new(0));
+        let (wake, woken) = std::sync::mpsc::sync_channel::<()>(PURGER_QUEUE);
+        let started = {
+            let target = target.clone();
+            std::thread::Builder::new()
+                .name("helios-log-purger".into())
+                .spawn(move || {
+                    // After the writer lets go, a pending wake-up is still taken: the last
+                    // purge point is always acted on.
+                    while woken.recv().is_ok() {
+                        if let Some(through) = target.load(Ordering::SeqCst).checked_sub(1) {
+                            run_purge::<C>(backend.as_ref(), through);
+                        }
+                    }
+                })
+        };
+        match started {
+            Ok(thread) => Some(Purger {
+                target,
+                wake,
+                thread,
+            }),
+            Err(error) => {
+                tracing::warn!(%error, "no purger thread; the log writer purges inline");
+                None
             }
-        });
-    match started {
-        Ok(_) => Some(tx),
-        Err(error) => {
-            tracing::warn!(%error, "no purger thread; the log writer purges inline");
-            None
+        }
+    }
+
+    /// Asks for the records through `through` to be removed; never waits.
+    fn request(&self, through: u64) {
+        self.target
+            .fetch_max(through.saturating_add(1), Ordering::SeqCst);
+        // Full: a wake-up is pending, and the purger reads the target after taking it.
+        // Disconnected: the purger died (a panic), and the next start purges the rest.
+        let _ = self.wake.try_send(());
+    }
+
+    /// Lets the purger act on the last point, then waits for it to end.
+    fn stop(self) {
+        drop(self.wake);
+        if self.thread.join().is_err() {
+            tracing::error!("the log purger thread panicked");
         }
     }
 }
@@ -324,10 +453,12 @@ where
 }
 
 /// Writes queued changes in order, syncs once per batch, then completes the append callbacks;
-/// see the module documentation. Runs on its own thread until every sender is dropped.
+/// see the module documentation. Runs on its own thread until a [`Pending::Close`] or until
+/// every handle is dropped, and in both cases first applies everything queued; then stops the
+/// purger and waits for it.
 fn run_writer<C>(
     backend: Arc<dyn KvBackend>,
-    rx: std::sync::mpsc::Receiver<Pending<C>>,
+    mut rx: tokio::sync::mpsc::Receiver<Pending<C>>,
     tail: Arc<Mutex<Tail<C>>>,
     stats: Arc<FlushStats>,
 ) where
@@ -335,17 +466,22 @@ fn run_writer<C>(
     C::Entry: Serialize + DeserializeOwned,
     LogIdOf<C>: Serialize,
 {
-    let purger = start_purger::<C>(backend.clone());
+    let purger = Purger::start::<C>(backend.clone());
     let purge = |index: u64| match &purger {
-        Some(purger) => {
-            // The purger stops only when this sender is dropped.
-            let _ = purger.send(index);
-        }
+        Some(purger) => purger.request(index),
         None => run_purge::<C>(backend.as_ref(), index),
     };
-    while let Ok(first) = rx.recv() {
+    while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
-        batch.extend(rx.try_iter());
+        while batch.len() < WRITER_QUEUE
+            && let Ok(more) = rx.try_recv()
+        {
+            batch.push(more);
+        }
+        if batch.iter().any(|p| matches!(p, Pending::Close)) {
+            // No new changes; those queued, or with room reserved, are still received.
+            rx.close();
+        }
         let (mut result, last_seq) = match write_batch(backend.as_ref(), &batch, &purge) {
             Ok(last_seq) => (Ok(()), last_seq),
             Err(e) => (Err(e), None),
@@ -374,6 +510,9 @@ fn run_writer<C>(
             stats.syncs.fetch_add(1, Ordering::Relaxed);
             stats.appends.fetch_add(appends, Ordering::Relaxed);
         }
+    }
+    if let Some(purger) = purger {
+        purger.stop();
     }
 }
 
@@ -515,6 +654,7 @@ where
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<C::Entry> = entries.into_iter().collect();
+        let room = self.reserve().await?;
         let mut tail = self.tail()?;
         let seq = tail.next_seq;
         tail.next_seq += 1;
@@ -538,15 +678,17 @@ where
         }
         tail.evict();
         // Queued under the tail lock, so the writer sees changes in the order of the tail.
-        self.queue(Pending::Append {
+        room.send(Pending::Append {
             entries,
             callback,
             seq,
-        })
+        });
+        Ok(())
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> io::Result<()> {
         let from = last_log_id.as_ref().map_or(0, |id| id.index() + 1);
+        let room = self.reserve().await?;
         let mut tail = self.tail()?;
         if from < tail.floor {
             tail.entries.clear();
@@ -558,10 +700,12 @@ where
         if tail.last.as_ref().is_some_and(|last| last.index() >= from) {
             tail.last = last_log_id;
         }
-        self.queue(Pending::TruncateFrom(from))
+        room.send(Pending::TruncateFrom(from));
+        Ok(())
     }
 
     async fn purge(&mut self, log_id: LogIdOf<C>) -> io::Result<()> {
+        let room = self.reserve().await?;
         let mut tail = self.tail()?;
         let upto = log_id.index();
         while tail.floor <= upto {
@@ -575,6 +719,123 @@ where
             tail.last = Some(log_id.clone());
         }
         tail.last_purged = Some(log_id.clone());
-        self.queue(Pending::Purge(log_id))
+        room.send(Pending::Purge(log_id));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Condvar;
+    use std::time::Duration;
+
+    use openraft::testing::log_id;
+    use openraft::type_config::TypeConfigExt;
+    use openraft::type_config::alias::OneshotReceiverOf;
+
+    use super::*;
+    use crate::SledBackend;
+
+    openraft::declare_raft_types!(
+        /// A small type config for the unit tests.
+        pub TestConfig: D = String, R = String
+    );
+
+    /// A temporary sled database whose `sync` announces itself, then waits for the gate.
+    struct Gated {
+        inner: SledBackend,
+        open: Mutex<bool>,
+        opened: Condvar,
+        syncing: tokio::sync::Notify,
+    }
+
+    impl Gated {
+        fn open_gate(&self) {
+            *self.open.lock().unwrap() = true;
+            self.opened.notify_all();
+        }
+    }
+
+    impl KvBackend for Gated {
+        fn get(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
+            self.inner.get(tree, key)
+        }
+        fn range(
+            &self,
+            tree: Tree,
+            start: Bound<Vec<u8>>,
+            end: Bound<Vec<u8>>,
+        ) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+            self.inner.range(tree, start, end)
+        }
+        fn last(&self, tree: Tree) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+            self.inner.last(tree)
+        }
+        fn at_or_below(&self, tree: Tree, key: &[u8]) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+            self.inner.at_or_below(tree, key)
+        }
+        fn remove_range(
+            &self,
+            tree: Tree,
+            start: Bound<Vec<u8>>,
+            end: Bound<Vec<u8>>,
+        ) -> io::Result<()> {
+            self.inner.remove_range(tree, start, end)
+        }
+        fn write(&self, tree: Tree, batch: Vec<Op>) -> io::Result<()> {
+            self.inner.write(tree, batch)
+        }
+        fn sync(&self) -> io::Result<()> {
+            self.syncing.notify_one();
+            let mut open = self.open.lock().unwrap();
+            while !*open {
+                open = self.opened.wait(open).unwrap();
+            }
+            self.inner.sync()
+        }
+    }
+
+    /// Appends entry `index`; the receiver answers once it is synced.
+    async fn append(
+        store: &mut LogStore<TestConfig>,
+        index: u64,
+    ) -> OneshotReceiverOf<TestConfig, io::Result<()>> {
+        let (tx, rx) = TestConfig::oneshot();
+        let entry = RaftEntry::new_normal(log_id::<TestConfig>(1, 0, index), index.to_string());
+        store.append([entry], IOFlushed::signal(tx)).await.unwrap();
+        rx
+    }
+
+    /// While the writer is stuck in a sync, appends fill its queue and then wait for room
+    /// (back-pressure), and all go through once the disk answers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_writer_queue_holds_appends_back() {
+        let gated = Arc::new(Gated {
+            inner: SledBackend::temporary().unwrap(),
+            open: Mutex::new(false),
+            opened: Condvar::new(),
+            syncing: tokio::sync::Notify::new(),
+        });
+        let mut store = LogStore::<TestConfig>::new(gated.clone()).unwrap();
+        let mut flushed = vec![append(&mut store, 0).await];
+        // The writer took entry 0 alone and waits in its sync: the queue is empty.
+        gated.syncing.notified().await;
+        for index in 1..=WRITER_QUEUE as u64 {
+            let queued = tokio::time::timeout(Duration::from_secs(10), append(&mut store, index));
+            flushed.push(queued.await.expect("room in the queue"));
+        }
+        let next = WRITER_QUEUE as u64 + 1;
+        let held = tokio::time::timeout(Duration::from_millis(300), append(&mut store, next)).await;
+        assert!(held.is_err(), "append {next} was queued beyond the bound");
+        // Cancelled while waiting for room: it left nothing behind, and may be made again.
+        gated.open_gate();
+        let queued = tokio::time::timeout(Duration::from_secs(10), append(&mut store, next));
+        flushed.push(queued.await.expect("room once the sync is done"));
+        for rx in flushed {
+            rx.await.unwrap().unwrap();
+        }
+        let entries = store.try_get_log_entries(0..).await.unwrap();
+        assert_eq!(entries.len() as u64, next + 1);
+        store.close().await.unwrap();
     }
 }

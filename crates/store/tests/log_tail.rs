@@ -2,7 +2,6 @@
 //! purge below and inside the tail, and a reopened store that finds exactly what was written.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use helios_store::{KvBackend, LogStore, SledBackend};
 use openraft::entry::RaftEntry;
@@ -59,17 +58,6 @@ fn expected(term: u64, range: std::ops::Range<u64>) -> Vec<String> {
 
 fn open(dir: &std::path::Path) -> Arc<dyn KvBackend> {
     Arc::new(SledBackend::open(dir).expect("open sled"))
-}
-
-/// Opens the directory again once the previous store's writer thread has let it go.
-async fn reopen(dir: &std::path::Path) -> Arc<dyn KvBackend> {
-    for _ in 0..250 {
-        if let Ok(b) = SledBackend::open(dir) {
-            return Arc::new(b);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("sled directory still held");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,10 +121,11 @@ async fn reads_span_backend_and_tail_through_truncate_purge_and_reopen() {
         );
         assert_eq!(state.last_log_id, Some(log_id::<TestConfig>(3, 0, low + 9)));
         assert_eq!(read(&mut store, 501..504).await, expected(1, 501..504));
+        store.close().await.unwrap();
     }
 
     // Reopened: exactly the log as it was left.
-    let mut store = Store::new(reopen(dir.path()).await).unwrap();
+    let mut store = Store::new(open(dir.path())).unwrap();
     let state = store.get_log_state().await.unwrap();
     assert_eq!(
         state.last_purged_log_id,
@@ -182,8 +171,9 @@ async fn appends_written_together_truncate_and_reopen_exactly() {
             .await
             .unwrap();
         append(&mut store, 2, 777, 800).await;
+        store.close().await.unwrap();
     }
-    let mut store = Store::new(reopen(dir.path()).await).unwrap();
+    let mut store = Store::new(open(dir.path())).unwrap();
     let state = store.get_log_state().await.unwrap();
     assert_eq!(state.last_log_id, Some(log_id::<TestConfig>(2, 0, 799)));
     let mut want = expected(1, 770..777);
@@ -191,7 +181,8 @@ async fn appends_written_together_truncate_and_reopen_exactly() {
     assert_eq!(read(&mut store, 770..total).await, want);
 }
 
-/// A purge is answered at once; the purger thread then removes the records below its point.
+/// A purge is answered at once; the purger thread then removes the records below its point,
+/// at the latest before `close` returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purged_records_leave_the_backend() {
     let dir = tempfile::tempdir().unwrap();
@@ -199,22 +190,16 @@ async fn purged_records_leave_the_backend() {
     let mut store = Store::new(backend.clone()).unwrap();
     append(&mut store, 1, 0, 2000).await;
     store.purge(log_id::<TestConfig>(1, 0, 1499)).await.unwrap();
-    let first_key = || {
-        backend
-            .range(
-                helios_store::Tree::Log,
-                std::ops::Bound::Unbounded,
-                std::ops::Bound::Unbounded,
-            )
-            .unwrap()
-            .first()
-            .map(|(k, _)| u64::from_be_bytes(k.clone().try_into().unwrap()))
-    };
-    let mut waited = 0;
-    while first_key() != Some(1500) && waited < 250 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        waited += 1;
-    }
-    assert_eq!(first_key(), Some(1500));
     assert_eq!(read(&mut store, 0..1502).await, expected(1, 1500..1502));
+    store.close().await.unwrap();
+    let first_key = backend
+        .range(
+            helios_store::Tree::Log,
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Unbounded,
+        )
+        .unwrap()
+        .first()
+        .map(|(k, _)| u64::from_be_bytes(k.clone().try_into().unwrap()));
+    assert_eq!(first_key, Some(1500));
 }

@@ -17,15 +17,9 @@ fn key(i: u64) -> Vec<u8> {
     i.to_be_bytes().to_vec()
 }
 
-/// Reopens a sled directory, retrying while a background task still holds the old handle.
-async fn reopen(dir: &Path) -> SledBackend {
-    for _ in 0..100 {
-        if let Ok(b) = SledBackend::open(dir) {
-            return b;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("cannot reopen {}", dir.display());
+/// Opens a sled directory again: every handle on it must be gone (no retry).
+fn reopen(dir: &Path) -> SledBackend {
+    SledBackend::open(dir).unwrap_or_else(|e| panic!("cannot reopen {}: {e}", dir.display()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,7 +43,7 @@ async fn remove_range_removes_exactly_the_range_durably() {
             .unwrap();
         b.sync().unwrap();
     }
-    let b = reopen(dir.path()).await;
+    let b = reopen(dir.path());
     let keys: Vec<Vec<u8>> = b
         .range(Tree::Log, Bound::Unbounded, Bound::Unbounded)
         .unwrap()
@@ -85,8 +79,10 @@ async fn committed_hint_is_exact_in_memory_and_a_recent_lower_bound_on_disk() {
         let mut reader = log.get_log_reader().await;
         assert_eq!(reader.read_committed().await.unwrap(), Some(log_id(last)));
         backend.sync().unwrap();
+        drop(reader);
+        log.close().await.unwrap();
     }
-    let backend: Arc<dyn KvBackend> = Arc::new(reopen(dir.path()).await);
+    let backend: Arc<dyn KvBackend> = Arc::new(reopen(dir.path()));
     let mut log = LogStore::<TestConfig>::new(backend).unwrap();
     let on_disk = log
         .read_committed()

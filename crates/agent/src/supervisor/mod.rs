@@ -17,7 +17,9 @@
 //!   secondsToWaitBeforeKill`, `docker kill` while it still runs, `STOPPED`.
 //!
 //! A goal change interrupts waits, pulls and health checks. Docker failures become `FAILED`
-//! statuses, never errors. Supervisors never remove the container they run; old exited ones
+//! statuses, never errors, and so does a failed write of the job's allocated ports: no
+//! container is created before they are on disk (the container error names the file and the
+//! I/O error, and the next life waits for the writer's retry). Supervisors never remove the container they run; old exited ones
 //! of the same job are removed whenever a newer one is created, keeping the newest
 //! `keep_exited`.
 
@@ -44,6 +46,17 @@ use step::{Action, Observed, step};
 
 /// How often a watched container is inspected in case `docker wait` missed its exit.
 const WATCH_INSPECT_PERIOD: Duration = Duration::from_secs(30);
+
+/// Job ids the `released` channel (supervisors to the worker) holds.
+///
+/// Why 64: each supervisor sends one id, as its last act, so the channel never holds more ids
+/// than there are supervisors ending at once; 64 lets a COMPLETE set that removes many jobs
+/// finish without any supervisor waiting, while the worker forgets each in microseconds. A
+/// supervisor that finds it full waits in its own task, holding nothing (its container is
+/// stopped and its status reported). That wait cannot deadlock: the only receiver is the
+/// worker's loop, which never sends on the channel and never waits for a supervisor, and at
+/// shutdown the worker aborts every supervisor, a waiting one included.
+pub const RELEASED_QUEUE: usize = 64;
 
 /// What every supervisor of an agent shares.
 pub struct Context {
@@ -116,12 +129,8 @@ pub struct Task {
 }
 
 /// Starts a supervisor for `task`. When an UNDEPLOY is done the supervisor sends the job id
-/// on `released` and ends.
-pub fn spawn(
-    ctx: Arc<Context>,
-    task: Task,
-    released: mpsc::UnboundedSender<JobId>,
-) -> SupervisorHandle {
+/// on `released` (a channel of [`RELEASED_QUEUE`] ids) and ends.
+pub fn spawn(ctx: Arc<Context>, task: Task, released: mpsc::Sender<JobId>) -> SupervisorHandle {
     let Task {
         job_id,
         job,
@@ -211,7 +220,7 @@ struct Supervisor {
     flap: FlapController,
     /// Reached once the execution with `ports` is on disk.
     ports_saved: Persisted,
-    released: mpsc::UnboundedSender<JobId>,
+    released: mpsc::Sender<JobId>,
 }
 
 impl Supervisor {
@@ -238,7 +247,8 @@ impl Supervisor {
                     }
                 }
                 Action::Release => {
-                    let _ = self.released.send(self.job_id.clone());
+                    // May wait for room: see RELEASED_QUEUE.
+                    let _ = self.released.send(self.job_id.clone()).await;
                     return;
                 }
             }
@@ -280,8 +290,13 @@ impl Supervisor {
             RuntimeError::PullTimedOut(_) => self.throttle = ThrottleState::ImagePullFailed,
             _ => {}
         }
+        self.failed(error.to_string());
+    }
+
+    /// `FAILED` with `error` as the container error; the next life comes after the delay.
+    fn failed(&mut self, error: String) {
         tracing::warn!(job = %self.job_id, error = %error, "task failed");
-        self.container_error = error.to_string();
+        self.container_error = error;
         self.running = None;
         self.emit(State::Failed);
         self.not_before = Some(now() + restart_delay(self.throttle));
@@ -321,7 +336,9 @@ impl Supervisor {
         }
         self.emit(State::Creating);
         // A container must never use ports that a restarted agent would not know of.
-        self.ports_saved.wait().await;
+        if let Err(e) = self.ports_saved.wait().await {
+            return self.failed(format!("the job's ports are not persisted: {e}"));
+        }
         let spec = spec::build(
             &self.ctx.defaults,
             &self.job_id,
@@ -651,7 +668,7 @@ mod tests {
 
     struct Running {
         handle: SupervisorHandle,
-        released: mpsc::UnboundedReceiver<JobId>,
+        released: mpsc::Receiver<JobId>,
         hub: Arc<StatusHub>,
         job_id: JobId,
     }
@@ -669,7 +686,7 @@ mod tests {
         previous: Option<TaskStatus>,
     ) -> Running {
         let (job_id, _, ports) = self::job();
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(RELEASED_QUEUE);
         let task = Task {
             job_id: job_id.clone(),
             job,

@@ -10,7 +10,7 @@ use helios_api::{
 use super::{Error, Outcome, pattern};
 use crate::node::Node;
 use crate::state::idempotency::WriteKey;
-use crate::state::{Command, CommandResult, Host, State};
+use crate::state::{Command, CommandResult, Host, State, Versioned};
 
 /// Registers the host `host` with the agent id `id` (stamped with the leader's clock);
 /// `INVALID_ID` when either is empty.
@@ -117,25 +117,8 @@ pub fn status_of(s: &State, name: &str, filter: Option<Status>) -> Option<HostSt
     if filter.is_some_and(|f| f != status) {
         return None;
     }
-    let parse = |id: &str| id.parse::<JobId>().ok();
-    let jobs = s
-        .deployments
-        .get(name)
-        .map(|d| {
-            d.iter()
-                .filter_map(|(id, v)| Some((parse(id)?, v.value.clone())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let statuses = s
-        .task_statuses
-        .get(name)
-        .map(|d| {
-            d.iter()
-                .filter_map(|(id, v)| Some((parse(id)?, v.value.clone())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let jobs = by_job_id(s.deployments.get(name));
+    let statuses = by_job_id(s.task_statuses.get(name));
     Some(HostStatus {
         agent_info: host.agent_info.clone(),
         environment: host.env.clone(),
@@ -145,6 +128,16 @@ pub fn status_of(s: &State, name: &str, filter: Option<Status>) -> Option<HostSt
         status,
         statuses,
     })
+}
+
+/// One host's objects keyed by parsed job id (keys that do not parse are left out: the state
+/// only holds full ids).
+fn by_job_id<T: Clone>(objects: Option<&BTreeMap<String, Versioned<T>>>) -> BTreeMap<JobId, T> {
+    objects
+        .into_iter()
+        .flatten()
+        .filter_map(|(id, v)| Some((id.parse::<JobId>().ok()?, v.value.clone())))
+        .collect()
 }
 
 /// The status of one host; `HOST_NOT_FOUND` when it is not registered or does not match

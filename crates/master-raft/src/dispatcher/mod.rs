@@ -28,6 +28,8 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::node::Node;
 use crate::state::StatusUpdate;
 
+pub use crate::config::MAX_AGENT_SESSIONS;
+
 /// What the leader knows of one connected agent.
 #[derive(Debug, Clone)]
 pub struct Liveness {
@@ -57,6 +59,9 @@ struct Inner {
     next_session: AtomicU64,
     /// Flips when the master shuts down: sessions end so the server can stop.
     stop: tokio::sync::watch::Receiver<bool>,
+    /// One permit per open session, at most `max_sessions` (see [`MAX_AGENT_SESSIONS`]).
+    sessions: Arc<tokio::sync::Semaphore>,
+    max_sessions: usize,
 }
 
 impl Dispatcher {
@@ -67,6 +72,16 @@ impl Dispatcher {
         heartbeat_ms: u32,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> (Self, mpsc::Receiver<StatusUpdate>) {
+        Self::with_session_limit(app, heartbeat_ms, stop, MAX_AGENT_SESSIONS)
+    }
+
+    /// [`Self::new`] with at most `max_sessions` agent sessions at once.
+    pub fn with_session_limit(
+        app: Node,
+        heartbeat_ms: u32,
+        stop: tokio::sync::watch::Receiver<bool>,
+        max_sessions: usize,
+    ) -> (Self, mpsc::Receiver<StatusUpdate>) {
         let (status_tx, status_rx) = mpsc::channel(65536);
         let d = Dispatcher {
             inner: Arc::new(Inner {
@@ -76,6 +91,8 @@ impl Dispatcher {
                 status_tx,
                 next_session: AtomicU64::new(1),
                 stop,
+                sessions: Arc::new(tokio::sync::Semaphore::new(max_sessions)),
+                max_sessions,
             }),
         };
         (d, status_rx)
@@ -109,12 +126,19 @@ impl DispatcherService for Dispatcher {
         &self,
         request: Request<Streaming<pb::AgentMessage>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
+        let Ok(permit) = self.inner.sessions.clone().try_acquire_owned() else {
+            return Err(Status::resource_exhausted(format!(
+                "this master already holds its limit of {} agent sessions",
+                self.inner.max_sessions
+            )));
+        };
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(256);
-        self.inner
-            .app
-            .tasks
-            .spawn(session::run(self.clone(), inbound, tx));
+        let dispatcher = self.clone();
+        self.inner.app.tasks.spawn(async move {
+            session::run(dispatcher, inbound, tx).await;
+            drop(permit);
+        });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }

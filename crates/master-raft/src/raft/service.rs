@@ -1,4 +1,8 @@
 //! The receiving side of Raft traffic, plus the member-information and join RPCs.
+//!
+//! A snapshot from the leader arrives in chunks and is held in memory whole before openraft
+//! installs it; one larger than the member's limit ([`DEFAULT_MAX_SNAPSHOT_BYTES`] unless set
+//! with [`RaftRpc::with_max_snapshot_bytes`]) is refused with `RESOURCE_EXHAUSTED`.
 
 use openraft::async_runtime::WatchReceiver;
 use std::collections::BTreeSet;
@@ -18,18 +22,97 @@ use crate::raft::pb;
 use crate::raft::pb::raft_service_server::RaftService;
 use crate::raft::types::{MasterNode, Raft, TypeConfig};
 
+/// The largest snapshot a member accepts by default: 1 GiB of (LZ4-compressed) snapshot data.
+///
+/// Why 1 GiB: the received bytes are held in memory whole, and installing them holds the
+/// decompressed encoding and the decoded state besides, so a snapshot this size already means
+/// several GiB on top of the member's own copy of the state, which every master keeps in
+/// memory; a real cluster's state is far smaller. Without a bound, a faulty or hostile peer
+/// on the cluster port could stream chunks until the member runs out of memory.
+pub const DEFAULT_MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
+
 /// Serves the cluster port's Raft service for one master.
 pub struct RaftRpc {
     raft: Raft,
     id: u64,
     node: MasterNode,
+    /// Snapshots with more data than this are refused.
+    max_snapshot_bytes: u64,
 }
 
 impl RaftRpc {
-    /// A service for the member `id` described by `node`.
+    /// A service for the member `id` described by `node`, accepting snapshots up to
+    /// [`DEFAULT_MAX_SNAPSHOT_BYTES`].
     pub fn new(raft: Raft, id: u64, node: MasterNode) -> Self {
-        Self { raft, id, node }
+        Self {
+            raft,
+            id,
+            node,
+            max_snapshot_bytes: DEFAULT_MAX_SNAPSHOT_BYTES,
+        }
     }
+
+    /// Accepts snapshots of up to `bytes` bytes of data instead of the default.
+    pub fn with_max_snapshot_bytes(mut self, bytes: u64) -> Self {
+        self.max_snapshot_bytes = bytes;
+        self
+    }
+}
+
+/// A snapshot as the leader streamed it.
+#[derive(Debug)]
+struct ReceivedSnapshot {
+    /// The first chunk's vote and meta, still encoded.
+    vote: Vec<u8>,
+    meta: Vec<u8>,
+    /// Every chunk's data, in order.
+    data: Vec<u8>,
+    chunks: usize,
+}
+
+/// Reads a snapshot stream whole; refuses it, without reading on, as soon as its data would
+/// exceed `max` bytes.
+async fn receive_snapshot<S>(mut stream: S, max: u64) -> Result<ReceivedSnapshot, Status>
+where
+    S: Stream<Item = Result<pb::SnapshotChunk, Status>> + Unpin,
+{
+    let first = stream
+        .next()
+        .await
+        .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))??;
+    let mut received = ReceivedSnapshot {
+        vote: first.vote,
+        meta: first.meta,
+        data: Vec::new(),
+        chunks: 0,
+    };
+    let mut next = Some(first.data);
+    while let Some(data) = next {
+        received.chunks += 1;
+        let size = received.data.len() as u64 + data.len() as u64;
+        if size > max {
+            warn!(
+                bytes = size,
+                max,
+                chunks = received.chunks,
+                "snapshot from the leader refused: too large"
+            );
+            return Err(Status::resource_exhausted(format!(
+                "snapshot refused: {size} bytes by chunk {} exceed this member's limit of {max} bytes",
+                received.chunks
+            )));
+        }
+        if received.data.is_empty() {
+            received.data = data;
+        } else {
+            received.data.extend_from_slice(&data);
+        }
+        next = match stream.next().await {
+            Some(chunk) => Some(chunk?.data),
+            None => None,
+        };
+    }
+    Ok(received)
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Status> {
@@ -135,19 +218,14 @@ impl RaftService for RaftRpc {
         &self,
         request: Request<Streaming<pb::SnapshotChunk>>,
     ) -> Result<Response<pb::RaftReply>, Status> {
-        let mut stream = request.into_inner();
-        let first = stream
-            .next()
-            .await
-            .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))??;
-        let vote = decode(&first.vote, "snapshot vote")?;
-        let meta = decode(&first.meta, "snapshot meta")?;
-        let mut data = first.data;
-        let mut chunks = 1;
-        while let Some(chunk) = stream.next().await {
-            data.extend_from_slice(&chunk?.data);
-            chunks += 1;
-        }
+        let ReceivedSnapshot {
+            vote,
+            meta,
+            data,
+            chunks,
+        } = receive_snapshot(request.into_inner(), self.max_snapshot_bytes).await?;
+        let vote = decode(&vote, "snapshot vote")?;
+        let meta = decode(&meta, "snapshot meta")?;
         info!(
             bytes = data.len(),
             chunks, "installing snapshot from the leader"
@@ -227,5 +305,58 @@ impl RaftService for RaftRpc {
                 error: e.to_string(),
             },
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(first: bool, data: &[u8]) -> Result<pb::SnapshotChunk, Status> {
+        Ok(pb::SnapshotChunk {
+            vote: if first { b"vote".to_vec() } else { Vec::new() },
+            meta: if first { b"meta".to_vec() } else { Vec::new() },
+            data: data.to_vec(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_up_to_the_limit_is_received_whole() {
+        let stream = futures::stream::iter(vec![
+            chunk(true, b"0123"),
+            chunk(false, b"4567"),
+            chunk(false, b"89"),
+        ]);
+        let got = receive_snapshot(stream, 10).await.unwrap();
+        assert_eq!(got.vote, b"vote");
+        assert_eq!(got.meta, b"meta");
+        assert_eq!(got.data, b"0123456789");
+        assert_eq!(got.chunks, 3);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_over_the_limit_is_refused_naming_the_sizes() {
+        // The chunk after the one that crosses the limit is never read.
+        let stream = futures::stream::iter(vec![
+            chunk(true, b"0123"),
+            chunk(false, b"4567"),
+            chunk(false, b"89a"),
+            Err(Status::internal("read past the limit")),
+        ]);
+        let refused = receive_snapshot(stream, 10).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(
+            refused.message(),
+            "snapshot refused: 11 bytes by chunk 3 exceed this member's limit of 10 bytes"
+        );
+        // The first chunk alone can be too large.
+        let stream = futures::stream::iter(vec![chunk(true, &[0; 11])]);
+        let refused = receive_snapshot(stream, 10).await.unwrap_err();
+        assert_eq!(
+            refused.message(),
+            "snapshot refused: 11 bytes by chunk 1 exceed this member's limit of 10 bytes"
+        );
+        let empty = receive_snapshot(futures::stream::iter(Vec::new()), 10).await;
+        assert_eq!(empty.unwrap_err().code(), tonic::Code::InvalidArgument);
     }
 }
