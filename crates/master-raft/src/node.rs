@@ -63,6 +63,18 @@ pub enum NodeError {
     Fatal(String),
 }
 
+/// Who the member is and the settings its use cases read.
+pub struct NodeSettings {
+    /// This member's Raft id.
+    pub id: u64,
+    /// This member's name (recorded as `deployerMaster`).
+    pub name: String,
+    /// The clock every time stamp written into the state comes from.
+    pub clock: Arc<dyn Clock>,
+    /// Capabilities jobs may add (`--whitelisted-capability`).
+    pub whitelisted_capabilities: std::collections::BTreeSet<String>,
+}
+
 /// A cheap handle (cloned for every request) on one member's [`NodeContext`].
 #[derive(Clone)]
 pub struct Node(Arc<NodeContext>);
@@ -107,17 +119,19 @@ impl Node {
     /// The node of a member (inside a tokio runtime: it starts, on `tasks`, the tasks that
     /// follow the leader and the Raft core's health; both end with the Raft core). `stop`
     /// flips to true when the master shuts down.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         raft: Raft,
-        id: u64,
-        name: String,
         sm: &StateMachine,
+        settings: NodeSettings,
         metrics: Arc<Metrics>,
-        clock: Arc<dyn Clock>,
-        whitelisted_capabilities: std::collections::BTreeSet<String>,
         stop: watch::Receiver<bool>,
     ) -> Self {
+        let NodeSettings {
+            id,
+            name,
+            clock,
+            whitelisted_capabilities,
+        } = settings;
         let tasks = TaskTracker::new();
         let leader = crate::raft::leader::watch_leader(&raft, &tasks);
         let fatal = watch_fatal(&raft, &tasks);

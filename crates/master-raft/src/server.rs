@@ -19,7 +19,7 @@ use crate::dispatcher::{Dispatcher, liveness, statuses};
 use crate::gateway;
 use crate::housekeeping;
 use crate::metrics::Metrics;
-use crate::node::Node;
+use crate::node::{Node, NodeSettings};
 use crate::raft::bootstrap;
 use crate::raft::network::{MAX_MESSAGE, Network};
 use crate::raft::pb::raft_service_server::RaftServiceServer;
@@ -129,16 +129,13 @@ pub async fn serve(
         let _ = rx.wait_for(|s| *s).await;
     };
     let metrics = Arc::new(Metrics::new(flush_stats));
-    let app = Node::new(
-        raft.clone(),
-        cfg.id,
-        cfg.name.clone(),
-        &sm,
-        metrics,
-        Arc::new(SystemClock),
-        cfg.whitelisted_capabilities.clone(),
-        stop_rx.clone(),
-    );
+    let settings = NodeSettings {
+        id: cfg.id,
+        name: cfg.name.clone(),
+        clock: Arc::new(SystemClock),
+        whitelisted_capabilities: cfg.whitelisted_capabilities.clone(),
+    };
+    let app = Node::new(raft.clone(), &sm, settings, metrics, stop_rx.clone());
     let tasks = app.tasks.clone();
 
     let (dispatcher, status_rx) = Dispatcher::with_session_limit(
