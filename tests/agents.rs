@@ -4,12 +4,12 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use helios_system_tests::agents::Agent;
-use helios_system_tests::api::{
+use helios_testkit::agents::Agent;
+use helios_testkit::api::{
     call, create_job, deploy_with_token as deploy, task, wait_hosts_up, wait_task,
 };
-use helios_system_tests::docker::{containers_named, docker, ensure_busybox_image, inspect};
-use helios_system_tests::{Cluster, eventually, exclusive};
+use helios_testkit::docker::{containers_named, docker, ensure_busybox_image, inspect};
+use helios_testkit::{Cluster, eventually, exclusive};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(90);

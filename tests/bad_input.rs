@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use helios_system_tests::{Cluster, bin, job_json};
+use helios_testkit::{Cluster, bin, job_json};
 use serde_json::{Value, json};
 
 async fn post_raw(
@@ -176,8 +176,8 @@ fn bad_flags_exit_at_once_with_one_line() {
     std::fs::write(&file, "not a dir").unwrap();
     let data_dir = file.join("data");
     let port = |p: u16| format!("127.0.0.1:{p}");
-    let h = port(helios_system_tests::free_port());
-    let c = port(helios_system_tests::free_port());
+    let h = port(helios_testkit::free_port());
+    let c = port(helios_testkit::free_port());
     let err = run_master_expect_quick_failure(&[
         "--data-dir",
         data_dir.to_str().unwrap(),

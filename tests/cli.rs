@@ -4,7 +4,7 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use helios_system_tests::{Cluster, bin, eventually};
+use helios_testkit::{Cluster, bin, eventually};
 use serde_json::Value;
 
 fn helios(masters: &[&str], args: &[&str]) -> Output {

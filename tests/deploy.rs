@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use helios_system_tests::api::{call, wait_hosts_up};
-use helios_system_tests::{bin_dir, eventually, free_port};
+use helios_testkit::api::{call, wait_hosts_up};
+use helios_testkit::{bin_dir, eventually, free_port};
 
 const WAIT: Duration = Duration::from_secs(90);
 const IMAGES: [&str; 3] = ["helios-master", "helios-agent", "helios-cli"];

@@ -21,7 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use helios_system_tests::{Cluster, job_json};
+use helios_testkit::netns::Hosts;
+use helios_testkit::{Cluster, Fault, job_json};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -72,7 +73,7 @@ struct Faults {
 async fn writes_through_followers_apply_exactly_once_while_leaders_die() {
     let long = std::env::var_os("HELIOS_LONG_FAULTS").is_some();
     let rounds = if long { 12 } else { 3 };
-    scenario(Cluster::start(3).await, None, rounds).await;
+    scenario(Cluster::start(3).await, rounds).await;
 }
 
 /// The same with each master on a host of its own (network namespaces): the leader is also
@@ -84,7 +85,7 @@ async fn writes_apply_exactly_once_across_partitions_and_packet_loss() {
         eprintln!("skipped: set HELIOS_LONG_FAULTS=1 to run partitions and packet loss");
         return;
     }
-    let hosts = match helios_system_tests::netns::Hosts::create(3) {
+    let hosts = match Hosts::create(3) {
         Ok(hosts) => hosts,
         Err(why) => {
             eprintln!("skipped: no network namespaces here ({why})");
@@ -92,17 +93,13 @@ async fn writes_apply_exactly_once_across_partitions_and_packet_loss() {
         }
     };
     let cluster = Cluster::on_hosts(&hosts, 3).await;
-    scenario(cluster, Some(&hosts), 8).await;
+    scenario(cluster, 8).await;
 }
 
 /// 16 clients write through followers while `rounds` faults hit the leader in turn: kill,
-/// pause, and with `hosts`, cut-off and packet loss; then two of three masters die. Checks
-/// what the module's documentation promises.
-async fn scenario(
-    mut cluster: Cluster,
-    hosts: Option<&helios_system_tests::netns::Hosts>,
-    rounds: usize,
-) {
+/// pause, and on hosts of their own, cut-off and packet loss; then two of three masters die.
+/// Checks what the module's documentation promises.
+async fn scenario(mut cluster: Cluster, rounds: usize) {
     let urls = cluster.urls();
     let leader = cluster.wait_leader(Duration::from_secs(30)).await;
     let faults = Arc::new(Faults {
@@ -166,33 +163,33 @@ async fn scenario(
         let leader = cluster.wait_leader(Duration::from_secs(30)).await;
         *faults.leader.lock().unwrap() = leader;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let host = leader + 1;
-        if let Some(hosts) = hosts.filter(|_| round % 4 == 2) {
+        let network = cluster.supports(Fault::Isolate);
+        if network && round % 4 == 2 {
             // Cut off: it runs on, may believe it leads for a while, and commits nothing.
             faults.stopped.lock().unwrap().insert(leader);
-            hosts.cut_off(host, true);
+            cluster.inject(leader, Fault::Isolate);
             wait_new_leader(&cluster, &faults, leader).await;
             tokio::time::sleep(Duration::from_millis(2000)).await;
-            hosts.cut_off(host, false);
+            cluster.inject(leader, Fault::Heal);
             faults.stopped.lock().unwrap().remove(&leader);
-        } else if let Some(hosts) = hosts.filter(|_| round % 4 == 3) {
+        } else if network && round % 4 == 3 {
             // A third of its packets lost, both ways, for five seconds.
-            hosts.lossy(host, Some("0.33"));
+            cluster.inject(leader, Fault::Lossy(33));
             tokio::time::sleep(Duration::from_millis(5000)).await;
-            hosts.lossy(host, None);
+            cluster.inject(leader, Fault::Heal);
         } else if round % 2 == 0 {
             faults.stopped.lock().unwrap().insert(leader);
-            cluster.masters[leader].kill9();
+            cluster.inject(leader, Fault::Kill);
             wait_new_leader(&cluster, &faults, leader).await;
             tokio::time::sleep(Duration::from_millis(1000)).await;
-            cluster.masters[leader].start();
+            cluster.inject(leader, Fault::Restart);
             faults.stopped.lock().unwrap().remove(&leader);
         } else {
             faults.stopped.lock().unwrap().insert(leader);
-            cluster.masters[leader].pause();
+            cluster.inject(leader, Fault::Pause);
             wait_new_leader(&cluster, &faults, leader).await;
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            cluster.masters[leader].resume();
+            cluster.inject(leader, Fault::Resume);
             faults.stopped.lock().unwrap().remove(&leader);
         }
     }
@@ -203,11 +200,11 @@ async fn scenario(
     let other = (leader + 1) % 3;
     *faults.leader.lock().unwrap() = leader;
     faults.stopped.lock().unwrap().extend([leader, other]);
-    cluster.masters[leader].kill9();
-    cluster.masters[other].kill9();
+    cluster.inject(leader, Fault::Kill);
+    cluster.inject(other, Fault::Kill);
     tokio::time::sleep(Duration::from_secs(13)).await;
-    cluster.masters[leader].start();
-    cluster.masters[other].start();
+    cluster.inject(leader, Fault::Restart);
+    cluster.inject(other, Fault::Restart);
     faults.stopped.lock().unwrap().clear();
     cluster.wait_leader(Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -5,10 +5,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use helios_system_tests::agents::Agent;
-use helios_system_tests::api::{call, create_job, deploy, wait_hosts_up};
-use helios_system_tests::docker::{docker, ensure_busybox_image, inspect};
-use helios_system_tests::{Cluster, eventually, exclusive};
+use helios_testkit::agents::Agent;
+use helios_testkit::api::{call, create_job, deploy, wait_hosts_up};
+use helios_testkit::docker::{docker, ensure_busybox_image, inspect};
+use helios_testkit::{Cluster, eventually, exclusive};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(90);

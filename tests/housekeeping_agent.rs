@@ -6,10 +6,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use helios_system_tests::agents::Agent;
-use helios_system_tests::api::{call, create_job, deploy, task, wait_hosts_up, wait_task};
-use helios_system_tests::docker::{docker, ensure_busybox_image, inspect, remove_containers};
-use helios_system_tests::{Cluster, bin, eventually, exclusive};
+use helios_testkit::agents::Agent;
+use helios_testkit::api::{call, create_job, deploy, task, wait_hosts_up, wait_task};
+use helios_testkit::docker::{docker, ensure_busybox_image, inspect, remove_containers};
+use helios_testkit::{Cluster, bin, eventually, exclusive};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(120);

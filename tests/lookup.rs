@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use helios_system_tests::agents::Agent;
-use helios_system_tests::{Cluster, bin, bin_dir, eventually, exclusive, free_port, job_json};
+use helios_testkit::agents::Agent;
+use helios_testkit::{Cluster, bin, bin_dir, eventually, exclusive, free_port, job_json};
 use serde_json::Value;
 
 /// dnsmasq as shipped by Debian's dnsmasq-base.

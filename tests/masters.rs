@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use helios_system_tests::{Cluster, eventually, job_json};
+use helios_testkit::{Cluster, eventually, job_json};
 use serde_json::Value;
 
 /// Creates one job through `url`, retrying transport errors and 503s; returns the full id

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use helios_system_tests::{Cluster, eventually};
+use helios_testkit::{Cluster, eventually};
 
 /// Log growth allowed per survivor per minute of outage.
 const LOG_BYTES_PER_MINUTE: u64 = 100 * 1024;

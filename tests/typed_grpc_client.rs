@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use helios_system_tests::Cluster;
-use helios_system_tests::api::call;
+use helios_testkit::Cluster;
+use helios_testkit::api::call;
 use serde_json::Value;
 
 /// The interpreter: `$HELIOS_TEST_PYTHON`, else `python3`; panics unless it has grpcio-tools.

@@ -49,14 +49,8 @@ impl LocalAgent {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file);
-        // SAFETY: as for the masters: prctl is async-signal-safe and touches no parent memory.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        // Killed with the benchmark, as the masters are.
+        helios_testkit::master::die_with_parent(&mut cmd);
         let child = cmd
             .spawn()
             .with_context(|| format!("cannot start {}", agent_bin.display()))?;
@@ -108,27 +102,6 @@ impl Drop for LocalAgent {
             remove_containers(&prefix);
         }
     }
-}
-
-/// Finds `name` in `bin_dir`, or next to this executable.
-pub fn find_bin(bin_dir: Option<&Path>, name: &str) -> anyhow::Result<PathBuf> {
-    let dir = match bin_dir {
-        Some(d) => d.to_path_buf(),
-        None => std::env::current_exe()
-            .context("cannot find this executable's path")?
-            .parent()
-            .context("executable has no parent directory")?
-            .to_path_buf(),
-    };
-    let candidate = dir.join(name);
-    if candidate.is_file() {
-        return Ok(candidate);
-    }
-    bail!(
-        "no {name} in {} (build it with `cargo build --release -p helios-master-raft -p \
-         helios-agent`, or pass --bin-dir)",
-        dir.display()
-    )
 }
 
 /// Runs `docker` and returns trimmed stdout, or the error with stderr.

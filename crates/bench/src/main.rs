@@ -1,7 +1,9 @@
 //! `helios-bench`: a closed-loop `POST /jobs` benchmark of a replicated `helios-master` cluster.
 //!
-//! It starts a 3-master cluster on loopback itself (fresh temporary sled directories, free
-//! ports; the `helios-master` binary next to its own executable, or `--master-bin`), waits for
+//! It starts a 3-master cluster on loopback itself with `helios-testkit` (fresh temporary sled
+//! directories, free ports; the `helios-master` binary next to its own executable, or
+//! `--master-bin`; the masters' own default timings; the kernel kills the masters if the
+//! benchmark dies), waits for
 //! a leader, and for each `--clients` row runs a closed loop: N tokio tasks, each with its own
 //! HTTP/1.1 keep-alive connection and one request in flight, each request creating a job with a
 //! unique name and a 300-byte body (the anchors load generator's default job template). A 2 s
@@ -32,7 +34,6 @@
 //! that a saturated client is not mistaken for a slow server.
 
 mod agent;
-mod cluster;
 mod deploy;
 mod load;
 mod probe;
@@ -43,8 +44,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use helios_testkit::{Cluster, ClusterOptions, bins};
 
-use crate::cluster::{ClusterOptions, LocalCluster};
 use crate::load::LoadSpec;
 use crate::probe::Probe;
 use crate::report::{Row, RowMeta};
@@ -182,36 +183,48 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn master_bin(args: &Args) -> anyhow::Result<PathBuf> {
-    match (&args.master_bin, &args.bin_dir) {
-        (Some(p), _) => Ok(p.clone()),
-        (None, Some(dir)) => agent::find_bin(Some(dir), "helios-master"),
-        (None, None) => cluster::default_master_bin(),
+    match &args.master_bin {
+        Some(p) => Ok(p.clone()),
+        None => bins::installed(args.bin_dir.as_deref(), "helios-master")
+            .context("pass --master-bin or --bin-dir"),
     }
+}
+
+/// The benchmark's cluster: 3 masters of the release build with the master's own timings
+/// and `extra_args`, data under `--data-root`, killed with the benchmark.
+fn cluster_options(args: &Args, extra_args: Vec<String>) -> anyhow::Result<ClusterOptions> {
+    Ok(ClusterOptions {
+        size: 3,
+        master_bin: Some(master_bin(args)?),
+        data_root: args.data_root.clone(),
+        dir_prefix: "helios-bench-".into(),
+        name_prefix: "bench-master".into(),
+        base_args: Vec::new(),
+        extra_args,
+        log_filter: args.master_log.clone(),
+        die_with_parent: true,
+    })
+}
+
+/// Waits until the masters agree on a leader; returns its Raft id.
+async fn leader_id(cluster: &Cluster, timeout: Duration) -> anyhow::Result<u64> {
+    let i = cluster.try_wait_leader(timeout).await?;
+    Ok(cluster.masters[i].id)
 }
 
 async fn run_deploy(args: Args, d: DeployArgs) -> anyhow::Result<()> {
     if d.sequential == 0 || d.batch == 0 {
         bail!("--sequential and --batch must be positive");
     }
-    let agent_bin = agent::find_bin(args.bin_dir.as_deref(), "helios-agent")?;
+    let agent_bin = bins::installed(args.bin_dir.as_deref(), "helios-agent")?;
     let image = agent::ensure_image()?;
     let mut extra_args = vec![format!("--agent-heartbeat-ms={}", d.agent_heartbeat_ms)];
     extra_args.extend(args.master_args.iter().cloned());
-    let opts = ClusterOptions {
-        master_bin: master_bin(&args)?,
-        data_root: args.data_root.clone(),
-        size: 3,
-        log_filter: args.master_log.clone(),
-        extra_args,
-    };
+    let opts = cluster_options(&args, extra_args)?;
     let unix = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let run_id = format!("d{unix}p{}", std::process::id());
-    let (mut cluster, _) = start_cluster(&opts).await?;
-    let masters: Vec<String> = cluster
-        .masters
-        .iter()
-        .map(|m| format!("127.0.0.1:{}", m.cluster_port))
-        .collect();
+    let (cluster, _) = start_cluster(&opts).await?;
+    let masters = cluster.cluster_addrs();
     let mut agent = agent::LocalAgent::start(
         &agent_bin,
         "bench-agent",
@@ -220,7 +233,7 @@ async fn run_deploy(args: Args, d: DeployArgs) -> anyhow::Result<()> {
         d.agent_heartbeat_ms,
         Some(&d.agent_log),
     )?;
-    let leader = cluster.wait_leader(Duration::from_secs(30)).await?;
+    let leader = leader_id(&cluster, Duration::from_secs(30)).await?;
     let api = deploy::Api::new(cluster.member(leader).context("no leader")?.url())?;
     api.wait_host_up(&mut agent, Duration::from_secs(60))
         .await?;
@@ -239,7 +252,7 @@ async fn run_deploy(args: Args, d: DeployArgs) -> anyhow::Result<()> {
     };
     let assign = deploy::assignment_latency(&api, &mut agent, &dopts).await?;
     let batch = deploy::many_containers(&api, &mut agent, &dopts).await?;
-    let after = cluster.wait_leader(Duration::from_secs(30)).await?;
+    let after = leader_id(&cluster, Duration::from_secs(30)).await?;
     deploy::print_table(&assign, &batch);
     if after != leader {
         println!("note: the leader changed from m{leader} to m{after} during the run");
@@ -249,9 +262,10 @@ async fn run_deploy(args: Args, d: DeployArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn start_cluster(opts: &ClusterOptions) -> anyhow::Result<(LocalCluster, u64)> {
-    let mut cluster = LocalCluster::start(opts)?;
-    let leader = cluster.wait_leader(Duration::from_secs(60)).await?;
+/// Starts the masters (from the main thread: see `die_with_parent`) and waits for a leader.
+async fn start_cluster(opts: &ClusterOptions) -> anyhow::Result<(Cluster, u64)> {
+    let cluster = Cluster::launch(opts)?;
+    let leader = leader_id(&cluster, Duration::from_secs(60)).await?;
     eprintln!(
         "cluster up in {}: masters {} (pids {:?}), leader m{leader}",
         cluster.dir.path().display(),
@@ -273,13 +287,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.duration <= 0.0 || args.warmup < 0.0 {
         bail!("--duration must be positive and --warmup not negative");
     }
-    let opts = ClusterOptions {
-        master_bin: master_bin(&args)?,
-        data_root: args.data_root.clone(),
-        size: 3,
-        log_filter: args.master_log.clone(),
-        extra_args: args.master_args.clone(),
-    };
+    let opts = cluster_options(&args, args.master_args.clone())?;
     let unix = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let run_id = format!("r{unix}p{}", std::process::id());
 
@@ -293,7 +301,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 cluster = start_cluster(&opts).await?.0;
             }
             first = false;
-            let leader = cluster.wait_leader(Duration::from_secs(30)).await?;
+            let leader = leader_id(&cluster, Duration::from_secs(30)).await?;
             let member = match target {
                 Target::Leader => leader,
                 Target::Follower => cluster
@@ -322,7 +330,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 run_id: format!("{run_id}-{}", target.name()),
             };
             let result = load::run(spec, &probe).await?;
-            let after = cluster.wait_leader(Duration::from_secs(30)).await?;
+            let after = leader_id(&cluster, Duration::from_secs(30)).await?;
             let row = Row::new(
                 RowMeta {
                     target: target.name().to_string(),

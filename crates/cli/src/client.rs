@@ -2,7 +2,8 @@
 //!
 //! Every request carries `?user=<username>` and the `Helios-Version` header.
 //! The endpoints of a [`Target`] are tried in random order; a connection error,
-//! a timeout, a 502 or a 503 (a master without a leader) moves on to the next
+//! a timeout, a 502, a 503 (a master without a leader) or a 500 `RAFT_STOPPED` (a
+//! master whose Raft core died, exiting) moves on to the next
 //! endpoint, with a short growing pause after each full round, until the retry
 //! budget (`--retry-timeout`) is spent. Any other HTTP status is an answer and
 //! is returned to the caller, which decides what it means.
@@ -89,7 +90,19 @@ impl Reply {
                 .json::<Value>()
                 .is_ok_and(|body| body["status"] == UNKNOWN_OUTCOME)
     }
+
+    /// A 500 from a master whose Raft core stopped (it is exiting): nothing was written
+    /// there, and another master may answer.
+    fn is_master_stopped(&self) -> bool {
+        self.status == 500
+            && self
+                .json::<Value>()
+                .is_ok_and(|body| body["status"] == RAFT_STOPPED)
+    }
 }
+
+/// The status word of a master whose Raft core stopped.
+const RAFT_STOPPED: &str = "RAFT_STOPPED";
 
 /// Why a request produced no usable answer. The `Display` form is the
 /// one-line message the CLI prints on stderr.
@@ -332,7 +345,9 @@ impl HeliosClient {
                 .attempt(index, request, key.as_deref(), url.clone(), timeout)
                 .await
             {
-                Ok(reply) if reply.status == 502 || reply.status == 503 => {
+                Ok(reply)
+                    if reply.status == 502 || reply.status == 503 || reply.is_master_stopped() =>
+                {
                     self.log(request, &url, &format!("{} (retrying)", reply.status));
                     last = Some(Failure::Unavailable(unavailable_detail(&reply)));
                 }
@@ -1187,6 +1202,17 @@ mod tests {
             err.to_string(),
             format!("Master unavailable in {url}: 503 NO_LEADER: no leader elected")
         );
+    }
+
+    #[tokio::test]
+    async fn a_master_whose_raft_core_stopped_is_passed_over() {
+        let stopped = r#"{"status":"RAFT_STOPPED","message":"disk full"}"#.to_string();
+        let (url, _) = serve(vec![(500, stopped), (200, r#"["m1"]"#.to_string())]).await;
+        let masters = client(std::slice::from_ref(&url), Duration::from_secs(5))
+            .masters()
+            .await
+            .expect("the next attempt answers");
+        assert_eq!(masters, vec!["m1".to_string()]);
     }
 
     #[tokio::test]

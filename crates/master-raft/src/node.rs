@@ -10,9 +10,10 @@
 //!
 //! Errors are a [`NodeError`], split as openraft splits them: a request error (this member
 //! does not lead, no quorum, the entry was discarded) says whether the command can have been
-//! written; a fatal error means the Raft core stopped for good. A fatal error is never
-//! answered as "try again": the node remembers it, `/readyz` fails and the process exits with
-//! the reason ([`Node::stopped`]).
+//! written; a fatal error means the Raft core stopped for good (a storage error, or a panic).
+//! A fatal error is never answered as "try again": the node remembers it, `/readyz` fails and
+//! the process exits with the reason ([`Node::stopped`]). A write under way when the core
+//! stopped has an unknown outcome (its entry may have been replicated), a read a final error.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -134,7 +135,7 @@ impl Node {
         } = settings;
         let tasks = TaskTracker::new();
         let leader = crate::raft::leader::watch_leader(&raft, &tasks);
-        let fatal = watch_fatal(&raft, &tasks);
+        let fatal = watch_fatal(&raft, &tasks, stop.clone());
         Self(Arc::new(NodeContext {
             raft,
             id,
@@ -252,7 +253,12 @@ impl Node {
                 key: key.map(str::to_string),
                 detail: e.to_string(),
             }),
-            Err(RaftError::Fatal(fatal)) => Err(NodeError::Fatal(fatal.to_string())),
+            // The entry may have been replicated before the core stopped, and be committed by
+            // the next leader: not a refusal, an unknown outcome.
+            Err(RaftError::Fatal(fatal)) => Err(NodeError::UnknownOutcome {
+                key: key.map(str::to_string),
+                detail: format!("this master's Raft core stopped: {fatal}"),
+            }),
         }
     }
 
@@ -279,31 +285,42 @@ impl Node {
         let view = self
             .shared
             .read()
-            .map_err(|_| NodeError::Fatal("the applied state's lock is poisoned".into()))?;
+            .map_err(|_| NodeError::Unavailable("the applied state's lock is poisoned".into()))?;
         Ok(f(&view.state))
     }
 }
 
 /// A channel of the fatal error that stopped the Raft core, if one did. A normal stop
-/// (`Fatal::Stopped`, at shutdown) is not one.
-fn watch_fatal(raft: &Raft, tasks: &TaskTracker) -> watch::Receiver<Option<String>> {
+/// (`Fatal::Stopped`, or the core ending once `stop` is set) is not one. A panicking core does
+/// not report itself in its metrics (openraft drops their sender), so a core that ends while
+/// the master is not stopping counts as having panicked.
+fn watch_fatal(
+    raft: &Raft,
+    tasks: &TaskTracker,
+    stop: watch::Receiver<bool>,
+) -> watch::Receiver<Option<String>> {
     let mut metrics = raft.metrics();
     let (tx, rx) = watch::channel(None);
     tasks.spawn(async move {
-        loop {
+        let reason = loop {
             let fatal = match &metrics.borrow_watched().running_state {
                 Err(openraft::error::Fatal::Stopped) | Ok(()) => None,
                 Err(fatal) => Some(fatal.to_string()),
             };
-            if let Some(reason) = fatal {
-                tracing::error!("the Raft core stopped: {reason}");
-                let _ = tx.send(Some(reason));
-                return;
+            if fatal.is_some() {
+                break fatal;
             }
             tokio::select! {
-                changed = metrics.changed() => if changed.is_err() { return },
+                changed = metrics.changed() => if changed.is_err() {
+                    break (!*stop.borrow())
+                        .then(|| "the Raft core ended unexpectedly (it panicked)".to_string());
+                },
                 () = tx.closed() => return,
             }
+        };
+        if let Some(reason) = reason {
+            tracing::error!("the Raft core stopped: {reason}");
+            let _ = tx.send(Some(reason));
         }
     });
     rx

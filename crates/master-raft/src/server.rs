@@ -76,9 +76,11 @@ pub async fn run(
 /// Runs a master on `listeners` until `shutdown` resolves, or until its Raft core stops with a
 /// fatal error (then it returns that error, and the process exits).
 ///
-/// Returns once everything it started has ended: the servers, every task it spawned (awaited,
-/// or cancelled after [`SHUTDOWN_GRACE`]), the Raft core, and the store's threads, so that the
-/// data directory can be opened again at once.
+/// Returns once everything it started has ended: the servers, every task it spawned, the Raft
+/// core, and the store's threads, so that the data directory can be opened again at once.
+/// Each step waits at most [`SHUTDOWN_GRACE`]: a server is then cancelled; tasks, the Raft
+/// core or a store that have not ended are named in a warning and left behind, so that a
+/// stuck disk or client never keeps the process from exiting.
 pub async fn serve(
     cfg: MasterConfig,
     listeners: Listeners,
@@ -211,8 +213,12 @@ pub async fn serve(
     stop_within_grace("HTTP", http_server).await;
     stop_within_grace("cluster", cluster_server).await;
     debug!("servers stopped");
-    if let Err(e) = raft.shutdown().await {
-        warn!("Raft shutdown: {e}");
+    // Bounded: a core stuck on a storage call that never returns (a hung fsync) must not
+    // keep the process from exiting.
+    match tokio::time::timeout(SHUTDOWN_GRACE, raft.shutdown()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!("Raft shutdown: {e}"),
+        Err(_) => warn!("the Raft core did not stop within {SHUTDOWN_GRACE:?}; leaving it"),
     }
     debug!("Raft stopped");
     tasks.close();

@@ -1,6 +1,8 @@
-//! A fatal Raft error is never "try again": a master whose disk fills up answers the write that
-//! failed with 500 `RAFT_STOPPED` (not 503, which clients retry forever), and the process
-//! exits non-zero naming the cause, instead of staying up and refusing everything.
+//! A fatal Raft error is never "try again" at the same master: when a master's disk fills up,
+//! the write under way is answered 504 `UNKNOWN_OUTCOME` (its entry may have been replicated)
+//! and any later one 500 `RAFT_STOPPED`, never 503 (which clients retry at the same master);
+//! `/readyz` fails and the process exits non-zero naming the cause, instead of staying up and
+//! refusing everything.
 //!
 //! The data directory is a 6 MiB tmpfs, filled by creating jobs with large bodies. Mounting
 //! needs root (or passwordless sudo), as the network-namespace tests do.
@@ -8,6 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use helios_testkit::free_port;
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -52,13 +56,6 @@ fn is_root() -> bool {
                 .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
         })
         .unwrap_or(false)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 #[tokio::test]
@@ -111,8 +108,15 @@ async fn a_full_disk_stops_the_master_with_a_500_and_an_exit_not_a_503() {
         }
     }
     let (status, body) = refused.expect("a 6 MiB disk fills up within 200 writes of 200 kB");
-    assert_eq!(status.as_u16(), 500, "{body}");
-    assert_eq!(body["status"], "RAFT_STOPPED", "{body}");
+    assert!(
+        (status.as_u16() == 504 && body["status"] == "UNKNOWN_OUTCOME")
+            || (status.as_u16() == 500 && body["status"] == "RAFT_STOPPED"),
+        "the failed write is an unknown outcome or a stopped master, never a 503: {status} {body}"
+    );
+    // Until it exits, the master says it stopped: readiness fails, writes are refused for good.
+    if let Ok(r) = client.get(format!("http://{http}/readyz")).send().await {
+        assert_eq!(r.status().as_u16(), 500, "/readyz of a stopped master");
+    }
 
     // The process exits on its own, non-zero, and says why.
     let exit = loop {

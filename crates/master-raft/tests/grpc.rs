@@ -1,103 +1,33 @@
-//! The public gRPC API end to end: masters started in-process (`server::run`) on loopback
-//! ports, driven through the typed client of `helios-api`, raw typed messages, the health
-//! and the reflection services.
+//! The public gRPC API end to end: masters started in-process (`helios-testkit`'s
+//! `in_process`, on port-0 listeners), driven through the typed client of `helios-api`, raw
+//! typed messages, the health and the reflection services.
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use helios_api::client::{
     Client, FORWARDED_METADATA, IDEMPOTENCY_METADATA, LEADER_METADATA, STATUS_METADATA, WatchObject,
 };
 use helios_api::v1::{self, EventType, ObjectKind};
 use helios_api::{Goal, Job, JobId};
-use helios_master_raft::config::Args;
 use helios_master_raft::grpc::watch::MAX_WATCHES;
-use helios_master_raft::server;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use helios_testkit::in_process::{InProcessCluster, InProcessMaster as Master};
 use tonic::Code;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// A master running in this process.
-struct Master {
-    id: u64,
-    http: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Master {
-    fn start(id: u64, http_port: u16, cluster_port: u16, peers: Option<&str>) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let http = format!("127.0.0.1:{http_port}");
-        let mut flags = vec![
-            "helios-master".to_string(),
-            format!("--id={id}"),
-            format!("--name=master-{id}"),
-            format!("--data-dir={}", dir.path().join("data").display()),
-            format!("--http={http}"),
-            format!("--cluster=127.0.0.1:{cluster_port}"),
-            "--heartbeat-ms=50".into(),
-            "--election-timeout-ms=300".into(),
-        ];
-        if let Some(p) = peers {
-            flags.push(format!("--peers={p}"));
-        }
-        let cfg = Args::parse_from(flags).into_config().expect("config");
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::run(cfg, async move {
-            let _ = rx.await;
-        }));
-        Self {
-            id,
-            http,
-            stop: Some(tx),
-            task: Some(task),
-            _dir: dir,
-        }
-    }
-
-    fn single() -> Self {
-        Self::start(1, free_port(), free_port(), None)
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.http))
-            .unwrap()
-            .connect_lazy()
-    }
-
-    /// Stops the master and waits (bounded) for `run` to return.
-    async fn shutdown(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(20), task)
-                .await
-                .expect("the master shuts down in time")
-                .expect("run task")
-                .expect("run returns Ok");
-        }
-    }
+/// A lazy channel to a master's HTTP port (gRPC).
+async fn channel(m: &Master) -> Channel {
+    Channel::from_shared(format!("http://{}", m.http))
+        .unwrap()
+        .connect_lazy()
 }
 
 /// Waits until the master reports the Helios service SERVING (a leader is known).
 async fn wait_serving(m: &Master) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut health = HealthClient::new(m.channel().await);
+    let mut health = HealthClient::new(channel(m).await);
     loop {
         let r = health
             .check(HealthCheckRequest {
@@ -148,12 +78,12 @@ async fn next(w: &mut helios_api::client::WatchStream) -> v1::WatchResponse {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn jobs_watch_health_and_reflection_on_one_master() {
-    let mut m = Master::single();
+    let mut m = Master::single(&[]).await;
     wait_serving(&m).await;
     let client = Client::new([m.http.as_str()]).unwrap();
 
     // Health: the server as a whole and the Helios service.
-    let mut health = HealthClient::new(m.channel().await);
+    let mut health = HealthClient::new(channel(&m).await);
     for service in ["", "helios.v1.Helios"] {
         let r = health
             .check(HealthCheckRequest {
@@ -236,7 +166,7 @@ async fn jobs_watch_health_and_reflection_on_one_master() {
     assert_eq!(e.code(), Some(Code::InvalidArgument));
 
     // A typed job that Helios's JSON could not express is refused, naming the field.
-    let mut raw = v1::helios_client::HeliosClient::new(m.channel().await);
+    let mut raw = v1::helios_client::HeliosClient::new(channel(&m).await);
     let mut typed = v1::Job::from(job("typed", "1"));
     typed.ports.insert(
         "http".into(),
@@ -400,7 +330,7 @@ async fn jobs_watch_health_and_reflection_on_one_master() {
 
 async fn reflection_lists_services(m: &Master) {
     use tonic_reflection::pb::{v1 as r1, v1alpha as r1a};
-    let channel = m.channel().await;
+    let channel = channel(m).await;
 
     let mut c = r1::server_reflection_client::ServerReflectionClient::new(channel.clone());
     let reqs = vec![
@@ -464,18 +394,9 @@ async fn reflection_lists_services(m: &Master) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn followers_forward_and_name_the_leader() {
-    let http: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let cluster: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let peers = cluster
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut masters: Vec<Master> = (0..3)
-        .map(|i| Master::start(i as u64 + 1, http[i], cluster[i], Some(&peers)))
-        .collect();
-    for m in &masters {
+    let mut cluster = InProcessCluster::start(3).await;
+    let masters = &mut cluster.masters;
+    for m in masters.iter() {
         wait_serving(m).await;
     }
     let all = Client::new(masters.iter().map(|m| m.http.clone())).unwrap();
@@ -513,7 +434,7 @@ async fn followers_forward_and_name_the_leader() {
     assert_eq!(seen.job_id, id.to_string());
 
     // A request already forwarded once is not forwarded again: UNAVAILABLE naming the leader.
-    let mut raw = v1::helios_client::HeliosClient::new(follower.channel().await);
+    let mut raw = v1::helios_client::HeliosClient::new(channel(follower).await);
     let mut req = tonic::Request::new(v1::ListMastersRequest::default());
     req.metadata_mut()
         .insert(FORWARDED_METADATA, "1".parse().unwrap());
@@ -610,22 +531,20 @@ async fn followers_forward_and_name_the_leader() {
         1
     );
 
-    for m in &mut masters {
-        m.shutdown().await;
-    }
+    cluster.shutdown().await;
 }
 
 /// A master serves at most `MAX_WATCHES` watches at once: one more is refused with
 /// RESOURCE_EXHAUSTED naming the limit, until an open one ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn watches_beyond_the_limit_are_refused() {
-    let mut m = Master::single();
+    let mut m = Master::single(&[]).await;
     wait_serving(&m).await;
     // Several connections: an HTTP/2 connection carries a bounded number of streams at once.
     const PER_CONNECTION: usize = 64;
     let mut clients = Vec::new();
     for _ in 0..MAX_WATCHES.div_ceil(PER_CONNECTION) {
-        clients.push(v1::helios_client::HeliosClient::new(m.channel().await));
+        clients.push(v1::helios_client::HeliosClient::new(channel(&m).await));
     }
     let request = || v1::WatchRequest {
         kinds: vec![ObjectKind::Job as i32],

@@ -80,7 +80,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     // The master owns its ports before the agent dials it: bound here, served by the master.
     let listeners = helios_master_raft::server::Listeners::bind(&master_cfg).await?;
-    let master = tokio::spawn(helios_master_raft::server::serve(
+    let mut master = tokio::spawn(helios_master_raft::server::serve(
         master_cfg,
         listeners,
         stopped(stop_rx.clone()),
@@ -102,7 +102,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!();
     println!("Ctrl-C stops helios-solo; running containers are stopped only by undeploy.");
 
-    helios_master_raft::server::shutdown_signal().await;
+    // Until Ctrl-C, or until the master fails (its store is locked by another helios-solo, its
+    // Raft core stopped): then the agent stops too and the error is reported.
+    tokio::select! {
+        () = helios_master_raft::server::shutdown_signal() => {}
+        ended = &mut master => {
+            agent.shutdown().await;
+            ended?.context("master")?;
+            anyhow::bail!("the master stopped on its own");
+        }
+    }
     let _ = stop_tx.send(true);
     agent.shutdown().await;
     master.await?.context("master")

@@ -8,8 +8,8 @@ use helios_api::{Deployment, Goal, JobDeployStatus, JobUndeployStatus, SetGoalSt
 
 use super::jobs::full_id;
 use super::{Error, Outcome};
+use crate::exactly_once::WriteKey;
 use crate::node::Node;
-use crate::state::idempotency::WriteKey;
 use crate::state::{Command, CommandResult};
 
 /// A request to deploy a job to a host.
@@ -25,6 +25,8 @@ pub struct DeployRequest {
     pub user: Option<String>,
     /// The job's token, if it has one.
     pub token: String,
+    /// The deployment group the deployment belongs to, if the request names one.
+    pub deployment_group_name: Option<String>,
 }
 
 /// Deploys a job to a host, recording who deployed it and through which master.
@@ -39,6 +41,7 @@ pub async fn deploy(
         goal,
         user,
         token,
+        deployment_group_name,
     } = req;
     let job = job_id.to_string();
     if !job_id.is_fully_qualified() {
@@ -50,7 +53,7 @@ pub async fn deploy(
     let deployment = Deployment {
         deployer_master: Some(node.name.clone()),
         deployer_user: user.filter(|u| !u.is_empty()),
-        deployment_group_name: None,
+        deployment_group_name,
         goal,
         job_id,
     };

@@ -8,8 +8,8 @@ use helios_api::{
 };
 
 use super::{Error, Outcome, pattern};
+use crate::exactly_once::WriteKey;
 use crate::node::Node;
-use crate::state::idempotency::WriteKey;
 use crate::state::{Command, CommandResult, Host, State, Versioned};
 
 /// Registers the host `host` with the agent id `id` (stamped with the leader's clock);

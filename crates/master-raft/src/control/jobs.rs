@@ -8,8 +8,8 @@ use helios_api::{
 };
 
 use super::{Error, Freshness, Outcome, pattern, read};
+use crate::exactly_once::WriteKey;
 use crate::node::Node;
-use crate::state::idempotency::WriteKey;
 use crate::state::{Command, CommandResult, State, Versioned};
 
 /// Parses a job id that must be fully qualified (`name:version:hash`); `INVALID_ID` otherwise.

@@ -63,6 +63,10 @@ pub trait Transport {
 
     /// The answer when the write may or may not have been applied and the budget is spent.
     fn unknown_outcome(&self, detail: &str) -> Self::Answer;
+
+    /// The final answer of a master whose Raft core stopped (`reason`) before the write was
+    /// tried: nothing was proposed, and this master will never answer otherwise.
+    fn stopped(&self, reason: &str) -> Self::Answer;
 }
 
 /// Runs a client write through `transport` until it has an answer or [`BUDGET`] is spent.
@@ -77,6 +81,14 @@ pub async fn run<T: Transport>(app: &Node, forwarded: bool, mut transport: T) ->
     let mut unknown: Option<String> = None;
     let mut not_proposed: Option<T::Answer> = None;
     loop {
+        // A master whose Raft core stopped is exiting: no retry through it can succeed. The
+        // client retries with the same key at another master.
+        if let Some(reason) = app.fatal() {
+            return match unknown {
+                Some(detail) => transport.unknown_outcome(&detail),
+                None => transport.stopped(&reason),
+            };
+        }
         let (route, leader) = route(app, forwarded);
         let limit = deadline
             .saturating_duration_since(Instant::now())

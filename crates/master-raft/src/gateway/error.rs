@@ -64,16 +64,11 @@ impl ApiError {
             ),
         )
     }
-
-    /// An error with a body of Helios's own shape.
-    pub fn with_body(status: StatusCode, body: Value) -> Self {
-        Self { status, body }
-    }
 }
 
 /// The one mapping of the core's errors to HTTP: 503 only when nothing was written and the
-/// client may retry; 504 when a write may have been applied; 500 when this master's Raft core
-/// stopped (it is exiting: retrying it is pointless, another master answers).
+/// client may retry; 504 when a write may have been applied; 500 `RAFT_STOPPED` when this
+/// master's Raft core stopped (it is exiting; the CLI goes on to another master).
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         match e {

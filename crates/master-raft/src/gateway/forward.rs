@@ -21,7 +21,7 @@ use super::MAX_BODY;
 use super::error::{ApiError, UNKNOWN_OUTCOME};
 use crate::exactly_once::retry::{self, Attempt, FORWARD_CONNECT_TIMEOUT, Route, Transport};
 use crate::exactly_once::{IDEMPOTENCY_KEY, WriteKey};
-use crate::node::Node;
+use crate::node::{Node, NodeError};
 
 // reqwest's own message only names the URL; the innermost cause says what went wrong.
 use helios_api::error_text::innermost;
@@ -186,6 +186,10 @@ impl Transport for RestWrite {
 
     fn unknown_outcome(&self, detail: &str) -> Response {
         ApiError::unknown_outcome(Some(&self.key), detail).into_response()
+    }
+
+    fn stopped(&self, reason: &str) -> Response {
+        ApiError::from(NodeError::Fatal(reason.to_string())).into_response()
     }
 }
 

@@ -18,8 +18,8 @@ use super::ApiError;
 use super::jobs::{Params, json_body, params};
 use crate::control::deployments::{self, DeployRequest};
 use crate::control::{hosts, jobs};
+use crate::exactly_once::WriteKey;
 use crate::node::Node;
-use crate::state::idempotency::WriteKey;
 
 type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
@@ -39,7 +39,7 @@ pub async fn list(State(node): State<Node>, q: Pairs) -> Result<Json<Vec<String>
     let mut selectors = Vec::new();
     for (k, v) in &pairs {
         match k.as_str() {
-            "namePattern" => pattern = v,
+            "namePattern" if !v.is_empty() => pattern = v,
             "selector" => selectors.push(v.clone()),
             _ => {}
         }
@@ -136,6 +136,7 @@ pub async fn deploy(
         goal: deployment.goal,
         user: q.remove("user"),
         token: q.remove("token").unwrap_or_default(),
+        deployment_group_name: deployment.deployment_group_name,
     };
     answer(deployments::deploy(&node, &key, req).await?.status)
 }

@@ -14,8 +14,8 @@ use helios_api::{
 
 use super::ApiError;
 use crate::control::{Freshness, jobs};
+use crate::exactly_once::WriteKey;
 use crate::node::Node;
-use crate::state::idempotency::WriteKey;
 
 /// A query string, or why it did not parse.
 pub type Params = Result<Query<HashMap<String, String>>, QueryRejection>;

@@ -158,7 +158,7 @@ mod tests {
     }
 
     #[test]
-    fn api_errors_keep_their_word_and_message() {
+    fn core_errors_keep_their_word_and_message() {
         let s = from_node(NodeError::Unavailable("electing".into()));
         assert_eq!(s.code(), Code::Unavailable);
         assert_eq!(s.message(), "electing");

@@ -172,7 +172,13 @@ impl HeliosApi {
         req: v1::DeregisterHostRequest,
     ) -> Result<Response<v1::DeregisterHostResponse>, Status> {
         let done = hosts::deregister(&self.node, key, &req.host).await;
-        outcome(done.map_err(|e| self.failed(e))?)?;
+        let done = done.map_err(|e| self.failed(e))?;
+        if done.status == helios_api::HostDeregisterStatus::NotFound {
+            // Helios's REST word is NOT_FOUND; gRPC names what was not found, as its other
+            // refusals do.
+            return Err(status("HOST_NOT_FOUND", done.message));
+        }
+        outcome(done)?;
         Ok(Response::new(v1::DeregisterHostResponse {}))
     }
 
@@ -192,6 +198,7 @@ impl HeliosApi {
             goal,
             user: Some(req.user),
             token: req.token,
+            deployment_group_name: None,
         };
         let done = deployments::deploy(&self.node, key, req).await;
         outcome(done.map_err(|e| self.failed(e))?)?;

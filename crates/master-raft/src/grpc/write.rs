@@ -154,6 +154,10 @@ where
         }
     }
 
+    fn stopped(&self, reason: &str) -> Answer<Resp> {
+        Err(from_node(NodeError::Fatal(reason.to_string())))
+    }
+
     fn unknown_outcome(&self, detail: &str) -> Answer<Resp> {
         Err(from_node(NodeError::UnknownOutcome {
             key: Some(self.key.key.clone()),

@@ -138,11 +138,6 @@ pub fn has_state(raft: &Raft) -> bool {
     m.current_term > 0 || m.last_log_index.is_some()
 }
 
-/// Whether member `id` is the leader as far as this member knows (every API request asks).
-pub fn is_leader(raft: &Raft, id: u64) -> bool {
-    raft.metrics().borrow_watched().current_leader == Some(id)
-}
-
 /// The leader's node record, if a leader is known.
 pub fn leader_node(raft: &Raft) -> Option<(u64, MasterNode)> {
     let metrics = raft.metrics();

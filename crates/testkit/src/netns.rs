@@ -3,14 +3,26 @@
 //! down) or make it lose packets (iptables in its namespace), as a real network would.
 //!
 //! Needs root and iproute2; [`Hosts::create`] says why not otherwise, and the tests that use
-//! it then skip. Everything is removed when the value is dropped.
+//! it then skip. Everything is removed when the last clone of the value is dropped.
+//!
+//! Tests rarely call [`Hosts::cut_off`] and [`Hosts::lossy`] themselves: a cluster started
+//! with [`crate::Cluster::on_hosts`] keeps a clone and applies [`crate::Fault::Isolate`],
+//! [`crate::Fault::Lossy`] and [`crate::Fault::Heal`] to its members' hosts.
 
 use std::process::Command;
+use std::sync::Arc;
 
-/// `n` namespaces `10.213.<net>.1` … `.n` on a bridge at `10.213.<net>.254`.
+/// `n` namespaces `10.213.<net>.1` … `.n` on a bridge at `10.213.<net>.254`; clones share
+/// them.
+#[derive(Clone)]
 pub struct Hosts {
-    prefix: String,
+    names: Arc<Names>,
     subnet: String,
+}
+
+/// The names of the namespaces, links and bridge; dropping the last clone removes them.
+struct Names {
+    prefix: String,
     n: usize,
 }
 
@@ -23,11 +35,13 @@ impl Hosts {
         }
         let id = std::process::id() % 10_000;
         let hosts = Hosts {
-            prefix: format!("hx{id}"),
+            names: Arc::new(Names {
+                prefix: format!("hx{id}"),
+                n,
+            }),
             subnet: format!("10.213.{}", id % 250),
-            n,
         };
-        let bridge = hosts.bridge();
+        let bridge = hosts.names.bridge();
         let mut steps: Vec<Vec<String>> = vec![
             words(&format!("ip link add {bridge} type bridge")),
             words(&format!("ip addr add {}.254/24 dev {bridge}", hosts.subnet)),
@@ -39,8 +53,8 @@ impl Hosts {
             )),
         ];
         for i in 1..=n {
-            let (ns, host_if) = (hosts.namespace(i), hosts.host_link(i));
-            let inner = format!("{}i{i}", hosts.prefix);
+            let (ns, host_if) = (hosts.names.namespace(i), hosts.names.host_link(i));
+            let inner = format!("{}i{i}", hosts.names.prefix);
             steps.extend([
                 words(&format!("ip netns add {ns}")),
                 words(&format!(
@@ -62,6 +76,16 @@ impl Hosts {
         Ok(hosts)
     }
 
+    /// How many hosts there are (numbered from 1).
+    pub fn len(&self) -> usize {
+        self.names.n
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.names.n == 0
+    }
+
     /// The address of host `i` (1-based).
     pub fn ip(&self, i: usize) -> String {
         format!("{}.{i}", self.subnet)
@@ -69,7 +93,7 @@ impl Hosts {
 
     /// The command prefix that runs a program on host `i`.
     pub fn wrapper(&self, i: usize) -> Vec<String> {
-        words(&format!("ip netns exec {}", self.namespace(i)))
+        words(&format!("ip netns exec {}", self.names.namespace(i)))
     }
 
     /// Cuts host `i` off from every other host and from this process (`true`), or joins it
@@ -78,14 +102,14 @@ impl Hosts {
         let state = if cut { "down" } else { "up" };
         run(&words(&format!(
             "ip link set {} {state}",
-            self.host_link(i)
+            self.names.host_link(i)
         )))
         .expect("ip link set");
     }
 
     /// Makes host `i` drop this share of the packets it sends and receives (`None`: none).
     pub fn lossy(&self, i: usize, probability: Option<&str>) {
-        let ns = self.namespace(i);
+        let ns = self.names.namespace(i);
         for chain in ["INPUT", "OUTPUT"] {
             let rule = |op: &str, p: &str| {
                 words(&format!(
@@ -105,7 +129,9 @@ impl Hosts {
             }
         }
     }
+}
 
+impl Names {
     fn namespace(&self, i: usize) -> String {
         format!("{}n{i}", self.prefix)
     }
@@ -119,7 +145,7 @@ impl Hosts {
     }
 }
 
-impl Drop for Hosts {
+impl Drop for Names {
     fn drop(&mut self) {
         for i in 1..=self.n {
             let _ = run(&words(&format!("ip netns del {}", self.namespace(i))));

@@ -1,0 +1,282 @@
+//! Several master processes forming one cluster: laid out (ports, data directories, flags),
+//! started, waited on until they agree on a leader, and hit by faults ([`Cluster::inject`]).
+//!
+//! The tests' defaults ([`ClusterOptions::default`]) are fast Raft timings and masters built by
+//! cargo; the benchmark names a release build, keeps the master's own timings, and chooses
+//! where the data directories live.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::master::{Launch, Master};
+use crate::netns::Hosts;
+use crate::ports::free_ports;
+
+/// How to lay out and launch a cluster's masters.
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// Number of members (ids 1 to `size`).
+    pub size: usize,
+    /// The `helios-master` executable; `None`: built by cargo for this test's profile
+    /// ([`crate::bin`]). See [`crate::bins`] for a release build or one found on disk.
+    pub master_bin: Option<PathBuf>,
+    /// Parent of the temporary directory holding the data directories and logs (default:
+    /// the system's temporary directory).
+    pub data_root: Option<PathBuf>,
+    /// Name prefix of that temporary directory.
+    pub dir_prefix: String,
+    /// `--name` of member `id` is this followed by the id.
+    pub name_prefix: String,
+    /// Flags every member gets first: by default fast Raft timings (`--heartbeat-ms 100
+    /// --election-timeout-ms 600`) and `--agent-heartbeat-ms 1000`; empty for the master's
+    /// own defaults.
+    pub base_args: Vec<String>,
+    /// Flags every member gets after `base_args` (each member's [`Master::extra_args`]).
+    pub extra_args: Vec<String>,
+    /// `HELIOS_LOG` of the masters; `None` leaves the environment's (or the master's default).
+    pub log_filter: Option<String>,
+    /// Have the kernel kill every master when the thread that started it exits (see
+    /// [`crate::master::die_with_parent`]); for a benchmark that may be interrupted.
+    pub die_with_parent: bool,
+}
+
+impl Default for ClusterOptions {
+    /// Three members as the tests run them.
+    fn default() -> Self {
+        ClusterOptions {
+            size: 3,
+            master_bin: None,
+            data_root: None,
+            dir_prefix: ".tmp".into(),
+            name_prefix: "master".into(),
+            base_args: [
+                "--heartbeat-ms",
+                "100",
+                "--election-timeout-ms",
+                "600",
+                "--agent-heartbeat-ms",
+                "1000",
+            ]
+            .map(String::from)
+            .to_vec(),
+            extra_args: Vec::new(),
+            log_filter: Some("info,openraft=warn".into()),
+            die_with_parent: false,
+        }
+    }
+}
+
+/// Several masters forming one cluster; dropping it kills them (and removes their data).
+pub struct Cluster {
+    /// The members, index i has id i+1.
+    pub masters: Vec<Master>,
+    /// Keeps the data directories alive.
+    pub dir: tempfile::TempDir,
+    /// The hosts the members run on, one each, when they have their own.
+    hosts: Option<Hosts>,
+}
+
+impl Cluster {
+    /// Starts `n` masters with fresh data directories and waits for a leader.
+    pub async fn start(n: usize) -> Cluster {
+        Self::start_wrapped(n, |_| Vec::new()).await
+    }
+
+    /// Like [`Cluster::start`], each master running under the command `wrapper(id)` returns.
+    pub async fn start_wrapped(n: usize, wrapper: impl Fn(u64) -> Vec<String>) -> Cluster {
+        let mut cluster = Self::prepare(n, wrapper);
+        cluster.start_all().await;
+        cluster
+    }
+
+    /// Like [`Cluster::start`], with extra `helios-master` flags for every member.
+    pub async fn start_with_args(n: usize, args: &[&str]) -> Cluster {
+        let opts = ClusterOptions {
+            size: n,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
+            ..ClusterOptions::default()
+        };
+        let mut cluster = Self::prepare_with(&opts, |_| Vec::new()).expect("lay out the cluster");
+        cluster.start_all().await;
+        cluster
+    }
+
+    /// Lays out `n` members (ports, directories, flags) without starting them.
+    pub fn prepare(n: usize, wrapper: impl Fn(u64) -> Vec<String>) -> Cluster {
+        let opts = ClusterOptions {
+            size: n,
+            ..ClusterOptions::default()
+        };
+        Self::prepare_with(&opts, wrapper).expect("lay out the cluster")
+    }
+
+    /// Lays out the members `opts` describes on loopback, each running under the command
+    /// `wrapper(id)` returns (empty: none), without starting them. Every member's `--peers`
+    /// names all of them; ports come from [`crate::ports`].
+    pub fn prepare_with(
+        opts: &ClusterOptions,
+        wrapper: impl Fn(u64) -> Vec<String>,
+    ) -> anyhow::Result<Cluster> {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&opts.dir_prefix);
+        let dir = match &opts.data_root {
+            Some(root) => {
+                std::fs::create_dir_all(root)?;
+                builder.tempdir_in(root)?
+            }
+            None => builder.tempdir()?,
+        };
+        let ports = free_ports(opts.size * 2);
+        let launch = Launch {
+            program: opts.master_bin.clone(),
+            name_prefix: opts.name_prefix.clone(),
+            base_args: opts.base_args.clone(),
+            log_filter: opts.log_filter.clone(),
+            die_with_parent: opts.die_with_parent,
+        };
+        let mut masters: Vec<Master> = (0..opts.size)
+            .map(|i| {
+                let id = i as u64 + 1;
+                let mut m = Master::new(
+                    id,
+                    (ports[2 * i], ports[2 * i + 1]),
+                    dir.path(),
+                    String::new(),
+                    wrapper(id),
+                    launch.clone(),
+                );
+                m.extra_args = opts.extra_args.clone();
+                m
+            })
+            .collect();
+        set_peers(&mut masters);
+        Ok(Cluster {
+            masters,
+            dir,
+            hosts: None,
+        })
+    }
+
+    /// Starts the members `opts` describes without waiting for a leader: the benchmark's
+    /// start, which returns errors instead of panicking; then [`Cluster::try_wait_leader`].
+    pub fn launch(opts: &ClusterOptions) -> anyhow::Result<Cluster> {
+        let mut cluster = Self::prepare_with(opts, |_| Vec::new())?;
+        for m in &mut cluster.masters {
+            m.try_start()?;
+        }
+        Ok(cluster)
+    }
+
+    /// Starts member `i` (0-based) on host `i + 1` of `hosts`, each in its own network
+    /// namespace, and waits for a leader. The cluster keeps a handle on the hosts, for the
+    /// network faults of [`Cluster::inject`].
+    pub async fn on_hosts(hosts: &Hosts, n: usize) -> Cluster {
+        let mut cluster = Self::prepare(n, |id| hosts.wrapper(id as usize));
+        for m in &mut cluster.masters {
+            m.ip = hosts.ip(m.id as usize);
+        }
+        set_peers(&mut cluster.masters);
+        cluster.hosts = Some(hosts.clone());
+        cluster.start_all().await;
+        cluster
+    }
+
+    /// The hosts the members run on, when each has its own ([`Cluster::on_hosts`]).
+    pub fn hosts(&self) -> Option<&Hosts> {
+        self.hosts.as_ref()
+    }
+
+    /// Starts every member and waits for a leader.
+    pub async fn start_all(&mut self) {
+        for m in &mut self.masters {
+            m.start();
+        }
+        self.wait_leader(Duration::from_secs(60)).await;
+    }
+
+    /// Waits until every running master reports the same leader; returns its index. Panics
+    /// with the masters' logs after `timeout`, or as soon as a master exited on its own.
+    pub async fn wait_leader(&self, timeout: Duration) -> usize {
+        match self.try_wait_leader(timeout).await {
+            Ok(leader) => leader,
+            Err(e) => panic!("{e:#}"),
+        }
+    }
+
+    /// Like [`Cluster::wait_leader`], with an error instead of a panic.
+    pub async fn try_wait_leader(&self, timeout: Duration) -> anyhow::Result<usize> {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(m) = self.masters.iter().find(|m| m.has_exited()) {
+                anyhow::bail!(
+                    "master {} exited on its own; its log:\n{}",
+                    m.id,
+                    m.log_tail()
+                );
+            }
+            let mut leaders = Vec::new();
+            for m in self.masters.iter().filter(|m| m.is_running()) {
+                let r = client
+                    .get(format!("{}/readyz", m.url()))
+                    .timeout(Duration::from_secs(1))
+                    .send()
+                    .await;
+                if let Ok(r) = r
+                    && r.status().is_success()
+                    && let Ok(v) = r.json::<Value>().await
+                {
+                    leaders.push(v["leader"].as_u64());
+                } else {
+                    leaders.push(None);
+                }
+            }
+            if let Some(Some(l)) = leaders.first()
+                && leaders.iter().all(|x| *x == Some(*l))
+                && let Some(i) = self.masters.iter().position(|m| m.id == *l)
+                && self.masters[i].is_running()
+            {
+                return Ok(i);
+            }
+            if Instant::now() > deadline {
+                let logs: Vec<String> = self.masters.iter().map(|m| m.log_tail()).collect();
+                anyhow::bail!("no agreed leader: {leaders:?}\n{}", logs.join("\n----\n"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The cluster addresses of every member (for agents' `--master`).
+    pub fn cluster_addrs(&self) -> Vec<String> {
+        self.masters.iter().map(Master::cluster_addr).collect()
+    }
+
+    /// Every master URL.
+    pub fn urls(&self) -> Vec<String> {
+        self.masters.iter().map(Master::url).collect()
+    }
+
+    /// The member with this Raft id.
+    pub fn member(&self, id: u64) -> Option<&Master> {
+        self.masters.iter().find(|m| m.id == id)
+    }
+
+    /// The process ids of the running members, in id order.
+    pub fn pids(&self) -> Vec<u32> {
+        self.masters.iter().filter_map(Master::pid).collect()
+    }
+}
+
+/// Sets every member's `--peers` to the cluster addresses of all of them.
+fn set_peers(masters: &mut [Master]) {
+    let peers = masters
+        .iter()
+        .map(|m| format!("{}={}", m.id, m.cluster_addr()))
+        .collect::<Vec<_>>()
+        .join(",");
+    for m in masters {
+        m.peers = peers.clone();
+    }
+}
