@@ -86,7 +86,9 @@ async fn track_leader(
     let mut leaders = node.leader.clone();
     let mut last = None;
     loop {
-        let serving = if node.leader().is_some() {
+        // The leader's id, from the channel this loop waits on: its member record may reach
+        // this member's membership later, and no change of the channel would follow it.
+        let serving = if leaders.borrow_and_update().is_some() {
             ServingStatus::Serving
         } else {
             ServingStatus::NotServing
