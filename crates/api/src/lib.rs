@@ -21,6 +21,16 @@ pub mod validate;
 
 pub use model::date::{format_jackson as format_jackson_date, parse_lenient as parse_date};
 pub use model::deployment::{Deployment, Goal};
+pub use model::deployment_group::{
+    DeploymentGroup, DeploymentGroupState, DeploymentGroupStatus, DeploymentGroupTasks,
+    RollingUpdateReason, RolloutAction, RolloutTask, RolloutTaskStatus,
+};
+pub use model::deployment_group_responses::{
+    CreateDeploymentGroupResponse, CreateDeploymentGroupStatus, DeploymentGroupHostStatus,
+    DeploymentGroupStatusResponse, DeploymentGroupStatusResponseStatus,
+    RemoveDeploymentGroupResponse, RemoveDeploymentGroupStatus, RollingUpdateCliOutput,
+    RollingUpdateCliStatus, RollingUpdateRequest, RollingUpdateResponse, RollingUpdateStatus,
+};
 pub use model::health_check::HealthCheck;
 pub use model::host::{AgentInfo, DockerVersion, HostInfo, HostStatus, Status};
 pub use model::host_selector::{HostSelector, Operator};
@@ -34,7 +44,8 @@ pub use model::responses::{
     JobDeployResponse, JobDeployStatus, JobStatus, JobUndeployResponse, JobUndeployStatus,
     SetGoalResponse, SetGoalStatus, VersionResponse,
 };
-pub use model::rollout::RolloutOptions;
+pub use model::rolling_update_error::RollingUpdateError;
+pub use model::rollout::{ResolvedRolloutOptions, RolloutOptions};
 pub use model::service::{ServiceEndpoint, ServicePortParameters, ServicePorts};
 pub use model::task_status::{
     State, TaskStatus, TaskStatusEvent, TaskStatusEvents, TaskStatusEventsStatus, ThrottleState,

@@ -21,15 +21,16 @@ pub enum Operator {
     NotIn,
 }
 
-/// One selector. JSON: `{"label":…,"operator":…,"operand":"v"|["a","b"]}`.
+/// One selector. JSON: `{"label":…,"operand":"v"|["a","b"],"operator":…}` (Jackson's
+/// alphabetical order).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct HostSelector {
     /// The label's name.
     pub label: String,
-    /// The comparison.
-    pub operator: Operator,
     /// The value (`=`, `!=`) or values (`in`, `notin`).
     pub operand: Operand,
+    /// The comparison.
+    pub operator: Operator,
 }
 
 /// A selector's value or values.
@@ -179,7 +180,7 @@ mod tests {
         let s: HostSelector = "dc in (a, b)".parse().unwrap();
         assert_eq!(
             serde_json::to_string(&s).unwrap(),
-            r#"{"label":"dc","operator":"IN","operand":["a","b"]}"#
+            r#"{"label":"dc","operand":["a","b"],"operator":"IN"}"#
         );
     }
 }

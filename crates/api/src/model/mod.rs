@@ -1,5 +1,5 @@
-//! Helios's wire types: jobs and their parts, deployments, task and host statuses, and
-//! REST response bodies.
+//! Helios's wire types: jobs and their parts, deployments, task and host statuses,
+//! deployment groups and their rolling updates, and REST response bodies.
 //!
 //! Every type serializes to the JSON Helios 0.9 produces (keys camelCase, in Jackson's
 //! alphabetical order, `null` fields included unless Helios omits them) and reads what
@@ -9,6 +9,8 @@ use serde::{Deserialize, Deserializer};
 
 pub mod date;
 pub mod deployment;
+pub mod deployment_group;
+pub mod deployment_group_responses;
 pub mod health_check;
 pub mod host;
 pub mod host_selector;
@@ -17,6 +19,7 @@ pub mod job_id;
 pub mod port_mapping;
 pub mod resources;
 pub mod responses;
+pub mod rolling_update_error;
 pub mod rollout;
 pub mod service;
 pub mod task_status;
