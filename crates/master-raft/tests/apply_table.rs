@@ -1922,7 +1922,117 @@ fn cases() -> Vec<Case> {
         ),
     ];
     cases.push(keys_beyond_the_count_bound());
+    cases.extend(deployment_group_cases());
     cases
+}
+
+/// A deployment group named `name` selecting hosts with each `label=value`.
+fn group(name: &str, selectors: &[&str]) -> helios_api::DeploymentGroup {
+    helios_api::DeploymentGroup::new(
+        name,
+        selectors
+            .iter()
+            .map(|s| s.parse().expect("selector"))
+            .collect(),
+    )
+}
+
+fn create_group(name: &str, selectors: &[&str]) -> Command {
+    Command::CreateDeploymentGroup {
+        group: group(name, selectors),
+    }
+}
+
+fn remove_group(name: &str) -> Command {
+    Command::RemoveDeploymentGroup { name: name.into() }
+}
+
+/// Deployment groups: create (new, same selectors, other selectors), remove.
+fn deployment_group_cases() -> Vec<Case> {
+    use Expect::*;
+    vec![
+        case(
+            "create deployment group: a new group is stored at its index with its selectors",
+            vec![(create_group("g", &["role=web"]), R::DeploymentGroupCreated)],
+            vec![Check(|s| {
+                let g = &s.deployment_groups["g"];
+                assert_eq!((g.create_index, g.modify_index), (1, 1));
+                assert_eq!(g.value, group("g", &["role=web"]));
+            })],
+        ),
+        case(
+            "create deployment group: the same name and selectors again is not modified",
+            vec![
+                (
+                    create_group("g", &["role=web", "dc=a"]),
+                    R::DeploymentGroupCreated,
+                ),
+                (
+                    create_group("g", &["role=web", "dc=a"]),
+                    R::DeploymentGroupNotModified,
+                ),
+            ],
+            vec![Check(|s| {
+                assert_eq!(s.deployment_groups.len(), 1);
+                assert_eq!(s.deployment_groups["g"].modify_index, 1);
+            })],
+        ),
+        case(
+            "create deployment group: the same name with other selectors conflicts and keeps the first",
+            vec![
+                (create_group("g", &["role=web"]), R::DeploymentGroupCreated),
+                (create_group("g", &["role=db"]), R::DeploymentGroupConflict),
+            ],
+            vec![Check(|s| {
+                assert_eq!(s.deployment_groups["g"].value, group("g", &["role=web"]));
+            })],
+        ),
+        case(
+            "remove deployment group: removes it and leaves its deployments and other groups",
+            {
+                let mut steps = deployed("web", "h1");
+                steps.push((create_group("g", &["role=web"]), R::DeploymentGroupCreated));
+                steps.push((
+                    create_group("other", &["role=db"]),
+                    R::DeploymentGroupCreated,
+                ));
+                steps.push((remove_group("g"), R::Ok));
+                steps
+            },
+            vec![
+                Deployed("h1", "web", Goal::Start),
+                Check(|s| {
+                    assert!(!s.deployment_groups.contains_key("g"));
+                    assert!(s.deployment_groups.contains_key("other"));
+                }),
+            ],
+        ),
+        case(
+            "remove deployment group: an unknown group is not found, also a second remove",
+            vec![
+                (remove_group("nope"), R::DeploymentGroupNotFound),
+                (create_group("g", &["role=web"]), R::DeploymentGroupCreated),
+                (remove_group("g"), R::Ok),
+                (remove_group("g"), R::DeploymentGroupNotFound),
+            ],
+            vec![Check(|s| assert!(s.deployment_groups.is_empty()))],
+        ),
+        case(
+            "deployment groups through a key: a retry replays, another request is refused",
+            vec![
+                (
+                    keyed("k", "f", 0, create_group("g", &["role=web"])),
+                    R::DeploymentGroupCreated,
+                ),
+                (
+                    keyed("k", "f", 0, create_group("g", &["role=web"])),
+                    R::DeploymentGroupCreated,
+                ),
+                (keyed("r", "f", 0, remove_group("g")), R::Ok),
+            ],
+            vec![Check(|s| assert!(s.deployment_groups.is_empty()))],
+        ),
+    ]
 }
 
 /// MAX_KEYS + 1 keyed writes: the oldest key is forgotten, the next oldest is not.
@@ -1990,6 +2100,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Undeploy { .. } => "Undeploy",
         Command::ReportStatuses { .. } => "ReportStatuses",
         Command::Idempotent { .. } => "Idempotent",
+        Command::CreateDeploymentGroup { .. } => "CreateDeploymentGroup",
+        Command::RemoveDeploymentGroup { .. } => "RemoveDeploymentGroup",
     }
 }
 
@@ -2010,6 +2122,10 @@ fn result_name(result: &R) -> &'static str {
         R::PortConflict { .. } => "PortConflict",
         R::HostNotDown => "HostNotDown",
         R::IdempotencyKeyReused => "IdempotencyKeyReused",
+        R::DeploymentGroupCreated => "DeploymentGroupCreated",
+        R::DeploymentGroupNotModified => "DeploymentGroupNotModified",
+        R::DeploymentGroupConflict => "DeploymentGroupConflict",
+        R::DeploymentGroupNotFound => "DeploymentGroupNotFound",
     }
 }
 
@@ -2049,6 +2165,11 @@ const PAIRS: &[(&str, &str)] = &[
     ("Undeploy", "Forbidden"),
     ("ReportStatuses", "Ok"),
     ("Idempotent", "IdempotencyKeyReused"),
+    ("CreateDeploymentGroup", "DeploymentGroupCreated"),
+    ("CreateDeploymentGroup", "DeploymentGroupNotModified"),
+    ("CreateDeploymentGroup", "DeploymentGroupConflict"),
+    ("RemoveDeploymentGroup", "Ok"),
+    ("RemoveDeploymentGroup", "DeploymentGroupNotFound"),
 ];
 
 #[test]

@@ -4,6 +4,7 @@
 //! * [`jobs`]: create, remove, get and list jobs, job statuses and history.
 //! * [`hosts`]: register, deregister, list hosts and host statuses.
 //! * [`deployments`]: deploy, set a goal, undeploy, get a deployment.
+//! * [`deployment_groups`]: create, remove, list, inspect deployment groups, their status.
 //! * [`members`]: the masters and their state.
 //! * [`version`]: how a client's version compares with ours.
 //!
@@ -12,6 +13,7 @@
 //! other failure is an [`Error`]. Time stamps come from the node's clock, the deployer master
 //! from the node's name: never from a transport.
 
+pub mod deployment_groups;
 pub mod deployments;
 pub mod hosts;
 pub mod jobs;

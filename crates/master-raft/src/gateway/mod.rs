@@ -7,6 +7,7 @@
 //! axum's own rejections included, is a JSON body naming the problem ([`rejections`]).
 
 mod cluster;
+mod deployment_groups;
 mod error;
 mod forward;
 pub mod hosts;
@@ -97,6 +98,18 @@ pub fn router(node: Node) -> anyhow::Result<Router> {
                 .put(hosts::deploy)
                 .patch(hosts::set_goal)
                 .delete(hosts::undeploy),
+        )
+        .route(
+            "/deployment-group",
+            get(deployment_groups::list).post(deployment_groups::create),
+        )
+        .route(
+            "/deployment-group/{name}",
+            get(deployment_groups::get_one).delete(deployment_groups::remove),
+        )
+        .route(
+            "/deployment-group/{name}/status",
+            get(deployment_groups::status),
         )
         .route("/masters", get(cluster::masters))
         .route("/version/check", get(cluster::version_check))

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use helios_api::{AgentInfo, Deployment, Goal, HostInfo, Job, TaskStatus};
+use helios_api::{AgentInfo, Deployment, DeploymentGroup, Goal, HostInfo, Job, TaskStatus};
 use serde::{Deserialize, Serialize};
 
 /// A change to the replicated state, proposed by the leader. Times are stamped by the leader.
@@ -119,6 +119,16 @@ pub enum Command {
         /// The changes, in the order they were received.
         updates: Vec<StatusUpdate>,
     },
+    /// Creates a deployment group, unless one with this name exists.
+    CreateDeploymentGroup {
+        /// The group: a name and host selectors.
+        group: DeploymentGroup,
+    },
+    /// Removes a deployment group; the deployments it made stay (as in Helios).
+    RemoveDeploymentGroup {
+        /// The group's name.
+        name: String,
+    },
     /// A client's write with its idempotency key: applied only if the key is new, else
     /// answered with the key's first result (see [`super::idempotency`]).
     Idempotent {
@@ -177,6 +187,10 @@ impl fmt::Display for Command {
             } => write!(f, "set-goal {job} on {host} {goal:?}"),
             Command::Undeploy { host, job, .. } => write!(f, "undeploy {job} from {host}"),
             Command::ReportStatuses { updates } => write!(f, "statuses ({})", updates.len()),
+            Command::CreateDeploymentGroup { group } => {
+                write!(f, "create-deployment-group {}", group.name)
+            }
+            Command::RemoveDeploymentGroup { name } => write!(f, "remove-deployment-group {name}"),
             Command::Idempotent { key, command, .. } => write!(f, "{command} (key {key})"),
         }
     }
@@ -223,4 +237,12 @@ pub enum CommandResult {
     HostNotDown,
     /// The idempotency key was first used with a different request.
     IdempotencyKeyReused,
+    /// The deployment group was created.
+    DeploymentGroupCreated,
+    /// A deployment group with this name and the same selectors exists.
+    DeploymentGroupNotModified,
+    /// A deployment group with this name and other selectors exists.
+    DeploymentGroupConflict,
+    /// No deployment group has this name.
+    DeploymentGroupNotFound,
 }

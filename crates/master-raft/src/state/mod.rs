@@ -6,6 +6,7 @@
 //! other outcome, never a storage error.
 
 mod command;
+mod deployment_groups;
 mod deployments;
 mod hosts;
 pub mod idempotency;
@@ -13,7 +14,9 @@ mod jobs;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use helios_api::{AgentInfo, Deployment, HostInfo, Job, TaskStatus, TaskStatusEvent};
+use helios_api::{
+    AgentInfo, Deployment, DeploymentGroup, HostInfo, Job, TaskStatus, TaskStatusEvent,
+};
 use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
@@ -109,6 +112,9 @@ pub struct State {
     /// earlier versions, hence the default).
     #[serde(default)]
     pub idempotency: IdempotencyTable,
+    /// Deployment groups by name (absent from snapshots of earlier versions).
+    #[serde(default)]
+    pub deployment_groups: OrdMap<String, Versioned<DeploymentGroup>>,
 }
 
 impl State {
@@ -213,6 +219,10 @@ impl State {
             } => self.set_goal(index, host, job, *goal, token),
             Command::Undeploy { host, job, token } => self.undeploy(host, job, token),
             Command::ReportStatuses { updates } => self.report_statuses(index, updates),
+            Command::CreateDeploymentGroup { group } => {
+                self.create_deployment_group(index, group.clone())
+            }
+            Command::RemoveDeploymentGroup { name } => self.remove_deployment_group(name),
         }
     }
 }
@@ -304,6 +314,19 @@ mod snapshot_tests {
         let bytes = helios_store::encode_snapshot(&state).unwrap();
         let back: State = helios_store::decode_snapshot(&bytes).unwrap();
         assert_same_tables(&back, &state);
+    }
+
+    #[test]
+    fn a_snapshot_from_before_deployment_groups_installs_with_none() {
+        let mut state = filled_state();
+        state.create_deployment_group(7, helios_api::DeploymentGroup::new("g", vec![]));
+        let mut older = serde_json::to_value(&state).unwrap();
+        older.as_object_mut().unwrap().remove("deployment_groups");
+        // A JSON snapshot (earlier versions wrote JSON) without the table.
+        let bytes = serde_json::to_vec(&older).unwrap();
+        let back: State = helios_store::decode_snapshot(&bytes).unwrap();
+        assert!(back.deployment_groups.is_empty());
+        assert_eq!(back.jobs.len(), state.jobs.len());
     }
 
     #[test]

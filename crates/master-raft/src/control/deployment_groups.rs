@@ -1,0 +1,160 @@
+//! Deployment groups (reference §5): create, remove, list, inspect, status.
+//!
+//! Rolling updates and host tracking are not here yet: a group's status is `IDLE` until its
+//! first rolling update, with the group's matching UP hosts.
+
+use helios_api::{
+    CreateDeploymentGroupStatus, DeploymentGroup, DeploymentGroupHostStatus,
+    DeploymentGroupStatusResponse, RemoveDeploymentGroupStatus,
+};
+
+use super::hosts::status_of;
+use super::{Error, Outcome};
+use crate::exactly_once::WriteKey;
+use crate::node::Node;
+use crate::state::{Command, CommandResult, State};
+
+/// Most deployment groups a cluster holds: each is re-matched against every host when hosts
+/// change, so the bound keeps that work and the state's size in check.
+pub const MAX_GROUPS: usize = 10_000;
+
+/// Most selectors one group has (a host must match them all; real groups use a few).
+pub const MAX_SELECTORS: usize = 64;
+
+/// Longest group name.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// Creates a group from its name and selectors: `CREATED`, `NOT_MODIFIED` (it exists with
+/// the same selectors) or `CONFLICT` (it exists with others). A job, options or reason in
+/// the request are ignored: they come from rolling updates.
+pub async fn create(
+    node: &Node,
+    key: &WriteKey,
+    group: DeploymentGroup,
+) -> Result<Outcome<CreateDeploymentGroupStatus>, Error> {
+    let name = group.name.clone();
+    check_name(&name)?;
+    if group.host_selectors.len() > MAX_SELECTORS {
+        return Err(Error::invalid(
+            "INVALID_DEPLOYMENT_GROUP",
+            format!(
+                "deployment group {name} has {} host selectors; at most {MAX_SELECTORS} are allowed",
+                group.host_selectors.len()
+            ),
+        ));
+    }
+    let count = node.read_local(|s| s.deployment_groups.len())?;
+    if count >= MAX_GROUPS {
+        let exists = node.read_local(|s| s.deployment_groups.contains_key(&name))?;
+        if !exists {
+            return Err(Error::invalid(
+                "TOO_MANY_DEPLOYMENT_GROUPS",
+                format!("the cluster already has {count} deployment groups (at most {MAX_GROUPS})"),
+            ));
+        }
+    }
+    let group = DeploymentGroup::new(name.clone(), group.host_selectors);
+    let command = Command::CreateDeploymentGroup { group };
+    Ok(match node.write_keyed(key, command).await? {
+        CommandResult::DeploymentGroupCreated => Outcome::new(
+            CreateDeploymentGroupStatus::Created,
+            format!("created deployment group {name}"),
+        ),
+        CommandResult::DeploymentGroupNotModified => Outcome::new(
+            CreateDeploymentGroupStatus::NotModified,
+            format!("deployment group {name} exists with the same host selectors"),
+        ),
+        CommandResult::DeploymentGroupConflict => Outcome::new(
+            CreateDeploymentGroupStatus::Conflict,
+            format!("deployment group {name} exists with other host selectors; remove it first"),
+        ),
+        other => return Err(Error::Unexpected(other)),
+    })
+}
+
+/// A group name: 1 to [`MAX_NAME_LEN`] characters, none of them `/` or a control character
+/// (it is a path segment of the REST API).
+fn check_name(name: &str) -> Result<(), Error> {
+    let problem = if name.is_empty() {
+        Some("a deployment group needs a name".to_string())
+    } else if name.len() > MAX_NAME_LEN {
+        Some(format!(
+            "the deployment group name has {} characters; at most {MAX_NAME_LEN} are allowed",
+            name.len()
+        ))
+    } else if name.chars().any(|c| c == '/' || c.is_control()) {
+        Some(format!(
+            "the deployment group name {name:?} may not contain '/' or control characters"
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(Error::invalid("INVALID_DEPLOYMENT_GROUP", message)),
+        None => Ok(()),
+    }
+}
+
+/// Removes a group; the deployments it made stay.
+pub async fn remove(
+    node: &Node,
+    key: &WriteKey,
+    name: &str,
+) -> Result<Outcome<RemoveDeploymentGroupStatus>, Error> {
+    let command = Command::RemoveDeploymentGroup {
+        name: name.to_string(),
+    };
+    Ok(match node.write_keyed(key, command).await? {
+        CommandResult::Ok => Outcome::new(
+            RemoveDeploymentGroupStatus::Removed,
+            format!("removed deployment group {name}"),
+        ),
+        CommandResult::DeploymentGroupNotFound => Outcome::new(
+            RemoveDeploymentGroupStatus::DeploymentGroupNotFound,
+            format!("no deployment group {name}"),
+        ),
+        other => return Err(Error::Unexpected(other)),
+    })
+}
+
+/// The names of every group, sorted.
+pub async fn list(node: &Node) -> Result<Vec<String>, Error> {
+    Ok(node
+        .read(|s| s.deployment_groups.keys().cloned().collect())
+        .await?)
+}
+
+/// One group; `DEPLOYMENT_GROUP_NOT_FOUND` when there is none.
+pub async fn get(node: &Node, name: &str) -> Result<DeploymentGroup, Error> {
+    node.read(|s| s.deployment_groups.get(name).map(|g| g.value.clone()))
+        .await?
+        .ok_or_else(|| not_found(name))
+}
+
+/// A group's status: `IDLE` before its first rolling update, and each matching host that is
+/// UP, in name order, with the job the group deployed there and its task state.
+pub async fn status(node: &Node, name: &str) -> Result<DeploymentGroupStatusResponse, Error> {
+    node.read(|s| status_in(s, name))
+        .await?
+        .ok_or_else(|| not_found(name))
+}
+
+fn status_in(s: &State, name: &str) -> Option<DeploymentGroupStatusResponse> {
+    let group = s.deployment_groups.get(name)?.value.clone();
+    let hosts = s
+        .hosts
+        .iter()
+        .filter(|(_, h)| group.matches_host(&h.labels))
+        .filter_map(|(host, _)| {
+            DeploymentGroupHostStatus::of_host(name, host, status_of(s, host, None).as_ref())
+        })
+        .collect();
+    Some(DeploymentGroupStatusResponse::new(group, None, hosts))
+}
+
+fn not_found(name: &str) -> Error {
+    Error::not_found(
+        "DEPLOYMENT_GROUP_NOT_FOUND",
+        format!("no deployment group {name}"),
+    )
+}

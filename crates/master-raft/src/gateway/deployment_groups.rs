@@ -1,0 +1,63 @@
+//! Deployment-group endpoints (reference §3): create, remove, list, inspect, status.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use helios_api::{
+    CreateDeploymentGroupResponse, DeploymentGroup, DeploymentGroupStatusResponse,
+    RemoveDeploymentGroupResponse,
+};
+
+use super::ApiError;
+use super::jobs::json_body;
+use crate::control::deployment_groups;
+use crate::exactly_once::WriteKey;
+use crate::node::Node;
+
+/// `GET /deployment-group`: every group's name, sorted.
+pub async fn list(State(node): State<Node>) -> Result<Json<Vec<String>>, ApiError> {
+    Ok(Json(deployment_groups::list(&node).await?))
+}
+
+/// `GET /deployment-group/{name}`: the group, or 404.
+pub async fn get_one(
+    State(node): State<Node>,
+    Path(name): Path<String>,
+) -> Result<Json<DeploymentGroup>, ApiError> {
+    Ok(Json(deployment_groups::get(&node, &name).await?))
+}
+
+/// `POST /deployment-group`: creates a group; 200 with `CREATED`, `NOT_MODIFIED` or
+/// `CONFLICT`, as Helios answers all three.
+pub async fn create(
+    State(node): State<Node>,
+    Extension(key): Extension<WriteKey>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<CreateDeploymentGroupResponse>, ApiError> {
+    let group: DeploymentGroup = json_body(
+        raw,
+        "INVALID_DEPLOYMENT_GROUP",
+        "a deployment group {\"name\":…,\"hostSelectors\":[…]}",
+    )?;
+    let status = deployment_groups::create(&node, &key, group).await?.status;
+    Ok(Json(CreateDeploymentGroupResponse { status }))
+}
+
+/// `DELETE /deployment-group/{name}`: 200 with `REMOVED` or `DEPLOYMENT_GROUP_NOT_FOUND`.
+pub async fn remove(
+    State(node): State<Node>,
+    Extension(key): Extension<WriteKey>,
+    Path(name): Path<String>,
+) -> Result<Json<RemoveDeploymentGroupResponse>, ApiError> {
+    let status = deployment_groups::remove(&node, &key, &name).await?.status;
+    Ok(Json(RemoveDeploymentGroupResponse { status }))
+}
+
+/// `GET /deployment-group/{name}/status`: the group's status, or 404.
+pub async fn status(
+    State(node): State<Node>,
+    Path(name): Path<String>,
+) -> Result<Json<DeploymentGroupStatusResponse>, ApiError> {
+    Ok(Json(deployment_groups::status(&node, &name).await?))
+}
