@@ -189,6 +189,16 @@ pub enum Command {
     Deregister(DeregisterArgs),
     /// list masters
     Masters(MastersArgs),
+    /// create a deployment group
+    CreateDeploymentGroup(CreateDeploymentGroupArgs),
+    /// remove a deployment-group (jobs it deployed stay deployed)
+    RemoveDeploymentGroup(DeploymentGroupNameArgs),
+    /// list deployment groups
+    ListDeploymentGroups,
+    /// inspect a deployment group
+    InspectDeploymentGroup(DeploymentGroupNameArgs),
+    /// show deployment-group status
+    DeploymentGroupStatus(DeploymentGroupStatusArgs),
     /// print version of master and client
     Version,
     /// print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -509,6 +519,38 @@ pub struct DeregisterArgs {
     pub force: bool,
 }
 
+/// `helios create-deployment-group`.
+#[derive(Args, Debug, Clone)]
+pub struct CreateDeploymentGroupArgs {
+    /// Deployment group name
+    pub name: String,
+    /// Host selector expression (one or more; all must hold). Hosts matching them are part
+    /// of the deployment group. Operators are =, !=, in and notin, e.g. `foo=bar baz!=qux
+    /// "role in (web, api)"`.
+    #[arg(required = true, value_name = "HOST_SELECTOR")]
+    pub host_selectors: Vec<String>,
+    /// only print the master's answer
+    #[arg(short = 'q')]
+    pub quiet: bool,
+}
+
+/// `helios remove-deployment-group` and `helios inspect-deployment-group`.
+#[derive(Args, Debug, Clone)]
+pub struct DeploymentGroupNameArgs {
+    /// Deployment group name
+    pub name: String,
+}
+
+/// `helios deployment-group-status`.
+#[derive(Args, Debug, Clone)]
+pub struct DeploymentGroupStatusArgs {
+    /// Deployment group name
+    pub name: String,
+    /// Print full hostnames and job ids.
+    #[arg(short = 'f')]
+    pub full: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -777,6 +819,42 @@ mod tests {
             panic!("not hosts")
         };
         assert_eq!((args.pattern.as_str(), args.status), ("", None));
+    }
+
+    #[test]
+    fn deployment_group_commands() {
+        let cli = parse(&["create-deployment-group", "g", "a=b", "-q", "c in (d, e)"]);
+        let Some(Command::CreateDeploymentGroup(args)) = cli.command else {
+            panic!("not create-deployment-group")
+        };
+        assert_eq!(args.name, "g");
+        assert_eq!(args.host_selectors, ["a=b", "c in (d, e)"]);
+        assert!(args.quiet);
+        // Helios's argparse wants at least one selector.
+        assert!(Cli::try_parse_from(["helios", "create-deployment-group", "g"]).is_err());
+        let cli = parse(&["deployment-group-status", "g", "-f"]);
+        let Some(Command::DeploymentGroupStatus(args)) = cli.command else {
+            panic!("not deployment-group-status")
+        };
+        assert_eq!((args.name.as_str(), args.full), ("g", true));
+        assert!(matches!(
+            parse(&["remove-deployment-group", "g"]).command,
+            Some(Command::RemoveDeploymentGroup(DeploymentGroupNameArgs { ref name })) if name == "g"
+        ));
+        assert!(matches!(
+            parse(&["inspect-deployment-group", "g"]).command,
+            Some(Command::InspectDeploymentGroup(DeploymentGroupNameArgs { ref name })) if name == "g"
+        ));
+        for command in ["remove-deployment-group", "inspect-deployment-group"] {
+            assert!(
+                Cli::try_parse_from(["helios", command]).is_err(),
+                "{command}"
+            );
+        }
+        assert!(matches!(
+            parse(&["list-deployment-groups"]).command,
+            Some(Command::ListDeploymentGroups)
+        ));
     }
 
     #[test]

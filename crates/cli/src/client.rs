@@ -34,9 +34,11 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use helios_api::{
-    CreateJobResponse, Goal, HostDeregisterResponse, HostDeregisterStatus, HostJobResponse,
-    HostStatus, Job, JobDeleteResponse, JobDeleteStatus, JobDeployResponse, JobId, JobStatus,
-    JobUndeployResponse, SetGoalResponse, TaskStatusEvents,
+    CreateDeploymentGroupResponse, CreateJobResponse, DeploymentGroup,
+    DeploymentGroupStatusResponse, Goal, HostDeregisterResponse, HostDeregisterStatus,
+    HostJobResponse, HostStatus, Job, JobDeleteResponse, JobDeleteStatus, JobDeployResponse, JobId,
+    JobStatus, JobUndeployResponse, RemoveDeploymentGroupResponse, RemoveDeploymentGroupStatus,
+    SetGoalResponse, TaskStatusEvents,
 };
 
 use crate::target::{Endpoint, Target};
@@ -621,6 +623,77 @@ impl HeliosClient {
                 }
             }),
             _ => Err(status_error(&request, &reply)),
+        }
+    }
+
+    /// `GET /deployment-group`: the names of the deployment groups, as the master sorts
+    /// them; `None` for a 404 (Helios's client reads it as no answer).
+    pub async fn deployment_groups(&self) -> Result<Option<Vec<String>>, ClientError> {
+        self.get_optional(&Request::new(Method::GET, &["deployment-group"]))
+            .await
+    }
+
+    /// `GET /deployment-group/{name}`; `None` when the master does not know the group.
+    pub async fn deployment_group(
+        &self,
+        name: &str,
+    ) -> Result<Option<DeploymentGroup>, ClientError> {
+        self.get_optional(&Request::new(Method::GET, &["deployment-group", name]))
+            .await
+    }
+
+    /// `GET /deployment-group/{name}/status`; `None` when the master does not know the
+    /// group.
+    pub async fn deployment_group_status(
+        &self,
+        name: &str,
+    ) -> Result<Option<DeploymentGroupStatusResponse>, ClientError> {
+        let request = Request::new(Method::GET, &["deployment-group", name, "status"]);
+        self.get_optional(&request).await
+    }
+
+    /// `POST /deployment-group` with the group: `CREATED`, `NOT_MODIFIED` or `CONFLICT`,
+    /// all with 200 (400 is decoded too, as Helios's client does).
+    pub async fn create_deployment_group(
+        &self,
+        group: &DeploymentGroup,
+    ) -> Result<CreateDeploymentGroupResponse, ClientError> {
+        let request = Request::new(Method::POST, &["deployment-group"]).json(group);
+        let reply = self.send(&request).await?;
+        match reply.status {
+            200 | 400 => decode(&request, &reply),
+            _ => Err(status_error(&request, &reply)),
+        }
+    }
+
+    /// `DELETE /deployment-group/{name}`: `REMOVED` or `DEPLOYMENT_GROUP_NOT_FOUND`, both
+    /// with 200 (400 is decoded too, as Helios's client does); a 404 that does not say
+    /// otherwise is `DEPLOYMENT_GROUP_NOT_FOUND`.
+    pub async fn remove_deployment_group(
+        &self,
+        name: &str,
+    ) -> Result<RemoveDeploymentGroupResponse, ClientError> {
+        let request = Request::new(Method::DELETE, &["deployment-group", name]);
+        let reply = self.send(&request).await?;
+        match reply.status {
+            200 | 400 => decode(&request, &reply),
+            404 => Ok(reply.json().unwrap_or(RemoveDeploymentGroupResponse {
+                status: RemoveDeploymentGroupStatus::DeploymentGroupNotFound,
+            })),
+            _ => Err(status_error(&request, &reply)),
+        }
+    }
+
+    /// Sends a read and decodes a 200 answer; a 404 is `None`, any other status an error.
+    async fn get_optional<T: DeserializeOwned>(
+        &self,
+        request: &Request,
+    ) -> Result<Option<T>, ClientError> {
+        let reply = self.send(request).await?;
+        match reply.status {
+            200 => decode(request, &reply).map(Some),
+            404 => Ok(None),
+            _ => Err(status_error(request, &reply)),
         }
     }
 

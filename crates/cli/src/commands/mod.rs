@@ -12,18 +12,23 @@
 //! and the other targets still run.
 
 pub mod create;
+pub mod create_deployment_group;
 pub mod deploy;
+pub mod deployment_group_status;
 pub mod deregister;
 pub mod goal;
 pub mod history;
 pub mod host_resolver;
 pub mod hosts;
 pub mod inspect;
+pub mod inspect_deployment_group;
 pub mod job_ref;
 pub mod jobs;
+pub mod list_deployment_groups;
 pub mod masters;
 pub mod register;
 pub mod remove;
+pub mod remove_deployment_group;
 pub mod status;
 pub mod undeploy;
 pub mod version;
@@ -335,6 +340,19 @@ async fn dispatch(
         Command::Hosts(args) => hosts::run(args, client, ctx).await,
         Command::Register(args) => register::run(args, client, ctx).await,
         Command::Deregister(args) => deregister::run(args, client, ctx).await,
+        Command::CreateDeploymentGroup(args) => {
+            create_deployment_group::run(args, client, ctx).await
+        }
+        Command::RemoveDeploymentGroup(args) => {
+            remove_deployment_group::run(args, client, ctx).await
+        }
+        Command::ListDeploymentGroups => list_deployment_groups::run(client, ctx).await,
+        Command::InspectDeploymentGroup(args) => {
+            inspect_deployment_group::run(args, client, ctx).await
+        }
+        Command::DeploymentGroupStatus(args) => {
+            deployment_group_status::run(args, client, ctx).await
+        }
         // Handled by `main` before any master is looked up.
         Command::Completions(_) => Ok(0),
         // Handled by `run_on` before any per-target dispatch.
@@ -372,6 +390,8 @@ pub fn confirmed(ctx: &mut Context<'_>) -> std::io::Result<bool> {
     Ok(matches!(answer.trim().chars().next(), Some('y' | 'Y')))
 }
 
+#[cfg(test)]
+mod deployment_group_tests;
 #[cfg(test)]
 mod deployment_tests;
 

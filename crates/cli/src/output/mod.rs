@@ -9,7 +9,10 @@
 //! * [`tasks`]: the `status` and `history` tables and `watch` lines.
 //! * [`hosts`]: the `hosts` table, human durations and Java's `%.2f`.
 //! * [`responses`]: Java `toString()` forms of REST responses.
+//! * [`deployment_group`]: `inspect-deployment-group`, `deployment-group-status` and host
+//!   selectors in Helios's pretty form.
 
+pub mod deployment_group;
 pub mod hostname;
 pub mod hosts;
 pub mod job;

@@ -4,7 +4,8 @@
 //! Absent values print as `null`, as Java's string concatenation does.
 
 use helios_api::{
-    Goal, HostDeregisterResponse, JobDeployResponse, JobId, JobUndeployResponse, SetGoalResponse,
+    CreateDeploymentGroupResponse, Goal, HostDeregisterResponse, JobDeployResponse, JobId,
+    JobUndeployResponse, SetGoalResponse,
 };
 use serde::Serialize;
 
@@ -67,6 +68,14 @@ pub fn deregister_response(r: &HostDeregisterResponse) -> String {
         "HostDeregisterResponse{{status={}, host='{}'}}",
         enum_name(&r.status),
         r.host
+    )
+}
+
+/// `CreateDeploymentGroupResponse{status=…}`.
+pub fn create_deployment_group_response(r: &CreateDeploymentGroupResponse) -> String {
+    format!(
+        "CreateDeploymentGroupResponse{{status={}}}",
+        enum_name(&r.status)
     )
 }
 
