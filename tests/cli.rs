@@ -1,5 +1,6 @@
 //! The `helios` CLI against a real three-master cluster: the job commands work whichever
-//! master `-z` names, and keep working after the leader is killed.
+//! master `-z` names, and keep working after the leader is killed; the deployment-group
+//! commands (without rolling updates) answer as Helios does.
 
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -165,4 +166,69 @@ async fn create_failures_exit_one() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no masters specified"));
+}
+
+/// The deployment-group commands against a real cluster, through a follower and the leader:
+/// create (created, not modified, conflict), list, inspect, status before any rolling update,
+/// remove, with Helios's outputs and exit codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deployment_group_commands_against_a_cluster() {
+    let cluster = Cluster::start(3).await;
+    let urls = cluster.urls();
+    let (a, b) = (urls[0].as_str(), urls[2].as_str());
+
+    let out = ok(&helios(
+        &[a],
+        &["create-deployment-group", "web", "role=web", "dc in (x, y)"],
+    ));
+    assert!(out.starts_with("Creating deployment group: {"), "{out}");
+    assert!(out.contains(r#"{"status":"CREATED"}"#), "{out}");
+    let out = ok(&helios(
+        &[b],
+        &[
+            "create-deployment-group",
+            "-q",
+            "web",
+            "role=web",
+            "dc in (y, x)",
+        ],
+    ));
+    assert!(out.contains("NOT_MODIFIED"), "{out}");
+    let conflict = helios(&[a], &["create-deployment-group", "web", "role=db"]);
+    assert_eq!(conflict.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&conflict.stdout)
+            .contains("Failed: CreateDeploymentGroupResponse{status=CONFLICT}"),
+        "{conflict:?}"
+    );
+    ok(&helios(&[b], &["create-deployment-group", "db", "role=db"]));
+
+    let list: Value =
+        serde_json::from_str(&ok(&helios(&[b], &["list-deployment-groups", "--json"])))
+            .expect("JSON list");
+    assert_eq!(list, serde_json::json!(["db", "web"]));
+    let inspect = ok(&helios(&[a], &["inspect-deployment-group", "web"]));
+    assert!(inspect.contains("Name: web"), "{inspect}");
+    assert!(inspect.contains("role = web"), "{inspect}");
+    let status = ok(&helios(&[b], &["deployment-group-status", "web"]));
+    assert!(status.contains("Status: IDLE"), "{status}");
+
+    assert!(
+        ok(&helios(&[a], &["remove-deployment-group", "web"]))
+            .contains("Deployment-group web removed")
+    );
+    let again = helios(&[b], &["remove-deployment-group", "web"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("DEPLOYMENT_GROUP_NOT_FOUND"),
+        "{again:?}"
+    );
+    let unknown = helios(&[a], &["inspect-deployment-group", "web"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&unknown.stdout),
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+    assert!(said.contains("Unknown deployment group: web"), "{said}");
 }
