@@ -112,16 +112,21 @@ impl HostSelector {
     }
 }
 
+/// Helios's pretty form: `label = value`, `label != value`, `label in [a, b]`,
+/// `label notin [a, b]`.
 impl fmt::Display for HostSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.operator, &self.operand) {
-            (Operator::Equals, Operand::One(v)) => write!(f, "{} = {v}", self.label),
-            (Operator::NotEquals, Operand::One(v)) => write!(f, "{} != {v}", self.label),
-            (Operator::In, Operand::Many(vs)) => write!(f, "{} in [{}]", self.label, vs.join(", ")),
-            (Operator::NotIn, Operand::Many(vs)) => {
-                write!(f, "{} not in [{}]", self.label, vs.join(", "))
+        let operator = match self.operator {
+            Operator::Equals => "=",
+            Operator::NotEquals => "!=",
+            Operator::In => "in",
+            Operator::NotIn => "notin",
+        };
+        match &self.operand {
+            Operand::One(value) => write!(f, "{} {operator} {value}", self.label),
+            Operand::Many(values) => {
+                write!(f, "{} {operator} [{}]", self.label, values.join(", "))
             }
-            (op, operand) => write!(f, "{} {op:?} {operand:?}", self.label),
         }
     }
 }
@@ -182,5 +187,14 @@ mod tests {
             serde_json::to_string(&s).unwrap(),
             r#"{"label":"dc","operand":["a","b"],"operator":"IN"}"#
         );
+    }
+
+    #[test]
+    fn pretty_forms_are_helios_s() {
+        let pretty = |raw: &str| raw.parse::<HostSelector>().unwrap().to_string();
+        assert_eq!(pretty("role=web"), "role = web");
+        assert_eq!(pretty("role!=web"), "role != web");
+        assert_eq!(pretty("dc in (b, a)"), "dc in [a, b]");
+        assert_eq!(pretty("dc notin (a, b)"), "dc notin [a, b]");
     }
 }

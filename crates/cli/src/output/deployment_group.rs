@@ -7,8 +7,7 @@
 
 use std::fmt::Display;
 
-use helios_api::model::host_selector::Operand;
-use helios_api::{DeploymentGroup, DeploymentGroupStatusResponse, HostSelector, Operator};
+use helios_api::{DeploymentGroup, DeploymentGroupStatusResponse, HostSelector};
 
 use super::hostname::format_hostname;
 use super::responses::enum_name;
@@ -17,17 +16,7 @@ use super::table;
 /// Helios's `HostSelector.toPrettyString()`: label, operator as typed (`=`, `!=`, `in`,
 /// `notin`) and the operand, a list as Java prints one (`[a, b]`).
 pub fn selector(s: &HostSelector) -> String {
-    let operator = match s.operator {
-        Operator::Equals => "=",
-        Operator::NotEquals => "!=",
-        Operator::In => "in",
-        Operator::NotIn => "notin",
-    };
-    let operand = match &s.operand {
-        Operand::One(value) => value.clone(),
-        Operand::Many(values) => format!("[{}]", values.join(", ")),
-    };
-    format!("{} {operator} {operand}", s.label)
+    s.to_string()
 }
 
 /// `Host selectors:` and one indented line per selector.
