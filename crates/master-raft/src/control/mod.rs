@@ -5,6 +5,7 @@
 //! * [`hosts`]: register, deregister, list hosts and host statuses.
 //! * [`deployments`]: deploy, set a goal, undeploy, get a deployment.
 //! * [`deployment_groups`]: create, remove, list, inspect deployment groups, their status.
+//! * [`rollout_plan`]: the tasks of a rolling update (pure; the engine is not built yet).
 //! * [`members`]: the masters and their state.
 //! * [`version`]: how a client's version compares with ours.
 //!
@@ -18,6 +19,7 @@ pub mod deployments;
 pub mod hosts;
 pub mod jobs;
 pub mod members;
+pub mod rollout_plan;
 pub mod version;
 
 use crate::node::{Node, NodeError};
