@@ -4,19 +4,16 @@
 
 use std::sync::Arc;
 
-use helios_store::{KvBackend, LogStore, SledBackend};
+use helios_store::{KvBackend, SledBackend};
 use openraft::entry::RaftEntry;
-use openraft::storage::{IOFlushed, RaftLogReader, RaftLogStorage};
+use openraft::storage::{IOFlushed, RaftLogStorage};
 use openraft::testing::log_id;
 use openraft::type_config::TypeConfigExt;
 use openraft::type_config::alias::OneshotReceiverOf;
 
-openraft::declare_raft_types!(
-    /// Entries carry their own index as text, so every read can be checked.
-    pub TestConfig: D = String, R = String
-);
+mod common;
 
-type Store = LogStore<TestConfig>;
+use common::{Store, TestConfig, open, read};
 type Flushed = OneshotReceiverOf<TestConfig, std::io::Result<()>>;
 
 /// Appends entries `from..to` as one append and returns without waiting for the sync.
@@ -26,20 +23,6 @@ async fn queue(store: &mut Store, from: u64, to: u64) -> Flushed {
         (from..to).map(|i| RaftEntry::new_normal(log_id::<TestConfig>(1, 0, i), i.to_string()));
     store.append(entries, IOFlushed::signal(tx)).await.unwrap();
     rx
-}
-
-/// The payloads of the entries in `range`.
-async fn read(store: &mut Store, range: std::ops::Range<u64>) -> Vec<String> {
-    store
-        .try_get_log_entries(range)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| match e.payload {
-            openraft::EntryPayload::Normal(s) => s,
-            _ => panic!("unexpected payload"),
-        })
-        .collect()
 }
 
 fn texts(range: std::ops::Range<u64>) -> Vec<String> {
@@ -53,7 +36,7 @@ async fn close_writes_the_queue_and_releases_the_directory_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let total = 3000;
     {
-        let backend: Arc<dyn KvBackend> = Arc::new(SledBackend::open(dir.path()).unwrap());
+        let backend = open(dir.path());
         let mut store = Store::new(backend).unwrap();
         let mut flushed = Vec::new();
         for from in (0..total).step_by(10) {

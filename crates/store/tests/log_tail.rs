@@ -1,20 +1,14 @@
 //! The log store's in-memory tail: reads that span the backend and the tail, truncation and
 //! purge below and inside the tail, and a reopened store that finds exactly what was written.
 
-use std::sync::Arc;
-
-use helios_store::{KvBackend, LogStore, SledBackend};
 use openraft::entry::RaftEntry;
-use openraft::storage::{IOFlushed, RaftLogReader, RaftLogStorage};
+use openraft::storage::{IOFlushed, RaftLogStorage};
 use openraft::testing::log_id;
 use openraft::type_config::TypeConfigExt;
 
-openraft::declare_raft_types!(
-    /// Entries carry their own index as text, so every read can be checked.
-    pub TestConfig: D = String, R = String
-);
+mod common;
 
-type Store = LogStore<TestConfig>;
+use common::{Store, TestConfig, open, read};
 
 fn entry(term: u64, index: u64) -> openraft::alias::EntryOf<TestConfig> {
     RaftEntry::new_normal(
@@ -38,26 +32,8 @@ async fn append(store: &mut Store, term: u64, from: u64, to: u64) {
     }
 }
 
-/// The `term/index` payloads of the entries in `range`.
-async fn read(store: &mut Store, range: std::ops::Range<u64>) -> Vec<String> {
-    store
-        .try_get_log_entries(range)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| match e.payload {
-            openraft::EntryPayload::Normal(s) => s,
-            _ => panic!("unexpected payload"),
-        })
-        .collect()
-}
-
 fn expected(term: u64, range: std::ops::Range<u64>) -> Vec<String> {
     range.map(|i| format!("{term}/{i}")).collect()
-}
-
-fn open(dir: &std::path::Path) -> Arc<dyn KvBackend> {
-    Arc::new(SledBackend::open(dir).expect("open sled"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
