@@ -261,11 +261,7 @@ async fn ensure_cluster_id(app: Node, mut stop: tokio::sync::watch::Receiver<boo
     let mut metrics = app.raft.metrics();
     loop {
         let leads = leader_node(&app.raft).map(|(id, _)| id) == Some(app.id);
-        let has_id = app
-            .shared
-            .read()
-            .map(|v| v.state.cluster_id.is_some())
-            .unwrap_or(true);
+        let has_id = app.read_local(|s| s.cluster_id.is_some()).unwrap_or(true);
         if leads && !has_id {
             let cluster_id = uuid::Uuid::new_v4().to_string();
             match app.write(Command::InitCluster { cluster_id }).await {

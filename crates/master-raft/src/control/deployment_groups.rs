@@ -43,15 +43,16 @@ pub async fn create(
             ),
         ));
     }
-    let count = node.read_local(|s| s.deployment_groups.len())?;
-    if count >= MAX_GROUPS {
-        let exists = node.read_local(|s| s.deployment_groups.contains_key(&name))?;
-        if !exists {
-            return Err(Error::invalid(
-                "TOO_MANY_DEPLOYMENT_GROUPS",
-                format!("the cluster already has {count} deployment groups (at most {MAX_GROUPS})"),
-            ));
-        }
+    let (count, exists) = node.read_local(|s| {
+        let groups = &s.deployment_groups;
+        (groups.len(), groups.contains_key(&name))
+    })?;
+    // A group that exists is answered NOT_MODIFIED or CONFLICT, even at the bound.
+    if count >= MAX_GROUPS && !exists {
+        return Err(Error::invalid(
+            "TOO_MANY_DEPLOYMENT_GROUPS",
+            format!("the cluster already has {count} deployment groups (at most {MAX_GROUPS})"),
+        ));
     }
     let group = DeploymentGroup::new(name.clone(), group.host_selectors);
     let command = Command::CreateDeploymentGroup { group };

@@ -124,12 +124,17 @@ pub async fn remove_job(
     })
 }
 
-/// One job with the index that created it; `JOB_NOT_FOUND` when there is none.
-pub async fn job(node: &Node, id: &str, freshness: Freshness) -> Result<Versioned<Job>, Error> {
+/// One job by its full id (as parsed), with the index that created it; `JOB_NOT_FOUND` when
+/// there is none.
+pub async fn job(
+    node: &Node,
+    id: &str,
+    freshness: Freshness,
+) -> Result<(String, Versioned<Job>), Error> {
     let id = full_id(id)?.to_string();
-    read(node, freshness, |s| s.jobs.get(&id).cloned())
-        .await?
-        .ok_or_else(|| Error::not_found("JOB_NOT_FOUND", format!("no job {id}")))
+    let found = read(node, freshness, |s| s.jobs.get(&id).cloned()).await?;
+    let job = found.ok_or_else(|| Error::not_found("JOB_NOT_FOUND", format!("no job {id}")))?;
+    Ok((id, job))
 }
 
 /// The jobs whose full id contains `query` and, with a non-empty `host_pattern` (a regular

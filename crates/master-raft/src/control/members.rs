@@ -65,9 +65,10 @@ pub struct MemberStatus {
     pub millis_since_ack: Option<u64>,
 }
 
-/// Every member with its role and state, sorted by name (then id), after confirming
+/// The members with their role and state, sorted by name (then id): every member with `all`,
+/// else the live (up) ones, as Helios lists its running masters. Answered after confirming
 /// leadership with a quorum so that the membership and the acknowledgements are current.
-pub async fn member_statuses(app: &Node) -> Result<Vec<MemberStatus>, Error> {
+pub async fn member_statuses(app: &Node, all: bool) -> Result<Vec<MemberStatus>, Error> {
     app.read(|_| ()).await?;
     let metrics = app.raft.metrics().borrow_watched().clone();
     let leader = metrics.current_leader.unwrap_or(app.id);
@@ -82,13 +83,15 @@ pub async fn member_statuses(app: &Node) -> Result<Vec<MemberStatus>, Error> {
         .collect();
     let down_after = Duration::from_millis(app.raft.config().election_timeout_max)
         * DOWN_AFTER_ELECTION_TIMEOUTS;
-    Ok(judge(
+    let mut members = judge(
         membership.nodes().map(|(id, n)| (*id, n)),
         &voters,
         leader,
         &since_ack,
         down_after,
-    ))
+    );
+    members.retain(|m| all || m.state == MemberState::Up);
+    Ok(members)
 }
 
 /// The pure part of [`member_statuses`]: each node's role from the voter set and the

@@ -12,7 +12,6 @@ use serde_json::json;
 use super::ApiError;
 use super::error::RAFT_STOPPED;
 use super::version::{SERVER_VERSION, check, parse_version};
-use crate::control::MemberState;
 use crate::node::Node;
 
 /// `GET /masters[?all=true]`: the names of the live members, sorted, as Helios lists its
@@ -33,15 +32,11 @@ pub async fn masters(
             ));
         }
     };
-    let members = crate::control::member_statuses(&app).await?;
+    let members = crate::control::member_statuses(&app, all).await?;
     if all {
         return Ok(Json(members).into_response());
     }
-    let names: Vec<String> = members
-        .into_iter()
-        .filter(|m| m.state == MemberState::Up)
-        .map(|m| m.name)
-        .collect();
+    let names: Vec<String> = members.into_iter().map(|m| m.name).collect();
     Ok(Json(names).into_response())
 }
 

@@ -94,7 +94,7 @@ pub async fn get_one(
     } else {
         Freshness::Linearizable
     };
-    Ok(Json(jobs::job(&node, &id, freshness).await?.value))
+    Ok(Json(jobs::job(&node, &id, freshness).await?.1.value))
 }
 
 /// `DELETE /jobs/{id}?token=`.

@@ -347,9 +347,8 @@ impl Helios for HeliosApi {
         }
         let req = req.into_inner();
         let found = jobs::job(&self.node, &req.job_id, freshness(req.stale)).await;
-        let job = found.map_err(|e| self.failed(e))?;
-        let id = jobs::full_id(&req.job_id).map_err(from_control)?;
-        Ok(Response::new(job_entry(id.to_string(), job)))
+        let (id, job) = found.map_err(|e| self.failed(e))?;
+        Ok(Response::new(job_entry(id, job)))
     }
 
     async fn list_jobs(
@@ -527,13 +526,12 @@ impl Helios for HeliosApi {
     ) -> Result<Response<v1::ListMastersResponse>, Status> {
         at_leader!(self, req, list_masters);
         let all = req.get_ref().all;
-        let members = control::member_statuses(&self.node)
+        let members = control::member_statuses(&self.node, all)
             .await
             .map_err(|e| self.failed(e))?;
         // Sorted by name, then id, as `member_statuses` returns them.
         let masters = members
             .into_iter()
-            .filter(|m| all || m.state == MemberState::Up)
             .map(|m| v1::Master {
                 id: m.id,
                 name: m.name,
