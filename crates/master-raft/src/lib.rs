@@ -4,7 +4,8 @@
 //! ([`state`]), stored by `helios-store` in sled, and which serves Helios's REST API
 //! ([`gateway`]) and the public gRPC API `helios.v1` ([`grpc`]) on the same HTTP port, both
 //! built on the shared use cases of [`control`]. The leader also does the housekeeping
-//! ([`housekeeping`]): expired jobs, dead agents. [`server`] wires them together; [`config`]
+//! ([`housekeeping`]): expired jobs, dead agents, and runs rolling updates
+//! ([`rollout_engine`]). [`server`] wires them together; [`config`]
 //! holds the command-line flags.
 
 pub mod clock;
@@ -18,5 +19,6 @@ pub mod housekeeping;
 pub mod metrics;
 pub mod node;
 pub mod raft;
+pub mod rollout_engine;
 pub mod server;
 pub mod state;

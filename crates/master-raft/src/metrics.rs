@@ -32,6 +32,8 @@ pub struct Metrics {
     pub write_latency: Histogram,
     /// Requests this member forwarded to the leader.
     pub forwarded: Counter,
+    /// Rollout steps this member proposed as the leader's rollout engine.
+    pub rollout_steps: Counter,
     flush_stats: Arc<FlushStats>,
 }
 
@@ -50,6 +52,7 @@ impl Metrics {
             log_synced_appends: Counter::default(),
             write_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
             forwarded: Counter::default(),
+            rollout_steps: Counter::default(),
             flush_stats,
             registry: Registry::default(),
         };
@@ -93,6 +96,11 @@ impl Metrics {
             "write_latency_seconds",
             "Time from a write request to its commit and apply",
             m.write_latency.clone(),
+        );
+        registry.register(
+            "rollout_steps",
+            "Rollout steps proposed by this member's rollout engine",
+            m.rollout_steps.clone(),
         );
         registry.register(
             "forwarded_requests",

@@ -150,6 +150,7 @@ pub async fn serve(
     let liveness_task = tasks.spawn(liveness::run(dispatcher.clone(), stop_rx.clone()));
     let housekeeping_tasks =
         housekeeping::spawn(&dispatcher, cfg.agent_reaping_timeout, stop_rx.clone());
+    let rollouts = tasks.spawn(crate::rollout_engine::run(app.clone()));
     let rpc = RaftServiceServer::new(RaftRpc::new(raft.clone(), cfg.id, node.clone()))
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
@@ -208,6 +209,7 @@ pub async fn serve(
     for task in housekeeping_tasks {
         task.abort();
     }
+    rollouts.abort();
     cluster_id.abort();
     // Give open connections a moment to finish, but never hang on a stuck client.
     stop_within_grace("HTTP", http_server).await;

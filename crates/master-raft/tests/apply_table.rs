@@ -28,6 +28,9 @@ use openraft::alias::EntryOf;
 use openraft::entry::RaftEntry;
 use openraft::testing::{blank_ent, log_id, membership_ent};
 
+#[path = "apply_table/rollout_cases.rs"]
+mod rollout_cases;
+
 // ---------------------------------------------------------------------------------------------
 // Fixtures: jobs by key, commands, results.
 // ---------------------------------------------------------------------------------------------
@@ -177,13 +180,17 @@ fn down(hosts: &[&str], now_ms: i64) -> Command {
 }
 
 fn deregister(host: &str) -> Command {
-    Command::DeregisterHost { name: host.into() }
+    Command::DeregisterHost {
+        name: host.into(),
+        now_ms: 0,
+    }
 }
 
 fn reap(host: &str, down_since_ms: i64) -> Command {
     Command::DeregisterDeadHost {
         name: host.into(),
         down_since_ms,
+        now_ms: 0,
     }
 }
 
@@ -1923,6 +1930,7 @@ fn cases() -> Vec<Case> {
     ];
     cases.push(keys_beyond_the_count_bound());
     cases.extend(deployment_group_cases());
+    cases.extend(rollout_cases::rollout_cases());
     cases
 }
 
@@ -2102,6 +2110,9 @@ fn command_name(command: &Command) -> &'static str {
         Command::Idempotent { .. } => "Idempotent",
         Command::CreateDeploymentGroup { .. } => "CreateDeploymentGroup",
         Command::RemoveDeploymentGroup { .. } => "RemoveDeploymentGroup",
+        Command::RollingUpdate { .. } => "RollingUpdate",
+        Command::AdvanceRollout { .. } => "AdvanceRollout",
+        Command::StopDeploymentGroup { .. } => "StopDeploymentGroup",
     }
 }
 
@@ -2126,6 +2137,7 @@ fn result_name(result: &R) -> &'static str {
         R::DeploymentGroupNotModified => "DeploymentGroupNotModified",
         R::DeploymentGroupConflict => "DeploymentGroupConflict",
         R::DeploymentGroupNotFound => "DeploymentGroupNotFound",
+        R::RolloutStale => "RolloutStale",
     }
 }
 
@@ -2170,6 +2182,13 @@ const PAIRS: &[(&str, &str)] = &[
     ("CreateDeploymentGroup", "DeploymentGroupConflict"),
     ("RemoveDeploymentGroup", "Ok"),
     ("RemoveDeploymentGroup", "DeploymentGroupNotFound"),
+    ("RollingUpdate", "Ok"),
+    ("RollingUpdate", "JobNotFound"),
+    ("RollingUpdate", "DeploymentGroupNotFound"),
+    ("AdvanceRollout", "Ok"),
+    ("AdvanceRollout", "RolloutStale"),
+    ("StopDeploymentGroup", "Ok"),
+    ("StopDeploymentGroup", "DeploymentGroupNotFound"),
 ];
 
 #[test]

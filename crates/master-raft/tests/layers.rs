@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("gateway", 7),
     ("grpc", 7),
     ("housekeeping", 7),
+    ("rollout_engine", 7),
     ("server", 8),
 ];
 

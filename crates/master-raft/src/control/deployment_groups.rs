@@ -1,11 +1,12 @@
-//! Deployment groups (reference §5): create, remove, list, inspect, status.
-//!
-//! Rolling updates and host tracking are not here yet: a group's status is `IDLE` until its
-//! first rolling update, with the group's matching UP hosts.
+//! Deployment groups (reference §5): create, remove, list, inspect, status, rolling update
+//! and stop. Host tracking and the steps of a rollout are decided in the replicated state
+//! ([`crate::state`]'s `rollouts`); the leader's [`crate::rollout_engine`] proposes the steps
+//! that wait.
 
 use helios_api::{
     CreateDeploymentGroupStatus, DeploymentGroup, DeploymentGroupHostStatus,
-    DeploymentGroupStatusResponse, RemoveDeploymentGroupStatus,
+    DeploymentGroupStatusResponse, JobId, RemoveDeploymentGroupStatus, RollingUpdateStatus,
+    RolloutOptions,
 };
 
 use super::hosts::status_of;
@@ -23,6 +24,9 @@ pub const MAX_SELECTORS: usize = 64;
 
 /// Longest group name.
 pub const MAX_NAME_LEN: usize = 255;
+
+/// Most hosts one rolling update plans (three steps each): the plan is replicated state.
+pub const MAX_ROLLOUT_HOSTS: usize = 10_000;
 
 /// Creates a group from its name and selectors: `CREATED`, `NOT_MODIFIED` (it exists with
 /// the same selectors) or `CONFLICT` (it exists with others). A job, options or reason in
@@ -140,17 +144,109 @@ pub async fn status(node: &Node, name: &str) -> Result<DeploymentGroupStatusResp
         .ok_or_else(|| not_found(name))
 }
 
-fn status_in(s: &State, name: &str) -> Option<DeploymentGroupStatusResponse> {
+/// A group's status from the state: its rollout status and its hosts that are UP, in the
+/// group's (natural) order.
+pub fn status_in(s: &State, name: &str) -> Option<DeploymentGroupStatusResponse> {
     let group = s.deployment_groups.get(name)?.value.clone();
-    let hosts = s
-        .hosts
+    let progress = s.group_progress(name);
+    let hosts = progress
+        .map(|p| p.hosts.as_slice())
+        .unwrap_or_default()
         .iter()
-        .filter(|(_, h)| group.matches_host(&h.labels))
-        .filter_map(|(host, _)| {
+        .filter_map(|host| {
             DeploymentGroupHostStatus::of_host(name, host, status_of(s, host, None).as_ref())
         })
         .collect();
-    Some(DeploymentGroupStatusResponse::new(group, None, hosts))
+    let status = progress.and_then(|p| p.status.clone());
+    Some(DeploymentGroupStatusResponse::new(group, status, hosts))
+}
+
+/// Starts a rolling update of group `name` to `job`: `OK`, `JOB_NOT_FOUND` or
+/// `DEPLOYMENT_GROUP_NOT_FOUND`. `options` set in the request win over the job's own, which
+/// win over Helios's defaults. A new plan starts even when the group runs this job already
+/// (so it recovers a FAILED group).
+pub async fn rolling_update(
+    node: &Node,
+    key: &WriteKey,
+    name: &str,
+    job: &JobId,
+    options: Option<RolloutOptions>,
+) -> Result<Outcome<RollingUpdateStatus>, Error> {
+    if let Some(options) = &options {
+        check_options(options)?;
+    }
+    if !job.is_fully_qualified() {
+        return Ok(Outcome::new(
+            RollingUpdateStatus::JobNotFound,
+            format!("{job} is not a full job id (name:version:hash)"),
+        ));
+    }
+    let hosts = node.read_local(|s| {
+        s.group_progress(name)
+            .map_or(0, |p| p.hosts.len() + p.removed.len())
+    })?;
+    if hosts > MAX_ROLLOUT_HOSTS {
+        return Err(Error::invalid(
+            "TOO_MANY_HOSTS",
+            format!(
+                "deployment group {name} has {hosts} hosts; a rolling update plans at most {MAX_ROLLOUT_HOSTS}"
+            ),
+        ));
+    }
+    let command = Command::RollingUpdate {
+        name: name.to_string(),
+        job: job.to_string(),
+        options,
+        master: node.name.clone(),
+        now_ms: node.clock.now_ms(),
+    };
+    Ok(match node.write_keyed(key, command).await? {
+        CommandResult::Ok => Outcome::new(
+            RollingUpdateStatus::Ok,
+            format!("rolling update of deployment group {name} to {job} started"),
+        ),
+        CommandResult::JobNotFound => {
+            Outcome::new(RollingUpdateStatus::JobNotFound, format!("no job {job}"))
+        }
+        CommandResult::DeploymentGroupNotFound => Outcome::new(
+            RollingUpdateStatus::DeploymentGroupNotFound,
+            format!("no deployment group {name}"),
+        ),
+        other => return Err(Error::Unexpected(other)),
+    })
+}
+
+/// Options a rollout can run with: a parallelism and a timeout of at least 1.
+fn check_options(options: &RolloutOptions) -> Result<(), Error> {
+    if let Some(p) = options.parallelism
+        && p < 1
+    {
+        return Err(Error::invalid(
+            "INVALID_ROLLOUT_OPTIONS",
+            format!("parallelism must be at least 1, not {p}"),
+        ));
+    }
+    if let Some(t) = options.timeout
+        && t < 1
+    {
+        return Err(Error::invalid(
+            "INVALID_ROLLOUT_OPTIONS",
+            format!("timeout must be at least 1 second, not {t}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Stops group `name`'s rollout (status FAILED, `Stopped by user`); its deployments stay.
+pub async fn stop(node: &Node, key: &WriteKey, name: &str) -> Result<(), Error> {
+    let command = Command::StopDeploymentGroup {
+        name: name.to_string(),
+    };
+    match node.write_keyed(key, command).await? {
+        CommandResult::Ok => Ok(()),
+        CommandResult::DeploymentGroupNotFound => Err(not_found(name)),
+        other => Err(Error::Unexpected(other)),
+    }
 }
 
 fn not_found(name: &str) -> Error {

@@ -48,6 +48,7 @@ pub async fn deregister(
 ) -> Result<Outcome<HostDeregisterStatus>, Error> {
     let command = Command::DeregisterHost {
         name: host.to_string(),
+        now_ms: node.clock.now_ms(),
     };
     match node.write_keyed(key, command).await? {
         CommandResult::Ok => Ok(Outcome::new(

@@ -4,8 +4,8 @@
 //! * [`jobs`]: create, remove, get and list jobs, job statuses and history.
 //! * [`hosts`]: register, deregister, list hosts and host statuses.
 //! * [`deployments`]: deploy, set a goal, undeploy, get a deployment.
-//! * [`deployment_groups`]: create, remove, list, inspect deployment groups, their status.
-//! * [`rollout_plan`]: the tasks of a rolling update (pure; the engine is not built yet).
+//! * [`deployment_groups`]: create, remove, list, inspect deployment groups, their status,
+//!   rolling updates and stopping them.
 //! * [`members`]: the masters and their state.
 //! * [`version`]: how a client's version compares with ours.
 //!
@@ -19,7 +19,6 @@ pub mod deployments;
 pub mod hosts;
 pub mod jobs;
 pub mod members;
-pub mod rollout_plan;
 pub mod version;
 
 use crate::node::{Node, NodeError};

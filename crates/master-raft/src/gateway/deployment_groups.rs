@@ -1,12 +1,14 @@
-//! Deployment-group endpoints (reference §3): create, remove, list, inspect, status.
+//! Deployment-group endpoints (reference §3): create, remove, list, inspect, status,
+//! rolling update, stop.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::{Extension, Json};
 use helios_api::{
     CreateDeploymentGroupResponse, DeploymentGroup, DeploymentGroupStatusResponse,
-    RemoveDeploymentGroupResponse,
+    RemoveDeploymentGroupResponse, RollingUpdateRequest, RollingUpdateResponse,
 };
 
 use super::ApiError;
@@ -60,4 +62,40 @@ pub async fn status(
     Path(name): Path<String>,
 ) -> Result<Json<DeploymentGroupStatusResponse>, ApiError> {
     Ok(Json(deployment_groups::status(&node, &name).await?))
+}
+
+/// `POST /deployment-group/{name}/rolling-update` with `{"job":…,"rolloutOptions":…}`: 200
+/// with `OK`, `JOB_NOT_FOUND` or `DEPLOYMENT_GROUP_NOT_FOUND`; 400 for options a rollout
+/// cannot run with (parallelism or timeout below 1).
+pub async fn rolling_update(
+    State(node): State<Node>,
+    Extension(key): Extension<WriteKey>,
+    Path(name): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<RollingUpdateResponse>, ApiError> {
+    let request: RollingUpdateRequest = json_body(
+        raw,
+        "INVALID_ROLLING_UPDATE",
+        "a rolling update {\"job\":\"name:version:hash\",\"rolloutOptions\":{…}}",
+    )?;
+    let status = deployment_groups::rolling_update(
+        &node,
+        &key,
+        &name,
+        &request.job,
+        request.rollout_options,
+    )
+    .await?
+    .status;
+    Ok(Json(RollingUpdateResponse { status }))
+}
+
+/// `POST /deployment-group/{name}/stop`: 204, or 404 for an unknown group.
+pub async fn stop(
+    State(node): State<Node>,
+    Extension(key): Extension<WriteKey>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    deployment_groups::stop(&node, &key, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

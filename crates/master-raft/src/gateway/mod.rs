@@ -111,6 +111,14 @@ pub fn router(node: Node) -> anyhow::Result<Router> {
             "/deployment-group/{name}/status",
             get(deployment_groups::status),
         )
+        .route(
+            "/deployment-group/{name}/rolling-update",
+            post(deployment_groups::rolling_update),
+        )
+        .route(
+            "/deployment-group/{name}/stop",
+            post(deployment_groups::stop),
+        )
         .route("/masters", get(cluster::masters))
         .route("/version/check", get(cluster::version_check))
         .layer(middleware::from_fn_with_state(

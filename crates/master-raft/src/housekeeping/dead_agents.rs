@@ -176,6 +176,7 @@ pub async fn run(
         let deregister = Command::DeregisterDeadHost {
             name: host.clone(),
             down_since_ms,
+            now_ms: app.clock.now_ms(),
         };
         match app.write(deregister).await {
             Ok(CommandResult::Ok) => info!(%host, "dead agent's host deregistered"),

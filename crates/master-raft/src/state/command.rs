@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use helios_api::{AgentInfo, Deployment, DeploymentGroup, Goal, HostInfo, Job, TaskStatus};
+use helios_api::{
+    AgentInfo, Deployment, DeploymentGroup, Goal, HostInfo, Job, RolloutOptions, TaskStatus,
+};
 use serde::{Deserialize, Serialize};
 
 /// A change to the replicated state, proposed by the leader. Times are stamped by the leader.
@@ -75,6 +77,10 @@ pub enum Command {
     DeregisterHost {
         /// Host name.
         name: String,
+        /// Leader clock (epoch ms), for the rollouts the host's departure starts (absent
+        /// from entries of earlier versions).
+        #[serde(default)]
+        now_ms: i64,
     },
     /// [`Command::DeregisterHost`] for the dead-agent reaper: only if the host is still DOWN
     /// since the time the reaper judged it by, so an agent that came back meanwhile keeps its
@@ -84,6 +90,10 @@ pub enum Command {
         name: String,
         /// The host's `status_changed_ms` when the reaper found it DOWN.
         down_since_ms: i64,
+        /// Leader clock (epoch ms), for the rollouts the host's departure starts (absent
+        /// from entries of earlier versions).
+        #[serde(default)]
+        now_ms: i64,
     },
     /// Deploys a job to a host.
     Deploy {
@@ -129,6 +139,40 @@ pub enum Command {
         /// The group's name.
         name: String,
     },
+    /// Starts a rolling update of a group to a job: stores the job and options on the group
+    /// and plans a rollout over its UP hosts (see [`super::rollouts`]).
+    RollingUpdate {
+        /// The group's name.
+        name: String,
+        /// Full job id.
+        job: String,
+        /// The request's options (resolved when applied: request → job → defaults).
+        options: Option<RolloutOptions>,
+        /// The master asked (the `deployerMaster` of the rollout's deployments).
+        master: String,
+        /// Leader clock (epoch ms).
+        now_ms: i64,
+    },
+    /// Runs a group's rollout on from step `task_index` of run `run`, if it still stands
+    /// there: proposed by the leader's rollout engine when what the step waits for is applied
+    /// or the step timed out.
+    AdvanceRollout {
+        /// The group's name.
+        name: String,
+        /// The run's id (log index of the command that started it).
+        run: u64,
+        /// The step the proposer saw waiting.
+        task_index: usize,
+        /// The proposing master.
+        master: String,
+        /// Leader clock (epoch ms).
+        now_ms: i64,
+    },
+    /// Stops a group's rollout: FAILED with `Stopped by user`.
+    StopDeploymentGroup {
+        /// The group's name.
+        name: String,
+    },
     /// A client's write with its idempotency key: applied only if the key is new, else
     /// answered with the key's first result (see [`super::idempotency`]).
     Idempotent {
@@ -169,10 +213,11 @@ impl fmt::Display for Command {
             Command::AgentUp { name, id, .. } => write!(f, "agent-up {name} {id}"),
             Command::UpdateHostInfo { name, .. } => write!(f, "host-info {name}"),
             Command::HostsDown { names, .. } => write!(f, "hosts-down {names:?}"),
-            Command::DeregisterHost { name } => write!(f, "deregister-host {name}"),
+            Command::DeregisterHost { name, .. } => write!(f, "deregister-host {name}"),
             Command::DeregisterDeadHost {
                 name,
                 down_since_ms,
+                ..
             } => write!(
                 f,
                 "deregister-dead-host {name} (down since {down_since_ms})"
@@ -191,6 +236,14 @@ impl fmt::Display for Command {
                 write!(f, "create-deployment-group {}", group.name)
             }
             Command::RemoveDeploymentGroup { name } => write!(f, "remove-deployment-group {name}"),
+            Command::RollingUpdate { name, job, .. } => write!(f, "rolling-update {name} to {job}"),
+            Command::AdvanceRollout {
+                name,
+                run,
+                task_index,
+                ..
+            } => write!(f, "advance-rollout {name} run {run} step {task_index}"),
+            Command::StopDeploymentGroup { name } => write!(f, "stop-deployment-group {name}"),
             Command::Idempotent { key, command, .. } => write!(f, "{command} (key {key})"),
         }
     }
@@ -245,4 +298,6 @@ pub enum CommandResult {
     DeploymentGroupConflict,
     /// No deployment group has this name.
     DeploymentGroupNotFound,
+    /// The rollout step was run already (or the rollout ended, or another one started).
+    RolloutStale,
 }

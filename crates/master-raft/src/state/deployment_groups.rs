@@ -23,18 +23,20 @@ impl State {
         }
         let name = group.name.clone();
         self.deployment_groups.insert(
-            name,
+            name.clone(),
             Versioned {
                 create_index: index,
                 modify_index: index,
                 value: group,
             },
         );
+        self.track_new_group(index, &name);
         CommandResult::DeploymentGroupCreated
     }
 
     /// Removes the group `name`; its deployments stay, as in Helios.
     pub(super) fn remove_deployment_group(&mut self, name: &str) -> CommandResult {
+        self.group_progress.remove(name);
         match self.deployment_groups.remove(name) {
             Some(_) => CommandResult::Ok,
             None => CommandResult::DeploymentGroupNotFound,

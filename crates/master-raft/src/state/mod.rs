@@ -11,6 +11,8 @@ mod deployments;
 mod hosts;
 pub mod idempotency;
 mod jobs;
+mod rollout_plan;
+mod rollouts;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -22,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use command::{Command, CommandResult, StatusUpdate};
 pub use idempotency::IdempotencyTable;
+pub use rollouts::{GroupProgress, RolloutRun, RolloutWakeup, natural_order};
 
 /// Task history events kept per job per host (Helios keeps 30).
 pub const HISTORY_LIMIT: usize = 30;
@@ -115,6 +118,10 @@ pub struct State {
     /// Deployment groups by name (absent from snapshots of earlier versions).
     #[serde(default)]
     pub deployment_groups: OrdMap<String, Versioned<DeploymentGroup>>,
+    /// Each deployment group's hosts, rollout status and rollout under way (absent from
+    /// snapshots of earlier versions).
+    #[serde(default)]
+    pub group_progress: OrdMap<String, GroupProgress>,
 }
 
 impl State {
@@ -175,7 +182,9 @@ impl State {
             Command::CreateJob { job } => self.create_job(index, job.clone()),
             Command::RemoveJob { id, token } => self.remove_job(id, token),
             Command::RegisterHost { name, id, now_ms } => {
-                self.register_host(index, name, id, *now_ms)
+                let result = self.register_host(index, name, id, *now_ms);
+                self.track_host(index, name, false, *now_ms);
+                result
             }
             Command::AgentUp {
                 name,
@@ -185,27 +194,41 @@ impl State {
                 host_info,
                 agent_info,
                 now_ms,
-            } => self.agent_up(
-                index,
-                name,
-                id,
-                labels,
-                env,
-                host_info.clone(),
-                agent_info.clone(),
-                *now_ms,
-            ),
+            } => {
+                let was_up = self.hosts.get(name).is_some_and(|h| h.up);
+                let result = self.agent_up(
+                    index,
+                    name,
+                    id,
+                    labels,
+                    env,
+                    host_info.clone(),
+                    agent_info.clone(),
+                    *now_ms,
+                );
+                self.track_host(index, name, !was_up, *now_ms);
+                result
+            }
             Command::UpdateHostInfo {
                 name,
                 host_info,
                 agent_info,
             } => self.update_host_info(index, name, host_info.clone(), agent_info.clone()),
             Command::HostsDown { names, now_ms } => self.hosts_down(index, names, *now_ms),
-            Command::DeregisterHost { name } => self.deregister_host(name),
+            Command::DeregisterHost { name, now_ms } => {
+                let result = self.deregister_host(name);
+                self.track_host(index, name, false, *now_ms);
+                result
+            }
             Command::DeregisterDeadHost {
                 name,
                 down_since_ms,
-            } => self.deregister_dead_host(name, *down_since_ms),
+                now_ms,
+            } => {
+                let result = self.deregister_dead_host(name, *down_since_ms);
+                self.track_host(index, name, false, *now_ms);
+                result
+            }
             Command::Deploy {
                 host,
                 deployment,
@@ -223,6 +246,21 @@ impl State {
                 self.create_deployment_group(index, group.clone())
             }
             Command::RemoveDeploymentGroup { name } => self.remove_deployment_group(name),
+            Command::RollingUpdate {
+                name,
+                job,
+                options,
+                master,
+                now_ms,
+            } => self.rolling_update(index, name, job, options.as_ref(), master, *now_ms),
+            Command::AdvanceRollout {
+                name,
+                run,
+                task_index,
+                master,
+                now_ms,
+            } => self.advance_rollout(index, name, *run, *task_index, master, *now_ms),
+            Command::StopDeploymentGroup { name } => self.stop_deployment_group(index, name),
         }
     }
 }
@@ -366,6 +404,7 @@ mod dead_host_tests {
         Command::DeregisterDeadHost {
             name: name.into(),
             down_since_ms,
+            now_ms: 0,
         }
     }
 

@@ -1,5 +1,5 @@
-//! The plan of a rolling update (reference §5.3), a pure function of the group's hosts: the
-//! rollout engine will store it in the replicated state and run it step by step.
+//! The plan of a rolling update (reference §5.3), a pure function of the group's hosts,
+//! stored in the replicated state and run step by step by [`super::rollouts`].
 //!
 //! Only hosts that are UP are planned, in the group's host order, split into consecutive
 //! partitions of `parallelism` hosts. Hosts that left the group come first (Helios's
