@@ -199,6 +199,12 @@ pub enum Command {
     InspectDeploymentGroup(DeploymentGroupNameArgs),
     /// show deployment-group status
     DeploymentGroupStatus(DeploymentGroupStatusArgs),
+    /// watch a deployment group's hosts
+    WatchDeploymentGroup(WatchDeploymentGroupArgs),
+    /// initiate a rolling update of a job onto a deployment group
+    RollingUpdate(RollingUpdateArgs),
+    /// stop a deployment group's rolling update
+    StopDeploymentGroup(DeploymentGroupNameArgs),
     /// print version of master and client
     Version,
     /// print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -534,7 +540,8 @@ pub struct CreateDeploymentGroupArgs {
     pub quiet: bool,
 }
 
-/// `helios remove-deployment-group` and `helios inspect-deployment-group`.
+/// `helios remove-deployment-group`, `helios inspect-deployment-group` and
+/// `helios stop-deployment-group`.
 #[derive(Args, Debug, Clone)]
 pub struct DeploymentGroupNameArgs {
     /// Deployment group name
@@ -550,6 +557,77 @@ pub struct DeploymentGroupStatusArgs {
     #[arg(short = 'f')]
     pub full: bool,
 }
+
+/// `helios watch-deployment-group`.
+#[derive(Args, Debug, Clone)]
+pub struct WatchDeploymentGroupArgs {
+    /// Deployment group name
+    pub name: String,
+    /// Print full hostnames.
+    #[arg(short = 'f')]
+    pub full: bool,
+    /// polling interval, default 1 second
+    #[arg(long = "interval", value_name = "SEC", default_value_t = 1)]
+    pub interval: u64,
+}
+
+/// `helios rolling-update`. The rollout options left out are `None`: the master takes them
+/// from the job, else Helios's defaults.
+#[derive(Args, Debug, Clone)]
+pub struct RollingUpdateArgs {
+    /// Job id.
+    pub job: String,
+    /// Deployment group name
+    #[arg(value_name = "DEPLOYMENT_GROUP_NAME")]
+    pub group: String,
+    /// Fail rollout if a job takes longer than this to reach RUNNING (seconds) [default: the
+    /// job's, else 300]
+    #[arg(
+        short = 't',
+        long = "timeout",
+        value_name = "SEC",
+        allow_negative_numbers = true
+    )]
+    pub timeout: Option<i64>,
+    /// Number of hosts to deploy to concurrently [default: the job's, else 1]
+    #[arg(
+        short = 'p',
+        long = "par",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    pub parallelism: Option<i32>,
+    /// Don't block until rolling-update is complete
+    #[arg(long = "async")]
+    pub asynchronous: bool,
+    /// Exit if rolling-update takes longer than the given value (minutes). Note that this will
+    /// NOT abort the rolling update, it will just cause this command to exit.
+    #[arg(
+        short = 'T',
+        long = "rollout-timeout",
+        value_name = "MIN",
+        default_value_t = DEFAULT_ROLLOUT_WAIT_MINUTES,
+        allow_negative_numbers = true
+    )]
+    pub rollout_timeout: i64,
+    /// Undeploy not only the jobs the deployment group deployed but also jobs with the same
+    /// job id. Use it ONCE when migrating a service to deployment groups.
+    #[arg(long = "migrate")]
+    pub migrate: bool,
+    /// On every host, deploy the new version of the job before undeploying the old one (fails
+    /// if the job has static ports).
+    #[arg(long = "overlap")]
+    pub overlap: bool,
+    /// Insecure access token meant to prevent accidental changes to your job (e.g. undeploys).
+    #[arg(long = "token", num_args = 0..=1, default_missing_value = "")]
+    pub token: Option<String>,
+    /// Go on with the rollout when a host fails.
+    #[arg(long = "ignore-failures")]
+    pub ignore_failures: bool,
+}
+
+/// Default of `rolling-update -T`: minutes the command waits for the rollout.
+pub const DEFAULT_ROLLOUT_WAIT_MINUTES: i64 = 60;
 
 #[cfg(test)]
 mod tests {
@@ -855,6 +933,68 @@ mod tests {
             parse(&["list-deployment-groups"]).command,
             Some(Command::ListDeploymentGroups)
         ));
+    }
+
+    #[test]
+    fn rolling_update_flags() {
+        let cli = parse(&["rolling-update", "foo:1", "g"]);
+        let Some(Command::RollingUpdate(args)) = cli.command else {
+            panic!("not rolling-update")
+        };
+        assert_eq!((args.job.as_str(), args.group.as_str()), ("foo:1", "g"));
+        // Options not given stay unset: the job's or Helios's defaults apply.
+        assert_eq!(
+            (args.timeout, args.parallelism, args.token),
+            (None, None, None)
+        );
+        assert!(!args.asynchronous && !args.migrate && !args.overlap && !args.ignore_failures);
+        assert_eq!(args.rollout_timeout, DEFAULT_ROLLOUT_WAIT_MINUTES);
+        let cli = parse(&[
+            "rolling-update",
+            "foo:1",
+            "g",
+            "-t",
+            "30",
+            "-p",
+            "-2",
+            "--async",
+            "-T",
+            "5",
+            "--migrate",
+            "--overlap",
+            "--ignore-failures",
+            "--token",
+        ]);
+        let Some(Command::RollingUpdate(args)) = cli.command else {
+            panic!("not rolling-update")
+        };
+        // Negative numbers parse, so that the command can say what is wrong with them.
+        assert_eq!((args.timeout, args.parallelism), (Some(30), Some(-2)));
+        assert_eq!((args.rollout_timeout, args.token.as_deref()), (5, Some("")));
+        assert!(args.asynchronous && args.migrate && args.overlap && args.ignore_failures);
+        assert!(Cli::try_parse_from(["helios", "rolling-update", "foo:1"]).is_err());
+    }
+
+    #[test]
+    fn watch_and_stop_deployment_group() {
+        let cli = parse(&["watch-deployment-group", "g", "-f", "--interval", "3"]);
+        let Some(Command::WatchDeploymentGroup(args)) = cli.command else {
+            panic!("not watch-deployment-group")
+        };
+        assert_eq!(
+            (args.name.as_str(), args.full, args.interval),
+            ("g", true, 3)
+        );
+        let cli = parse(&["watch-deployment-group", "g"]);
+        let Some(Command::WatchDeploymentGroup(args)) = cli.command else {
+            panic!("not watch-deployment-group")
+        };
+        assert_eq!((args.full, args.interval), (false, 1));
+        assert!(matches!(
+            parse(&["stop-deployment-group", "g"]).command,
+            Some(Command::StopDeploymentGroup(DeploymentGroupNameArgs { ref name })) if name == "g"
+        ));
+        assert!(Cli::try_parse_from(["helios", "stop-deployment-group"]).is_err());
     }
 
     #[test]

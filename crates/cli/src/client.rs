@@ -38,7 +38,7 @@ use helios_api::{
     DeploymentGroupStatusResponse, Goal, HostDeregisterResponse, HostDeregisterStatus,
     HostJobResponse, HostStatus, Job, JobDeleteResponse, JobDeleteStatus, JobDeployResponse, JobId,
     JobStatus, JobUndeployResponse, RemoveDeploymentGroupResponse, RemoveDeploymentGroupStatus,
-    SetGoalResponse, TaskStatusEvents,
+    RollingUpdateRequest, RollingUpdateResponse, SetGoalResponse, TaskStatusEvents,
 };
 
 use crate::target::{Endpoint, Target};
@@ -682,6 +682,32 @@ impl HeliosClient {
             })),
             _ => Err(status_error(&request, &reply)),
         }
+    }
+
+    /// `POST /deployment-group/{name}/rolling-update` with `{"job":…,"rolloutOptions":…}`:
+    /// `OK`, `JOB_NOT_FOUND` or `DEPLOYMENT_GROUP_NOT_FOUND`, all with 200 (a 400 or 404 whose
+    /// body is one of them is read the same, as Helios's client reads 400). Any other answer is
+    /// an error, such as a 400 `{"status":"…","message":…}` for options the master refuses.
+    pub async fn rolling_update(
+        &self,
+        name: &str,
+        body: &RollingUpdateRequest,
+    ) -> Result<RollingUpdateResponse, ClientError> {
+        let request =
+            Request::new(Method::POST, &["deployment-group", name, "rolling-update"]).json(body);
+        let reply = self.send(&request).await?;
+        match reply.status {
+            200 => decode(&request, &reply),
+            400 | 404 => reply.json().map_err(|_| status_error(&request, &reply)),
+            _ => Err(status_error(&request, &reply)),
+        }
+    }
+
+    /// `POST /deployment-group/{name}/stop`: the HTTP status of the answer, 204 when the
+    /// rollout was stopped and 404 for an unknown group (Helios prints any other as is).
+    pub async fn stop_deployment_group(&self, name: &str) -> Result<u16, ClientError> {
+        let request = Request::new(Method::POST, &["deployment-group", name, "stop"]);
+        Ok(self.send(&request).await?.status)
     }
 
     /// Sends a read and decodes a 200 answer; a 404 is `None`, any other status an error.

@@ -27,7 +27,7 @@ mod selector;
 mod spec;
 mod target;
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -132,6 +132,7 @@ fn run() -> i32 {
         out: &mut out,
         stdin: &mut input,
         json: cli.global.json,
+        terminal: io::stdout().is_terminal(),
     };
     let lookup = Lookup::from_env(cli.global.dns_server);
     let masters = Masters {

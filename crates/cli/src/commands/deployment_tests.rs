@@ -4,12 +4,10 @@
 //! checks the requests sent, the exact output and the exit code.
 
 use std::io::Write;
-use std::time::Duration;
 
-use super::tests::helios;
+use super::tests::{helios, test_config};
 use super::{Context, run};
 use crate::args::Cli;
-use crate::client::ClientConfig;
 use crate::client::testing::serve;
 use crate::target::{Target, parse_endpoint};
 use clap::Parser;
@@ -679,17 +677,17 @@ impl Write for ClosingPipe {
     }
 }
 
-/// Runs `watch` over several targets until stdout closes.
-async fn watch(argv: &[&str], targets: Vec<Target>, writes: usize) -> (i32, String) {
+/// Runs `helios <argv…>` over several targets with a stdout that closes after `writes`
+/// writes, which is how the watching commands end.
+pub(super) async fn on_targets(
+    argv: &[&str],
+    targets: Vec<Target>,
+    writes: usize,
+) -> (i32, String) {
     let mut full = vec!["helios"];
     full.extend_from_slice(argv);
     let cli = Cli::try_parse_from(full).expect("argv parses");
-    let config = ClientConfig {
-        user: "tester".into(),
-        http_timeout: Duration::from_secs(5),
-        retry_timeout: Duration::from_secs(5),
-        verbose: 0,
-    };
+    let config = test_config();
     let mut out = ClosingPipe {
         written: Vec::new(),
         writes,
@@ -699,14 +697,16 @@ async fn watch(argv: &[&str], targets: Vec<Target>, writes: usize) -> (i32, Stri
     let mut ctx = Context {
         out: &mut out,
         stdin: &mut input,
-        json: false,
+        json: cli.global.json,
+        terminal: false,
     };
     let command = cli.command.expect("command");
     let code = run(&command, &targets, &config, &mut ctx, &mut err).await;
     (code, String::from_utf8(out.written).expect("utf8"))
 }
 
-fn target(name: &str, url: &str) -> Target {
+/// A cluster named `name` with the one endpoint `url`.
+pub(super) fn target(name: &str, url: &str) -> Target {
     Target {
         name: name.to_string(),
         endpoints: vec![parse_endpoint(url).expect("url")],
@@ -725,7 +725,7 @@ async fn watch_prints_rounds_until_stdout_closes() {
     ])
     .await;
     // Header, one separator and one report; the next separator fails.
-    let (code, out) = watch(
+    let (code, out) = on_targets(
         &["watch", "foo", "web", "--interval", "0"],
         vec![target("one", &url)],
         3,
@@ -754,7 +754,7 @@ async fn watch_shows_every_cluster_each_round() {
     ])
     .await;
     let (two, _) = serve(vec![ok("{}"), statuses(&["h2"], &[])]).await;
-    let (code, out) = watch(
+    let (code, out) = on_targets(
         &["watch", "foo", "h1", "h2", "--exact"],
         vec![target("one", &one), target("two", &two)],
         4,

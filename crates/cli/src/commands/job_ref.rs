@@ -1,5 +1,5 @@
 //! Wildcard job references: the argument of `inspect`, `remove`, `deploy`,
-//! `undeploy`, `start`, `stop` and `history` (and later `rolling-update`) is
+//! `undeploy`, `start`, `stop`, `history` and `rolling-update` is
 //! looked up with `GET /jobs?q=<arg>`, a substring match on full job ids.
 //! Exactly one match
 //! is the job; none is `Unknown job: <arg>`, several are
@@ -125,6 +125,7 @@ mod tests {
             out: &mut out,
             stdin: &mut stdin,
             json,
+            terminal: false,
         };
         print_unresolved(&mut ctx, "foo:1", m).expect("print");
         String::from_utf8(out).expect("utf8")

@@ -6,10 +6,11 @@
 //! Helios's sense (printed as one line on stderr, exit code 1). [`run_on`] runs a
 //! command once per target, as Helios's `ControlCommand` does, except `watch`,
 //! which shows every target in each round (Helios's
-//! `MultiTargetControlCommand`). Each target's masters are looked up just before
-//! the command runs on it; a target whose masters cannot be found prints
-//! `Failed to resolve helios master in <target>` on stderr, counts as a failure,
-//! and the other targets still run.
+//! `MultiTargetControlCommand`), and `rolling-update`, which stops at the first
+//! target where it fails (Helios's short-circuiting `WildcardJobCommand`). Each
+//! target's masters are looked up just before the command runs on it; a target
+//! whose masters cannot be found prints `Failed to resolve helios master in
+//! <target>` on stderr, counts as a failure, and the other targets still run.
 
 pub mod create;
 pub mod create_deployment_group;
@@ -29,10 +30,13 @@ pub mod masters;
 pub mod register;
 pub mod remove;
 pub mod remove_deployment_group;
+pub mod rolling_update;
 pub mod status;
+pub mod stop_deployment_group;
 pub mod undeploy;
 pub mod version;
 pub mod watch;
+pub mod watch_deployment_group;
 
 use std::io::{BufRead, Write};
 
@@ -51,6 +55,8 @@ pub struct Context<'a> {
     pub stdin: &'a mut dyn BufRead,
     /// `--json` was given.
     pub json: bool,
+    /// `out` is a terminal, where progress may be redrawn in place (never in tests).
+    pub terminal: bool,
 }
 
 impl Context<'_> {
@@ -149,6 +155,7 @@ pub async fn run_on(
             out: &mut counted,
             stdin: &mut *ctx.stdin,
             json: ctx.json,
+            terminal: ctx.terminal,
         };
         let code = match resolved {
             Err(e) => {
@@ -176,14 +183,20 @@ pub async fn run_on(
         if code != 0 {
             last_code = code;
         }
+        let stop = code != 0 && short_circuits(command);
         if multi {
             if !ctx.json {
                 let _ = writeln!(ctx.out);
-            } else if i + 1 < specs.len() {
+            } else if i + 1 < specs.len() && !stop {
                 let _ = writeln!(ctx.out, ",\n");
             } else {
+                // Helios leaves the object open when it stops early; it is closed here so
+                // that the output stays valid JSON.
                 let _ = writeln!(ctx.out, "}}");
             }
+        }
+        if stop {
+            break;
         }
     }
     let _ = ctx.out.flush();
@@ -194,6 +207,13 @@ pub async fn run_on(
     } else {
         last_code
     }
+}
+
+/// Whether the other targets are left out once `command` failed on one: only
+/// `rolling-update`, as in Helios, so that a rollout that failed on one cluster is not
+/// started on the next.
+fn short_circuits(command: &Command) -> bool {
+    matches!(command, Command::RollingUpdate(_))
 }
 
 /// Counts the bytes a command writes, to tell whether it printed anything.
@@ -353,6 +373,9 @@ async fn dispatch(
         Command::DeploymentGroupStatus(args) => {
             deployment_group_status::run(args, client, ctx).await
         }
+        Command::WatchDeploymentGroup(args) => watch_deployment_group::run(args, client, ctx).await,
+        Command::RollingUpdate(args) => rolling_update::run(args, client, ctx).await,
+        Command::StopDeploymentGroup(args) => stop_deployment_group::run(args, client, ctx).await,
         // Handled by `main` before any master is looked up.
         Command::Completions(_) => Ok(0),
         // Handled by `run_on` before any per-target dispatch.
@@ -406,6 +429,16 @@ mod tests {
 
     const HASH: &str = "3f5c6e4aef30e1ab68931dbd66a83226410b87e9";
 
+    /// The client settings of the command tests: user `tester`, 5 s timeouts.
+    pub(super) fn test_config() -> ClientConfig {
+        ClientConfig {
+            user: "tester".into(),
+            http_timeout: Duration::from_secs(5),
+            retry_timeout: Duration::from_secs(5),
+            verbose: 0,
+        }
+    }
+
     /// Runs `helios -z <scripted master> <argv…>` and returns the exit code,
     /// stdout, stderr and the requests the master saw.
     pub(super) async fn helios(
@@ -428,18 +461,14 @@ mod tests {
             lookup: &lookup,
             insecure: false,
         };
-        let config = ClientConfig {
-            user: "tester".into(),
-            http_timeout: Duration::from_secs(5),
-            retry_timeout: Duration::from_secs(5),
-            verbose: 0,
-        };
+        let config = test_config();
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let mut input = stdin.as_bytes();
         let mut ctx = Context {
             out: &mut out,
             stdin: &mut input,
             json: cli.global.json,
+            terminal: false,
         };
         let command = cli.command.expect("command");
         let code = run_on(&command, &masters, &config, &mut ctx, &mut err).await;
@@ -668,18 +697,14 @@ mod tests {
             lookup: &lookup,
             insecure: false,
         };
-        let config = ClientConfig {
-            user: "tester".into(),
-            http_timeout: Duration::from_secs(5),
-            retry_timeout: Duration::from_secs(5),
-            verbose: 0,
-        };
+        let config = test_config();
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let mut input = &b""[..];
         let mut ctx = Context {
             out: &mut out,
             stdin: &mut input,
             json: false,
+            terminal: false,
         };
         let command = Cli::try_parse_from(["helios", "masters", "-f"])
             .expect("argv")
@@ -712,6 +737,7 @@ mod tests {
             out: &mut out,
             stdin: &mut stdin,
             json: false,
+            terminal: false,
         };
         let yes = confirmed(&mut ctx).expect("prompt");
         (yes, String::from_utf8(out).expect("utf8"))

@@ -142,7 +142,9 @@ pub async fn watch(
     }
 }
 
-fn print(ctx: &mut Context<'_>, text: &str) -> std::io::Result<()> {
+/// Writes `text` and flushes it; the watch loops end with exit 0 when this fails (stdout
+/// closed).
+pub fn print(ctx: &mut Context<'_>, text: &str) -> std::io::Result<()> {
     ctx.out.write_all(text.as_bytes())?;
     ctx.out.flush()
 }

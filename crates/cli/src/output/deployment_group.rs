@@ -1,17 +1,26 @@
-//! The text of `inspect-deployment-group` and `deployment-group-status`, and host selectors
-//! in Helios's pretty form (`label = value`, `label in [a, b]`), as Helios's
-//! `DeploymentGroupInspectCommand` and `DeploymentGroupStatusCommand` print them.
+//! The text of `inspect-deployment-group`, `deployment-group-status`,
+//! `watch-deployment-group` and `rolling-update`, and host selectors in Helios's pretty form
+//! (`label = value`, `label in [a, b]`), as Helios's `DeploymentGroupInspectCommand`,
+//! `DeploymentGroupStatusCommand`, `DeploymentGroupWatchCommand` and `RollingUpdateCommand`
+//! print them; also the table `rolling-update` redraws on a terminal, which Helios has not.
 //!
 //! Absent values print as Java's `printf` prints `null`: `null` for `%s` and `%d`, `false`
 //! for `%b`. The JSON forms are plain serializations and need no renderer here.
 
 use std::fmt::Display;
+use std::time::Duration;
 
-use helios_api::{DeploymentGroup, DeploymentGroupStatusResponse, HostSelector};
+use chrono::{DateTime, Utc};
+use helios_api::{
+    DeploymentGroup, DeploymentGroupHostStatus, DeploymentGroupStatusResponse, HostSelector, JobId,
+    RolloutOptions,
+};
 
 use super::hostname::format_hostname;
+use super::hosts::human_duration;
 use super::responses::enum_name;
 use super::table;
+use super::tasks::utc_stamp;
 
 /// Helios's `HostSelector.toPrettyString()`: label, operator as typed (`=`, `!=`, `in`,
 /// `notin`) and the operand, a list as Java prints one (`[a, b]`).
@@ -91,22 +100,119 @@ pub fn status(
     out.push('\n');
     let mut rows = vec![cells(&["HOST", "UP-TO-DATE", "JOB", "STATE"])];
     for host in &response.host_statuses {
-        let up_to_date = host.job_id.is_some() && host.job_id.as_ref() == job;
-        let host_job = match &host.job_id {
-            None => "-".to_string(),
-            Some(id) if full => id.to_string(),
-            Some(id) => id.to_short_string(),
-        };
-        let state = host.state.as_ref().map_or("-".to_string(), enum_name);
-        rows.push(vec![
-            format_hostname(full, &host.host, search),
-            if up_to_date { "X" } else { "" }.to_string(),
-            host_job,
-            state,
-        ]);
+        let name = format_hostname(full, &host.host, search);
+        rows.push(host_cells(name, host, job, full));
     }
     out.push_str(&table::render(&rows));
     out
+}
+
+/// A host's cells in the `HOST  UP-TO-DATE  JOB  STATE` tables: `name` as given, `X` when the
+/// host runs `group_job`, its job (short unless `full_job`) and its state, `-` for none.
+fn host_cells(
+    name: String,
+    host: &DeploymentGroupHostStatus,
+    group_job: Option<&JobId>,
+    full_job: bool,
+) -> Vec<String> {
+    let up_to_date = host.job_id.is_some() && host.job_id.as_ref() == group_job;
+    let host_job = match &host.job_id {
+        None => "-".to_string(),
+        Some(id) if full_job => id.to_string(),
+        Some(id) => id.to_short_string(),
+    };
+    let state = host.state.as_ref().map_or("-".to_string(), enum_name);
+    vec![
+        name,
+        if up_to_date { "X" } else { "" }.to_string(),
+        host_job,
+        state,
+    ]
+}
+
+/// What `watch-deployment-group` prints once, before its reports (Helios's header, whose
+/// columns its reports follow).
+pub const WATCH_HEADER: &str =
+    "Control-C to stop\nSTATUS               HOST                           STATE\n";
+
+/// The line `watch-deployment-group` prints before each report: dashes and
+/// `[YYYY-MM-dd HH:mm:ss UTC]`, 80 characters as in Helios.
+pub fn watch_separator(now: DateTime<Utc>) -> String {
+    format!("{} {}\n", "-".repeat(54), utc_stamp(now))
+}
+
+/// One `watch-deployment-group` report: a `%-20s %-30s %s` line per host of the group, in
+/// its order: the group's status, the host (shortened against `search` unless `full`) and the
+/// state of the group's job there, `-` for none.
+pub fn watch_report(
+    response: &DeploymentGroupStatusResponse,
+    full: bool,
+    search: &[String],
+) -> String {
+    let status = enum_name(&response.status);
+    let mut out = String::new();
+    for host in &response.host_statuses {
+        let name = format_hostname(full, &host.host, search);
+        let state = host.state.as_ref().map_or("-".to_string(), enum_name);
+        out.push_str(&format!("{status:<20} {name:<30} {state}\n"));
+    }
+    out
+}
+
+/// The line `rolling-update` prints once the master started the rollout:
+/// `Rolling update[ (async)] started: <group> -> <job short id> (parallelism=…, timeout=…,
+/// overlap=…, token=…, ignoreFailures=…, migrate=…)`. `options` are the effective ones
+/// ([`RolloutOptions::cli_effective`]), an unset one printed as Java's `printf` prints `null`.
+pub fn rolling_update_started(
+    group: &str,
+    job: &JobId,
+    options: &RolloutOptions,
+    asynchronous: bool,
+) -> String {
+    format!(
+        "Rolling update{} started: {group} -> {} (parallelism={}, timeout={}, overlap={}, \
+         token={}, ignoreFailures={}, migrate={})",
+        if asynchronous { " (async)" } else { "" },
+        job.to_short_string(),
+        or_null(options.parallelism),
+        or_null(options.timeout),
+        options.overlap.unwrap_or(false),
+        or_null(options.token.as_ref()),
+        options.ignore_failures.unwrap_or(false),
+        options.migrate.unwrap_or(false),
+    )
+}
+
+/// `<host> -> RUNNING (i/N)`: `host` is the `done`-th of the group's `total` hosts to run the
+/// new job.
+pub fn host_running(host: &str, done: usize, total: usize) -> String {
+    format!("{host} -> RUNNING ({done}/{total})")
+}
+
+/// A host in the table `rolling-update` redraws on a terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct RolloutRow<'a> {
+    /// The host's entry in the group's status.
+    pub status: &'a DeploymentGroupHostStatus,
+    /// How long the host has shown this job and state.
+    pub since: Duration,
+}
+
+/// The table `rolling-update` redraws on a terminal while it waits:
+/// `HOST  UP-TO-DATE  JOB  STATE  SINCE`, a row per host in the group's order, `X` for the
+/// hosts that run `job` (the one being rolled out). Full host names, short job ids; no
+/// trailing blanks and no final line break, since it is redrawn in place.
+pub fn rollout_table(job: &JobId, rows: &[RolloutRow<'_>]) -> String {
+    let mut cells_rows = vec![cells(&["HOST", "UP-TO-DATE", "JOB", "STATE", "SINCE"])];
+    for row in rows {
+        let mut cells = host_cells(row.status.host.clone(), row.status, Some(job), false);
+        let millis = i64::try_from(row.since.as_millis()).unwrap_or(i64::MAX);
+        cells.push(human_duration(millis));
+        cells_rows.push(cells);
+    }
+    let text = table::render(&cells_rows);
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    lines.join("\n")
 }
 
 fn cells(items: &[&str]) -> Vec<String> {
@@ -225,6 +331,83 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\nh2                "), "{text}");
+    }
+
+    #[test]
+    fn watch_reports_one_line_per_host() {
+        let id = format!("foo:1:{HASH}");
+        let response = status_response(Some(&id), json!(null));
+        let search = vec!["example.com".to_string()];
+        assert_eq!(
+            watch_report(&response, false, &search),
+            "ROLLING_OUT          h1                             RUNNING\n\
+             ROLLING_OUT          h2.                            PULLING_IMAGE\n\
+             ROLLING_OUT          h3.                            -\n"
+        );
+        assert!(
+            watch_report(&response, true, &search)
+                .starts_with("ROLLING_OUT          h1.example.com                 RUNNING\n")
+        );
+        // The reports line up under the header.
+        let header = WATCH_HEADER.lines().nth(1).expect("header");
+        assert_eq!(header.find("HOST"), Some(21));
+        assert_eq!(header.find("STATE"), Some(52));
+        let now = chrono::TimeZone::timestamp_millis_opt(&Utc, 1_407_767_864_987)
+            .single()
+            .expect("time");
+        let separator = watch_separator(now);
+        assert_eq!(
+            separator,
+            format!("{} [2014-08-11 14:37:44 UTC]\n", "-".repeat(54))
+        );
+        assert_eq!(separator.trim_end().len(), 80);
+    }
+
+    #[test]
+    fn rolling_update_lines_print_unset_options_like_java() {
+        let id = JobId::full("foo", "1", HASH);
+        let full = RolloutOptions::defaults();
+        assert_eq!(
+            rolling_update_started("g", &id, &full, false),
+            "Rolling update started: g -> foo:1:3f5c6e4 (parallelism=1, timeout=300, \
+             overlap=false, token=, ignoreFailures=false, migrate=false)"
+        );
+        let sparse = RolloutOptions {
+            overlap: Some(true),
+            migrate: Some(true),
+            ..RolloutOptions::default()
+        };
+        assert_eq!(
+            rolling_update_started("g", &id, &sparse, true),
+            "Rolling update (async) started: g -> foo:1:3f5c6e4 (parallelism=null, \
+             timeout=null, overlap=true, token=null, ignoreFailures=false, migrate=true)"
+        );
+        assert_eq!(host_running("h1", 2, 3), "h1 -> RUNNING (2/3)");
+    }
+
+    #[test]
+    fn rollout_table_marks_hosts_running_the_new_job() {
+        let id = format!("foo:1:{HASH}");
+        let response = status_response(Some(&id), json!(null));
+        let since = [
+            Duration::from_secs(75),
+            Duration::from_millis(2500),
+            Duration::ZERO,
+        ];
+        let rows: Vec<RolloutRow<'_>> = response
+            .host_statuses
+            .iter()
+            .zip(since)
+            .map(|(status, since)| RolloutRow { status, since })
+            .collect();
+        let job = JobId::parse_json_form(&id).expect("id");
+        assert_eq!(
+            rollout_table(&job, &rows),
+            "HOST              UP-TO-DATE    JOB              STATE            SINCE\n\
+             h1.example.com    X             foo:1:3f5c6e4    RUNNING          1 minute\n\
+             h2                              bar:2:3f5c6e4    PULLING_IMAGE    2 seconds\n\
+             h3                              -                -                0 seconds"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use helios_api::{
     CreateDeploymentGroupResponse, Goal, HostDeregisterResponse, JobDeployResponse, JobId,
-    JobUndeployResponse, SetGoalResponse,
+    JobUndeployResponse, RollingUpdateResponse, SetGoalResponse,
 };
 use serde::Serialize;
 
@@ -79,6 +79,11 @@ pub fn create_deployment_group_response(r: &CreateDeploymentGroupResponse) -> St
     )
 }
 
+/// `RollingUpdateResponse{status=…}`.
+pub fn rolling_update_response(r: &RollingUpdateResponse) -> String {
+    format!("RollingUpdateResponse{{status={}}}", enum_name(&r.status))
+}
+
 /// Java's `List.toString()`: `[a, b]`.
 pub fn java_list<T: AsRef<str>>(items: &[T]) -> String {
     let items: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
@@ -89,7 +94,8 @@ pub fn java_list<T: AsRef<str>>(items: &[T]) -> String {
 mod tests {
     use super::*;
     use helios_api::{
-        HostDeregisterStatus, HostJobResponse, JobDeployStatus, JobUndeployStatus, SetGoalStatus,
+        HostDeregisterStatus, HostJobResponse, JobDeployStatus, JobUndeployStatus,
+        RollingUpdateStatus, SetGoalStatus,
     };
 
     #[test]
@@ -125,6 +131,13 @@ mod tests {
         assert_eq!(
             deregister_response(&dereg),
             "HostDeregisterResponse{status=NOT_FOUND, host='h'}"
+        );
+        let rolling = RollingUpdateResponse {
+            status: RollingUpdateStatus::DeploymentGroupNotFound,
+        };
+        assert_eq!(
+            rolling_update_response(&rolling),
+            "RollingUpdateResponse{status=DEPLOYMENT_GROUP_NOT_FOUND}"
         );
         assert_eq!(java_list(&["a", "b"]), "[a, b]");
         assert_eq!(java_list::<String>(&[]), "[]");

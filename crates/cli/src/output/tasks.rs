@@ -144,9 +144,15 @@ where
 /// dashes and `[YYYY-MM-dd HH:mm:ss UTC]`.
 pub fn watch_separator(now: DateTime<Utc>) -> String {
     format!(
-        "-------------------- ------------------------------ -------- ---------- [{} UTC]\n",
-        now.format("%Y-%m-%d %H:%M:%S")
+        "-------------------- ------------------------------ -------- ---------- {}\n",
+        utc_stamp(now)
     )
+}
+
+/// `[YYYY-MM-dd HH:mm:ss UTC]`, the time stamp that ends the separators of `watch` and
+/// `watch-deployment-group`.
+pub fn utc_stamp(now: DateTime<Utc>) -> String {
+    format!("[{} UTC]", now.format("%Y-%m-%d %H:%M:%S"))
 }
 
 /// One `watch` line, `%-20s %-30s %-8s %s`: the job's short id and the host
