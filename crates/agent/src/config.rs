@@ -66,7 +66,8 @@ pub struct Args {
     pub dns_server: Option<SocketAddr>,
 
     /// The Docker endpoint: `unix:///path`, a socket path or `tcp://host:port`
-    /// (default: `$DOCKER_HOST`, else the local socket).
+    /// (default: `$DOCKER_HOST`, else the local socket). `fake:` simulates a host: containers
+    /// run in memory and every image is present (for scale benchmarks, never production).
     #[arg(long, env = "HELIOS_DOCKER")]
     pub docker: Option<String>,
 
@@ -213,7 +214,10 @@ impl AgentConfig {
     }
 }
 
-/// `$DOCKER_HOST`, else the local socket.
+/// The `--docker` value of a simulated host (the in-memory runtime).
+pub const FAKE_DOCKER: &str = "fake:";
+
+/// The Docker endpoint when `--docker` is not given: `$DOCKER_HOST`, else the local socket.
 pub fn default_docker_host() -> String {
     std::env::var("DOCKER_HOST")
         .ok()

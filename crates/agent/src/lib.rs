@@ -70,12 +70,18 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 }
 
 impl Agent {
-    /// Starts an agent with the Docker engine of `config.docker_host`. Fails at once if the
+    /// Starts an agent with the Docker engine of `config.docker_host` (or, for
+    /// [`config::FAKE_DOCKER`], the in-memory runtime of a simulated host). Fails at once if the
     /// state dir is locked by another agent or unusable; an unreachable Docker engine is
     /// retried in the background.
     pub async fn start(config: AgentConfig) -> anyhow::Result<Agent> {
         let state_dir = Arc::new(StateDir::open(&config.state_dir)?);
-        let runtime = DockerRuntime::spawn(&config.docker_host);
+        let runtime: Arc<dyn ContainerRuntime> = if config.docker_host == config::FAKE_DOCKER {
+            tracing::warn!("simulated host: containers run in memory, not on Docker");
+            runtime::fake::FakeRuntime::simulation()
+        } else {
+            DockerRuntime::spawn(&config.docker_host)
+        };
         Agent::start_with_runtime(config, state_dir, runtime)
     }
 

@@ -23,7 +23,8 @@ pub struct LocalAgent {
 
 impl LocalAgent {
     /// Starts `agent_bin` as host `name`, state and log under `dir`, connected to every
-    /// cluster address in `masters`. Call it from the main thread (parent-death signal).
+    /// cluster address in `masters`, with `extra_args` (labels, `--docker fake:`…). Call it
+    /// from the main thread (parent-death signal).
     pub fn start(
         agent_bin: &Path,
         name: &str,
@@ -31,6 +32,7 @@ impl LocalAgent {
         masters: &[String],
         heartbeat_ms: u64,
         log_filter: Option<&str>,
+        extra_args: &[String],
     ) -> anyhow::Result<LocalAgent> {
         let state_dir = dir.join(format!("{name}-state"));
         let log = dir.join(format!("{name}.log"));
@@ -45,6 +47,7 @@ impl LocalAgent {
         for m in masters {
             cmd.args(["--master", m]);
         }
+        cmd.args(extra_args);
         cmd.env("HELIOS_LOG", log_filter.unwrap_or("info"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -99,6 +99,16 @@ impl Api {
         Ok((s, v))
     }
 
+    /// `GET {path}`: the status and JSON body.
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        Self::json(self.client.get(format!("{}{path}", self.base))).await
+    }
+
+    /// `POST {path}` with a JSON body: the status and JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        Self::json(self.client.post(format!("{}{path}", self.base)).json(body)).await
+    }
+
     /// Waits until `host` is UP.
     pub async fn wait_host_up(
         &self,

@@ -30,6 +30,13 @@
 //! `deploy` (see `deploy.rs`) also starts one `helios-agent` on this machine's Docker engine
 //! and imports a local busybox image; it removes every container it made.
 //!
+//! `rollout` (see `rollout.rs`) times rolling updates of a deployment group over simulated
+//! hosts (`helios-agent --docker fake:`) and over real agents, against Helios's 1 s step tick:
+//!
+//! ```text
+//! target/release/helios-bench rollout --simulated 20 --real 3 --passes 3
+//! ```
+//!
 //! The load generator shares the machine with the three masters: its own CPU is reported so
 //! that a saturated client is not mistaken for a slow server.
 
@@ -38,6 +45,7 @@ mod deploy;
 mod load;
 mod probe;
 mod report;
+mod rollout;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -77,6 +85,29 @@ enum Mode {
     /// assignment latency of one-at-a-time deploys, and N containers at once versus
     /// `docker run -d`.
     Deploy(DeployArgs),
+    /// Rolling updates of one group of simulated hosts and one of real agents on this
+    /// machine's Docker engine: request to ACTIVE, against Helios's 1 s step tick.
+    Rollout(RolloutArgs),
+}
+
+/// Flags of `helios-bench rollout`.
+#[derive(clap::Args, Debug, Clone)]
+struct RolloutArgs {
+    /// Simulated hosts (agents whose containers run in memory); 0 for none.
+    #[arg(long, default_value_t = 20)]
+    simulated: usize,
+    /// Real agents on this machine's Docker engine; 0 for none.
+    #[arg(long, default_value_t = 3)]
+    real: usize,
+    /// Rolling updates of each group, interleaved.
+    #[arg(long, default_value_t = 3)]
+    passes: usize,
+    /// The agents' `--heartbeat-ms` (also the masters' `--agent-heartbeat-ms`).
+    #[arg(long, default_value_t = 1000)]
+    agent_heartbeat_ms: u64,
+    /// Poll period of the group status, milliseconds.
+    #[arg(long, default_value_t = 5)]
+    poll_ms: u64,
 }
 
 /// Flags of `helios-bench deploy`.
@@ -178,6 +209,7 @@ fn main() -> anyhow::Result<()> {
     let rt = rt.enable_all().build()?;
     match args.command.clone() {
         Some(Mode::Deploy(d)) => rt.block_on(run_deploy(args, d)),
+        Some(Mode::Rollout(r)) => rt.block_on(run_rollout(args, r)),
         Some(Mode::Create) | None => rt.block_on(run(args)),
     }
 }
@@ -232,6 +264,7 @@ async fn run_deploy(args: Args, d: DeployArgs) -> anyhow::Result<()> {
         &masters,
         d.agent_heartbeat_ms,
         Some(&d.agent_log),
+        &[],
     )?;
     let leader = leader_id(&cluster, Duration::from_secs(30)).await?;
     let api = deploy::Api::new(cluster.member(leader).context("no leader")?.url())?;
@@ -258,6 +291,64 @@ async fn run_deploy(args: Args, d: DeployArgs) -> anyhow::Result<()> {
         println!("note: the leader changed from m{leader} to m{after} during the run");
     }
     drop(agent);
+    drop(cluster);
+    Ok(())
+}
+
+async fn run_rollout(args: Args, r: RolloutArgs) -> anyhow::Result<()> {
+    if r.passes == 0 || r.simulated + r.real == 0 {
+        bail!("--passes and --simulated + --real must be positive");
+    }
+    let agent_bin = bins::installed(args.bin_dir.as_deref(), "helios-agent")?;
+    let mut extra_args = vec![format!("--agent-heartbeat-ms={}", r.agent_heartbeat_ms)];
+    extra_args.extend(args.master_args.iter().cloned());
+    let opts = cluster_options(&args, extra_args)?;
+    let unix = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let run_id = format!("ru{unix}p{}", std::process::id());
+    let (cluster, _) = start_cluster(&opts).await?;
+    let masters = cluster.cluster_addrs();
+    let mut agents = Vec::new();
+    let mut groups = Vec::new();
+    for (simulated, count, name, runtime) in [
+        (true, r.simulated, "sim", "simulated"),
+        (false, r.real, "real", "docker"),
+    ] {
+        if count == 0 {
+            continue;
+        }
+        let image = if simulated {
+            "bench-simulated:1".to_string()
+        } else {
+            agent::ensure_image()?.to_string()
+        };
+        for i in 0..count {
+            agents.push(agent::LocalAgent::start(
+                &agent_bin,
+                &format!("{name}-{i:03}"),
+                cluster.dir.path(),
+                &masters,
+                r.agent_heartbeat_ms,
+                Some("warn"),
+                &rollout::agent_args(name, simulated),
+            )?);
+        }
+        groups.push(rollout::Group {
+            name: name.to_string(),
+            runtime,
+            hosts: count,
+            image,
+        });
+    }
+    let leader = leader_id(&cluster, Duration::from_secs(30)).await?;
+    let api = deploy::Api::new(cluster.member(leader).context("no leader")?.url())?;
+    let poll = Duration::from_millis(r.poll_ms.max(1));
+    let results = rollout::run(&api, &mut agents, groups, r.passes, poll, &run_id).await?;
+    rollout::print_table(&results);
+    let after = leader_id(&cluster, Duration::from_secs(30)).await?;
+    if after != leader {
+        println!("note: the leader changed from m{leader} to m{after} during the run");
+    }
+    drop(agents);
     drop(cluster);
     Ok(())
 }

@@ -34,6 +34,8 @@ struct FakeState {
     images: BTreeSet<String>,
     containers: BTreeMap<String, FakeContainer>,
     next_id: u64,
+    /// Every image counts as present (a simulated host, see [`FakeRuntime::simulation`]).
+    any_image: bool,
     /// Started containers exit (code 1) after this long; `None` runs them until stopped.
     run_for: Option<Duration>,
     /// What `exec` in a running container returns (`None`: 0).
@@ -57,6 +59,14 @@ impl FakeRuntime {
             version: watch::Sender::new(0),
             me: me.clone(),
         })
+    }
+
+    /// The runtime of a simulated host (`helios-agent --docker fake:`): every image is
+    /// present and containers run until stopped.
+    pub fn simulation() -> Arc<FakeRuntime> {
+        let runtime = FakeRuntime::new();
+        runtime.state.lock().unwrap().any_image = true;
+        runtime
     }
 
     /// Makes an image present locally.
@@ -121,7 +131,8 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn image_present(&self, image: &str) -> Result<bool, RuntimeError> {
-        Ok(self.state.lock().unwrap().images.contains(image))
+        let state = self.state.lock().unwrap();
+        Ok(state.any_image || state.images.contains(image))
     }
 
     async fn pull_image(&self, image: &str) -> Result<(), RuntimeError> {
@@ -130,7 +141,7 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
         let mut state = self.state.lock().unwrap();
-        if !state.images.contains(&spec.image) {
+        if !state.any_image && !state.images.contains(&spec.image) {
             return Err(RuntimeError::ImageNotFound(spec.image.clone()));
         }
         state.next_id += 1;
