@@ -37,6 +37,7 @@ impl State {
     /// Removes the group `name`; its deployments stay, as in Helios.
     pub(super) fn remove_deployment_group(&mut self, name: &str) -> CommandResult {
         self.group_progress.remove(name);
+        self.rolling_groups.remove(name);
         match self.deployment_groups.remove(name) {
             Some(_) => CommandResult::Ok,
             None => CommandResult::DeploymentGroupNotFound,

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 use helios_api::{
     AgentInfo, Deployment, DeploymentGroup, HostInfo, Job, TaskStatus, TaskStatusEvent,
 };
-use imbl::OrdMap;
+use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
 
 pub use command::{Command, CommandResult, StatusUpdate};
@@ -122,6 +122,10 @@ pub struct State {
     /// snapshots of earlier versions).
     #[serde(default)]
     pub group_progress: OrdMap<String, GroupProgress>,
+    /// The groups whose rollout is under way (an index of `group_progress` for the rollout
+    /// engine, which looks at it after every applied entry).
+    #[serde(default)]
+    pub rolling_groups: OrdSet<String>,
 }
 
 impl State {

@@ -180,6 +180,7 @@ impl State {
         if !self.deployment_groups.contains_key(name) {
             return CommandResult::DeploymentGroupNotFound;
         }
+        self.rolling_groups.remove(name);
         let progress = self.group_progress.entry(name.to_string()).or_default();
         progress.run = None;
         progress.status = Some(DeploymentGroupStatus::failed(STOPPED_BY_USER));
@@ -226,8 +227,10 @@ impl State {
     /// whether it can advance at `now_ms`, and when it times out.
     pub fn rollout_wakeups(&self, now_ms: i64) -> Vec<RolloutWakeup> {
         let mut wakeups = Vec::new();
-        for (name, progress) in self.group_progress.iter() {
-            let Some(run) = &progress.run else { continue };
+        for name in self.rolling_groups.iter() {
+            let Some(run) = self.group_progress.get(name).and_then(|p| p.run.as_ref()) else {
+                continue;
+            };
             let Some(group) = self.deployment_groups.get(name) else {
                 continue;
             };
@@ -255,9 +258,7 @@ impl State {
     }
 
     fn is_rolling_out(&self, name: &str) -> bool {
-        self.group_progress
-            .get(name)
-            .is_some_and(|p| p.run.is_some())
+        self.rolling_groups.contains(name)
     }
 
     /// Whether a change of hosts rolls group `name` out again (Helios's "should update"): it
@@ -352,6 +353,7 @@ impl State {
             },
             |h| self.hosts.get(h).is_some_and(|h| h.up),
         );
+        self.rolling_groups.insert(name.to_string());
         let progress = self.group_progress.entry(name.to_string()).or_default();
         progress.status = Some(DeploymentGroupStatus::rolling_out());
         progress.run = Some(RolloutRun {
@@ -415,6 +417,7 @@ impl State {
     }
 
     fn finish_run(&mut self, index: u64, name: &str, status: DeploymentGroupStatus, now_ms: i64) {
+        self.rolling_groups.remove(name);
         let Some(progress) = self.group_progress.get_mut(name) else {
             return;
         };

@@ -125,6 +125,7 @@ pub(super) fn rollout_cases() -> Vec<Case> {
                 assert_eq!(owner(s, "h2", "dyn"), None);
                 assert_eq!(owner(s, "h3", "dyn"), None);
                 assert_eq!(state_of(s, "g"), Some(DeploymentGroupState::RollingOut));
+                assert!(s.rolling_groups.contains("g"));
                 // UNDEPLOY_OLD_JOBS h1, DEPLOY_NEW_JOB h1 ran: AWAIT_RUNNING h1 waits.
                 assert_eq!(task_index(s, "g"), Some(2));
                 let d = &s.deployments["h1"][&id("dyn")].value;
@@ -164,6 +165,8 @@ pub(super) fn rollout_cases() -> Vec<Case> {
                 assert_eq!(d.deployer_master.as_deref(), Some("m2"));
                 assert_eq!(state_of(s, "g"), Some(DeploymentGroupState::Done));
                 assert!(progress(s, "g").run.is_none());
+                assert!(s.rolling_groups.is_empty());
+                assert!(s.rollout_wakeups(10_000).is_empty());
             })],
         ),
         case(
@@ -453,6 +456,7 @@ pub(super) fn rollout_cases() -> Vec<Case> {
             vec![Check(|s| {
                 assert_eq!(state_of(s, "g"), Some(DeploymentGroupState::Failed));
                 assert_eq!(error_of(s, "g"), "Stopped by user");
+                assert!(s.rolling_groups.is_empty());
                 assert_eq!(owner(s, "h1", "dyn").as_deref(), Some("g"));
                 assert_eq!(owner(s, "h2", "dyn"), None);
                 let mut later = s.clone();
