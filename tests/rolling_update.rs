@@ -27,6 +27,13 @@ fn slow_job(name: &str, version: &str, image: &str, delay: u32) -> Value {
     })
 }
 
+/// Runs the `helios` CLI against the master at `url`.
+async fn helios(url: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(helios_testkit::bin("helios"));
+    cmd.args(["-z", url]).args(args);
+    cmd.output().await.expect("run helios")
+}
+
 /// An agent on the real engine labelled `labels` (`k=v,…`).
 fn agent(cluster: &Cluster, name: &str, range: &str, labels: &str) -> Agent {
     let mut a = Agent::new(name, cluster.dir.path(), cluster.cluster_addrs(), range);
@@ -155,9 +162,32 @@ async fn a_group_moves_host_by_host_in_partitions_and_with_overlap() {
     wait_hosts_up(&c, &url, &names).await;
     create_group(&c, &url, "web", role("web")).await;
 
-    // Version 1 everywhere.
+    // Version 1 everywhere, through the CLI, which follows the hosts until the group is
+    // ACTIVE.
     let v1 = create_job(&c, &url, slow_job("ru", "1", image, 1)).await;
-    assert_eq!(rolling_update(&c, &url, "web", &v1, json!({})).await, "OK");
+    let out = helios(&url, &["rolling-update", &v1, "web"]).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let short = &v1[..v1.len() - 33];
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..6],
+        [
+            format!(
+                "Rolling update started: web -> {short} (parallelism=1, timeout=300, \
+                 overlap=false, token=, ignoreFailures=false, migrate=false)"
+            )
+            .as_str(),
+            "",
+            "ru-1 -> RUNNING (1/3)",
+            "ru-2 -> RUNNING (2/3)",
+            "ru-10 -> RUNNING (3/3)",
+            "",
+        ],
+        "{text}"
+    );
+    assert_eq!(lines[6], "Done.", "{text}");
+    assert!(lines[7].starts_with("Duration: "), "{text}");
     let done = wait_group(&urls, "web", "ACTIVE").await;
     all_running(&done, &names, &v1);
     // Hosts in natural order: ru-10 after ru-2.
