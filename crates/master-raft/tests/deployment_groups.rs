@@ -125,3 +125,95 @@ async fn groups_are_created_listed_inspected_and_removed_as_in_helios() {
     assert_eq!(get("/deployment-group").await, (200, json!(["db"])));
     m.shutdown().await;
 }
+
+/// `POST /deployment-group/{name}/rolling-update` and `/stop` as Helios answers them: an
+/// unknown group or job is a 200 with Helios's status word, options a rollout cannot run with
+/// are a 400 naming the option, and none of them disturbs the group; a group without hosts
+/// is ACTIVE at once with the job and options stored; stop is 204, or 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_updates_and_stops_answer_as_helios() {
+    let mut m = InProcessMaster::single(&[]).await;
+    m.wait_ready().await;
+    let url = m.url();
+    let c = reqwest::Client::new();
+    let post = |path: &str, body: Option<Value>| {
+        call(&c, reqwest::Method::POST, format!("{url}{path}"), body)
+    };
+    let get = |path: &str| call(&c, reqwest::Method::GET, format!("{url}{path}"), None);
+    assert_eq!(
+        post("/deployment-group", Some(group("web", "role", "web"))).await,
+        (200, json!({"status": "CREATED"}))
+    );
+    let job = json!({"id": "sleeper:1", "image": "busybox:latest",
+        "rolloutOptions": {"parallelism": 3, "token": ""}});
+    let (code, created) = post("/jobs", Some(job)).await;
+    assert_eq!(code, 200, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let update = |group: &str, job: &str, options: Value| {
+        post(
+            &format!("/deployment-group/{group}/rolling-update"),
+            Some(json!({"job": job, "rolloutOptions": options})),
+        )
+    };
+
+    assert_eq!(
+        update("nope", &id, json!({})).await,
+        (200, json!({"status": "DEPLOYMENT_GROUP_NOT_FOUND"}))
+    );
+    let unknown = format!("other:1:{}", "0".repeat(40));
+    assert_eq!(
+        update("web", &unknown, json!({})).await,
+        (200, json!({"status": "JOB_NOT_FOUND"}))
+    );
+    for (options, named) in [
+        (json!({"parallelism": 0}), "parallelism"),
+        (json!({"timeout": 0}), "timeout"),
+    ] {
+        let (code, body) = update("web", &id, options).await;
+        assert_eq!(
+            (code, &body["status"]),
+            (400, &json!("INVALID_ROLLOUT_OPTIONS")),
+            "{body}"
+        );
+        assert!(body["message"].as_str().unwrap().contains(named), "{body}");
+    }
+    let (code, body) = post(
+        "/deployment-group/web/rolling-update",
+        Some(json!({"job": 5})),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    let (_, status) = get("/deployment-group/web/status").await;
+    assert_eq!(status["status"], "IDLE", "{status}");
+
+    // No host matches: the plan is empty and the group is ACTIVE at once, with the job and
+    // the options resolved request → job → defaults.
+    assert_eq!(
+        update("web", &id, json!({"timeout": 42})).await,
+        (200, json!({"status": "OK"}))
+    );
+    let (_, status) = get("/deployment-group/web/status").await;
+    assert_eq!(status["status"], "ACTIVE", "{status}");
+    assert_eq!(status["deploymentGroupStatus"]["state"], "DONE", "{status}");
+    let (_, g) = get("/deployment-group/web").await;
+    assert_eq!(g["jobId"], json!(id), "{g}");
+    assert_eq!(g["rollingUpdateReason"], "MANUAL", "{g}");
+    assert_eq!(
+        g["rolloutOptions"],
+        json!({"ignoreFailures": false, "migrate": false, "overlap": false,
+               "parallelism": 3, "timeout": 42, "token": ""}),
+        "{g}"
+    );
+
+    let (code, _) = post("/deployment-group/web/stop", None).await;
+    assert_eq!(code, 204);
+    let (_, status) = get("/deployment-group/web/status").await;
+    assert_eq!(
+        (&status["status"], &status["error"]),
+        (&json!("FAILED"), &json!("Stopped by user")),
+        "{status}"
+    );
+    let (code, _) = post("/deployment-group/nope/stop", None).await;
+    assert_eq!(code, 404);
+    m.shutdown().await;
+}

@@ -286,6 +286,30 @@ pub(super) fn rollout_cases() -> Vec<Case> {
             })],
         ),
         case(
+            "rolling update: a port taken by a job deployed by hand fails the rollout",
+            {
+                let mut steps = vec![(create("web"), created("web"))];
+                steps.push((create("api"), created("api")));
+                steps.extend(web_hosts(1));
+                steps.push((deploy("api", "h1", Goal::Start, ""), R::Ok));
+                steps.push((create_group("g", &["role=web"]), R::DeploymentGroupCreated));
+                steps.push((rolling_update("g", "web", None), R::Ok));
+                steps
+            },
+            vec![Check(|s| {
+                assert_eq!(state_of(s, "g"), Some(DeploymentGroupState::Failed));
+                let want = format!(
+                    "h1: port 8080 of job {} is taken on host h1 by job {} (the conflicting \
+                     job was deployed manually or by a different deployment group)",
+                    id("web"),
+                    id("api")
+                );
+                assert_eq!(error_of(s, "g"), want);
+                assert_eq!(owner(s, "h1", "web"), None);
+                assert_eq!(owner(s, "h1", "api").as_deref(), Some(""));
+            })],
+        ),
+        case(
             "rolling update: a missing image fails at once, naming the host and the reason",
             {
                 let mut steps = group_of(2);
