@@ -36,7 +36,8 @@ pub use crate::convert::HostRecord;
 use crate::v1;
 use crate::v1::helios_client::HeliosClient;
 use crate::{
-    Deployment, Goal, HostStatus, Job, JobId, JobStatus, State, Status as HostState, TaskStatus,
+    CreateDeploymentGroupStatus, Deployment, DeploymentGroup, DeploymentGroupStatusResponse, Goal,
+    HostStatus, Job, JobId, JobStatus, RolloutOptions, State, Status as HostState, TaskStatus,
     TaskStatusEvent, ThrottleState,
 };
 
@@ -694,6 +695,127 @@ impl Client {
         .map(drop)
     }
 
+    /// Creates a deployment group from its name and host selectors: `CREATED`, or
+    /// `NOT_MODIFIED` when it exists with the same selectors. One that exists with other
+    /// selectors is refused with `ALREADY_EXISTS` (`CONFLICT`).
+    pub async fn create_deployment_group(
+        &self,
+        group: &DeploymentGroup,
+    ) -> Result<CreateDeploymentGroupStatus, ClientError> {
+        let req = v1::CreateDeploymentGroupRequest {
+            deployment_group: Some(group.into()),
+        };
+        let resp = self
+            .write(|mut c, key| {
+                let req = req.clone();
+                async move { c.create_deployment_group(with_key(req, &key)).await }
+            })
+            .await?;
+        CreateDeploymentGroupStatus::try_from(resp.status())
+            .map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// Removes a deployment group (`NOT_FOUND` for an unknown one); its deployments stay.
+    pub async fn remove_deployment_group(&self, name: &str) -> Result<(), ClientError> {
+        let req = v1::RemoveDeploymentGroupRequest {
+            name: name.to_string(),
+        };
+        self.write(|mut c, key| {
+            let req = req.clone();
+            async move { c.remove_deployment_group(with_key(req, &key)).await }
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Every deployment group's name, sorted.
+    pub async fn list_deployment_groups(&self) -> Result<Vec<String>, ClientError> {
+        self.unary(|mut c| async move {
+            c.list_deployment_groups(v1::ListDeploymentGroupsRequest {})
+                .await
+        })
+        .await
+        .map(|r| r.names)
+    }
+
+    /// A deployment group, or `None` if there is none of this name.
+    pub async fn deployment_group(
+        &self,
+        name: &str,
+    ) -> Result<Option<DeploymentGroup>, ClientError> {
+        let req = v1::GetDeploymentGroupRequest {
+            name: name.to_string(),
+        };
+        let found = self
+            .lookup(|mut c| {
+                let req = req.clone();
+                async move { c.get_deployment_group(req).await }
+            })
+            .await?;
+        found
+            .map(|r| typed(r.deployment_group, "deployment_group"))
+            .transpose()
+    }
+
+    /// A deployment group with its rollout status and hosts, or `None` for an unknown group.
+    pub async fn deployment_group_status(
+        &self,
+        name: &str,
+    ) -> Result<Option<DeploymentGroupStatusResponse>, ClientError> {
+        let req = v1::DeploymentGroupStatusRequest {
+            name: name.to_string(),
+        };
+        let found = self
+            .lookup(|mut c| {
+                let req = req.clone();
+                async move { c.deployment_group_status(req).await }
+            })
+            .await?;
+        found
+            .map(|r| {
+                DeploymentGroupStatusResponse::try_from(r)
+                    .map_err(|e| ClientError::Decode(e.to_string()))
+            })
+            .transpose()
+    }
+
+    /// Starts a rolling update of a deployment group to a job (full id). `options` win over
+    /// the job's own rollout options, which win over Helios's defaults. Refused with
+    /// `NOT_FOUND` (`JOB_NOT_FOUND`, `DEPLOYMENT_GROUP_NOT_FOUND`) or `INVALID_ARGUMENT`
+    /// (`INVALID_ROLLOUT_OPTIONS`).
+    pub async fn rolling_update(
+        &self,
+        name: &str,
+        job: &JobId,
+        options: Option<&RolloutOptions>,
+    ) -> Result<(), ClientError> {
+        let req = v1::RollingUpdateRequest {
+            name: name.to_string(),
+            job_id: job.to_string(),
+            rollout_options: options.map(Into::into),
+        };
+        self.write(|mut c, key| {
+            let req = req.clone();
+            async move { c.rolling_update(with_key(req, &key)).await }
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Stops a deployment group's rollout (FAILED, `Stopped by user`); `NOT_FOUND` for an
+    /// unknown group.
+    pub async fn stop_deployment_group(&self, name: &str) -> Result<(), ClientError> {
+        let req = v1::StopDeploymentGroupRequest {
+            name: name.to_string(),
+        };
+        self.write(|mut c, key| {
+            let req = req.clone();
+            async move { c.stop_deployment_group(with_key(req, &key)).await }
+        })
+        .await
+        .map(drop)
+    }
+
     /// The live masters (those that acknowledged the leader recently), sorted by name, with the
     /// leader marked.
     pub async fn masters(&self) -> Result<Vec<v1::Master>, ClientError> {
@@ -779,6 +901,8 @@ pub enum WatchObject {
     Deployment(Deployment),
     /// A task status.
     TaskStatus(Box<TaskStatus>),
+    /// A deployment group with its rollout status and hosts.
+    DeploymentGroup(Box<DeploymentGroupStatusResponse>),
 }
 
 impl WatchObject {
@@ -803,6 +927,9 @@ impl WatchObject {
             (v1::ObjectKind::TaskStatus, Some(Object::TaskStatus(t))) => {
                 WatchObject::TaskStatus(Box::new(t.try_into().map_err(convert)?))
             }
+            (v1::ObjectKind::DeploymentGroup, Some(Object::DeploymentGroupStatus(g))) => {
+                WatchObject::DeploymentGroup(Box::new(g.try_into().map_err(convert)?))
+            }
             (kind, object) => {
                 return Err(ClientError::Decode(format!(
                     "a PUT of kind {} carries {}",
@@ -813,6 +940,7 @@ impl WatchObject {
                         Some(Object::HostRecord(_)) => "a host record",
                         Some(Object::Deployment(_)) => "a deployment",
                         Some(Object::TaskStatus(_)) => "a task status",
+                        Some(Object::DeploymentGroupStatus(_)) => "a deployment group status",
                     }
                 )));
             }

@@ -1,20 +1,25 @@
 //! Conversions between the helios-api model ([`crate::model`]) and the typed messages of the
 //! public gRPC API ([`crate::v1`]): `From<model>` (and `From<&model>`) for the message, and
 //! `TryFrom<message>` for the model, for jobs and their parts, deployments, task statuses and
-//! their history, job statuses, host statuses, and the host records a watch reports
-//! ([`HostRecord`], which has no Helios JSON form).
+//! their history, job statuses, host statuses, deployment groups (their host selectors, stored
+//! rollout status, and the status view of `GET /deployment-group/{name}/status`), and the host
+//! records a watch reports ([`HostRecord`], which has no Helios JSON form).
 //!
 //! A model value converted to its message and back is the same value, so its Helios JSON is
-//! unchanged (the tests check this on every fixture under `tests/fixtures/`). The one
-//! exception is a port mapping whose `protocol` is `""`: it comes back as `tcp`, as a missing
-//! protocol does in Helios's JSON.
+//! unchanged (the tests check this on every fixture under `tests/fixtures/`). The exceptions:
+//! a port mapping whose `protocol` is `""` comes back as `tcp`, as a missing protocol does in
+//! Helios's JSON; and a host selector whose JSON `operand` has the other shape than its
+//! operator takes (a list for `EQUALS`/`NOT_EQUALS`, a string for `IN`/`NOT_IN`, which no
+//! selector string parses to) comes back in its operator's shape, or is refused when an
+//! `EQUALS`/`NOT_EQUALS` list does not hold exactly one value.
 //!
 //! The model-to-message direction cannot fail. The other direction refuses what Helios's JSON
 //! could not say, with a [`ConvertError`] naming the field by its path in the message (such as
 //! `host_status.jobs["foo:1"].goal`): an enum value out of range or UNSPECIFIED where Helios
-//! requires a value, a malformed job id, a required message left out, an `ip` that is not an
-//! IP literal, an `expires_ms` out of range, a health check of no kind, two map keys that name
-//! the same job id or service endpoint.
+//! requires a value (or where an `optional` enum is present), a malformed job id, a required
+//! message left out, an `ip` that is not an IP literal, an `expires_ms` out of range, a health
+//! check of no kind, two map keys that name the same job id or service endpoint, an `EQUALS`
+//! or `NOT_EQUALS` selector without exactly one operand.
 //!
 //! Every conversion destructures its structs completely, so a field added to a model type or
 //! to a message does not compile until it is converted here. What this module does not do:
@@ -22,7 +27,7 @@
 //!
 //! The enum conversions from the model to the messages (`Goal`, `State`, `ThrottleState`,
 //! `Status`) and `TryFrom<v1::Goal> for Goal` live in [`crate::client`]; this module uses
-//! them.
+//! them. Those of the history status and of deployment groups are here.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -30,12 +35,16 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::model::date;
+use crate::model::host_selector::Operand;
 use crate::model::service::ServiceEndpoint;
 use crate::v1;
 use crate::{
-    AgentInfo, Deployment, DockerVersion, Goal, HealthCheck, HostInfo, HostStatus, Job, JobId,
-    JobStatus, PortMapping, Resources, RolloutOptions, ServicePortParameters, ServicePorts, State,
-    Status, TaskStatus, TaskStatusEvent, TaskStatusEvents, TaskStatusEventsStatus, ThrottleState,
+    AgentInfo, CreateDeploymentGroupStatus, Deployment, DeploymentGroup, DeploymentGroupHostStatus,
+    DeploymentGroupState, DeploymentGroupStatus, DeploymentGroupStatusResponse,
+    DeploymentGroupStatusResponseStatus, DockerVersion, Goal, HealthCheck, HostInfo, HostSelector,
+    HostStatus, Job, JobId, JobStatus, Operator, PortMapping, Resources, RollingUpdateReason,
+    RolloutOptions, ServicePortParameters, ServicePorts, State, Status, TaskStatus,
+    TaskStatusEvent, TaskStatusEvents, TaskStatusEventsStatus, ThrottleState,
 };
 
 /// A message that does not describe a model value: which field, and why.
@@ -214,6 +223,11 @@ from_ref! {
     AgentInfo => v1::AgentInfo,
     HostStatus => v1::HostStatus,
     HostRecord => v1::HostRecord,
+    HostSelector => v1::HostSelector,
+    DeploymentGroup => v1::DeploymentGroup,
+    DeploymentGroupStatus => v1::DeploymentGroupStatus,
+    DeploymentGroupHostStatus => v1::DeploymentGroupHostStatus,
+    DeploymentGroupStatusResponse => v1::DeploymentGroupStatusResponse,
 }
 
 try_from_proto! {
@@ -235,6 +249,12 @@ try_from_proto! {
     v1::AgentInfo => AgentInfo as "agent_info",
     v1::HostStatus => HostStatus as "host_status",
     v1::HostRecord => HostRecord as "host_record",
+    v1::HostSelector => HostSelector as "host_selector",
+    v1::DeploymentGroup => DeploymentGroup as "deployment_group",
+    v1::DeploymentGroupStatus => DeploymentGroupStatus as "deployment_group_status",
+    v1::DeploymentGroupHostStatus => DeploymentGroupHostStatus as "deployment_group_host_status",
+    v1::DeploymentGroupStatusResponse => DeploymentGroupStatusResponse
+        as "deployment_group_status_response",
 }
 
 // Enums. The model-to-message ones (except the history status) are in `crate::client`.
@@ -1152,6 +1172,332 @@ impl FromProto<v1::HostRecord> for HostRecord {
             environment: environment.into_iter().collect(),
             host_info: opt(host_info, at.field("host_info"))?,
             agent_info: opt(agent_info, at.field("agent_info"))?,
+        })
+    }
+}
+
+// Deployment groups.
+
+impl From<Operator> for v1::HostSelectorOperator {
+    fn from(o: Operator) -> Self {
+        match o {
+            Operator::Equals => v1::HostSelectorOperator::Equals,
+            Operator::NotEquals => v1::HostSelectorOperator::NotEquals,
+            Operator::In => v1::HostSelectorOperator::In,
+            Operator::NotIn => v1::HostSelectorOperator::NotIn,
+        }
+    }
+}
+
+impl From<RollingUpdateReason> for v1::RollingUpdateReason {
+    fn from(r: RollingUpdateReason) -> Self {
+        match r {
+            RollingUpdateReason::Manual => v1::RollingUpdateReason::Manual,
+            RollingUpdateReason::HostsChanged => v1::RollingUpdateReason::HostsChanged,
+        }
+    }
+}
+
+fn rolling_update_reason(value: i32, at: Path<'_>) -> Result<RollingUpdateReason, ConvertError> {
+    use v1::RollingUpdateReason as P;
+    match P::try_from(value).map_err(|_| unknown_enum(at, value))? {
+        P::Manual => Ok(RollingUpdateReason::Manual),
+        P::HostsChanged => Ok(RollingUpdateReason::HostsChanged),
+        P::Unspecified => {
+            Err(at.error("no reason given (MANUAL or HOSTS_CHANGED); leave the field out for none"))
+        }
+    }
+}
+
+impl From<DeploymentGroupState> for v1::DeploymentGroupState {
+    fn from(s: DeploymentGroupState) -> Self {
+        match s {
+            DeploymentGroupState::RollingOut => v1::DeploymentGroupState::RollingOut,
+            DeploymentGroupState::Failed => v1::DeploymentGroupState::Failed,
+            DeploymentGroupState::Done => v1::DeploymentGroupState::Done,
+        }
+    }
+}
+
+fn group_state(value: i32, at: Path<'_>) -> Result<DeploymentGroupState, ConvertError> {
+    use v1::DeploymentGroupState as P;
+    match P::try_from(value).map_err(|_| unknown_enum(at, value))? {
+        P::RollingOut => Ok(DeploymentGroupState::RollingOut),
+        P::Failed => Ok(DeploymentGroupState::Failed),
+        P::Done => Ok(DeploymentGroupState::Done),
+        P::Unspecified => Err(at.error("no state given (ROLLING_OUT, FAILED or DONE)")),
+    }
+}
+
+impl From<DeploymentGroupStatusResponseStatus> for v1::DeploymentGroupStatusResponseStatus {
+    fn from(s: DeploymentGroupStatusResponseStatus) -> Self {
+        use DeploymentGroupStatusResponseStatus as M;
+        match s {
+            M::RollingOut => v1::DeploymentGroupStatusResponseStatus::RollingOut,
+            M::Active => v1::DeploymentGroupStatusResponseStatus::Active,
+            M::Failed => v1::DeploymentGroupStatusResponseStatus::Failed,
+            M::Idle => v1::DeploymentGroupStatusResponseStatus::Idle,
+        }
+    }
+}
+
+fn group_summary(
+    value: i32,
+    at: Path<'_>,
+) -> Result<DeploymentGroupStatusResponseStatus, ConvertError> {
+    use DeploymentGroupStatusResponseStatus as M;
+    use v1::DeploymentGroupStatusResponseStatus as P;
+    match P::try_from(value).map_err(|_| unknown_enum(at, value))? {
+        P::RollingOut => Ok(M::RollingOut),
+        P::Active => Ok(M::Active),
+        P::Failed => Ok(M::Failed),
+        P::Idle => Ok(M::Idle),
+        P::Unspecified => Err(at.error("no status given (ROLLING_OUT, ACTIVE, FAILED or IDLE)")),
+    }
+}
+
+impl From<CreateDeploymentGroupStatus> for v1::CreateDeploymentGroupStatus {
+    fn from(s: CreateDeploymentGroupStatus) -> Self {
+        match s {
+            CreateDeploymentGroupStatus::Created => v1::CreateDeploymentGroupStatus::Created,
+            CreateDeploymentGroupStatus::NotModified => {
+                v1::CreateDeploymentGroupStatus::NotModified
+            }
+            CreateDeploymentGroupStatus::Conflict => v1::CreateDeploymentGroupStatus::Conflict,
+        }
+    }
+}
+
+/// `UNSPECIFIED` has no model value.
+impl TryFrom<v1::CreateDeploymentGroupStatus> for CreateDeploymentGroupStatus {
+    type Error = ConvertError;
+
+    fn try_from(s: v1::CreateDeploymentGroupStatus) -> Result<Self, ConvertError> {
+        use v1::CreateDeploymentGroupStatus as P;
+        match s {
+            P::Created => Ok(CreateDeploymentGroupStatus::Created),
+            P::NotModified => Ok(CreateDeploymentGroupStatus::NotModified),
+            P::Conflict => Ok(CreateDeploymentGroupStatus::Conflict),
+            P::Unspecified => Err(Path::Root("create_deployment_group_status")
+                .error("no status given (CREATED, NOT_MODIFIED or CONFLICT)")),
+        }
+    }
+}
+
+/// Helios's JSON name of an operator (`EQUALS`, …).
+fn operator_name(o: Operator) -> &'static str {
+    match o {
+        Operator::Equals => "EQUALS",
+        Operator::NotEquals => "NOT_EQUALS",
+        Operator::In => "IN",
+        Operator::NotIn => "NOT_IN",
+    }
+}
+
+impl From<HostSelector> for v1::HostSelector {
+    fn from(h: HostSelector) -> Self {
+        let HostSelector {
+            label,
+            operand,
+            operator,
+        } = h;
+        v1::HostSelector {
+            label,
+            operands: match operand {
+                Operand::One(value) => vec![value],
+                Operand::Many(values) => values,
+            },
+            operator: v1::HostSelectorOperator::from(operator).into(),
+        }
+    }
+}
+
+impl FromProto<v1::HostSelector> for HostSelector {
+    /// EQUALS and NOT_EQUALS take exactly one operand (a string in Helios's JSON), IN and
+    /// NOT_IN a list of any length.
+    fn from_proto(p: v1::HostSelector, at: Path<'_>) -> Result<HostSelector, ConvertError> {
+        use v1::HostSelectorOperator as P;
+        let v1::HostSelector {
+            label,
+            mut operands,
+            operator: raw,
+        } = p;
+        let operator_at = at.field("operator");
+        let operator = match P::try_from(raw).map_err(|_| unknown_enum(operator_at, raw))? {
+            P::Equals => Operator::Equals,
+            P::NotEquals => Operator::NotEquals,
+            P::In => Operator::In,
+            P::NotIn => Operator::NotIn,
+            P::Unspecified => {
+                return Err(
+                    operator_at.error("no operator given (EQUALS, NOT_EQUALS, IN or NOT_IN)")
+                );
+            }
+        };
+        let operand = match operator {
+            Operator::Equals | Operator::NotEquals => {
+                if operands.len() != 1 {
+                    return Err(at.field("operands").error(format!(
+                        "{} takes exactly one operand, not {}",
+                        operator_name(operator),
+                        operands.len()
+                    )));
+                }
+                Operand::One(operands.remove(0))
+            }
+            Operator::In | Operator::NotIn => Operand::Many(operands),
+        };
+        Ok(HostSelector {
+            label,
+            operand,
+            operator,
+        })
+    }
+}
+
+impl From<DeploymentGroup> for v1::DeploymentGroup {
+    fn from(g: DeploymentGroup) -> Self {
+        let DeploymentGroup {
+            host_selectors,
+            job_id,
+            name,
+            rolling_update_reason,
+            rollout_options,
+        } = g;
+        v1::DeploymentGroup {
+            host_selectors: host_selectors.into_iter().map(Into::into).collect(),
+            job_id: job_id.map(Into::into),
+            name,
+            rolling_update_reason: rolling_update_reason
+                .map(|r| v1::RollingUpdateReason::from(r).into()),
+            rollout_options: rollout_options.map(Into::into),
+        }
+    }
+}
+
+impl FromProto<v1::DeploymentGroup> for DeploymentGroup {
+    fn from_proto(p: v1::DeploymentGroup, at: Path<'_>) -> Result<DeploymentGroup, ConvertError> {
+        let v1::DeploymentGroup {
+            host_selectors,
+            job_id,
+            name,
+            rolling_update_reason: reason,
+            rollout_options,
+        } = p;
+        let selectors_at = at.field("host_selectors");
+        Ok(DeploymentGroup {
+            host_selectors: host_selectors
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| HostSelector::from_proto(s, selectors_at.index(i)))
+                .collect::<Result<_, _>>()?,
+            job_id: opt(job_id, at.field("job_id"))?,
+            name,
+            rolling_update_reason: reason
+                .map(|r| rolling_update_reason(r, at.field("rolling_update_reason")))
+                .transpose()?,
+            rollout_options: opt(rollout_options, at.field("rollout_options"))?,
+        })
+    }
+}
+
+impl From<DeploymentGroupStatus> for v1::DeploymentGroupStatus {
+    fn from(s: DeploymentGroupStatus) -> Self {
+        let DeploymentGroupStatus { error, state } = s;
+        v1::DeploymentGroupStatus {
+            error,
+            state: v1::DeploymentGroupState::from(state).into(),
+        }
+    }
+}
+
+impl FromProto<v1::DeploymentGroupStatus> for DeploymentGroupStatus {
+    fn from_proto(p: v1::DeploymentGroupStatus, at: Path<'_>) -> Result<Self, ConvertError> {
+        let v1::DeploymentGroupStatus { error, state } = p;
+        Ok(DeploymentGroupStatus {
+            error,
+            state: group_state(state, at.field("state"))?,
+        })
+    }
+}
+
+impl From<DeploymentGroupHostStatus> for v1::DeploymentGroupHostStatus {
+    fn from(h: DeploymentGroupHostStatus) -> Self {
+        let DeploymentGroupHostStatus {
+            host,
+            job_id,
+            state,
+        } = h;
+        v1::DeploymentGroupHostStatus {
+            host,
+            job_id: job_id.map(Into::into),
+            state: state.map(|s| v1::TaskState::from(s).into()),
+        }
+    }
+}
+
+impl FromProto<v1::DeploymentGroupHostStatus> for DeploymentGroupHostStatus {
+    fn from_proto(p: v1::DeploymentGroupHostStatus, at: Path<'_>) -> Result<Self, ConvertError> {
+        let v1::DeploymentGroupHostStatus {
+            host,
+            job_id,
+            state,
+        } = p;
+        Ok(DeploymentGroupHostStatus {
+            host,
+            job_id: opt(job_id, at.field("job_id"))?,
+            state: state
+                .map(|s| task_state(s, at.field("state")))
+                .transpose()?,
+        })
+    }
+}
+
+impl From<DeploymentGroupStatusResponse> for v1::DeploymentGroupStatusResponse {
+    fn from(r: DeploymentGroupStatusResponse) -> Self {
+        let DeploymentGroupStatusResponse {
+            deployment_group,
+            deployment_group_status,
+            error,
+            host_statuses,
+            status,
+        } = r;
+        v1::DeploymentGroupStatusResponse {
+            deployment_group: Some(deployment_group.into()),
+            deployment_group_status: deployment_group_status.map(Into::into),
+            error,
+            host_statuses: host_statuses.into_iter().map(Into::into).collect(),
+            status: v1::DeploymentGroupStatusResponseStatus::from(status).into(),
+        }
+    }
+}
+
+impl FromProto<v1::DeploymentGroupStatusResponse> for DeploymentGroupStatusResponse {
+    fn from_proto(
+        p: v1::DeploymentGroupStatusResponse,
+        at: Path<'_>,
+    ) -> Result<Self, ConvertError> {
+        let v1::DeploymentGroupStatusResponse {
+            deployment_group,
+            deployment_group_status,
+            error,
+            host_statuses,
+            status,
+        } = p;
+        let hosts_at = at.field("host_statuses");
+        Ok(DeploymentGroupStatusResponse {
+            deployment_group: required(deployment_group, at.field("deployment_group"))?,
+            deployment_group_status: opt(
+                deployment_group_status,
+                at.field("deployment_group_status"),
+            )?,
+            error,
+            host_statuses: host_statuses
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| DeploymentGroupHostStatus::from_proto(h, hosts_at.index(i)))
+                .collect::<Result<_, _>>()?,
+            status: group_summary(status, at.field("status"))?,
         })
     }
 }

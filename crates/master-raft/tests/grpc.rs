@@ -8,7 +8,10 @@ use helios_api::client::{
     Client, FORWARDED_METADATA, IDEMPOTENCY_METADATA, LEADER_METADATA, STATUS_METADATA, WatchObject,
 };
 use helios_api::v1::{self, EventType, ObjectKind};
-use helios_api::{Goal, Job, JobId};
+use helios_api::{
+    CreateDeploymentGroupStatus, DeploymentGroup, DeploymentGroupStatusResponse,
+    DeploymentGroupStatusResponseStatus, Goal, Job, JobId, RolloutOptions,
+};
 use helios_master_raft::grpc::watch::MAX_WATCHES;
 use helios_testkit::in_process::{InProcessCluster, InProcessMaster as Master};
 use tonic::Code;
@@ -420,6 +423,24 @@ async fn followers_forward_and_name_the_leader() {
         .await
         .unwrap();
     assert!(via_follower.get_job(&id).await.unwrap().is_some());
+    // Deployment-group writes and reads are forwarded too.
+    assert_eq!(
+        via_follower
+            .create_deployment_group(&group("fwd", "web"))
+            .await
+            .unwrap(),
+        CreateDeploymentGroupStatus::Created
+    );
+    via_follower.rolling_update("fwd", &id, None).await.unwrap();
+    let status = via_follower.deployment_group_status("fwd").await.unwrap();
+    assert_eq!(
+        status.map(|s| s.status),
+        Some(DeploymentGroupStatusResponseStatus::Active)
+    );
+    assert_eq!(
+        via_follower.list_deployment_groups().await.unwrap(),
+        vec!["fwd"]
+    );
     assert_eq!(
         via_follower.current_endpoint(),
         format!("http://{}", follower.http)
@@ -588,5 +609,448 @@ async fn watches_beyond_the_limit_are_refused() {
     assert!(again.message().await.unwrap().unwrap().replay);
     drop(open);
     drop(again);
+    m.shutdown().await;
+}
+
+/// A deployment group of `role=<role>` hosts.
+fn group(name: &str, role: &str) -> DeploymentGroup {
+    DeploymentGroup::new(name, vec![format!("role={role}").parse().unwrap()])
+}
+
+/// The gRPC code and Helios's status word of a refusal.
+fn refused<T: std::fmt::Debug>(
+    r: Result<T, helios_api::client::ClientError>,
+) -> (Option<Code>, Option<String>) {
+    let e = r.expect_err("a refusal");
+    (e.code(), e.helios_status().map(str::to_string))
+}
+
+fn word(code: Code, word: &str) -> (Option<Code>, Option<String>) {
+    (Some(code), Some(word.to_string()))
+}
+
+/// Deployment groups through gRPC (reference §3, §5.2): created (CREATED, NOT_MODIFIED,
+/// CONFLICT as ALREADY_EXISTS), listed, read, their status before any rollout, removed, and
+/// Helios's refusals with their codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deployment_groups_are_created_listed_read_and_removed_with_helios_statuses() {
+    let mut m = Master::single(&[]).await;
+    wait_serving(&m).await;
+    let client = Client::new([m.http.as_str()]).unwrap();
+    let mut raw = v1::helios_client::HeliosClient::new(channel(&m).await);
+
+    let web = group("web", "web");
+    assert_eq!(
+        client.create_deployment_group(&web).await.unwrap(),
+        CreateDeploymentGroupStatus::Created
+    );
+    assert_eq!(
+        client.create_deployment_group(&web).await.unwrap(),
+        CreateDeploymentGroupStatus::NotModified
+    );
+    assert_eq!(
+        refused(client.create_deployment_group(&group("web", "db")).await),
+        word(Code::AlreadyExists, "CONFLICT")
+    );
+    let db: DeploymentGroup = serde_json::from_value(serde_json::json!({
+        "name": "db",
+        "hostSelectors": [
+            {"label": "role", "operand": "db", "operator": "EQUALS"},
+            {"label": "dc", "operand": ["ams", "lon"], "operator": "IN"}
+        ]
+    }))
+    .unwrap();
+    assert_eq!(
+        client.create_deployment_group(&db).await.unwrap(),
+        CreateDeploymentGroupStatus::Created
+    );
+
+    assert_eq!(
+        client.list_deployment_groups().await.unwrap(),
+        vec!["db", "web"]
+    );
+    assert_eq!(client.deployment_group("db").await.unwrap(), Some(db));
+    let status = client
+        .deployment_group_status("web")
+        .await
+        .unwrap()
+        .expect("a status");
+    assert_eq!(
+        status,
+        DeploymentGroupStatusResponse::new(web, None, vec![])
+    );
+    assert_eq!(status.status, DeploymentGroupStatusResponseStatus::Idle);
+    assert_eq!(status.error.as_deref(), Some(""));
+
+    // Typed selectors Helios's JSON could not express, a group left out, a name that is not
+    // a path segment: INVALID_ARGUMENT naming the field.
+    let selector = |operator: v1::HostSelectorOperator, operands: &[&str]| v1::HostSelector {
+        label: "role".into(),
+        operands: operands.iter().map(|o| o.to_string()).collect(),
+        operator: operator.into(),
+    };
+    for (deployment_group, field) in [
+        (
+            Some(v1::DeploymentGroup {
+                name: "bad".into(),
+                host_selectors: vec![selector(v1::HostSelectorOperator::Unspecified, &["x"])],
+                ..Default::default()
+            }),
+            "deployment_group.host_selectors[0].operator",
+        ),
+        (
+            Some(v1::DeploymentGroup {
+                name: "bad".into(),
+                host_selectors: vec![selector(v1::HostSelectorOperator::Equals, &["x", "y"])],
+                ..Default::default()
+            }),
+            "deployment_group.host_selectors[0].operands",
+        ),
+        (None, "deployment_group: missing (required)"),
+        (Some(v1::DeploymentGroup::from(group("a/b", "web"))), "a/b"),
+    ] {
+        let e = raw
+            .create_deployment_group(v1::CreateDeploymentGroupRequest { deployment_group })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert_eq!(
+            e.metadata().get(STATUS_METADATA).unwrap(),
+            "INVALID_DEPLOYMENT_GROUP"
+        );
+        assert!(e.message().contains(field), "{field}: {e:?}");
+    }
+    assert_eq!(
+        client.list_deployment_groups().await.unwrap(),
+        vec!["db", "web"]
+    );
+
+    // An unknown group: NOT_FOUND (DEPLOYMENT_GROUP_NOT_FOUND) everywhere; the typed client's
+    // lookups answer None.
+    assert_eq!(client.deployment_group("nope").await.unwrap(), None);
+    assert_eq!(client.deployment_group_status("nope").await.unwrap(), None);
+    let e = raw
+        .get_deployment_group(v1::GetDeploymentGroupRequest {
+            name: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(
+        e.metadata().get(STATUS_METADATA).unwrap(),
+        "DEPLOYMENT_GROUP_NOT_FOUND"
+    );
+    let e = raw
+        .deployment_group_status(v1::DeploymentGroupStatusRequest {
+            name: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(
+        e.metadata().get(STATUS_METADATA).unwrap(),
+        "DEPLOYMENT_GROUP_NOT_FOUND"
+    );
+    let not_found = word(Code::NotFound, "DEPLOYMENT_GROUP_NOT_FOUND");
+    assert_eq!(
+        refused(client.remove_deployment_group("nope").await),
+        not_found
+    );
+    assert_eq!(
+        refused(client.stop_deployment_group("nope").await),
+        not_found
+    );
+    let id = client.create_job(&job("web", "1"), None).await.unwrap();
+    assert_eq!(
+        refused(client.rolling_update("nope", &id, None).await),
+        not_found
+    );
+
+    // Remove: gone from the list and from reads; a second remove is NOT_FOUND.
+    client.remove_deployment_group("web").await.unwrap();
+    assert_eq!(client.list_deployment_groups().await.unwrap(), vec!["db"]);
+    assert_eq!(client.deployment_group("web").await.unwrap(), None);
+    assert_eq!(
+        refused(client.remove_deployment_group("web").await),
+        not_found
+    );
+    m.shutdown().await;
+}
+
+/// A rolling update of a group that has no hosts plans nothing and is DONE (ACTIVE) at once,
+/// with the job and the resolved options stored on the group; stopping it makes it FAILED
+/// with "Stopped by user". Bad requests are refused with Helios's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_update_of_a_group_without_hosts_is_done_at_once_and_stop_fails_it() {
+    let mut m = Master::single(&[]).await;
+    wait_serving(&m).await;
+    let client = Client::new([m.http.as_str()]).unwrap();
+    let mut raw = v1::helios_client::HeliosClient::new(channel(&m).await);
+    client
+        .create_deployment_group(&group("web", "web"))
+        .await
+        .unwrap();
+    let id = client.create_job(&job("web", "1"), None).await.unwrap();
+
+    for (options, what) in [
+        (
+            RolloutOptions {
+                parallelism: Some(0),
+                ..RolloutOptions::default()
+            },
+            "parallelism",
+        ),
+        (
+            RolloutOptions {
+                timeout: Some(0),
+                ..RolloutOptions::default()
+            },
+            "timeout",
+        ),
+    ] {
+        let e = client
+            .rolling_update("web", &id, Some(&options))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some(Code::InvalidArgument), "{e}");
+        assert_eq!(e.helios_status(), Some("INVALID_ROLLOUT_OPTIONS"));
+        assert!(e.to_string().contains(what), "{what}: {e}");
+    }
+    let unknown: JobId = "web:2:3f5c6e4aef30e1ab68931dbd66a83226410b87e9"
+        .parse()
+        .unwrap();
+    assert_eq!(
+        refused(client.rolling_update("web", &unknown, None).await),
+        word(Code::NotFound, "JOB_NOT_FOUND")
+    );
+    let e = raw
+        .rolling_update(v1::RollingUpdateRequest {
+            name: "web".into(),
+            job_id: "a:b:c:d".into(),
+            rollout_options: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(e.metadata().get(STATUS_METADATA).unwrap(), "INVALID_ID");
+    // Nothing above started a rollout.
+    let idle = client
+        .deployment_group_status("web")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(idle.status, DeploymentGroupStatusResponseStatus::Idle);
+
+    let options = RolloutOptions {
+        parallelism: Some(2),
+        token: Some("t".into()),
+        ..RolloutOptions::default()
+    };
+    client
+        .rolling_update("web", &id, Some(&options))
+        .await
+        .unwrap();
+    let done = client
+        .deployment_group_status("web")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status, DeploymentGroupStatusResponseStatus::Active);
+    assert_eq!(
+        done.deployment_group_status,
+        Some(helios_api::DeploymentGroupStatus::done())
+    );
+    assert_eq!(done.error, None);
+    assert!(done.host_statuses.is_empty());
+    let stored = client.deployment_group("web").await.unwrap().unwrap();
+    assert_eq!(stored, done.deployment_group);
+    assert_eq!(stored.job_id, Some(id.clone()));
+    assert_eq!(
+        stored.rolling_update_reason,
+        Some(helios_api::RollingUpdateReason::Manual)
+    );
+    assert_eq!(
+        stored.rollout_options,
+        Some(options.with_fallback(&RolloutOptions::defaults()))
+    );
+
+    client.stop_deployment_group("web").await.unwrap();
+    let stopped = client
+        .deployment_group_status("web")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stopped.status, DeploymentGroupStatusResponseStatus::Failed);
+    assert_eq!(stopped.error.as_deref(), Some("Stopped by user"));
+    assert_eq!(
+        stopped.deployment_group_status,
+        Some(helios_api::DeploymentGroupStatus::failed("Stopped by user"))
+    );
+    // A stopped group recovers with a new rolling update.
+    client.rolling_update("web", &id, None).await.unwrap();
+    let again = client
+        .deployment_group_status("web")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.status, DeploymentGroupStatusResponseStatus::Active);
+    m.shutdown().await;
+}
+
+/// The group's status view of each deployment-group event, decoded.
+fn group_view(e: &v1::WatchEvent) -> DeploymentGroupStatusResponse {
+    match WatchObject::decode(e).unwrap() {
+        Some(WatchObject::DeploymentGroup(view)) => *view,
+        other => panic!("a deployment group expected: {other:?}"),
+    }
+}
+
+/// Waits for the next deployment-group event of a watch.
+async fn next_group_event(w: &mut helios_api::client::WatchStream) -> v1::WatchEvent {
+    loop {
+        let r = next(w).await;
+        if let Some(e) = r
+            .events
+            .iter()
+            .find(|e| e.kind() == ObjectKind::DeploymentGroup)
+        {
+            assert!(e.index <= r.index, "{r:?}");
+            return e.clone();
+        }
+    }
+}
+
+/// The next response of a watch filtered to the group `web`, which must hold one event of
+/// that group and nothing else: the group's status, `None` for a DELETE.
+async fn web_status(
+    w: &mut helios_api::client::WatchStream,
+) -> Option<DeploymentGroupStatusResponseStatus> {
+    let r = next(w).await;
+    let [e] = &r.events[..] else {
+        panic!("one event of group web expected: {r:?}")
+    };
+    assert_eq!(e.kind(), ObjectKind::DeploymentGroup, "{e:?}");
+    assert_eq!(e.deployment_group, "web");
+    match e.r#type() {
+        EventType::Delete => None,
+        _ => Some(group_view(e).status),
+    }
+}
+
+/// A watch of deployment groups sees a group created (IDLE), its status change (ACTIVE after
+/// a rolling update, FAILED when stopped) and its removal; a resumed watch replays only what
+/// changed and lists every live group; a filter on the group's name reports it alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watch_sees_a_group_created_its_status_changing_and_its_removal() {
+    let mut m = Master::single(&[]).await;
+    wait_serving(&m).await;
+    let client = Client::new([m.http.as_str()]).unwrap();
+    let id = client.create_job(&job("web", "1"), None).await.unwrap();
+
+    let mut watch = client
+        .watch(v1::WatchRequest {
+            kinds: vec![ObjectKind::DeploymentGroup as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let first = next(&mut watch).await;
+    assert!(first.replay && first.events.is_empty(), "{first:?}");
+    // Every kind, filtered to the group `web`.
+    let mut only_web = client
+        .watch(v1::WatchRequest {
+            deployment_group: "web".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(next(&mut only_web).await.events.is_empty());
+
+    client
+        .create_deployment_group(&group("web", "web"))
+        .await
+        .unwrap();
+    let created = next_group_event(&mut watch).await;
+    assert_eq!(created.r#type(), EventType::Put);
+    assert_eq!(created.deployment_group, "web");
+    assert_eq!((created.job_id.as_str(), created.host.as_str()), ("", ""));
+    assert_eq!(created.create_index, created.index);
+    let mut filtered = vec![web_status(&mut only_web).await];
+    let view = group_view(&created);
+    assert_eq!(view.status, DeploymentGroupStatusResponseStatus::Idle);
+    assert_eq!(view.deployment_group, group("web", "web"));
+    assert_eq!(
+        client.deployment_group_status("web").await.unwrap(),
+        Some(view)
+    );
+
+    client
+        .create_deployment_group(&group("db", "db"))
+        .await
+        .unwrap();
+    assert_eq!(next_group_event(&mut watch).await.deployment_group, "db");
+
+    client.rolling_update("web", &id, None).await.unwrap();
+    let active = next_group_event(&mut watch).await;
+    assert_eq!(active.deployment_group, "web");
+    assert_eq!(active.create_index, created.create_index);
+    assert!(active.index > created.index);
+    filtered.push(web_status(&mut only_web).await);
+    let view = group_view(&active);
+    assert_eq!(view.status, DeploymentGroupStatusResponseStatus::Active);
+    assert_eq!(view.deployment_group.job_id, Some(id.clone()));
+    let after_active = active.index;
+
+    client.stop_deployment_group("web").await.unwrap();
+    let stopped = next_group_event(&mut watch).await;
+    filtered.push(web_status(&mut only_web).await);
+    let view = group_view(&stopped);
+    assert_eq!(view.status, DeploymentGroupStatusResponseStatus::Failed);
+    assert_eq!(view.error.as_deref(), Some("Stopped by user"));
+
+    // Resumed after the rolling update: the replay holds only the stop, and every group is
+    // live.
+    let mut resumed = client
+        .watch(v1::WatchRequest {
+            from_index: after_active,
+            kinds: vec![ObjectKind::DeploymentGroup as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let replay = next(&mut resumed).await;
+    assert!(replay.replay);
+    let replayed: Vec<_> = replay
+        .events
+        .iter()
+        .map(|e| (e.deployment_group.as_str(), e.index))
+        .collect();
+    assert_eq!(replayed, vec![("web", stopped.index)]);
+    let mut live: Vec<_> = replay
+        .live
+        .iter()
+        .map(|o| (o.kind(), o.deployment_group.clone()))
+        .collect();
+    live.sort();
+    assert_eq!(
+        live,
+        vec![
+            (ObjectKind::DeploymentGroup, "db".to_string()),
+            (ObjectKind::DeploymentGroup, "web".to_string())
+        ]
+    );
+
+    client.remove_deployment_group("web").await.unwrap();
+    for w in [&mut watch, &mut resumed] {
+        let removed = next_group_event(w).await;
+        assert_eq!(removed.r#type(), EventType::Delete);
+        assert_eq!(removed.deployment_group, "web");
+        assert!(removed.object.is_none());
+    }
+    filtered.push(web_status(&mut only_web).await);
+
+    // The filtered watch saw web alone (no job, no db): created, active, stopped, removed.
+    use DeploymentGroupStatusResponseStatus::{Active, Failed, Idle};
+    assert_eq!(filtered, vec![Some(Idle), Some(Active), Some(Failed), None]);
     m.shutdown().await;
 }

@@ -24,6 +24,9 @@ const KINDS: &[&str] = &[
     "task_status_events",
     "job_status",
     "host_status",
+    "deployment_group",
+    "deployment_group_status",
+    "deployment_group_status_response",
 ];
 
 /// Round-trips one model value through its message and the wire; returns its JSON.
@@ -56,6 +59,13 @@ fn check_fixture(kind: &str, name: &str, json: &str) -> Value {
         "task_status_events" => check::<TaskStatusEvents, v1::TaskStatusEvents>(name, json),
         "job_status" => check::<JobStatus, v1::JobStatus>(name, json),
         "host_status" => check::<HostStatus, v1::HostStatus>(name, json),
+        "deployment_group" => check::<DeploymentGroup, v1::DeploymentGroup>(name, json),
+        "deployment_group_status" => {
+            check::<DeploymentGroupStatus, v1::DeploymentGroupStatus>(name, json)
+        }
+        "deployment_group_status_response" => {
+            check::<DeploymentGroupStatusResponse, v1::DeploymentGroupStatusResponse>(name, json)
+        }
         other => panic!("{name}: unknown fixture kind {other:?} (expected one of {KINDS:?})"),
     }
 }
@@ -524,4 +534,197 @@ fn a_typed_job_hashes_as_its_helios_json() {
     assert_eq!(typed, json);
     assert_eq!(typed.canonical_json(), json.canonical_json());
     assert_eq!(typed.with_hash().id, json.with_hash().id);
+}
+
+#[test]
+fn every_deployment_group_enum_value_round_trips() {
+    use serde_json::json;
+    for operator in ["EQUALS", "NOT_EQUALS"] {
+        for reason in ["MANUAL", "HOSTS_CHANGED"] {
+            let json = json!({"hostSelectors":[{"label":"a","operand":"b","operator":operator}],
+                              "name":"g","rollingUpdateReason":reason})
+            .to_string();
+            check::<DeploymentGroup, v1::DeploymentGroup>(&json, &json);
+        }
+    }
+    for operator in ["IN", "NOT_IN"] {
+        let json = json!({"hostSelectors":[{"label":"a","operand":["b","c"],"operator":operator}],
+                          "name":"g"})
+        .to_string();
+        check::<DeploymentGroup, v1::DeploymentGroup>(&json, &json);
+    }
+    for state in ["ROLLING_OUT", "FAILED", "DONE"] {
+        let json = json!({"error": null, "state": state}).to_string();
+        check::<DeploymentGroupStatus, v1::DeploymentGroupStatus>(&json, &json);
+    }
+    for status in ["ROLLING_OUT", "ACTIVE", "FAILED", "IDLE"] {
+        let json = json!({"deploymentGroup":{"hostSelectors":[],"name":"g"},
+                          "deploymentGroupStatus":null,"error":null,
+                          "hostStatuses":[{"host":"h","jobId":"a:1","state":"EXITED"}],
+                          "status":status})
+        .to_string();
+        check::<DeploymentGroupStatusResponse, v1::DeploymentGroupStatusResponse>(&json, &json);
+    }
+    for status in [
+        CreateDeploymentGroupStatus::Created,
+        CreateDeploymentGroupStatus::NotModified,
+        CreateDeploymentGroupStatus::Conflict,
+    ] {
+        let message = v1::CreateDeploymentGroupStatus::from(status);
+        assert_eq!(CreateDeploymentGroupStatus::try_from(message), Ok(status));
+    }
+    assert_eq!(
+        CreateDeploymentGroupStatus::try_from(v1::CreateDeploymentGroupStatus::Unspecified)
+            .unwrap_err()
+            .to_string(),
+        "create_deployment_group_status: no status given (CREATED, NOT_MODIFIED or CONFLICT)"
+    );
+}
+
+/// Selectors parsed from Helios's grammar give the messages a client in another language
+/// would build, and back.
+#[test]
+fn host_selectors_carry_their_operands_as_a_list() {
+    let parsed: HostSelector = "dc in (lon, ams, lon)".parse().unwrap();
+    let message = v1::HostSelector::from(&parsed);
+    assert_eq!(
+        message,
+        v1::HostSelector {
+            label: "dc".into(),
+            operands: vec!["ams".into(), "lon".into()],
+            operator: v1::HostSelectorOperator::In.into(),
+        }
+    );
+    assert_eq!(HostSelector::try_from(message), Ok(parsed));
+    let eq: HostSelector = "role!=web".parse().unwrap();
+    assert_eq!(
+        v1::HostSelector::from(&eq).operands,
+        vec!["web".to_string()]
+    );
+    assert_eq!(HostSelector::try_from(v1::HostSelector::from(&eq)), Ok(eq));
+    // An operand of the other shape than its operator takes (no selector string parses to
+    // it) comes back in its operator's shape.
+    let odd: HostSelector =
+        serde_json::from_str(r#"{"label":"a","operand":["b"],"operator":"EQUALS"}"#).unwrap();
+    assert_eq!(
+        HostSelector::try_from(v1::HostSelector::from(&odd)),
+        Ok("a=b".parse().unwrap())
+    );
+}
+
+#[test]
+fn deployment_group_refusals_name_the_bad_field() {
+    let selector = |operator: v1::HostSelectorOperator, operands: &[&str]| v1::HostSelector {
+        label: "role".into(),
+        operands: operands.iter().map(|o| o.to_string()).collect(),
+        operator: operator.into(),
+    };
+    let group = |selectors: Vec<v1::HostSelector>| v1::DeploymentGroup {
+        name: "g".into(),
+        host_selectors: selectors,
+        ..Default::default()
+    };
+    use v1::HostSelectorOperator as Op;
+    let ok = selector(Op::Equals, &["web"]);
+    for (selector, error) in [
+        (
+            selector(Op::Unspecified, &["web"]),
+            "deployment_group.host_selectors[1].operator: no operator given (EQUALS, \
+             NOT_EQUALS, IN or NOT_IN)",
+        ),
+        (
+            v1::HostSelector {
+                operator: 9,
+                ..ok.clone()
+            },
+            "deployment_group.host_selectors[1].operator: unknown enum value 9",
+        ),
+        (
+            selector(Op::Equals, &["web", "db"]),
+            "deployment_group.host_selectors[1].operands: EQUALS takes exactly one operand, \
+             not 2",
+        ),
+        (
+            selector(Op::NotEquals, &[]),
+            "deployment_group.host_selectors[1].operands: NOT_EQUALS takes exactly one \
+             operand, not 0",
+        ),
+    ] {
+        assert_eq!(
+            refusal::<_, DeploymentGroup>(group(vec![ok.clone(), selector])),
+            error
+        );
+    }
+    // IN and NOT_IN take any number of operands, none included (`dc in ()`).
+    assert!(DeploymentGroup::try_from(group(vec![selector(Op::NotIn, &[])])).is_ok());
+
+    let g = |f: fn(&mut v1::DeploymentGroup)| {
+        let mut g = group(vec![ok.clone()]);
+        f(&mut g);
+        refusal::<_, DeploymentGroup>(g)
+    };
+    assert_eq!(
+        g(|g| g.rolling_update_reason = Some(0)),
+        "deployment_group.rolling_update_reason: no reason given (MANUAL or HOSTS_CHANGED); \
+         leave the field out for none"
+    );
+    assert_eq!(
+        g(|g| {
+            g.job_id = Some(v1::JobId {
+                canonical: "web".into(),
+                ..Default::default()
+            })
+        }),
+        "deployment_group.job_id.canonical: Invalid Job id: web"
+    );
+
+    assert_eq!(
+        refusal::<_, DeploymentGroupStatus>(v1::DeploymentGroupStatus::default()),
+        "deployment_group_status.state: no state given (ROLLING_OUT, FAILED or DONE)"
+    );
+    let response = v1::DeploymentGroupStatusResponse {
+        deployment_group: Some(group(vec![ok.clone()])),
+        status: v1::DeploymentGroupStatusResponseStatus::Idle.into(),
+        ..Default::default()
+    };
+    assert!(DeploymentGroupStatusResponse::try_from(response.clone()).is_ok());
+    let r = |f: fn(&mut v1::DeploymentGroupStatusResponse)| {
+        let mut r = response.clone();
+        f(&mut r);
+        refusal::<_, DeploymentGroupStatusResponse>(r)
+    };
+    assert_eq!(
+        r(|r| r.deployment_group = None),
+        "deployment_group_status_response.deployment_group: missing (required)"
+    );
+    assert_eq!(
+        r(|r| r.status = 0),
+        "deployment_group_status_response.status: no status given (ROLLING_OUT, ACTIVE, \
+         FAILED or IDLE)"
+    );
+    assert_eq!(
+        r(|r| {
+            r.host_statuses = vec![
+                v1::DeploymentGroupHostStatus {
+                    host: "h1".into(),
+                    ..Default::default()
+                },
+                v1::DeploymentGroupHostStatus {
+                    host: "h2".into(),
+                    state: Some(0),
+                    ..Default::default()
+                },
+            ]
+        }),
+        "deployment_group_status_response.host_statuses[1].state: no state given"
+    );
+    assert_eq!(
+        r(|r| {
+            r.deployment_group_status = Some(v1::DeploymentGroupStatus {
+                error: None,
+                state: 7,
+            })
+        }),
+        "deployment_group_status_response.deployment_group_status.state: unknown enum value 7"
+    );
 }

@@ -14,10 +14,15 @@ use crate::node::NodeError;
 /// the HTTP status the REST gateway would answer. The one place that maps refusals to codes.
 pub fn code_for(word: &str, http: Option<StatusCode>) -> Code {
     match word {
-        "JOB_NOT_FOUND" | "HOST_NOT_FOUND" | "JOB_NOT_DEPLOYED" | "JOB_ID_NOT_FOUND"
+        "JOB_NOT_FOUND"
+        | "HOST_NOT_FOUND"
+        | "JOB_NOT_DEPLOYED"
+        | "JOB_ID_NOT_FOUND"
+        | "DEPLOYMENT_GROUP_NOT_FOUND"
         | "NOT_FOUND" => Code::NotFound,
         "FORBIDDEN" => Code::PermissionDenied,
-        "JOB_ALREADY_EXISTS" | "JOB_ALREADY_DEPLOYED" => Code::AlreadyExists,
+        // `CONFLICT`: a deployment group of that name exists with other host selectors.
+        "JOB_ALREADY_EXISTS" | "JOB_ALREADY_DEPLOYED" | "CONFLICT" => Code::AlreadyExists,
         "STILL_IN_USE" | "PORT_CONFLICT" => Code::FailedPrecondition,
         "NO_LEADER" | "UNAVAILABLE" => Code::Unavailable,
         // The Raft core of this master stopped: retrying it is pointless.
@@ -25,8 +30,9 @@ pub fn code_for(word: &str, http: Option<StatusCode>) -> Code {
         // gRPC's own meaning: the operation may have completed even though it timed out.
         "UNKNOWN_OUTCOME" => Code::DeadlineExceeded,
         "IDEMPOTENCY_KEY_REUSED" => Code::FailedPrecondition,
-        // A per-master limit (watches at once): retry later or at another master.
-        "TOO_MANY_WATCHES" => Code::ResourceExhausted,
+        // A bound: watches at once on a master (retry later or at another master), deployment
+        // groups in the cluster, hosts one rollout plans.
+        w if w.starts_with("TOO_MANY_") => Code::ResourceExhausted,
         "INTERNAL" => Code::Internal,
         w if w.starts_with("INVALID_") || w.starts_with("BAD_") || w == "ID_MISMATCH" => {
             Code::InvalidArgument
@@ -45,6 +51,12 @@ pub fn code_for(word: &str, http: Option<StatusCode>) -> Code {
 /// A refusal or error with Helios's status word.
 pub fn status(word: &str, message: impl Into<String>) -> Status {
     with_word(Status::new(code_for(word, None), message.into()), word)
+}
+
+/// A refusal with Helios's status word, whose code falls back on the one of the HTTP status
+/// the REST gateway answers it with when the word has none of its own.
+fn status_as(word: &str, http: StatusCode, message: String) -> Status {
+    with_word(Status::new(code_for(word, Some(http)), message), word)
 }
 
 fn with_word(mut s: Status, word: &str) -> Status {
@@ -82,8 +94,11 @@ pub fn from_node(e: NodeError) -> Status {
 pub fn from_control(e: control::Error) -> Status {
     match e {
         control::Error::Node(e) => from_node(e),
-        control::Error::Invalid { word, message } | control::Error::NotFound { word, message } => {
-            status(word, message)
+        control::Error::Invalid { word, message } => {
+            status_as(word, StatusCode::BAD_REQUEST, message)
+        }
+        control::Error::NotFound { word, message } => {
+            status_as(word, StatusCode::NOT_FOUND, message)
         }
         e @ control::Error::Unexpected(_) => status("INTERNAL", e.to_string()),
     }
@@ -92,15 +107,26 @@ pub fn from_control(e: control::Error) -> Status {
 /// A use case's outcome: `Ok` for Helios's `OK`, else the refusal with Helios's status word
 /// (the outcome's JSON name) and the outcome's message.
 pub fn outcome<S: serde::Serialize>(o: Outcome<S>) -> Result<(), Status> {
-    let word = serde_json::to_value(&o.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| "INTERNAL".into());
-    if word == "OK" {
+    if word_of(&o.status) == "OK" {
         Ok(())
     } else {
-        Err(status(&word, o.message))
+        Err(refusal(o))
     }
+}
+
+/// A use case's outcome that is not a success as a refusal, with Helios's status word (the
+/// outcome's JSON name) and the outcome's message; for outcomes whose successes are not
+/// `OK` (`CREATED`, `REMOVED`, …).
+pub fn refusal<S: serde::Serialize>(o: Outcome<S>) -> Status {
+    status(&word_of(&o.status), o.message)
+}
+
+/// The JSON name of a Helios status enum's value.
+fn word_of<S: serde::Serialize>(s: &S) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "INTERNAL".into())
 }
 
 /// An invalid job: `INVALID_ARGUMENT`, with every validation error in the message and, as a
@@ -150,6 +176,16 @@ mod tests {
         assert_eq!(code_for("INVALID_ID", None), Code::InvalidArgument);
         assert_eq!(code_for("ID_MISMATCH", None), Code::InvalidArgument);
         assert_eq!(code_for("TOO_MANY_WATCHES", None), Code::ResourceExhausted);
+        assert_eq!(code_for("DEPLOYMENT_GROUP_NOT_FOUND", None), Code::NotFound);
+        assert_eq!(code_for("CONFLICT", None), Code::AlreadyExists);
+        assert_eq!(
+            code_for("INVALID_ROLLOUT_OPTIONS", None),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            code_for("TOO_MANY_DEPLOYMENT_GROUPS", None),
+            Code::ResourceExhausted
+        );
         assert_eq!(
             code_for("WHATEVER", Some(StatusCode::BAD_REQUEST)),
             Code::InvalidArgument
@@ -190,6 +226,25 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(s.code(), Code::NotFound);
+    }
+
+    #[test]
+    fn use_case_errors_fall_back_on_their_kind() {
+        let s = from_control(control::Error::invalid("SOME_NEW_WORD", "bad"));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(s.metadata().get(STATUS_METADATA).unwrap(), "SOME_NEW_WORD");
+        let s = from_control(control::Error::NotFound {
+            word: "DEPLOYMENT_GROUP_NOT_FOUND",
+            message: "no deployment group g".into(),
+        });
+        assert_eq!(s.code(), Code::NotFound);
+        assert_eq!(s.message(), "no deployment group g");
+        let s = refusal(Outcome {
+            status: helios_api::CreateDeploymentGroupStatus::Conflict,
+            message: "other selectors".into(),
+        });
+        assert_eq!(s.code(), Code::AlreadyExists);
+        assert_eq!(s.metadata().get(STATUS_METADATA).unwrap(), "CONFLICT");
     }
 
     #[test]

@@ -19,17 +19,20 @@ use std::time::Duration;
 use helios_api::client::{FORWARDED_METADATA, host_state_filter};
 use helios_api::v1::helios_client::HeliosClient;
 use helios_api::v1::helios_server::Helios;
-use helios_api::{Deployment, Goal, HostStatus, Job, JobStatus, TaskStatus, v1};
+use helios_api::{
+    CreateDeploymentGroupStatus, Deployment, DeploymentGroup, Goal, HostStatus, Job, JobId,
+    JobStatus, RemoveDeploymentGroupStatus, RolloutOptions, TaskStatus, v1,
+};
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
 use super::MAX_MESSAGE;
-use super::error::{from_control, invalid_job, outcome, status, with_leader};
+use super::error::{from_control, invalid_job, outcome, refusal, status, with_leader};
 use super::watch::{self, WatchLimit};
 use crate::control::deployments::{self, DeployRequest};
 use crate::control::version::{SERVER_VERSION, check};
-use crate::control::{self, Freshness, MemberRole, MemberState, hosts, jobs};
+use crate::control::{self, Freshness, MemberRole, MemberState, deployment_groups, hosts, jobs};
 use crate::exactly_once::WriteKey;
 use crate::exactly_once::retry::FORWARD_CONNECT_TIMEOUT;
 use crate::node::Node;
@@ -226,6 +229,68 @@ impl HeliosApi {
         outcome(done.map_err(|e| self.failed(e))?)?;
         Ok(Response::new(v1::UndeployResponse {}))
     }
+
+    async fn create_deployment_group_here(
+        &self,
+        key: &WriteKey,
+        req: v1::CreateDeploymentGroupRequest,
+    ) -> Result<Response<v1::CreateDeploymentGroupResponse>, Status> {
+        let group = group_of(req.deployment_group)?;
+        let done = deployment_groups::create(&self.node, key, group).await;
+        let done = done.map_err(|e| self.failed(e))?;
+        match done.status {
+            CreateDeploymentGroupStatus::Created | CreateDeploymentGroupStatus::NotModified => {
+                Ok(Response::new(v1::CreateDeploymentGroupResponse {
+                    status: v1::CreateDeploymentGroupStatus::from(done.status).into(),
+                }))
+            }
+            CreateDeploymentGroupStatus::Conflict => Err(refusal(done)),
+        }
+    }
+
+    async fn remove_deployment_group_here(
+        &self,
+        key: &WriteKey,
+        req: v1::RemoveDeploymentGroupRequest,
+    ) -> Result<Response<v1::RemoveDeploymentGroupResponse>, Status> {
+        let done = deployment_groups::remove(&self.node, key, &req.name).await;
+        let done = done.map_err(|e| self.failed(e))?;
+        if done.status != RemoveDeploymentGroupStatus::Removed {
+            return Err(refusal(done));
+        }
+        Ok(Response::new(v1::RemoveDeploymentGroupResponse {}))
+    }
+
+    async fn rolling_update_here(
+        &self,
+        key: &WriteKey,
+        req: v1::RollingUpdateRequest,
+    ) -> Result<Response<v1::RollingUpdateResponse>, Status> {
+        let job: JobId = req
+            .job_id
+            .parse()
+            .map_err(|e: helios_api::JobIdParseError| status("INVALID_ID", e.to_string()))?;
+        let options = req
+            .rollout_options
+            .map(RolloutOptions::try_from)
+            .transpose()
+            .map_err(|e| status("INVALID_ROLLOUT_OPTIONS", e.to_string()))?;
+        let done =
+            deployment_groups::rolling_update(&self.node, key, &req.name, &job, options).await;
+        outcome(done.map_err(|e| self.failed(e))?)?;
+        Ok(Response::new(v1::RollingUpdateResponse {}))
+    }
+
+    async fn stop_deployment_group_here(
+        &self,
+        key: &WriteKey,
+        req: v1::StopDeploymentGroupRequest,
+    ) -> Result<Response<v1::StopDeploymentGroupResponse>, Status> {
+        deployment_groups::stop(&self.node, key, &req.name)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(Response::new(v1::StopDeploymentGroupResponse {}))
+    }
 }
 
 /// The request as the leader receives it: same metadata (deadline included), marked forwarded.
@@ -272,6 +337,18 @@ macro_rules! write_once {
 pub(super) fn job_of(job: Option<v1::Job>) -> Result<Job, Status> {
     let job = job.ok_or_else(|| status("INVALID_JOB_DEFINITION", "job: missing (required)"))?;
     Job::try_from(job).map_err(|e| status("INVALID_JOB_DEFINITION", e.to_string()))
+}
+
+/// The group of a `CreateDeploymentGroupRequest`: `INVALID_ARGUMENT`
+/// (`INVALID_DEPLOYMENT_GROUP`) naming the field when it is missing or does not convert.
+fn group_of(group: Option<v1::DeploymentGroup>) -> Result<DeploymentGroup, Status> {
+    let group = group.ok_or_else(|| {
+        status(
+            "INVALID_DEPLOYMENT_GROUP",
+            "deployment_group: missing (required)",
+        )
+    })?;
+    DeploymentGroup::try_from(group).map_err(|e| status("INVALID_DEPLOYMENT_GROUP", e.to_string()))
 }
 
 fn task(host: &str, job_id: &str, d: &Deployment, t: Option<&TaskStatus>) -> v1::Task {
@@ -560,6 +637,93 @@ impl Helios for HeliosApi {
             server_version: SERVER_VERSION.to_string(),
             compatibility: compatibility.as_str().to_string(),
         }))
+    }
+
+    async fn create_deployment_group(
+        &self,
+        req: Request<v1::CreateDeploymentGroupRequest>,
+    ) -> Result<Response<v1::CreateDeploymentGroupResponse>, Status> {
+        write_once!(
+            self,
+            req,
+            "CreateDeploymentGroup",
+            create_deployment_group,
+            create_deployment_group_here
+        )
+    }
+
+    async fn remove_deployment_group(
+        &self,
+        req: Request<v1::RemoveDeploymentGroupRequest>,
+    ) -> Result<Response<v1::RemoveDeploymentGroupResponse>, Status> {
+        write_once!(
+            self,
+            req,
+            "RemoveDeploymentGroup",
+            remove_deployment_group,
+            remove_deployment_group_here
+        )
+    }
+
+    async fn list_deployment_groups(
+        &self,
+        req: Request<v1::ListDeploymentGroupsRequest>,
+    ) -> Result<Response<v1::ListDeploymentGroupsResponse>, Status> {
+        at_leader!(self, req, list_deployment_groups);
+        let names = deployment_groups::list(&self.node)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(Response::new(v1::ListDeploymentGroupsResponse { names }))
+    }
+
+    async fn get_deployment_group(
+        &self,
+        req: Request<v1::GetDeploymentGroupRequest>,
+    ) -> Result<Response<v1::GetDeploymentGroupResponse>, Status> {
+        at_leader!(self, req, get_deployment_group);
+        let group = deployment_groups::get(&self.node, &req.get_ref().name)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(Response::new(v1::GetDeploymentGroupResponse {
+            deployment_group: Some(group.into()),
+        }))
+    }
+
+    async fn deployment_group_status(
+        &self,
+        req: Request<v1::DeploymentGroupStatusRequest>,
+    ) -> Result<Response<v1::DeploymentGroupStatusResponse>, Status> {
+        at_leader!(self, req, deployment_group_status);
+        let found = deployment_groups::status(&self.node, &req.get_ref().name)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(Response::new(found.into()))
+    }
+
+    async fn rolling_update(
+        &self,
+        req: Request<v1::RollingUpdateRequest>,
+    ) -> Result<Response<v1::RollingUpdateResponse>, Status> {
+        write_once!(
+            self,
+            req,
+            "RollingUpdate",
+            rolling_update,
+            rolling_update_here
+        )
+    }
+
+    async fn stop_deployment_group(
+        &self,
+        req: Request<v1::StopDeploymentGroupRequest>,
+    ) -> Result<Response<v1::StopDeploymentGroupResponse>, Status> {
+        write_once!(
+            self,
+            req,
+            "StopDeploymentGroup",
+            stop_deployment_group,
+            stop_deployment_group_here
+        )
     }
 
     type WatchStream = watch::WatchStream;

@@ -9,7 +9,10 @@
 //! the state once, without allocating for unchanged objects.
 //!
 //! Each event carries its object as a typed message (`WatchEvent.object`), converted from the
-//! model by `helios_api::convert`. A master serves at most [`MAX_WATCHES`] watches at once.
+//! model by `helios_api::convert`. A deployment group is reported as its status view (the
+//! group, its rollout status and its hosts, as `control::deployment_groups::status_in` gives
+//! `DeploymentGroupStatus`), built only when the group or its progress changed: its modify
+//! index is the larger of the two. A master serves at most [`MAX_WATCHES`] watches at once.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -22,9 +25,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::error::status;
+use crate::control::deployment_groups::status_in;
 use crate::node::Node;
-use crate::state::{Host, State, Versioned};
-use helios_api::{Deployment, Job, TaskStatus};
+use crate::state::{GroupProgress, Host, State, Versioned};
+use helios_api::{Deployment, DeploymentGroup, Job, TaskStatus};
 
 /// The most watches one master serves at once; beyond it, `Watch` answers
 /// `RESOURCE_EXHAUSTED` (`TOO_MANY_WATCHES`).
@@ -82,11 +86,12 @@ impl WatchLimit {
 pub type WatchStream =
     Pin<Box<dyn tokio_stream::Stream<Item = Result<v1::WatchResponse, Status>> + Send>>;
 
-const KINDS: [ObjectKind; 4] = [
+const KINDS: [ObjectKind; 5] = [
     ObjectKind::Job,
     ObjectKind::Host,
     ObjectKind::Deployment,
     ObjectKind::TaskStatus,
+    ObjectKind::DeploymentGroup,
 ];
 
 /// What a watch reports.
@@ -94,6 +99,18 @@ struct Filter {
     kinds: Vec<ObjectKind>,
     job: Option<String>,
     host: Option<String>,
+    group: Option<String>,
+}
+
+/// Which key fields the objects of a kind have: `(job_id, host, deployment_group)`.
+fn keyed_by(kind: ObjectKind) -> (bool, bool, bool) {
+    match kind {
+        ObjectKind::Job => (true, false, false),
+        ObjectKind::Host => (false, true, false),
+        ObjectKind::Deployment | ObjectKind::TaskStatus => (true, true, false),
+        ObjectKind::DeploymentGroup => (false, false, true),
+        ObjectKind::Unspecified => (false, false, false),
+    }
 }
 
 impl Filter {
@@ -112,11 +129,21 @@ impl Filter {
         }
         let job = Some(req.job_id.clone()).filter(|j| !j.is_empty());
         let host = Some(req.host.clone()).filter(|h| !h.is_empty());
-        // A job filter excludes hosts, a host filter excludes jobs.
+        let group = Some(req.deployment_group.clone()).filter(|g| !g.is_empty());
+        // A filter on a key field excludes the kinds without it: a job filter excludes hosts
+        // and groups, a host filter jobs and groups, a group filter every other kind.
         kinds.retain(|k| {
-            !(job.is_some() && *k == ObjectKind::Host || host.is_some() && *k == ObjectKind::Job)
+            let (has_job, has_host, has_group) = keyed_by(*k);
+            (job.is_none() || has_job)
+                && (host.is_none() || has_host)
+                && (group.is_none() || has_group)
         });
-        Ok(Self { kinds, job, host })
+        Ok(Self {
+            kinds,
+            job,
+            host,
+            group,
+        })
     }
 }
 
@@ -126,6 +153,13 @@ enum Obj<'a> {
     Host(&'a Host),
     Deployment(&'a Versioned<Deployment>),
     Task(&'a Versioned<TaskStatus>),
+    /// A deployment group, its progress (absent until it is tracked), and the state its
+    /// status view is built from.
+    Group {
+        state: &'a State,
+        group: &'a Versioned<DeploymentGroup>,
+        progress: Option<&'a GroupProgress>,
+    },
 }
 
 impl Obj<'_> {
@@ -135,12 +169,21 @@ impl Obj<'_> {
             Obj::Host(h) => (h.create_index, h.modify_index),
             Obj::Deployment(v) => (v.create_index, v.modify_index),
             Obj::Task(v) => (v.create_index, v.modify_index),
+            Obj::Group {
+                group, progress, ..
+            } => (
+                group.create_index,
+                group
+                    .modify_index
+                    .max(progress.map_or(0, |p| p.modify_index)),
+            ),
         }
     }
 }
 
 /// Calls `f(outer, inner, object)` for every watched object of `kind`: jobs are keyed
-/// `(job, "")`, hosts `(host, "")`, deployments and task statuses `(host, job)`.
+/// `(job, "")`, hosts `(host, "")`, deployments and task statuses `(host, job)`, deployment
+/// groups `(group, "")`.
 fn visit<'a>(
     s: &'a State,
     kind: ObjectKind,
@@ -177,6 +220,24 @@ fn visit<'a>(
                 }
             }
         }
+        ObjectKind::DeploymentGroup => {
+            let obj = |name: &str, group| Obj::Group {
+                state: s,
+                group,
+                progress: s.group_progress(name),
+            };
+            match &f.group {
+                Some(g) => {
+                    if let Some((k, v)) = s.deployment_groups.get_key_value(g) {
+                        each(k, "", obj(k, v));
+                    }
+                }
+                None => s
+                    .deployment_groups
+                    .iter()
+                    .for_each(|(k, v)| each(k, "", obj(k, v))),
+            }
+        }
         ObjectKind::Unspecified => {}
     }
 }
@@ -193,48 +254,80 @@ fn exists(s: &State, kind: ObjectKind, outer: &str, inner: &str) -> bool {
             .task_statuses
             .get(outer)
             .is_some_and(|d| d.contains_key(inner)),
+        ObjectKind::DeploymentGroup => s.deployment_groups.contains_key(outer),
         ObjectKind::Unspecified => false,
     }
 }
 
-/// `(job_id, host)` of a key.
-fn key_fields(kind: ObjectKind, outer: &str, inner: &str) -> (String, String) {
+/// The key fields of an event or object reference.
+#[derive(Default)]
+struct Key {
+    job_id: String,
+    host: String,
+    deployment_group: String,
+}
+
+/// The key fields of the object `(outer, inner)` of `kind`.
+fn key_fields(kind: ObjectKind, outer: &str, inner: &str) -> Key {
     match kind {
-        ObjectKind::Job => (outer.to_string(), String::new()),
-        ObjectKind::Host => (String::new(), outer.to_string()),
-        _ => (inner.to_string(), outer.to_string()),
+        ObjectKind::Job => Key {
+            job_id: outer.to_string(),
+            ..Key::default()
+        },
+        ObjectKind::Host => Key {
+            host: outer.to_string(),
+            ..Key::default()
+        },
+        ObjectKind::DeploymentGroup => Key {
+            deployment_group: outer.to_string(),
+            ..Key::default()
+        },
+        _ => Key {
+            job_id: inner.to_string(),
+            host: outer.to_string(),
+            ..Key::default()
+        },
     }
 }
 
 fn put_event(kind: ObjectKind, outer: &str, inner: &str, obj: &Obj<'_>) -> v1::WatchEvent {
-    let (job_id, host) = key_fields(kind, outer, inner);
+    let Key {
+        job_id,
+        host,
+        deployment_group,
+    } = key_fields(kind, outer, inner);
     let (create_index, index) = obj.indexes();
     let mut e = v1::WatchEvent {
         r#type: EventType::Put as i32,
         kind: kind as i32,
         job_id,
         host,
+        deployment_group,
         index,
         create_index,
         ..Default::default()
     };
-    e.object = Some(match obj {
-        Obj::Job(v) => Object::Job((&v.value).into()),
+    e.object = match obj {
+        Obj::Job(v) => Some(Object::Job((&v.value).into())),
         Obj::Host(h) => {
             let record = host_record(h);
             e.host_state = v1::HostState::from(record.status) as i32;
-            Object::HostRecord(record.into())
+            Some(Object::HostRecord(record.into()))
         }
         Obj::Deployment(v) => {
             e.goal = v1::Goal::from(v.value.goal) as i32;
-            Object::Deployment((&v.value).into())
+            Some(Object::Deployment((&v.value).into()))
         }
         Obj::Task(v) => {
             e.goal = v1::Goal::from(v.value.goal) as i32;
             e.state = v1::TaskState::from(v.value.state) as i32;
-            Object::TaskStatus((&v.value).into())
+            Some(Object::TaskStatus((&v.value).into()))
         }
-    });
+        // The group exists in `state` (it was visited there), so it has a status view.
+        Obj::Group { state, .. } => {
+            status_in(state, outer).map(|view| Object::DeploymentGroupStatus(view.into()))
+        }
+    };
     e
 }
 
@@ -311,12 +404,17 @@ impl Seen {
                     inners.retain(|inner, _| {
                         let keep = exists(s, kind, outer, inner);
                         if !keep {
-                            let (job_id, host) = key_fields(kind, outer, inner);
+                            let Key {
+                                job_id,
+                                host,
+                                deployment_group,
+                            } = key_fields(kind, outer, inner);
                             out.push(v1::WatchEvent {
                                 r#type: EventType::Delete as i32,
                                 kind: kind as i32,
                                 job_id,
                                 host,
+                                deployment_group,
                                 index,
                                 ..Default::default()
                             });
@@ -339,11 +437,16 @@ impl Seen {
             };
             for (outer, inners) in table {
                 for inner in inners.keys() {
-                    let (job_id, host) = key_fields(kind, outer, inner);
+                    let Key {
+                        job_id,
+                        host,
+                        deployment_group,
+                    } = key_fields(kind, outer, inner);
                     live.push(v1::ObjectRef {
                         kind: kind as i32,
                         job_id,
                         host,
+                        deployment_group,
                     });
                 }
             }
@@ -492,5 +595,142 @@ mod tests {
         assert_eq!(r.status(), v1::HostState::Up);
         assert_eq!(r.status_changed_ms, 1_000);
         assert_eq!(r.labels["role"], "web");
+    }
+
+    fn filter(req: v1::WatchRequest) -> Vec<ObjectKind> {
+        Filter::new(&req).unwrap().kinds
+    }
+
+    #[test]
+    fn a_filter_on_a_key_field_keeps_the_kinds_keyed_by_it() {
+        use ObjectKind::*;
+        assert_eq!(filter(v1::WatchRequest::default()), KINDS.to_vec());
+        let job = v1::WatchRequest {
+            job_id: "a:1".into(),
+            ..Default::default()
+        };
+        assert_eq!(filter(job), vec![Job, Deployment, TaskStatus]);
+        let host = v1::WatchRequest {
+            host: "h1".into(),
+            ..Default::default()
+        };
+        assert_eq!(filter(host), vec![Host, Deployment, TaskStatus]);
+        let group = v1::WatchRequest {
+            deployment_group: "web".into(),
+            ..Default::default()
+        };
+        assert_eq!(filter(group.clone()), vec![DeploymentGroup]);
+        let groups_and_jobs = v1::WatchRequest {
+            kinds: vec![Job as i32, DeploymentGroup as i32],
+            ..group
+        };
+        assert_eq!(filter(groups_and_jobs), vec![DeploymentGroup]);
+    }
+
+    /// A state with group `web` (created at 3, changed at 4) and, when `progress_index` is
+    /// given, its progress: stopped at that index.
+    fn with_group(progress_index: Option<u64>) -> State {
+        let mut s = State::default();
+        let selectors = vec!["role=web".parse().unwrap()];
+        let mut group = Versioned::new(3, DeploymentGroup::new("web", selectors));
+        group.modify_index = 4;
+        s.deployment_groups.insert("web".into(), group);
+        if let Some(index) = progress_index {
+            let progress = GroupProgress {
+                status: Some(helios_api::DeploymentGroupStatus::failed(
+                    helios_api::model::deployment_group::STOPPED_BY_USER,
+                )),
+                modify_index: index,
+                ..GroupProgress::default()
+            };
+            s.group_progress.insert("web".into(), progress);
+        }
+        s
+    }
+
+    fn group_event(s: &State) -> v1::WatchEvent {
+        let mut events = Vec::new();
+        visit(
+            s,
+            ObjectKind::DeploymentGroup,
+            &Filter::new(&v1::WatchRequest::default()).unwrap(),
+            |outer, inner, obj| {
+                events.push(put_event(ObjectKind::DeploymentGroup, outer, inner, &obj))
+            },
+        );
+        let [e] = &events[..] else {
+            panic!("one group expected: {events:?}")
+        };
+        e.clone()
+    }
+
+    #[test]
+    fn group_events_carry_the_status_view_at_the_later_of_two_indexes() {
+        let idle = group_event(&with_group(None));
+        assert_eq!(
+            (
+                idle.deployment_group.as_str(),
+                idle.index,
+                idle.create_index
+            ),
+            ("web", 4, 3)
+        );
+        assert_eq!((idle.job_id.as_str(), idle.host.as_str()), ("", ""));
+        let Some(Object::DeploymentGroupStatus(view)) = idle.object else {
+            panic!("a group status expected: {idle:?}")
+        };
+        assert_eq!(view.status(), v1::DeploymentGroupStatusResponseStatus::Idle);
+        assert_eq!(view.deployment_group.unwrap().name, "web");
+
+        let stopped = group_event(&with_group(Some(9)));
+        assert_eq!((stopped.index, stopped.create_index), (9, 3));
+        let Some(Object::DeploymentGroupStatus(view)) = stopped.object else {
+            panic!("a group status expected: {stopped:?}")
+        };
+        assert_eq!(
+            view.status(),
+            v1::DeploymentGroupStatusResponseStatus::Failed
+        );
+        assert_eq!(view.error.as_deref(), Some("Stopped by user"));
+        // A progress older than the group's last change leaves the group's index.
+        assert_eq!(group_event(&with_group(Some(2))).index, 4);
+    }
+
+    #[test]
+    fn a_removed_group_is_a_delete_keyed_by_its_name() {
+        let f = Filter::new(&v1::WatchRequest {
+            kinds: vec![ObjectKind::DeploymentGroup as i32],
+            ..Default::default()
+        })
+        .unwrap();
+        let mut seen = Seen::default();
+        let mut out = Vec::new();
+        let mut s = with_group(Some(5));
+        seen.diff(&s, &f, 5, 0, &mut out);
+        assert_eq!(out.len(), 1);
+        let live = seen.live();
+        assert_eq!((live.len(), live[0].deployment_group.as_str()), (1, "web"));
+        // Unchanged: nothing; changed: a PUT; gone: a DELETE at the comparison's index.
+        out.clear();
+        seen.diff(&s, &f, 6, 5, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        s.group_progress.get_mut("web").unwrap().modify_index = 7;
+        seen.diff(&s, &f, 7, 5, &mut out);
+        assert_eq!(
+            (out.len(), out[0].r#type(), out[0].index),
+            (1, EventType::Put, 7)
+        );
+        out.clear();
+        s.deployment_groups.remove("web");
+        s.group_progress.remove("web");
+        seen.diff(&s, &f, 8, 7, &mut out);
+        let [e] = &out[..] else {
+            panic!("one delete expected: {out:?}")
+        };
+        assert_eq!(e.r#type(), EventType::Delete);
+        assert_eq!(e.kind(), ObjectKind::DeploymentGroup);
+        assert_eq!((e.deployment_group.as_str(), e.index), ("web", 8));
+        assert!(e.object.is_none());
+        assert!(seen.live().is_empty());
     }
 }

@@ -47,6 +47,10 @@ encoded_fingerprint!(
     v1::DeployRequest,
     v1::SetGoalRequest,
     v1::UndeployRequest,
+    v1::CreateDeploymentGroupRequest,
+    v1::RemoveDeploymentGroupRequest,
+    v1::RollingUpdateRequest,
+    v1::StopDeploymentGroupRequest,
 );
 
 /// A job's maps (env, ports, labels…) are `HashMap`s in the decoded message, which prost
