@@ -76,19 +76,28 @@ async fn group_status(c: &reqwest::Client, url: &str, group: &str) -> Value {
     v
 }
 
-/// Waits for the group's status to be `want` (`ACTIVE`, `FAILED`…) and returns the response.
+/// Waits for the group's status to be `want` (`ACTIVE`, `FAILED`…) and returns the response;
+/// on a timeout, fails with the last status seen.
 async fn wait_group(urls: &[String], group: &str, want: &str) -> Value {
     let c = reqwest::Client::new();
-    eventually(WAIT, &format!("group {group} {want}"), || async {
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut last = Value::Null;
+    loop {
         for url in urls {
             let (s, v) = call(c.get(format!("{url}/deployment-group/{group}/status"))).await;
             if s == 200 && v["status"] == want {
-                return Some(v);
+                return v;
+            }
+            if s == 200 {
+                last = v;
             }
         }
-        None
-    })
-    .await
+        assert!(
+            std::time::Instant::now() < deadline,
+            "group {group} not {want} within {WAIT:?}; last status: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Each host's events of `job`, oldest first: (timestamp, state, container id).
@@ -329,6 +338,15 @@ async fn a_group_follows_its_hosts_and_fails_clearly() {
     let error = failed["error"].as_str().unwrap();
     assert!(error.starts_with("fl-a: "), "{error}");
     assert!(error.contains("missing Docker image"), "{error}");
+    // Another missing image with ignore-failures: each host fails, the rollout goes on to
+    // the end. (Re-running the same one would wait for a fresh report from fl-a: its old
+    // status says nothing about the new attempt.)
+    let missing = create_job(
+        &c,
+        &url,
+        json!({"id": "fl-missing:2", "image": "helios-test-no-such-image:2"}),
+    )
+    .await;
     let options = json!({"ignoreFailures": true});
     assert_eq!(
         rolling_update(&c, &url, "api", &missing, options).await,

@@ -122,6 +122,18 @@ async fn groups_are_created_listed_inspected_and_removed_as_in_helios() {
         (400, &json!("INVALID_DEPLOYMENT_GROUP")),
         "{body}"
     );
+    for (operator, operand) in [("EQUALS", json!(["a", "b"])), ("IN", json!("a"))] {
+        let selector = json!({"label": "role", "operator": operator, "operand": operand});
+        let (code, body) = post(json!({"name": "x", "hostSelectors": [selector]})).await;
+        assert_eq!(code, 400, "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("host selector 1 (role)"),
+            "{body}"
+        );
+    }
     assert_eq!(get("/deployment-group").await, (200, json!(["db"])));
     m.shutdown().await;
 }

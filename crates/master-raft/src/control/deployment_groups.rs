@@ -3,10 +3,11 @@
 //! ([`crate::state`]'s `rollouts`); the leader's [`crate::rollout_engine`] proposes the steps
 //! that wait.
 
+use helios_api::model::host_selector::Operand;
 use helios_api::{
     CreateDeploymentGroupStatus, DeploymentGroup, DeploymentGroupHostStatus,
-    DeploymentGroupStatusResponse, JobId, RemoveDeploymentGroupStatus, RollingUpdateStatus,
-    RolloutOptions,
+    DeploymentGroupStatusResponse, HostSelector, JobId, Operator, RemoveDeploymentGroupStatus,
+    RollingUpdateStatus, RolloutOptions,
 };
 
 use super::hosts::status_of;
@@ -24,6 +25,9 @@ pub const MAX_SELECTORS: usize = 64;
 
 /// Longest group name.
 pub const MAX_NAME_LEN: usize = 255;
+
+/// Longest step timeout a rolling update accepts (30 days).
+pub const MAX_ROLLOUT_TIMEOUT_S: i64 = 30 * 24 * 3600;
 
 /// Most hosts one rolling update plans (three steps each): the plan is replicated state.
 pub const MAX_ROLLOUT_HOSTS: usize = 10_000;
@@ -47,6 +51,7 @@ pub async fn create(
             ),
         ));
     }
+    check_selectors(&group.host_selectors)?;
     let (count, exists) = node.read_local(|s| {
         let groups = &s.deployment_groups;
         (groups.len(), groups.contains_key(&name))
@@ -100,6 +105,33 @@ fn check_name(name: &str) -> Result<(), Error> {
     }
 }
 
+/// Selectors a host can be matched against: a label, and one value for `EQUALS` and
+/// `NOT_EQUALS` or a list for `IN` and `NOT_IN` (the CLI's parser always makes these shapes;
+/// a hand-written JSON body may not).
+fn check_selectors(selectors: &[HostSelector]) -> Result<(), Error> {
+    for (i, selector) in selectors.iter().enumerate() {
+        let problem = match (&selector.operator, &selector.operand) {
+            _ if selector.label.is_empty() => Some("has an empty label".to_string()),
+            (Operator::Equals | Operator::NotEquals, Operand::Many(_)) => Some(format!(
+                "({}) compares with {:?}, which takes one value, not a list",
+                selector.label, selector.operator
+            )),
+            (Operator::In | Operator::NotIn, Operand::One(_)) => Some(format!(
+                "({}) compares with {:?}, which takes a list of values",
+                selector.label, selector.operator
+            )),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            return Err(Error::invalid(
+                "INVALID_DEPLOYMENT_GROUP",
+                format!("host selector {} {problem}", i + 1),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Removes a group; the deployments it made stay.
 pub async fn remove(
     node: &Node,
@@ -149,9 +181,22 @@ pub async fn status(node: &Node, name: &str) -> Result<DeploymentGroupStatusResp
 pub fn status_in(s: &State, name: &str) -> Option<DeploymentGroupStatusResponse> {
     let group = s.deployment_groups.get(name)?.value.clone();
     let progress = s.group_progress(name);
-    let hosts = progress
-        .map(|p| p.hosts.as_slice())
-        .unwrap_or_default()
+    // A group created by an earlier version has no progress until a host changes: its
+    // hosts are those its selectors match.
+    let matching: Vec<String>;
+    let hosts = match progress {
+        Some(p) => p.hosts.as_slice(),
+        None => {
+            matching = s
+                .hosts
+                .iter()
+                .filter(|(_, h)| group.matches_host(&h.labels))
+                .map(|(n, _)| n.clone())
+                .collect();
+            matching.as_slice()
+        }
+    };
+    let hosts = hosts
         .iter()
         .filter_map(|host| {
             DeploymentGroupHostStatus::of_host(name, host, status_of(s, host, None).as_ref())
@@ -227,11 +272,11 @@ fn check_options(options: &RolloutOptions) -> Result<(), Error> {
         ));
     }
     if let Some(t) = options.timeout
-        && t < 1
+        && !(1..=MAX_ROLLOUT_TIMEOUT_S).contains(&t)
     {
         return Err(Error::invalid(
             "INVALID_ROLLOUT_OPTIONS",
-            format!("timeout must be at least 1 second, not {t}"),
+            format!("timeout must be 1 to {MAX_ROLLOUT_TIMEOUT_S} seconds, not {t}"),
         ));
     }
     Ok(())

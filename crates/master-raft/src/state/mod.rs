@@ -221,7 +221,9 @@ impl State {
             Command::HostsDown { names, now_ms } => self.hosts_down(index, names, *now_ms),
             Command::DeregisterHost { name, now_ms } => {
                 let result = self.deregister_host(name);
-                self.track_host(index, name, false, *now_ms);
+                if result == CommandResult::Ok {
+                    self.track_host(index, name, false, *now_ms);
+                }
                 result
             }
             Command::DeregisterDeadHost {
@@ -230,7 +232,9 @@ impl State {
                 now_ms,
             } => {
                 let result = self.deregister_dead_host(name, *down_since_ms);
-                self.track_host(index, name, false, *now_ms);
+                if result == CommandResult::Ok {
+                    self.track_host(index, name, false, *now_ms);
+                }
                 result
             }
             Command::Deploy {

@@ -54,6 +54,10 @@ pub struct GroupProgress {
     /// The master that asked for the last rolling update: the `deployerMaster` of the
     /// deployments made by rollouts that host tracking starts.
     pub master: String,
+    /// A host joined, left or came UP while the group rolled out: tracked when the rollout
+    /// ends.
+    #[serde(default)]
+    pub hosts_changed: bool,
     /// Log index of the last change.
     pub modify_index: u64,
 }
@@ -70,6 +74,10 @@ pub struct RolloutRun {
     /// Leader clock (epoch ms) when the current step became current; its timeout counts
     /// from here.
     pub step_since_ms: i64,
+    /// Log index at which the current step became current: a task status changed before it
+    /// (say, from an earlier rollout) says nothing about this step.
+    #[serde(default)]
+    pub step_since_index: u64,
     /// The master that runs the steps, the `deployerMaster` of its deployments.
     pub master: String,
 }
@@ -98,6 +106,23 @@ enum Step {
     Next,
     /// The step failed: the group's error is `<host>: <message>`.
     Fail(RollingUpdateError, String),
+}
+
+/// What a step needs to know of its run.
+struct Cursor {
+    since_ms: i64,
+    since_index: u64,
+    master: String,
+}
+
+impl Cursor {
+    fn of(run: &RolloutRun) -> Cursor {
+        Cursor {
+            since_ms: run.step_since_ms,
+            since_index: run.step_since_index,
+            master: run.master.clone(),
+        }
+    }
 }
 
 /// Helios's natural host order (numeric runs compared as numbers), then plain order so that
@@ -209,6 +234,10 @@ impl State {
         for name in changed {
             if self.is_rolling_out(&name) {
                 // Re-tracked when the rollout ends.
+                if let Some(progress) = self.group_progress.get_mut(&name) {
+                    progress.hosts_changed = true;
+                    progress.modify_index = index;
+                }
                 continue;
             }
             self.retrack_hosts(index, &name);
@@ -241,7 +270,7 @@ impl State {
                 .saturating_add(1);
             let due = match run.tasks.get(run.task_index) {
                 Some(task) => !matches!(
-                    self.check_step(name, &group.value, task, run, now_ms),
+                    self.check_step(name, &group.value, task, &Cursor::of(run), now_ms),
                     Step::Wait
                 ),
                 None => true,
@@ -312,11 +341,12 @@ impl State {
             .collect();
         hosts.sort_by(|a, b| natural_order(a, b));
         let progress = self.group_progress.get(name).cloned().unwrap_or_default();
+        let members: std::collections::BTreeSet<&String> = hosts.iter().collect();
         let mut removed: Vec<String> = progress
             .hosts
             .iter()
             .chain(progress.removed.iter())
-            .filter(|h| !hosts.contains(h) && self.hosts.contains_key(*h))
+            .filter(|h| !members.contains(h) && self.hosts.contains_key(*h))
             .cloned()
             .collect();
         removed.sort_by(|a, b| natural_order(a, b));
@@ -361,6 +391,7 @@ impl State {
             tasks,
             task_index: 0,
             step_since_ms: now_ms,
+            step_since_index: index,
             master: progress.master.clone(),
         });
         progress.modify_index = index;
@@ -374,31 +405,37 @@ impl State {
             let Some(group) = self.deployment_groups.get(name).map(|g| g.value.clone()) else {
                 return;
             };
-            let Some(run) = self.group_progress.get(name).and_then(|p| p.run.clone()) else {
+            let Some(run) = self.group_progress.get(name).and_then(|p| p.run.as_ref()) else {
                 return;
             };
-            let Some(task) = run.tasks.get(run.task_index) else {
+            let cursor = Cursor::of(run);
+            let Some(task) = run.tasks.get(run.task_index).cloned() else {
                 self.finish_run(index, name, DeploymentGroupStatus::done(), now_ms);
                 return;
             };
+            let task = &task;
             let step = match task.action {
+                // A host deregistered since the plan was made has left the group (with its
+                // deployments): there is nothing to do there, unlike Helios, which failed
+                // the rollout with HOST_NOT_FOUND.
+                _ if !self.hosts.contains_key(&task.target) => Step::Next,
                 RolloutAction::AwaitRunning | RolloutAction::AwaitUndeployed => {
-                    self.check_step(name, &group, task, &run, now_ms)
+                    self.check_step(name, &group, task, &cursor, now_ms)
                 }
-                _ => self.change_step(index, name, &group, task, &run.master),
+                _ => self.change_step(index, name, &group, task, &cursor.master),
             };
             let options = options_of(&group);
             match step {
                 Step::Wait => return,
                 Step::Fail(kind, message) if !options.ignore_failures => {
                     let error = step_error(&task.target, &message);
-                    tracing::info!(group = name, ?kind, %error, "rollout step failed");
+                    tracing::debug!(group = name, ?kind, %error, "rollout step failed");
                     self.finish_run(index, name, DeploymentGroupStatus::failed(error), now_ms);
                     return;
                 }
                 Step::Fail(kind, message) => {
                     let error = step_error(&task.target, &message);
-                    tracing::info!(group = name, ?kind, %error, "rollout step failed; ignored");
+                    tracing::debug!(group = name, ?kind, %error, "rollout step failed; ignored");
                     self.next_step(index, name, now_ms);
                 }
                 Step::Next => self.next_step(index, name, now_ms),
@@ -412,6 +449,7 @@ impl State {
         {
             run.task_index += 1;
             run.step_since_ms = now_ms;
+            run.step_since_index = index;
             progress.modify_index = index;
         }
     }
@@ -426,13 +464,14 @@ impl State {
         progress.modify_index = index;
         // Hosts that changed while the group rolled out are tracked now; a finished rollout
         // that changed nothing does not start another one.
+        let pending = std::mem::take(&mut progress.hosts_changed);
         let before = (progress.hosts.clone(), progress.removed.clone());
         self.retrack_hosts(index, name);
         let after = self
             .group_progress
             .get(name)
             .map(|p| (p.hosts.clone(), p.removed.clone()));
-        if after.as_ref() != Some(&before) && self.should_follow_hosts(name) {
+        if (pending || after.as_ref() != Some(&before)) && self.should_follow_hosts(name) {
             self.start_hosts_changed_run(index, name, now_ms);
         }
     }
@@ -443,7 +482,7 @@ impl State {
         name: &str,
         group: &DeploymentGroup,
         task: &RolloutTask,
-        run: &RolloutRun,
+        cursor: &Cursor,
         now_ms: i64,
     ) -> Step {
         let Some(job_id) = &group.job_id else {
@@ -452,12 +491,12 @@ impl State {
         let job = job_id.to_string();
         let host = task.target.as_str();
         let options = options_of(group);
-        let timed_out = now_ms.saturating_sub(run.step_since_ms) > options.timeout * 1000;
-        let status = self
-            .task_statuses
-            .get(host)
-            .and_then(|s| s.get(&job))
-            .map(|s| &s.value);
+        let timed_out =
+            now_ms.saturating_sub(cursor.since_ms) > options.timeout.saturating_mul(1000);
+        let versioned = self.task_statuses.get(host).and_then(|s| s.get(&job));
+        // Reported during this step, not left over from an earlier rollout.
+        let fresh = versioned.is_some_and(|s| s.modify_index >= cursor.since_index);
+        let status = versioned.map(|s| &s.value);
         match task.action {
             RolloutAction::AwaitRunning => {
                 let deployment = self.deployments.get(host).and_then(|d| d.get(&job));
@@ -481,7 +520,9 @@ impl State {
                     ),
                     // Beyond Helios: an image the agent cannot find will not appear by
                     // waiting, so the step fails at once instead of at its timeout.
-                    Some(s) if timed_out || s.throttled == ThrottleState::ImageMissing => {
+                    Some(s)
+                        if timed_out || (fresh && s.throttled == ThrottleState::ImageMissing) =>
+                    {
                         let previous = self.previous_states(&job, host);
                         let (kind, message) = timed_out_waiting_for_running(
                             job_id,
@@ -612,6 +653,14 @@ impl State {
                     .collect()
             })
             .unwrap_or_default();
+        // All or nothing, as Helios's single transaction: a refused job leaves the others.
+        if let Some(job) = doomed.iter().find(|job| {
+            self.jobs
+                .get(*job)
+                .is_some_and(|j| j.value.token != options.token)
+        }) {
+            return refusal(CommandResult::Forbidden, job, host);
+        }
         for job in doomed {
             match self.undeploy(host, &job, &options.token) {
                 CommandResult::Ok | CommandResult::JobNotFound => {}

@@ -337,6 +337,16 @@ pub(super) fn rollout_cases() -> Vec<Case> {
                 );
                 assert!(error.contains("due to missing Docker image"), "{error}");
                 assert_eq!(owner(s, "h2", "dyn"), None);
+                // The image arrives and the same rolling update runs again: the old status
+                // does not fail the new step, which waits for a fresh report.
+                let mut again = s.clone();
+                assert_eq!(again.apply(8, &rolling_update("g", "dyn", None)), R::Ok);
+                assert_eq!(again.apply(9, &advance("g", 8, 2, 2_500)), R::Ok);
+                assert_eq!(
+                    state_of(&again, "g"),
+                    Some(DeploymentGroupState::RollingOut)
+                );
+                assert!(!again.rollout_wakeups(2_600)[0].due);
             })],
         ),
         case(
@@ -439,6 +449,32 @@ pub(super) fn rollout_cases() -> Vec<Case> {
             })],
         ),
         case(
+            "host tracking: a host that comes UP during a rollout gets the job when it ends",
+            {
+                let mut steps = group_of(2);
+                steps.push((down(&["h2"], 20), R::Ok));
+                steps.push((rolling_update("g", "dyn", None), R::Ok)); // run 6, h1 only
+                steps.push((
+                    up_with("h2", "h2-id", &[("role", "web")], &[], None, None, 1_500),
+                    R::Ok,
+                ));
+                steps.push(running("h1", "dyn", 2_000));
+                steps.push((advance("g", 6, 2, 2_001), R::Ok)); // run 10 for h2
+                steps
+            },
+            vec![Check(|s| {
+                assert_eq!(owner(s, "h1", "dyn").as_deref(), Some("g"));
+                assert_eq!(owner(s, "h2", "dyn").as_deref(), Some("g"));
+                assert_eq!(state_of(s, "g"), Some(DeploymentGroupState::RollingOut));
+                let g = &s.deployment_groups["g"].value;
+                assert_eq!(
+                    g.rolling_update_reason,
+                    Some(RollingUpdateReason::HostsChanged)
+                );
+                assert!(!progress(s, "g").hosts_changed);
+            })],
+        ),
+        case(
             "host tracking: hosts are in natural order and a deregistered host leaves the group",
             {
                 let mut steps = vec![(create_group("g", &["role=web"]), R::DeploymentGroupCreated)];
@@ -463,6 +499,29 @@ pub(super) fn rollout_cases() -> Vec<Case> {
                 assert!(p.removed.is_empty());
                 // No job yet: nothing rolls out.
                 assert_eq!(p.status, None);
+            })],
+        ),
+        case(
+            "rolling update: a host deregistered mid-rollout is passed, and leaves the group",
+            {
+                let mut steps = group_of(2);
+                steps.push((rolling_update("g", "dyn", None), R::Ok)); // run 5
+                steps.push((
+                    Command::DeregisterHost {
+                        name: "h1".into(),
+                        now_ms: 1_500,
+                    },
+                    R::Ok,
+                ));
+                steps.push((advance("g", 5, 2, 2_000), R::Ok));
+                steps.push(running("h2", "dyn", 2_100));
+                steps.push((advance("g", 5, 5, 2_101), R::Ok));
+                steps
+            },
+            vec![Check(|s| {
+                assert_eq!(state_of(s, "g"), Some(DeploymentGroupState::Done));
+                assert_eq!(owner(s, "h2", "dyn").as_deref(), Some("g"));
+                assert_eq!(progress(s, "g").hosts, ["h2"]);
             })],
         ),
         case(
