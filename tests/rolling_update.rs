@@ -331,13 +331,22 @@ async fn a_group_follows_its_hosts_and_fails_clearly() {
     )
     .await;
     assert_eq!(
-        rolling_update(&c, &url, "api", &missing, json!({})).await,
+        rolling_update(&c, &url, "api", &missing, json!({"timeout": 30})).await,
         "OK"
     );
+    // (The step timeout in case this engine's pull of a missing image hangs instead of
+    // failing: the step then times out naming the pull failure.)
     let failed = wait_group(&urls, "api", "FAILED").await;
     let error = failed["error"].as_str().unwrap();
-    assert!(error.starts_with("fl-a: "), "{error}");
-    assert!(error.contains("missing Docker image"), "{error}");
+    assert!(
+        error.starts_with("fl-a: timed out waiting for job fl-missing:1:"),
+        "{error}"
+    );
+    assert!(
+        error.contains("due to missing Docker image")
+            || error.contains("due to failure pulling Docker image"),
+        "{error}"
+    );
     // Another missing image with ignore-failures: each host fails, the rollout goes on to
     // the end. (Re-running the same one would wait for a fresh report from fl-a: its old
     // status says nothing about the new attempt.)
@@ -347,7 +356,7 @@ async fn a_group_follows_its_hosts_and_fails_clearly() {
         json!({"id": "fl-missing:2", "image": "helios-test-no-such-image:2"}),
     )
     .await;
-    let options = json!({"ignoreFailures": true});
+    let options = json!({"ignoreFailures": true, "timeout": 30});
     assert_eq!(
         rolling_update(&c, &url, "api", &missing, options).await,
         "OK"
