@@ -729,27 +729,23 @@ async fn deployment_groups_are_created_listed_read_and_removed_with_helios_statu
     // lookups answer None.
     assert_eq!(client.deployment_group("nope").await.unwrap(), None);
     assert_eq!(client.deployment_group_status("nope").await.unwrap(), None);
-    let e = raw
-        .get_deployment_group(v1::GetDeploymentGroupRequest {
-            name: "nope".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::NotFound);
-    assert_eq!(
-        e.metadata().get(STATUS_METADATA).unwrap(),
-        "DEPLOYMENT_GROUP_NOT_FOUND"
+    let group_not_found = |e: tonic::Status| {
+        assert_eq!(e.code(), Code::NotFound);
+        assert_eq!(
+            e.metadata().get(STATUS_METADATA).unwrap(),
+            "DEPLOYMENT_GROUP_NOT_FOUND"
+        );
+    };
+    let name = || "nope".to_string();
+    group_not_found(
+        raw.get_deployment_group(v1::GetDeploymentGroupRequest { name: name() })
+            .await
+            .unwrap_err(),
     );
-    let e = raw
-        .deployment_group_status(v1::DeploymentGroupStatusRequest {
-            name: "nope".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::NotFound);
-    assert_eq!(
-        e.metadata().get(STATUS_METADATA).unwrap(),
-        "DEPLOYMENT_GROUP_NOT_FOUND"
+    group_not_found(
+        raw.deployment_group_status(v1::DeploymentGroupStatusRequest { name: name() })
+            .await
+            .unwrap_err(),
     );
     let not_found = word(Code::NotFound, "DEPLOYMENT_GROUP_NOT_FOUND");
     assert_eq!(

@@ -65,6 +65,19 @@ fn stop(group: &str) -> Command {
     Command::StopDeploymentGroup { name: group.into() }
 }
 
+/// The agent of `host` reports `key` FAILED, throttled because its image is missing.
+fn image_missing(host: &str, key: &str, timestamp: i64) -> Step {
+    let update = update_with(
+        host,
+        key,
+        TaskState::Failed,
+        None,
+        ThrottleState::ImageMissing,
+        timestamp,
+    );
+    (report(vec![update]), R::Ok)
+}
+
 fn running(host: &str, key: &str, timestamp: i64) -> Step {
     (
         report(vec![update(host, key, TaskState::Running, timestamp)]),
@@ -314,17 +327,7 @@ pub(super) fn rollout_cases() -> Vec<Case> {
             {
                 let mut steps = group_of(2);
                 steps.push((rolling_update("g", "dyn", None), R::Ok)); // run 5
-                steps.push((
-                    report(vec![update_with(
-                        "h1",
-                        "dyn",
-                        TaskState::Failed,
-                        None,
-                        ThrottleState::ImageMissing,
-                        2_000,
-                    )]),
-                    R::Ok,
-                ));
+                steps.push(image_missing("h1", "dyn", 2_000));
                 steps.push((advance("g", 5, 2, 2_001), R::Ok));
                 steps
             },
@@ -357,17 +360,7 @@ pub(super) fn rollout_cases() -> Vec<Case> {
                     rolling_update("g", "dyn", options(|o| o.ignore_failures = Some(true))),
                     R::Ok,
                 ));
-                steps.push((
-                    report(vec![update_with(
-                        "h1",
-                        "dyn",
-                        TaskState::Failed,
-                        None,
-                        ThrottleState::ImageMissing,
-                        2_000,
-                    )]),
-                    R::Ok,
-                ));
+                steps.push(image_missing("h1", "dyn", 2_000));
                 steps.push((advance("g", 5, 2, 2_001), R::Ok));
                 steps
             },
