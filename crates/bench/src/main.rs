@@ -37,11 +37,20 @@
 //! target/release/helios-bench rollout --simulated 20 --real 3 --passes 3
 //! ```
 //!
+//! `failover` (see `failover.rs`) kills the leader with `kill -9` under load, 5 times, and
+//! prints how long writes stopped each time, measured as the anchors load generator does:
+//!
+//! ```text
+//! target/release/helios-bench failover --repetitions 5
+//! target/release/helios-bench failover --master-arg=--election-timeout-ms=300
+//! ```
+//!
 //! The load generator shares the machine with the three masters: its own CPU is reported so
 //! that a saturated client is not mistaken for a slow server.
 
 mod agent;
 mod deploy;
+mod failover;
 mod load;
 mod probe;
 mod report;
@@ -88,6 +97,26 @@ enum Mode {
     /// Rolling updates of one group of simulated hosts and one of real agents on this
     /// machine's Docker engine: request to ACTIVE, against Helios's 1 s step tick.
     Rollout(RolloutArgs),
+    /// Kills the leader with `kill -9` under load, several times: time until writes flow
+    /// again.
+    Failover(FailoverArgs),
+}
+
+/// Flags of `helios-bench failover`.
+#[derive(clap::Args, Debug, Clone)]
+struct FailoverArgs {
+    /// Leader kills, each on a settled cluster.
+    #[arg(long, default_value_t = 5)]
+    repetitions: usize,
+    /// Concurrent writers (through the members that do not lead).
+    #[arg(long = "writers", default_value_t = 16)]
+    writers: usize,
+    /// Seconds of load before the kill.
+    #[arg(long, default_value_t = 3.0)]
+    fault_at: f64,
+    /// Seconds of load after the kill.
+    #[arg(long, default_value_t = 8.0)]
+    observe: f64,
 }
 
 /// Flags of `helios-bench rollout`.
@@ -210,6 +239,7 @@ fn main() -> anyhow::Result<()> {
     match args.command.clone() {
         Some(Mode::Deploy(d)) => rt.block_on(run_deploy(args, d)),
         Some(Mode::Rollout(r)) => rt.block_on(run_rollout(args, r)),
+        Some(Mode::Failover(f)) => rt.block_on(run_failover(args, f)),
         Some(Mode::Create) | None => rt.block_on(run(args)),
     }
 }
@@ -291,6 +321,37 @@ async fn run_deploy(args: Args, d: DeployArgs) -> anyhow::Result<()> {
         println!("note: the leader changed from m{leader} to m{after} during the run");
     }
     drop(agent);
+    drop(cluster);
+    Ok(())
+}
+
+async fn run_failover(args: Args, f: FailoverArgs) -> anyhow::Result<()> {
+    if f.repetitions == 0 || f.writers == 0 || f.fault_at <= 0.0 || f.observe <= 0.0 {
+        bail!("--repetitions, --writers, --fault-at and --observe must be positive");
+    }
+    let opts = cluster_options(&args, args.master_args.clone())?;
+    let unix = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let (mut cluster, _) = start_cluster(&opts).await?;
+    let spec = failover::FailoverSpec {
+        clients: f.writers,
+        fault_at: Duration::from_secs_f64(f.fault_at),
+        observe: Duration::from_secs_f64(f.observe),
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        value_size: args.value_size,
+    };
+    let mut recoveries = Vec::new();
+    for rep in 0..f.repetitions {
+        let run_id = format!("f{unix}p{}r{rep}", std::process::id());
+        let r = failover::repetition(&mut cluster, &spec, &run_id).await?;
+        eprintln!(
+            "repetition {}: killed m{}, writes again after {:?} ms",
+            rep + 1,
+            r.killed,
+            r.recovery_ms
+        );
+        recoveries.push(r);
+    }
+    failover::print_table(&recoveries);
     drop(cluster);
     Ok(())
 }
