@@ -26,11 +26,7 @@ pub async fn run(
         writeln!(ctx.out, "{}", json::pretty(&json::to_value(&response)))?;
         return Ok(0);
     }
-    let search = if args.full {
-        Vec::new()
-    } else {
-        hostname::search_domains()
-    };
+    let search = hostname::search_domains_unless_full(args.full);
     let text = deployment_group::status(&args.name, &response, args.full, &search);
     write!(ctx.out, "{text}")?;
     Ok(0)

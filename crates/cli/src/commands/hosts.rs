@@ -36,11 +36,7 @@ pub async fn run(
         }
         return Ok(1);
     }
-    let search = if args.full {
-        Vec::new()
-    } else {
-        hostname::search_domains()
-    };
+    let search = hostname::search_domains_unless_full(args.full);
     if args.quiet {
         match args.status.as_deref() {
             // The master applies the status filter, so `-q --status` needs the statuses too;

@@ -43,11 +43,7 @@ pub async fn run(
     client: &HeliosClient,
     ctx: &mut Context<'_>,
 ) -> anyhow::Result<i32> {
-    let search = if args.full {
-        Vec::new()
-    } else {
-        hostname::search_domains()
-    };
+    let search = hostname::search_domains_unless_full(args.full);
     if args.all {
         let request = Request::new(Method::GET, &["masters"]).query("all", "true");
         let members: Vec<Member> = client.get_ok(&request).await?;

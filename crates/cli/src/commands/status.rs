@@ -95,11 +95,7 @@ pub async fn run(
         )?;
         return Ok(1);
     }
-    let search = if args.full {
-        Vec::new()
-    } else {
-        hostname::search_domains()
-    };
+    let search = hostname::search_domains_unless_full(args.full);
     write!(ctx.out, "{}", render(&matched, args.full, &search))?;
     Ok(0)
 }

@@ -29,11 +29,7 @@ pub async fn run(
     client: &HeliosClient,
     ctx: &mut Context<'_>,
 ) -> anyhow::Result<i32> {
-    let search = if args.full {
-        Vec::new()
-    } else {
-        hostname::search_domains()
-    };
+    let search = hostname::search_domains_unless_full(args.full);
     if !ctx.json && print(ctx, deployment_group::WATCH_HEADER).is_err() {
         return Ok(0);
     }

@@ -9,6 +9,12 @@ pub fn search_domains() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The search domains host names are shortened against: none with `-f` (`full`), which
+/// prints names as they are, else [`search_domains`].
+pub fn search_domains_unless_full(full: bool) -> Vec<String> {
+    if full { Vec::new() } else { search_domains() }
+}
+
 /// Parses the search path out of resolv.conf text; the last `search` or
 /// `domain` line wins, as in glibc.
 pub fn parse_resolv_conf(text: &str) -> Vec<String> {
