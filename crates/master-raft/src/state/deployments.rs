@@ -5,7 +5,8 @@ use helios_api::{Deployment, Goal, TaskStatusEvent};
 use super::{CommandResult, HISTORY_LIMIT, State, StatusUpdate, Versioned};
 
 impl State {
-    fn check_token(&self, job: &str, token: &str) -> Option<CommandResult> {
+    /// `Forbidden` when `token` is not the job's (an unknown job is not refused here).
+    pub(super) fn check_token(&self, job: &str, token: &str) -> Option<CommandResult> {
         match self.jobs.get(job) {
             Some(j) if j.value.token != token => Some(CommandResult::Forbidden),
             _ => None,

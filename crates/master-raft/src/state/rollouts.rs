@@ -630,12 +630,7 @@ impl State {
         host: &str,
         keep_current: bool,
     ) -> Step {
-        if !self.hosts.contains_key(host) {
-            return Step::Fail(
-                RollingUpdateError::HostNotFound,
-                format!("host {host} is not registered"),
-            );
-        }
+        // `run_steps` passes hosts that are not registered before a step gets here.
         let options = options_of(group);
         let current = group.job_id.as_ref().map(|j| j.to_string());
         let doomed: Vec<String> = self
@@ -654,12 +649,11 @@ impl State {
             })
             .unwrap_or_default();
         // All or nothing, as Helios's single transaction: a refused job leaves the others.
-        if let Some(job) = doomed.iter().find(|job| {
-            self.jobs
-                .get(*job)
-                .is_some_and(|j| j.value.token != options.token)
-        }) {
-            return refusal(CommandResult::Forbidden, job, host);
+        if let Some((job, refused)) = doomed
+            .iter()
+            .find_map(|job| Some((job, self.check_token(job, &options.token)?)))
+        {
+            return refusal(refused, job, host);
         }
         for job in doomed {
             match self.undeploy(host, &job, &options.token) {

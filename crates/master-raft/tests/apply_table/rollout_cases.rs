@@ -323,6 +323,42 @@ pub(super) fn rollout_cases() -> Vec<Case> {
             })],
         ),
         case(
+            "rolling update: a token refused for one old job leaves the host's other old jobs",
+            {
+                let mut steps = vec![(create("api"), created("api"))];
+                steps.push((create("secret"), created("secret")));
+                steps.push((create("dyn"), created("dyn")));
+                steps.extend(web_hosts(1));
+                steps.push((create_group("g", &["role=web"]), R::DeploymentGroupCreated));
+                steps.push((rolling_update("g", "api", None), R::Ok)); // run 6
+                steps.push(running("h1", "api", 2_000));
+                steps.push((advance("g", 6, 2, 2_001), R::Ok));
+                // With overlap and secret's token: secret is deployed, api's undeploy is
+                // refused: the group owns both on h1.
+                let secret = options(|o| {
+                    o.overlap = Some(true);
+                    o.token = Some("s3cret".into());
+                });
+                steps.push((rolling_update("g", "secret", secret), R::Ok)); // run 9
+                steps.push(running("h1", "secret", 3_000));
+                steps.push((advance("g", 9, 1, 3_001), R::Ok));
+                // dyn with no token: secret's undeploy is refused, so api stays too.
+                steps.push((rolling_update("g", "dyn", None), R::Ok));
+                steps
+            },
+            vec![Check(|s| {
+                assert_eq!(state_of(s, "g"), Some(DeploymentGroupState::Failed));
+                let error = error_of(s, "g");
+                assert!(
+                    error.starts_with("h1: token verification failed for job secret:1:"),
+                    "{error}"
+                );
+                assert_eq!(owner(s, "h1", "api").as_deref(), Some("g"));
+                assert_eq!(owner(s, "h1", "secret").as_deref(), Some("g"));
+                assert_eq!(owner(s, "h1", "dyn"), None);
+            })],
+        ),
+        case(
             "rolling update: a missing image fails at once, naming the host and the reason",
             {
                 let mut steps = group_of(2);
