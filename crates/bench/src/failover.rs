@@ -1,34 +1,27 @@
-//! `helios-bench failover`: how long writes stop when the leader is killed with `kill -9`
-//! under load, measured as the anchors load generator does (`../shared/bench/loadgen`,
-//! `failover.rs`) so that the figure compares with ZooKeeper's and etcd's.
+//! Leader `kill -9` under load: how long writes stop, measured as the anchors load generator
+//! does (`../shared/bench/loadgen`, `failover.rs`) so that our figure compares with
+//! ZooKeeper's and etcd's. `helios-bench failover` runs it on our masters, `helios-bench
+//! compare` on every system.
 //!
-//! Each repetition: N clients (one `POST /jobs` in flight each) write through the members that
-//! do not lead (they forward to the leader, as a client that knows several masters would
-//! fail over), the leader is killed `fault_at` into the window, the window lasts `observe`
-//! more, then the killed master is restarted and the cluster settles before the next one.
 //! The recovery time is from the kill to the end of the longest gap between successful
 //! completions that ends after it: when writes flowed again.
 
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::Context;
-use helios_testkit::Cluster;
-
-use crate::load::job_body;
+use crate::load::{self, Fault, LoadSpec};
+use crate::probe::Probe;
+use crate::system::System;
 
 /// Knobs of one repetition.
 #[derive(Clone, Debug)]
 pub struct FailoverSpec {
     /// Concurrent clients.
     pub clients: usize,
-    /// Time from the start of the load to the kill.
+    /// Time from the start of the window to the kill.
     pub fault_at: Duration,
     /// Time the load goes on after the kill.
     pub observe: Duration,
-    /// Per-request timeout.
+    /// Per-request timeout (the anchors use 250 ms: a client gives up on a dead member fast).
     pub request_timeout: Duration,
     /// Request body size.
     pub value_size: usize,
@@ -37,10 +30,10 @@ pub struct FailoverSpec {
 /// What one repetition measured.
 #[derive(Clone, Debug)]
 pub struct Recovery {
-    /// The member killed.
-    pub killed: u64,
-    /// The leader after the kill.
-    pub new_leader: u64,
+    /// The member killed (1-based).
+    pub killed: usize,
+    /// The leader after the kill (1-based).
+    pub new_leader: usize,
     /// Kill to writes flowing again, ms (`None`: no write succeeded after the kill).
     pub recovery_ms: Option<f64>,
     /// Successful writes after the kill.
@@ -65,81 +58,55 @@ pub fn recovery_ms(successes: &mut [u64], fault_us: u64) -> Option<f64> {
     best.map(|(_, end)| (end - fault_us) as f64 / 1000.0)
 }
 
-/// One repetition on `cluster`: load through the followers, kill the leader, measure,
-/// restart it and wait until it is back.
+/// One repetition on `system`, as `../shared/bench/run-anchors.sh failover` runs it: the
+/// clients write to the leader first and fail over to the other members, the leader is
+/// killed `fault_at` into the window, the load goes on for `observe`; then the killed member
+/// is restarted and the system settles before the next repetition.
 pub async fn repetition(
-    cluster: &mut Cluster,
+    system: &mut System,
     spec: &FailoverSpec,
     run_id: &str,
 ) -> anyhow::Result<Recovery> {
-    let leader = cluster.try_wait_leader(Duration::from_secs(30)).await?;
-    let killed = cluster.masters[leader].id;
-    let urls: Vec<String> = cluster
-        .masters
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != leader)
-        .map(|(_, m)| format!("{}/jobs", m.url()))
-        .collect();
-    let start = Instant::now();
-    let stop = Arc::new(AtomicBool::new(false));
-    let successes = Arc::new(Mutex::new(Vec::new()));
-    let counter = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for i in 0..spec.clients {
-        let url = urls[i % urls.len()].clone();
-        let (stop, successes, counter) = (stop.clone(), successes.clone(), counter.clone());
-        let spec = spec.clone();
-        let run_id = run_id.to_string();
-        let client = reqwest::Client::builder()
-            .timeout(spec.request_timeout)
-            .tcp_nodelay(true)
-            .build()?;
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let n = counter.fetch_add(1, Ordering::Relaxed);
-                let body = job_body(&format!("{run_id}-{n}"), spec.value_size);
-                let ok = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                if ok {
-                    let at = start.elapsed().as_micros() as u64;
-                    successes.lock().expect("successes").push(at);
-                } else {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }));
-    }
-    tokio::time::sleep(spec.fault_at).await;
-    cluster.masters[leader].kill9();
-    let fault_us = start.elapsed().as_micros() as u64;
-    tokio::time::sleep(spec.observe).await;
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        let _ = t.await;
-    }
-    let mut times = std::mem::take(&mut *successes.lock().expect("successes"));
-    let successes_after = times.iter().filter(|&&t| t > fault_us).count();
-    let recovery_ms = recovery_ms(&mut times, fault_us);
-    let new_leader = cluster.try_wait_leader(Duration::from_secs(30)).await?;
-    let new_leader = cluster.masters[new_leader].id;
-    cluster.masters[leader]
-        .try_start()
-        .with_context(|| format!("restart m{killed}"))?;
+    let leader = system.wait_healthy(Duration::from_secs(60)).await?;
+    let load = LoadSpec {
+        workload: system.workload(),
+        endpoints: system.endpoints_leader_first(leader),
+        clients: spec.clients,
+        warmup: Duration::from_secs(2),
+        duration: spec.fault_at + spec.observe,
+        value_size: spec.value_size,
+        request_timeout: spec.request_timeout,
+        error_backoff: Duration::from_millis(10),
+        run_id: run_id.to_string(),
+    };
+    let probe = Probe::new(system.pids(), &[])?;
+    let result = {
+        let system = &mut *system;
+        let fault = Fault {
+            at: spec.fault_at,
+            inject: Box::new(move || system.kill9(leader)),
+        };
+        load::run(load, &probe, Some(fault)).await?
+    };
+    let recovery = result.recovery.expect("a fault was injected");
+    let new_leader = system.leader(Duration::from_secs(30)).await?;
+    system.restart(leader)?;
     // Settle: every member back and agreeing on a leader before the next kill.
-    cluster.try_wait_leader(Duration::from_secs(60)).await?;
+    system.wait_healthy(Duration::from_secs(60)).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     Ok(Recovery {
-        killed,
-        new_leader,
-        recovery_ms,
-        successes_after,
+        killed: leader + 1,
+        new_leader: new_leader + 1,
+        recovery_ms: recovery.recovery_ms,
+        successes_after: recovery.successes_after,
     })
+}
+
+/// Median, minimum and maximum of the recoveries that recovered, ms.
+pub fn spread(recoveries: &[Recovery]) -> Option<(f64, f64, f64)> {
+    let mut ms: Vec<f64> = recoveries.iter().filter_map(|r| r.recovery_ms).collect();
+    ms.sort_by(f64::total_cmp);
+    Some((ms.get(ms.len() / 2).copied()?, ms[0], ms[ms.len() - 1]))
 }
 
 /// Prints each repetition and the median.
@@ -157,15 +124,13 @@ pub fn print_table(recoveries: &[Recovery]) {
             r.successes_after
         );
     }
-    let mut ms: Vec<f64> = recoveries.iter().filter_map(|r| r.recovery_ms).collect();
-    ms.sort_by(f64::total_cmp);
-    if !ms.is_empty() {
+    if let Some((median, min, max)) = spread(recoveries) {
+        let recovered = recoveries
+            .iter()
+            .filter(|r| r.recovery_ms.is_some())
+            .count();
         println!(
-            "median {:.0} ms, min {:.0} ms, max {:.0} ms over {} repetitions",
-            ms[ms.len() / 2],
-            ms[0],
-            ms[ms.len() - 1],
-            ms.len()
+            "median {median:.0} ms, min {min:.0} ms, max {max:.0} ms over {recovered} repetitions"
         );
     }
 }

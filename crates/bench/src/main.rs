@@ -49,12 +49,15 @@
 //! that a saturated client is not mistaken for a slow server.
 
 mod agent;
+mod compare;
 mod deploy;
 mod failover;
 mod load;
 mod probe;
+mod reference;
 mod report;
 mod rollout;
+mod system;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -63,9 +66,10 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use helios_testkit::{Cluster, ClusterOptions, bins};
 
-use crate::load::LoadSpec;
+use crate::load::{LoadSpec, Workload};
 use crate::probe::Probe;
 use crate::report::{Row, RowMeta};
+use crate::system::System;
 
 /// Which member the clients send their requests to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -100,6 +104,44 @@ enum Mode {
     /// Kills the leader with `kill -9` under load, several times: time until writes flow
     /// again.
     Failover(FailoverArgs),
+    /// Our masters beside ZooKeeper 3.8 and etcd 3.4 (Debian's packages, installed if
+    /// missing) in one run: the 1/16/256-client rows interleaved over several passes, the
+    /// ratio to ZooKeeper per row, and the leader-kill recovery of each.
+    Compare(CompareArgs),
+}
+
+/// The systems `compare` can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SystemName {
+    /// Our 3 masters.
+    Helios,
+    /// ZooKeeper 3.8.
+    Zookeeper,
+    /// etcd 3.4 (its JSON gateway).
+    Etcd,
+}
+
+/// Flags of `helios-bench compare` (rows: the top-level `--clients`, `--duration`,
+/// `--warmup`, `--value-size`).
+#[derive(clap::Args, Debug, Clone)]
+struct CompareArgs {
+    /// Systems to run, comma-separated (ratios need `zookeeper`).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "helios,zookeeper,etcd"
+    )]
+    systems: Vec<SystemName>,
+    /// Passes over every row and system, interleaved.
+    #[arg(long, default_value_t = 3)]
+    passes: usize,
+    /// Unrecorded load on each system before the first pass, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    system_warmup: f64,
+    /// Leader kills per system (0 for none).
+    #[arg(long, default_value_t = 5)]
+    repetitions: usize,
 }
 
 /// Flags of `helios-bench failover`.
@@ -182,22 +224,22 @@ struct Args {
     bin_dir: Option<PathBuf>,
     /// Rows to run: numbers of concurrent clients (each its own connection, one request in
     /// flight).
-    #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
+    #[arg(long, global = true, value_delimiter = ',', default_value = "1,16,256")]
     clients: Vec<usize>,
     /// Member(s) to send requests to, comma-separated; every target runs every row.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "leader")]
     target: Vec<Target>,
     /// Length of each measured window, seconds.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, global = true, default_value_t = 10.0)]
     duration: f64,
     /// Warm-up before each window, seconds (discarded).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, global = true, default_value_t = 2.0)]
     warmup: f64,
     /// Size of each request body (a job JSON padded with an env value), bytes.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, global = true, default_value_t = 300)]
     value_size: usize,
     /// Per-request timeout, milliseconds (a timed-out request counts as an error).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, global = true, default_value_t = 10_000)]
     request_timeout_ms: u64,
     /// Pause after a failed request (e.g. 503 while a leader is elected), milliseconds.
     #[arg(long, default_value_t = 10)]
@@ -240,6 +282,7 @@ fn main() -> anyhow::Result<()> {
         Some(Mode::Deploy(d)) => rt.block_on(run_deploy(args, d)),
         Some(Mode::Rollout(r)) => rt.block_on(run_rollout(args, r)),
         Some(Mode::Failover(f)) => rt.block_on(run_failover(args, f)),
+        Some(Mode::Compare(c)) => rt.block_on(run_compare(args, c)),
         Some(Mode::Create) | None => rt.block_on(run(args)),
     }
 }
@@ -325,24 +368,30 @@ async fn run_deploy(args: Args, d: DeployArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The leader-kill repetitions of `failover` and `compare`: 16 writers by default, the 250 ms
+/// request timeout of the anchors' failover runs (a client leaves a dead member fast).
+fn failover_spec(args: &Args, f: &FailoverArgs) -> failover::FailoverSpec {
+    failover::FailoverSpec {
+        clients: f.writers,
+        fault_at: Duration::from_secs_f64(f.fault_at),
+        observe: Duration::from_secs_f64(f.observe),
+        request_timeout: Duration::from_millis(args.request_timeout_ms.min(250)),
+        value_size: args.value_size,
+    }
+}
+
 async fn run_failover(args: Args, f: FailoverArgs) -> anyhow::Result<()> {
     if f.repetitions == 0 || f.writers == 0 || f.fault_at <= 0.0 || f.observe <= 0.0 {
         bail!("--repetitions, --writers, --fault-at and --observe must be positive");
     }
     let opts = cluster_options(&args, args.master_args.clone())?;
     let unix = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let (mut cluster, _) = start_cluster(&opts).await?;
-    let spec = failover::FailoverSpec {
-        clients: f.writers,
-        fault_at: Duration::from_secs_f64(f.fault_at),
-        observe: Duration::from_secs_f64(f.observe),
-        request_timeout: Duration::from_millis(args.request_timeout_ms),
-        value_size: args.value_size,
-    };
+    let mut system = System::Helios(start_cluster(&opts).await?.0);
+    let spec = failover_spec(&args, &f);
     let mut recoveries = Vec::new();
     for rep in 0..f.repetitions {
         let run_id = format!("f{unix}p{}r{rep}", std::process::id());
-        let r = failover::repetition(&mut cluster, &spec, &run_id).await?;
+        let r = failover::repetition(&mut system, &spec, &run_id).await?;
         eprintln!(
             "repetition {}: killed m{}, writes again after {:?} ms",
             rep + 1,
@@ -352,7 +401,71 @@ async fn run_failover(args: Args, f: FailoverArgs) -> anyhow::Result<()> {
         recoveries.push(r);
     }
     failover::print_table(&recoveries);
-    drop(cluster);
+    Ok(())
+}
+
+async fn run_compare(args: Args, c: CompareArgs) -> anyhow::Result<()> {
+    if c.passes == 0 || c.systems.is_empty() || args.clients.is_empty() || args.clients.contains(&0)
+    {
+        bail!("--passes, --systems and --clients must not be empty or zero");
+    }
+    if args.duration <= 0.0 || args.warmup < 0.0 || c.system_warmup < 0.0 {
+        bail!("--duration must be positive, --warmup and --system-warmup not negative");
+    }
+    if c.systems.iter().any(|s| *s != SystemName::Helios) {
+        reference::ensure_installed()?;
+    }
+    let mut systems = Vec::new();
+    for name in &c.systems {
+        // Started from the main thread (parent-death signal), one after another.
+        systems.push(match name {
+            SystemName::Helios => {
+                let opts = cluster_options(&args, args.master_args.clone())?;
+                System::Helios(start_cluster(&opts).await?.0)
+            }
+            SystemName::Zookeeper => System::Reference(reference::RefCluster::start(
+                reference::Kind::ZooKeeper,
+                args.data_root.as_deref(),
+            )?),
+            SystemName::Etcd => System::Reference(reference::RefCluster::start(
+                reference::Kind::Etcd,
+                args.data_root.as_deref(),
+            )?),
+        });
+    }
+    for system in &systems {
+        let leader = system.wait_healthy(Duration::from_secs(60)).await?;
+        eprintln!(
+            "{} up: members {} (pids {:?}), leader m{}",
+            system.name(),
+            system.endpoints().join(" "),
+            system.pids(),
+            leader + 1
+        );
+    }
+    let unix = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let spec = compare::CompareSpec {
+        clients: args.clients.clone(),
+        passes: c.passes,
+        duration: Duration::from_secs_f64(args.duration),
+        warmup: Duration::from_secs_f64(args.warmup),
+        system_warmup: Duration::from_secs_f64(c.system_warmup),
+        value_size: args.value_size,
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        failover_repetitions: c.repetitions,
+        failover: failover_spec(
+            &args,
+            &FailoverArgs {
+                repetitions: c.repetitions,
+                writers: 16,
+                fault_at: 3.0,
+                observe: 8.0,
+            },
+        ),
+        run_id: format!("c{unix}p{}", std::process::id()),
+    };
+    let results = compare::run(&mut systems, &spec).await?;
+    results.print(&spec);
     Ok(())
 }
 
@@ -463,15 +576,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     .find(|&id| id != leader)
                     .context("no follower")?,
             };
-            let url = format!(
-                "{}/jobs",
-                cluster.member(member).context("member vanished")?.url()
+            let endpoint = format!(
+                "127.0.0.1:{}",
+                cluster.member(member).context("member vanished")?.http_port
             );
             let urls: Vec<String> = cluster.masters.iter().map(|m| m.url()).collect();
             let members: Vec<u64> = cluster.masters.iter().map(|m| m.id).collect();
             let probe = Probe::new(cluster.pids(), &urls)?;
             let spec = LoadSpec {
-                url,
+                workload: Workload::HeliosJobs,
+                endpoints: vec![endpoint],
                 clients,
                 warmup: Duration::from_secs_f64(args.warmup),
                 duration: Duration::from_secs_f64(args.duration),
@@ -481,7 +595,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 // Unique per row: every target and row creates jobs of its own.
                 run_id: format!("{run_id}-{}", target.name()),
             };
-            let result = load::run(spec, &probe).await?;
+            let result = load::run(spec, &probe, None).await?;
             let after = leader_id(&cluster, Duration::from_secs(30)).await?;
             let row = Row::new(
                 RowMeta {

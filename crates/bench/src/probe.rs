@@ -13,6 +13,8 @@ pub const LOG_SYNCED_APPENDS: &str = "helios_master_log_synced_appends_total";
 pub const WRITE_LATENCY_SUM: &str = "helios_master_write_latency_seconds_sum";
 /// Count of the server-side write latency observations.
 pub const WRITE_LATENCY_COUNT: &str = "helios_master_write_latency_seconds_count";
+/// The member's Raft term (its growth counts elections).
+pub const RAFT_TERM: &str = "helios_master_raft_term";
 /// The member's committed log index.
 pub const COMMIT_INDEX: &str = "helios_master_raft_commit_index";
 

@@ -100,6 +100,10 @@ pub async fn serve(
         max_in_snapshot_log_to_keep: cfg.log_keep,
         purge_batch_size: 256,
         max_payload_entries: 1000,
+        // A follower asks whether it would win before it bumps its term, so one that cannot
+        // win (isolated, behind, or too early while its peer still holds the leader's lease)
+        // neither disturbs a live leader nor splits the vote of the next election.
+        enable_pre_vote: Some(true),
         ..Default::default()
     }
     .validate()

@@ -394,6 +394,28 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         Ok(decode(&reply.into_inner().payload)?)
     }
 
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let vote = rpc.vote;
+        let req = with_deadline(
+            pb::RaftRequest {
+                payload: encode(&rpc),
+            },
+            &option,
+        );
+        match self.client()?.pre_vote(req).await {
+            // A peer of a version without Pre-Vote: count it as granting, as openraft does for
+            // a network without it, so that a cluster being upgraded can still elect.
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                Ok(VoteResponse::new(vote, None, true))
+            }
+            reply => Ok(decode(&self.observe(reply)?.into_inner().payload)?),
+        }
+    }
+
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,

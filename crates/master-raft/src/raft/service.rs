@@ -209,6 +209,17 @@ impl RaftService for RaftRpc {
         }))
     }
 
+    async fn pre_vote(
+        &self,
+        request: Request<pb::RaftRequest>,
+    ) -> Result<Response<pb::RaftReply>, Status> {
+        let req = decode(&request.into_inner().payload, "pre-vote request")?;
+        let resp = self.raft.pre_vote(req).await.map_err(unavailable)?;
+        Ok(Response::new(pb::RaftReply {
+            payload: encode(&resp)?,
+        }))
+    }
+
     async fn install_snapshot(
         &self,
         request: Request<Streaming<pb::SnapshotChunk>>,
