@@ -2,7 +2,8 @@
 //! connection-level client, light on CPU) and one `POST /jobs` in flight, each request
 //! creating a job with a unique name and a fixed-size body. Completions are counted and their
 //! latency recorded in an HDR histogram only inside the measured window, which follows a
-//! discarded warm-up.
+//! discarded warm-up. [`KeepAlive`], one such connection, is also the writers' connection of
+//! `helios-bench scale`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -100,12 +101,11 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")
 }
 
-/// One request; Ok when the job was created (200 with status OK).
 /// One keep-alive HTTP/1.1 connection to the target, as hyper's connection-level client.
 type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 /// The target's `host:port` and path.
-fn split_url(url: &str) -> anyhow::Result<(String, String)> {
+pub fn split_url(url: &str) -> anyhow::Result<(String, String)> {
     let uri: hyper::Uri = url
         .parse()
         .with_context(|| format!("bad target URL {url}"))?;
@@ -117,6 +117,7 @@ fn split_url(url: &str) -> anyhow::Result<(String, String)> {
     Ok((authority, path))
 }
 
+/// Opens a connection to `authority` (`host:port`).
 async fn connect(authority: &str) -> Result<Connection, String> {
     let stream = tokio::net::TcpStream::connect(authority)
         .await
@@ -129,24 +130,34 @@ async fn connect(authority: &str) -> Result<Connection, String> {
     Ok(sender)
 }
 
-/// Why a create failed.
+/// Why a request failed.
 enum Failure {
     /// The connection broke or could not be used; it is dropped and the next request connects
     /// again.
     Connection(String),
-    /// The server answered, with something other than `OK`.
+    /// The server answered, with something other than what was asked for.
     Answer(String),
 }
 
-async fn create_once(
+/// One request with a JSON body (and an `Idempotency-Key` when given) on `connection`: the
+/// status and the whole reply body. Any answer is `Ok`; only transport failures are errors.
+async fn request(
     connection: &mut Connection,
     authority: &str,
+    method: hyper::Method,
     path: &str,
     body: String,
-) -> Result<(), Failure> {
-    let request = hyper::Request::post(path)
+    idempotency_key: Option<&str>,
+) -> Result<(hyper::StatusCode, Bytes), Failure> {
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(path)
         .header(hyper::header::HOST, authority)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::CONTENT_TYPE, "application/json");
+    if let Some(key) = idempotency_key {
+        builder = builder.header("Idempotency-Key", key);
+    }
+    let request = builder
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| Failure::Answer(format!("building the request: {e}")))?;
     let transport = |e: hyper::Error| Failure::Connection(format!("transport: {e}"));
@@ -159,13 +170,65 @@ async fn create_once(
         .await
         .map_err(|e| Failure::Connection(format!("reading reply: {e}")))?
         .to_bytes();
-    if status.is_success() && bytes.windows(4).any(|w| w == b"\"OK\"") {
+    Ok((status, bytes))
+}
+
+/// A keep-alive connection to one member, opened on first use and opened again on the next
+/// request after a transport failure or a timeout.
+pub struct KeepAlive {
+    authority: String,
+    connection: Option<Connection>,
+    timeout: Duration,
+}
+
+impl KeepAlive {
+    /// A connection to `authority` (`host:port`), each request bounded by `timeout`.
+    pub fn new(authority: String, timeout: Duration) -> KeepAlive {
+        KeepAlive {
+            authority,
+            connection: None,
+            timeout,
+        }
+    }
+
+    /// One request (see [`request`]): the status and body of any answer, or why there was
+    /// none.
+    pub async fn send(
+        &mut self,
+        method: hyper::Method,
+        path: &str,
+        body: String,
+        idempotency_key: Option<&str>,
+    ) -> Result<(hyper::StatusCode, Bytes), String> {
+        let conn = match &mut self.connection {
+            Some(conn) => conn,
+            None => self.connection.insert(connect(&self.authority).await?),
+        };
+        let sent = request(conn, &self.authority, method, path, body, idempotency_key);
+        match tokio::time::timeout(self.timeout, sent).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(Failure::Answer(e))) => Err(e),
+            Ok(Err(Failure::Connection(e))) => {
+                self.connection = None;
+                Err(e)
+            }
+            Err(_) => {
+                self.connection = None;
+                Err(format!("timed out after {:?}", self.timeout))
+            }
+        }
+    }
+}
+
+/// Whether a `POST /jobs` answer says the job was created (200 with status OK).
+fn created(status: hyper::StatusCode, body: &[u8]) -> Result<(), String> {
+    if status.is_success() && body.windows(4).any(|w| w == b"\"OK\"") {
         Ok(())
     } else {
-        Err(Failure::Answer(format!(
+        Err(format!(
             "{status}: {}",
-            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-        )))
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        ))
     }
 }
 
@@ -177,7 +240,7 @@ async fn client_loop(
     // Each task keeps its own keep-alive connection, with one request in flight; a transport
     // error or timeout drops it and the next request connects again.
     let (authority, path) = split_url(&spec.url)?;
-    let mut connection: Option<Connection> = None;
+    let mut connection = KeepAlive::new(authority, spec.request_timeout);
     let mut st = ClientStats {
         latency: new_histogram(),
         ok: 0,
@@ -190,30 +253,10 @@ async fn client_loop(
         let id = format!("{}-n{}-c{index}-{seq}", spec.run_id, spec.clients);
         let body = job_body(&id, spec.value_size);
         let t0 = Instant::now();
-        let res = async {
-            let conn = match &mut connection {
-                Some(conn) => conn,
-                None => connection.insert(connect(&authority).await?),
-            };
-            match tokio::time::timeout(
-                spec.request_timeout,
-                create_once(conn, &authority, &path, body),
-            )
+        let res = connection
+            .send(hyper::Method::POST, &path, body, None)
             .await
-            {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(Failure::Answer(e))) => Err(e),
-                Ok(Err(Failure::Connection(e))) => {
-                    connection = None;
-                    Err(e)
-                }
-                Err(_) => {
-                    connection = None;
-                    Err(format!("timed out after {:?}", spec.request_timeout))
-                }
-            }
-        }
-        .await;
+            .and_then(|(status, bytes)| created(status, &bytes));
         let elapsed = t0.elapsed();
         let in_window = ctl.in_window(ctl.now_us());
         match res {
