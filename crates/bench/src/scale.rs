@@ -228,6 +228,40 @@ async fn check_fleet(api: &Api, opts: &ScaleOptions, jobs: usize) -> anyhow::Res
     Ok(check)
 }
 
+/// [`check_fleet`] on whichever member leads now.
+async fn check_on_leader(
+    cluster: &Cluster,
+    opts: &ScaleOptions,
+    jobs: usize,
+) -> anyhow::Result<FleetCheck> {
+    let i = cluster.try_wait_leader(Duration::from_secs(30)).await?;
+    check_fleet(&Api::new(cluster.masters[i].url())?, opts, jobs).await
+}
+
+/// Polls [`check_on_leader`] until `done` holds or `timeout` passes (a failed read, e.g.
+/// during a leader change, is retried); the last check and whether `done` held.
+async fn poll_leader(
+    cluster: &Cluster,
+    opts: &ScaleOptions,
+    jobs: usize,
+    timeout: Duration,
+    done: impl Fn(&FleetCheck) -> bool,
+) -> (Option<FleetCheck>, bool) {
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        match check_on_leader(cluster, opts, jobs).await {
+            Ok(c) if done(&c) => return (Some(c), true),
+            Ok(c) => last = Some(c),
+            Err(e) => eprintln!("  reading the fleet from the leader: {e:#}"),
+        }
+        if Instant::now() > deadline {
+            return (last, false);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 fn host_prefix(opts: &ScaleOptions) -> String {
     format!("sim{}-", opts.run_tag)
 }
@@ -347,8 +381,10 @@ pub struct ScaleReport {
     pub processes: usize,
     /// Writers.
     pub clients: usize,
-    /// The leader.
+    /// The leader during the deployments.
     pub leader: u64,
+    /// The leader at steady state (another one if leadership moved under the load).
+    pub leader_at_steady_state: u64,
     /// Start of the fleet to every host UP, s.
     pub fleet_up_s: f64,
     /// Jobs created per second.
@@ -434,7 +470,6 @@ pub async fn run(
     let leader = &cluster.masters[leader_index];
     let leader_id = leader.id;
     let leader_pid = leader.pid().context("leader has no pid")?;
-    let api = Api::new(leader.url())?;
     let leader_url = leader.url();
     let logs_at_start = log_offsets(cluster);
     let mut report = ScaleReport {
@@ -490,15 +525,9 @@ pub async fn run(
         )
     })
     .await?;
-    loop {
-        let check = check_fleet(&api, opts, 0).await?;
-        if check.up == opts.agents {
-            break;
-        }
-        if fleet_start.elapsed() > up_timeout {
-            bail!("only {} of {} hosts UP", check.up, opts.agents);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let (check, up) = poll_leader(cluster, opts, 0, up_timeout, |c| c.up == opts.agents).await;
+    if !up {
+        bail!("not every host UP: {check:?}");
     }
     report.fleet_up_s = fleet_start.elapsed().as_secs_f64();
     eprintln!(
@@ -622,21 +651,20 @@ pub async fn run(
         "every task RUNNING at its agent {:.1} s after the first deploy; polling the leader",
         report.placement_window_s
     );
-    let poll_deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let check = check_fleet(&api, opts, opts.jobs).await?;
-        if check.exact(opts.agents, opts.jobs) {
-            report.leader_all_running_s = Some((epoch_us() - first_sent) as f64 / 1e6);
-            break;
-        }
-        if Instant::now() > poll_deadline {
-            eprintln!("the leader never held every task RUNNING: {check:?}");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    let (check, exact) = poll_leader(cluster, opts, opts.jobs, Duration::from_secs(300), |c| {
+        c.exact(opts.agents, opts.jobs)
+    })
+    .await;
+    if exact {
+        report.leader_all_running_s = Some((epoch_us() - first_sent) as f64 / 1e6);
+    } else {
+        eprintln!("the leader never held every task RUNNING: {check:?}");
     }
 
-    // 4. Steady state.
+    // 4. Steady state, measured on whichever member leads now.
+    let leader_index = cluster.try_wait_leader(Duration::from_secs(30)).await?;
+    let leader_id = cluster.masters[leader_index].id;
+    report.leader_at_steady_state = leader_id;
     let before = probe.sample().await;
     tokio::time::sleep(opts.steady).await;
     let after = probe.sample().await;
@@ -691,7 +719,6 @@ async fn failover(
     result.new_leader = new_leader.id;
     let new_pid = new_leader.pid().context("new leader has no pid")?;
     let cpu_before = pid_cpu_seconds(new_pid).unwrap_or(0.0);
-    let api = Api::new(new_leader.url())?;
     let reconnected = wait_observed(
         observed,
         fleets,
@@ -719,19 +746,14 @@ async fn failover(
         result.not_reconnected = opts.agents - times.len();
         result.reconnect = Spread::of(times);
     }
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let check = loop {
-        let check = check_fleet(&api, opts, opts.jobs).await;
-        match check {
-            Ok(c) if c.exact(opts.agents, opts.jobs) => {
-                result.fleet_ok_s = Some(killed_at.elapsed().as_secs_f64());
-                break c;
-            }
-            Ok(c) if Instant::now() > deadline => break c,
-            Err(e) if Instant::now() > deadline => return Err(e),
-            _ => tokio::time::sleep(Duration::from_millis(250)).await,
-        }
-    };
+    let (check, exact) = poll_leader(cluster, opts, opts.jobs, Duration::from_secs(180), |c| {
+        c.exact(opts.agents, opts.jobs)
+    })
+    .await;
+    if exact {
+        result.fleet_ok_s = Some(killed_at.elapsed().as_secs_f64());
+    }
+    let check = check.context("the new leader never answered")?;
     result.leader_cpu_pct = 100.0 * (pid_cpu_seconds(new_pid).unwrap_or(0.0) - cpu_before)
         / killed_at.elapsed().as_secs_f64();
     result.lost = check.lost;
@@ -829,6 +851,15 @@ pub fn print_table(r: &ScaleReport) {
         "hosts flapped DOWN (deploys + steady state)",
         r.down_before_failover.to_string(),
     );
+    if r.leader_at_steady_state != r.leader {
+        row(
+            "note: leadership moved under the load",
+            format!(
+                "m{} → m{} (steady-state figures are m{}'s)",
+                r.leader, r.leader_at_steady_state, r.leader_at_steady_state
+            ),
+        );
+    }
     if r.odd_events > 0 {
         row("task events repeated", r.odd_events.to_string());
     }
