@@ -17,7 +17,8 @@
 //! before the execution holding its allocated ports is on disk.
 //!
 //! Entry points: [`run`] (what the binary calls) and [`Agent`] (to embed an agent, e.g. in
-//! `helios-solo` or tests).
+//! `helios-solo` or tests; [`Agent::start_in_memory`] runs one without a state dir, for the
+//! simulated hosts of `helios-bench scale`, where "on disk" above means "in memory").
 
 #![warn(missing_docs)]
 
@@ -61,8 +62,8 @@ pub struct Agent {
     stop: watch::Sender<bool>,
     /// The worker and session tasks.
     tasks: Vec<JoinHandle<()>>,
-    /// Held for the agent's lifetime: the lock on the state dir.
-    _state_dir: Arc<StateDir>,
+    /// Held for the agent's lifetime: the lock on the state dir (`None` in memory).
+    _state_dir: Option<Arc<StateDir>>,
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
@@ -91,16 +92,44 @@ impl Agent {
         state_dir: Arc<StateDir>,
         runtime: Arc<dyn ContainerRuntime>,
     ) -> anyhow::Result<Agent> {
-        let started = Instant::now();
-        let start_time_ms = chrono::Utc::now().timestamp_millis();
         let agent_id = state_dir.agent_id(config.id.as_deref()).with_context(|| {
             format!(
                 "cannot read or create the agent id in {}",
                 state_dir.path().display()
             )
         })?;
-        let executions = state_dir.load_executions();
-        let mut statuses = state_dir.load_statuses();
+        Agent::start_inner(config, agent_id, Some(state_dir), runtime)
+    }
+
+    /// Starts an agent whose state lives in memory only (no state dir, no lock, no files,
+    /// no writer threads), with any container runtime: for simulating many hosts in one
+    /// process (`helios-bench scale`), never for a real host, whose containers could not be
+    /// adopted after a restart. `config.state_dir` is ignored; the agent id is `config.id`,
+    /// else a new random one.
+    pub fn start_in_memory(
+        config: AgentConfig,
+        runtime: Arc<dyn ContainerRuntime>,
+    ) -> anyhow::Result<Agent> {
+        let agent_id = config.id.clone().unwrap_or_else(persist::random_agent_id);
+        Agent::start_inner(config, agent_id, None, runtime)
+    }
+
+    fn start_inner(
+        config: AgentConfig,
+        agent_id: String,
+        state_dir: Option<Arc<StateDir>>,
+        runtime: Arc<dyn ContainerRuntime>,
+    ) -> anyhow::Result<Agent> {
+        let started = Instant::now();
+        let start_time_ms = chrono::Utc::now().timestamp_millis();
+        let executions = state_dir
+            .as_ref()
+            .map(|d| d.load_executions())
+            .unwrap_or_default();
+        let mut statuses = state_dir
+            .as_ref()
+            .map(|d| d.load_statuses())
+            .unwrap_or_default();
         // A status without an execution is left over from an interrupted undeploy.
         let stale: Vec<_> = statuses
             .keys()
@@ -110,11 +139,17 @@ impl Agent {
         for id in &stale {
             statuses.remove(id);
         }
-        let cluster = state_dir.load_cluster();
-        tracing::info!(agent = %agent_id, name = %config.name, state_dir = %state_dir.path().display(),
+        let cluster = state_dir
+            .as_ref()
+            .map(|d| d.load_cluster())
+            .unwrap_or_default();
+        let state_path = state_dir
+            .as_ref()
+            .map_or_else(|| "(in memory)".into(), |d| d.path().display().to_string());
+        tracing::info!(agent = %agent_id, name = %config.name, state_dir = %state_path,
             executions = executions.len(), cluster = %cluster.cluster_id, last_index = cluster.last_index,
             "agent starting");
-        let hub = Arc::new(StatusHub::new(Some(state_dir.clone()), statuses));
+        let hub = Arc::new(StatusHub::new(state_dir.clone(), statuses));
         for id in &stale {
             hub.remove(id);
         }
@@ -134,7 +169,7 @@ impl Agent {
         });
         let worker = Worker::new(
             ctx,
-            Some(state_dir.clone()),
+            state_dir.clone(),
             config.port_range,
             executions,
             cluster,

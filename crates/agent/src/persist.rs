@@ -77,6 +77,12 @@ pub struct StateDir {
     _lock: File,
 }
 
+/// A new agent id: 20 random bytes in upper-case hex, as Helios's.
+pub fn random_agent_id() -> String {
+    let bytes: [u8; 20] = rand::random();
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
 const LOCK: &str = "lock";
 const ID: &str = "id";
 const EXECUTIONS: &str = "executions.json";
@@ -124,8 +130,7 @@ impl StateDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let bytes: [u8; 20] = rand::random();
-        let id: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+        let id = random_agent_id();
         write_atomic(&file, id.as_bytes())?;
         Ok(id)
     }

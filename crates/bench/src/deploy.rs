@@ -109,6 +109,27 @@ impl Api {
         Self::json(self.client.post(format!("{}{path}", self.base)).json(body)).await
     }
 
+    /// `POST {path}` with a JSON body, expecting 200 and a body of type `T`.
+    pub async fn post_as<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> anyhow::Result<T> {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await?;
+        let s = r.status();
+        if !s.is_success() {
+            bail!("POST {path}: {s} {}", r.text().await.unwrap_or_default());
+        }
+        r.json()
+            .await
+            .with_context(|| format!("POST {path}: unexpected body"))
+    }
+
     /// Waits until `host` is UP.
     pub async fn wait_host_up(
         &self,

@@ -244,7 +244,8 @@ impl Client {
                     ),
                     _ => ("/jobs", record),
                 };
-                let (status, reply) = post(sender, &authority, path, body).await?;
+                let (status, reply) =
+                    request(sender, &authority, hyper::Method::POST, path, body, None).await?;
                 let ok = status.is_success()
                     && match workload {
                         Workload::HeliosJobs => reply.windows(4).any(|w| w == b"\"OK\""),
@@ -273,16 +274,25 @@ impl Client {
     }
 }
 
-/// One POST with a JSON body; the status and the whole reply.
-async fn post(
+/// One request with a JSON body (and an `Idempotency-Key` when given) on `sender`: the status
+/// and the whole reply body. Any answer is `Ok`; only transport failures are errors.
+async fn request(
     sender: &mut HttpConnection,
     authority: &str,
+    method: hyper::Method,
     path: &str,
     body: String,
+    idempotency_key: Option<&str>,
 ) -> Result<(hyper::StatusCode, Bytes), Failure> {
-    let request = hyper::Request::post(path)
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(path)
         .header(hyper::header::HOST, authority)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::CONTENT_TYPE, "application/json");
+    if let Some(key) = idempotency_key {
+        builder = builder.header("Idempotency-Key", key);
+    }
+    let request = builder
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| Failure::Answer(format!("building the request: {e}")))?;
     let transport = |e: hyper::Error| Failure::Connection(format!("transport: {e}"));
@@ -296,6 +306,72 @@ async fn post(
         .map_err(|e| Failure::Connection(format!("reading reply: {e}")))?
         .to_bytes();
     Ok((status, bytes))
+}
+
+/// The `host:port` and path of a URL.
+pub fn split_url(url: &str) -> anyhow::Result<(String, String)> {
+    let uri: hyper::Uri = url
+        .parse()
+        .with_context(|| format!("bad target URL {url}"))?;
+    let authority = uri
+        .authority()
+        .with_context(|| format!("no host in {url}"))?
+        .to_string();
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    Ok((authority, path))
+}
+
+/// A keep-alive connection to one member, opened on first use and opened again on the next
+/// request after a transport failure or a timeout: the writers' connection of
+/// `helios-bench scale`.
+pub struct KeepAlive {
+    authority: String,
+    connection: Option<HttpConnection>,
+    timeout: Duration,
+}
+
+impl KeepAlive {
+    /// A connection to `authority` (`host:port`), each request bounded by `timeout`.
+    pub fn new(authority: String, timeout: Duration) -> KeepAlive {
+        KeepAlive {
+            authority,
+            connection: None,
+            timeout,
+        }
+    }
+
+    /// One request (see [`request`]): the status and body of any answer, or why there was
+    /// none.
+    pub async fn send(
+        &mut self,
+        method: hyper::Method,
+        path: &str,
+        body: String,
+        idempotency_key: Option<&str>,
+    ) -> Result<(hyper::StatusCode, Bytes), String> {
+        let failure = |f: Failure| match f {
+            Failure::Connection(e) | Failure::Answer(e) => e,
+        };
+        let conn = match &mut self.connection {
+            Some(conn) => conn,
+            None => self
+                .connection
+                .insert(connect_http(&self.authority).await.map_err(failure)?),
+        };
+        let sent = request(conn, &self.authority, method, path, body, idempotency_key);
+        match tokio::time::timeout(self.timeout, sent).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(Failure::Answer(e))) => Err(e),
+            Ok(Err(Failure::Connection(e))) => {
+                self.connection = None;
+                Err(e)
+            }
+            Err(_) => {
+                self.connection = None;
+                Err(format!("timed out after {:?}", self.timeout))
+            }
+        }
+    }
 }
 
 async fn client_loop(index: usize, spec: Arc<LoadSpec>, ctl: Arc<Control>) -> ClientStats {

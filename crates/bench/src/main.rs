@@ -45,6 +45,19 @@
 //! target/release/helios-bench failover --master-arg=--election-timeout-ms=300
 //! ```
 //!
+//! `scale` (see `scale.rs`) runs a simulated fleet against the masters: `--agents` hosts
+//! (real agents with the in-memory runtime, many per process: the hidden `scale-agents`
+//! subcommand, see `fleet.rs`) with the default 5 s heartbeats, `--jobs` jobs created and
+//! deployed through the REST API (one deployment each, round-robin over the hosts), then
+//! kills the leader; it prints placements/s, assignment and placement latencies, the leader's
+//! CPU and resident memory at steady state, flapping hosts, and the failover's reconnection
+//! time with a check that no deployment was lost or doubled:
+//!
+//! ```text
+//! target/release/helios-bench scale --agents 200 --jobs 2000          # a minute
+//! target/release/helios-bench scale                                   # 10,000 hosts, 100,000 jobs
+//! ```
+//!
 //! The load generator shares the machine with the three masters: its own CPU is reported so
 //! that a saturated client is not mistaken for a slow server.
 
@@ -52,11 +65,14 @@ mod agent;
 mod compare;
 mod deploy;
 mod failover;
+mod fleet;
+mod fleet_protocol;
 mod load;
 mod probe;
 mod reference;
 mod report;
 mod rollout;
+mod scale;
 mod system;
 
 use std::path::PathBuf;
@@ -108,6 +124,12 @@ enum Mode {
     /// missing) in one run: the 1/16/256-client rows interleaved over several passes, the
     /// ratio to ZooKeeper per row, and the leader-kill recovery of each.
     Compare(CompareArgs),
+    /// A simulated fleet (default 10,000 hosts, 100,000 deployments) through the REST API:
+    /// placements/s, latencies, leader CPU and memory, flaps, then a leader failover.
+    Scale(ScaleArgs),
+    /// Internal to `scale`: runs simulated hosts in this process (see `fleet.rs`).
+    #[command(hide = true)]
+    ScaleAgents(fleet::FleetArgs),
 }
 
 /// The systems `compare` can run.
@@ -142,6 +164,36 @@ struct CompareArgs {
     /// Leader kills per system (0 for none).
     #[arg(long, default_value_t = 5)]
     repetitions: usize,
+}
+
+/// Flags of `helios-bench scale`.
+#[derive(clap::Args, Debug, Clone)]
+struct ScaleArgs {
+    /// Simulated hosts (agents with in-memory containers).
+    #[arg(long, default_value_t = 10_000)]
+    agents: usize,
+    /// Jobs created, each deployed to one host (job i on host i % agents).
+    #[arg(long, default_value_t = 100_000)]
+    jobs: usize,
+    /// Processes the simulated hosts are spread over.
+    #[arg(long, default_value_t = 4)]
+    agent_processes: usize,
+    /// Tokio worker threads of each of those processes.
+    #[arg(long, default_value_t = 1)]
+    agent_threads: usize,
+    /// Agents each of those processes starts per second.
+    #[arg(long, default_value_t = 1000)]
+    agent_start_rate: u64,
+    /// Concurrent API writers (each one keep-alive connection to the leader, one request in
+    /// flight).
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds of steady state (heartbeats only) over which the leader's CPU is measured.
+    #[arg(long, default_value_t = 15.0)]
+    steady: f64,
+    /// Do not kill the leader at the end.
+    #[arg(long)]
+    skip_failover: bool,
 }
 
 /// Flags of `helios-bench failover`.
@@ -271,6 +323,9 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Mode::ScaleAgents(f)) = args.command.clone() {
+        return fleet::run_fleet(f);
+    }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.worker_threads {
         rt.worker_threads(n);
@@ -283,6 +338,8 @@ fn main() -> anyhow::Result<()> {
         Some(Mode::Rollout(r)) => rt.block_on(run_rollout(args, r)),
         Some(Mode::Failover(f)) => rt.block_on(run_failover(args, f)),
         Some(Mode::Compare(c)) => rt.block_on(run_compare(args, c)),
+        Some(Mode::Scale(sc)) => rt.block_on(run_scale(args, sc)),
+        Some(Mode::ScaleAgents(_)) => unreachable!("handled above"),
         Some(Mode::Create) | None => rt.block_on(run(args)),
     }
 }
@@ -523,6 +580,47 @@ async fn run_rollout(args: Args, r: RolloutArgs) -> anyhow::Result<()> {
         println!("note: the leader changed from m{leader} to m{after} during the run");
     }
     drop(agents);
+    drop(cluster);
+    Ok(())
+}
+
+async fn run_scale(args: Args, sc: ScaleArgs) -> anyhow::Result<()> {
+    if sc.agents == 0 || sc.jobs == 0 || sc.clients == 0 || sc.agent_processes == 0 {
+        bail!("--agents, --jobs, --clients and --agent-processes must be positive");
+    }
+    if sc.agent_processes > sc.agents {
+        bail!(
+            "--agent-processes {} is more than --agents {}",
+            sc.agent_processes,
+            sc.agents
+        );
+    }
+    if sc.agent_threads == 0 || sc.agent_start_rate == 0 || sc.steady <= 0.0 {
+        bail!("--agent-threads, --agent-start-rate and --steady must be positive");
+    }
+    // One socket per agent on the leader: the masters and the fleet processes inherit this
+    // process's limit.
+    let nofile = fleet::raise_nofile_limit();
+    eprintln!("open-file limit of the masters and fleet processes: {nofile}");
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let opts = cluster_options(&args, args.master_args.clone())?;
+    let unix = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let (mut cluster, _) = start_cluster(&opts).await?;
+    let sopts = scale::ScaleOptions {
+        agents: sc.agents,
+        jobs: sc.jobs,
+        agent_processes: sc.agent_processes,
+        fleet_threads: sc.agent_threads,
+        start_per_s: sc.agent_start_rate,
+        clients: sc.clients,
+        value_size: args.value_size,
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        steady: Duration::from_secs_f64(sc.steady),
+        skip_failover: sc.skip_failover,
+        run_tag: format!("{}", unix % 100_000),
+    };
+    let report = scale::run(&mut cluster, &exe, &sopts).await?;
+    scale::print_table(&report);
     drop(cluster);
     Ok(())
 }

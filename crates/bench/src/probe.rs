@@ -32,6 +32,33 @@ pub fn pid_cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / ticks)
 }
 
+/// Resident memory of a process, bytes: now (`VmRSS`) and its peak (`VmHWM`), from
+/// `/proc/PID/status`; None if gone.
+pub fn pid_memory(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |key: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line[key.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((kib("VmRSS:")? * 1024, kib("VmHWM:")? * 1024))
+}
+
+/// The soft open-file limit of a process, from `/proc/PID/limits`; None if unknown.
+pub fn pid_nofile_limit(pid: u32) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// CPU time (user + system) of this process, in seconds.
 pub fn self_cpu_seconds() -> f64 {
     // SAFETY: getrusage only writes into the zeroed struct it is given.
@@ -178,5 +205,12 @@ mod tests {
     fn reads_own_cpu_from_proc() {
         assert!(pid_cpu_seconds(std::process::id()).is_some());
         assert!(self_cpu_seconds() >= 0.0);
+    }
+
+    #[test]
+    fn reads_own_memory_and_fd_limit_from_proc() {
+        let (rss, hwm) = pid_memory(std::process::id()).unwrap();
+        assert!(rss > 0 && hwm >= rss, "rss {rss} hwm {hwm}");
+        assert!(pid_nofile_limit(std::process::id()).is_some_and(|n| n > 0));
     }
 }
