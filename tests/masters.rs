@@ -464,3 +464,70 @@ async fn join_adds_a_member_at_runtime() {
     )
     .await;
 }
+
+/// The highest Raft term `url`'s member reports in its metrics.
+async fn raft_term(client: &reqwest::Client, url: &str) -> Option<u64> {
+    let text = client
+        .get(format!("{url}/metrics"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("helios_master_raft_term "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
+/// Pre-Vote: a follower cut off from the others for many election timeouts asks whether it
+/// would win before it bumps its term, so it never does; when the network heals it rejoins
+/// as a follower, and the leader keeps leading in the same term. (Without Pre-Vote it comes
+/// back with a higher term and deposes a healthy leader.) Needs network namespaces (root).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_isolated_follower_does_not_depose_the_leader_when_it_returns() {
+    use helios_testkit::Fault;
+    use helios_testkit::netns::Hosts;
+    let hosts = match Hosts::create(3) {
+        Ok(hosts) => hosts,
+        Err(why) => {
+            eprintln!("skipped: no network namespaces here ({why})");
+            return;
+        }
+    };
+    let mut cluster = Cluster::on_hosts(&hosts, 3).await;
+    let client = reqwest::Client::new();
+    let leader = cluster.wait_leader(Duration::from_secs(30)).await;
+    let urls = cluster.urls();
+    let term = raft_term(&client, &urls[leader])
+        .await
+        .expect("leader's term");
+    let follower = (leader + 1) % 3;
+    cluster.inject(follower, Fault::Isolate);
+    // The test timings elect after 3-4 × 600 ms without the leader: 8 s is several rounds.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let isolated_term = raft_term(&client, &urls[follower]).await;
+    cluster.inject(follower, Fault::Heal);
+    assert!(
+        create_acknowledged(&client, &urls[leader], "after-heal")
+            .await
+            .is_some(),
+        "the cluster takes writes after the heal"
+    );
+    // Long enough for a returning higher term to have deposed the leader.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        cluster.wait_leader(Duration::from_secs(30)).await,
+        leader,
+        "the leader changed"
+    );
+    for (i, url) in urls.iter().enumerate() {
+        assert_eq!(
+            raft_term(&client, url).await,
+            Some(term),
+            "member {i}'s term moved (the isolated one reported {isolated_term:?} while cut off)"
+        );
+    }
+}

@@ -58,6 +58,16 @@
 //! target/release/helios-bench scale                                   # 10,000 hosts, 100,000 jobs
 //! ```
 //!
+//! `compare` (see `compare.rs`) runs our masters beside ZooKeeper 3.8 and etcd 3.4 (Debian's
+//! packages, installed when missing) with the same load loop: every row on every system,
+//! interleaved, over several passes, with the ratio to ZooKeeper per row and the leader-kill
+//! recovery of each system:
+//!
+//! ```text
+//! target/release/helios-bench compare                       # 3 passes, 5 kills each
+//! target/release/helios-bench compare --passes 1 --repetitions 1 --duration 3
+//! ```
+//!
 //! The load generator shares the machine with the three masters: its own CPU is reported so
 //! that a saturated client is not mistaken for a slow server.
 

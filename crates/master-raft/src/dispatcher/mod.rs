@@ -2,14 +2,16 @@
 //!
 //! Each agent holds one bidirectional stream. After the agent's Hello, the leader registers
 //! the host (a Raft write), answers Welcome, sends the COMPLETE set of the host's deployments,
-//! then an INCREMENTAL set each time an applied Raft entry changes them: the session waits on
-//! the state machine's applied-index notifications, so a deploy reaches its agent as soon as it
-//! is applied, with no polling. A follower answers Redirect with the leader's address.
+//! then an INCREMENTAL set each time an applied Raft entry changes them: [`host_changes`] wakes
+//! the sessions of the hosts an applied entry touched, so a deploy reaches its agent as soon as
+//! it is applied, with no polling, and the other sessions do nothing. A follower answers
+//! Redirect with the leader's address.
 //!
 //! Liveness lives in the leader's memory ([`liveness`]); only UP/DOWN transitions are written.
 //! Task statuses from all agents are batched into few Raft writes ([`statuses`]).
 
 pub mod assignments;
+pub mod host_changes;
 pub mod liveness;
 mod session;
 pub mod statuses;
@@ -62,6 +64,8 @@ struct Inner {
     /// One permit per open session, at most `max_sessions` (see [`MAX_AGENT_SESSIONS`]).
     sessions: Arc<tokio::sync::Semaphore>,
     max_sessions: usize,
+    /// Wakes the session of a host whose deployments an applied entry changed.
+    changes: Arc<host_changes::HostChanges>,
 }
 
 impl Dispatcher {
@@ -83,6 +87,13 @@ impl Dispatcher {
         max_sessions: usize,
     ) -> (Self, mpsc::Receiver<StatusUpdate>) {
         let (status_tx, status_rx) = mpsc::channel(65536);
+        let changes = Arc::new(host_changes::HostChanges::default());
+        {
+            let (changes, app, stop) = (changes.clone(), app.clone(), stop.clone());
+            app.tasks
+                .clone()
+                .spawn(async move { changes.run(app, stop).await });
+        }
         let d = Dispatcher {
             inner: Arc::new(Inner {
                 app,
@@ -93,6 +104,7 @@ impl Dispatcher {
                 stop,
                 sessions: Arc::new(tokio::sync::Semaphore::new(max_sessions)),
                 max_sessions,
+                changes,
             }),
         };
         (d, status_rx)

@@ -8,7 +8,6 @@ use helios_api::pb::agent_message::Msg as In;
 use helios_api::pb::assignments::Kind;
 use helios_api::pb::master_message::Msg as Out;
 use helios_api::{AgentInfo, HostInfo, TaskStatus, pb};
-use openraft::async_runtime::WatchReceiver;
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
@@ -103,8 +102,9 @@ pub async fn run(d: Dispatcher, mut inbound: Streaming<pb::AgentMessage>, tx: Tx
     }
 
     let mut stop = d.inner.stop.clone();
-    let mut applied = app.applied.clone();
-    let mut raft_metrics = app.raft.metrics();
+    // Subscribed before the complete set is read, so no change falls in between.
+    let mut host_changed = d.inner.changes.subscribe(&name);
+    let mut leader = app.leader.clone();
     let (mut sent, mut sent_index) = match send_complete(&d, &tx, &name).await {
         Some(v) => v,
         None => return,
@@ -112,10 +112,11 @@ pub async fn run(d: Dispatcher, mut inbound: Streaming<pb::AgentMessage>, tx: Tx
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            changed = applied.changed() => {
+            changed = host_changed.changed() => {
                 if changed.is_err() { break; }
+                host_changed.borrow_and_update();
                 let Ok((index, now)) = app.read_local(|s| {
-                    (*applied.borrow_and_update(), host_tasks(s, &name))
+                    (*app.applied.borrow(), host_tasks(s, &name))
                 }) else { break };
                 let delta = changes(&sent, &now);
                 if delta.is_empty() { continue; }
@@ -156,15 +157,13 @@ pub async fn run(d: Dispatcher, mut inbound: Streaming<pb::AgentMessage>, tx: Tx
                     }
                 }
             }
-            changed = raft_metrics.changed() => {
+            changed = leader.changed() => {
                 if changed.is_err() { break; }
-                match leader_node(&app.raft) {
-                    Some((id, _)) if id == app.id => {}
-                    other => {
-                        let addr = other.map(|(_, n)| n.cluster_addr).unwrap_or_default();
-                        send(&tx, Out::Redirect(pb::Redirect { leader_cluster_addr: addr })).await;
-                        break;
-                    }
+                let current = *leader.borrow_and_update();
+                if current != Some(app.id) {
+                    let addr = leader_node(&app.raft).map(|(_, n)| n.cluster_addr).unwrap_or_default();
+                    send(&tx, Out::Redirect(pb::Redirect { leader_cluster_addr: addr })).await;
+                    break;
                 }
             }
         }
