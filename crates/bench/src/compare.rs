@@ -16,6 +16,7 @@ use std::time::Duration;
 use crate::failover::{self, FailoverSpec, Recovery};
 use crate::load::{self, LoadSpec};
 use crate::probe::{Probe, RAFT_TERM};
+use crate::report::median_spread;
 use crate::system::System;
 
 /// What `compare` runs.
@@ -161,16 +162,6 @@ async fn one_row(
         errors: r.errors,
         elections,
     })
-}
-
-/// Median of `values` (upper median for an even count), and the minimum and maximum.
-fn median_spread(mut values: Vec<f64>) -> Option<(f64, f64, f64)> {
-    values.sort_by(f64::total_cmp);
-    Some((
-        *values.get(values.len() / 2)?,
-        values[0],
-        values[values.len() - 1],
-    ))
 }
 
 /// `f(ours) / f(reference)` in each pass of one row.

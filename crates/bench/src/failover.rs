@@ -104,9 +104,7 @@ pub async fn repetition(
 
 /// Median, minimum and maximum of the recoveries that recovered, ms.
 pub fn spread(recoveries: &[Recovery]) -> Option<(f64, f64, f64)> {
-    let mut ms: Vec<f64> = recoveries.iter().filter_map(|r| r.recovery_ms).collect();
-    ms.sort_by(f64::total_cmp);
-    Some((ms.get(ms.len() / 2).copied()?, ms[0], ms[ms.len() - 1]))
+    crate::report::median_spread(recoveries.iter().filter_map(|r| r.recovery_ms).collect())
 }
 
 /// Prints each repetition and the median.

@@ -267,8 +267,14 @@ impl Client {
                     .create(&path, record.as_bytes(), &options)
                     .await
                     .map(|_| ())
-                    // The session reconnects by itself: every failure is "retry later".
-                    .map_err(|e| Failure::Answer(format!("create {path}: {e}")))
+                    .map_err(|e| match e {
+                        // The session is over for good: drop it and open a new one.
+                        zk::Error::SessionExpired
+                        | zk::Error::ClientClosed
+                        | zk::Error::NoHosts => Failure::Connection(format!("create {path}: {e}")),
+                        // The session reconnects by itself: "retry later".
+                        e => Failure::Answer(format!("create {path}: {e}")),
+                    })
             }
         }
     }
@@ -478,8 +484,9 @@ pub async fn run(
     if let Some(fault) = fault {
         let at = fault.at.min(spec.duration);
         tokio::time::sleep(at).await;
-        (fault.inject)();
+        // The clock starts at the kill, not when the killed process has been reaped.
         fault_us = Some(ctl.now_us());
+        (fault.inject)();
         tokio::time::sleep(spec.duration - at).await;
     } else {
         tokio::time::sleep(spec.duration).await;

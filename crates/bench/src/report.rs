@@ -11,6 +11,17 @@ use crate::probe::{
     COMMIT_INDEX, LOG_SYNCED_APPENDS, LOG_SYNCS, WRITE_LATENCY_COUNT, WRITE_LATENCY_SUM,
 };
 
+/// Median of `values` (the upper one for an even count), and the minimum and maximum; None
+/// for no values.
+pub fn median_spread(mut values: Vec<f64>) -> Option<(f64, f64, f64)> {
+    values.sort_by(f64::total_cmp);
+    Some((
+        *values.get(values.len() / 2)?,
+        values[0],
+        values[values.len() - 1],
+    ))
+}
+
 /// What a row was: where the clients sent their requests, and how many there were.
 #[derive(Debug, Clone)]
 pub struct RowMeta {

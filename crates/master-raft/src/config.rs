@@ -67,7 +67,8 @@ pub struct Args {
     )]
     pub whitelisted_capabilities: Vec<String>,
 
-    /// Raft heartbeat interval in milliseconds (less than half the election timeout).
+    /// Raft heartbeat interval in milliseconds (less than half the election timeout); also
+    /// the deadline of each heartbeat RPC.
     #[arg(long, env = "HELIOS_HEARTBEAT_MS", default_value_t = 60)]
     pub heartbeat_ms: u64,
 

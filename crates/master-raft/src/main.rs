@@ -4,10 +4,6 @@ use clap::Parser;
 use helios_master_raft::config::Args;
 use helios_master_raft::server;
 
-/// See `Cargo.toml`: glibc's malloc was a quarter of the leader's CPU under load.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() {
     let args = Args::parse();

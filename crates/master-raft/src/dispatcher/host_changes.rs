@@ -9,13 +9,17 @@
 //! therefore does no work for entries that do not concern its host, which at 10,000 hosts
 //! is nearly all of them (before, every applied entry woke every session).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use imbl::ordmap::DiffItem;
 use tokio::sync::watch;
 
 use crate::node::Node;
+use crate::state::Versioned;
+
+/// The replicated deployments table (host → full job id → deployment).
+type Deployments = imbl::OrdMap<String, BTreeMap<String, Versioned<helios_api::Deployment>>>;
 
 /// The watch channels of the hosts with a session on this master.
 #[derive(Default)]
@@ -34,6 +38,15 @@ impl HostChanges {
             .subscribe()
     }
 
+    /// Called by a session that ends: forgets `host` unless another session follows it.
+    pub fn unsubscribe(&self, host: &str) {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        // The ending session still holds its receiver.
+        if hosts.get(host).is_some_and(|tx| tx.receiver_count() <= 1) {
+            hosts.remove(host);
+        }
+    }
+
     /// Wakes the sessions of `changed` hosts with `index`; forgets hosts with no session left.
     fn notify<'a>(&self, changed: impl Iterator<Item = &'a String>, index: u64) {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
@@ -50,12 +63,24 @@ impl HostChanges {
         self.hosts.lock().map(|h| h.is_empty()).unwrap_or(false)
     }
 
-    /// Follows the applied index of `app` until `stop` flips or the state machine goes away.
-    pub async fn run(&self, app: Node, mut stop: watch::Receiver<bool>) {
+    /// The deployments table [`HostChanges::run`] starts from; read before any session can
+    /// subscribe.
+    pub fn start_from(app: &Node) -> Option<Deployments> {
+        app.read_local(|s| s.deployments.clone()).ok()
+    }
+
+    /// Follows the applied index of `app` from `seen` until `stop` flips or the state machine
+    /// goes away; then drops every channel, so that the sessions end (their agents connect
+    /// again) instead of waiting for changes nobody reports.
+    pub async fn run(&self, app: Node, seen: Option<Deployments>, stop: watch::Receiver<bool>) {
+        if let Some(seen) = seen {
+            self.follow(app, seen, stop).await;
+        }
+        self.hosts.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    async fn follow(&self, app: Node, mut seen: Deployments, mut stop: watch::Receiver<bool>) {
         let mut applied = app.applied.clone();
-        let Ok(mut seen) = app.read_local(|s| s.deployments.clone()) else {
-            return;
-        };
         loop {
             tokio::select! {
                 _ = stop.changed() => return,
@@ -98,5 +123,19 @@ mod tests {
         changes.notify([&"b".to_string()].into_iter(), 8);
         assert!(!changes.hosts.lock().unwrap().contains_key("b"));
         assert!(changes.hosts.lock().unwrap().contains_key("a"));
+    }
+
+    #[test]
+    fn a_host_is_forgotten_when_its_last_session_ends() {
+        let changes = HostChanges::default();
+        let old = changes.subscribe("a");
+        let new = changes.subscribe("a");
+        // The old session ends while the new one follows the host: the channel stays.
+        changes.unsubscribe("a");
+        drop(old);
+        assert!(changes.hosts.lock().unwrap().contains_key("a"));
+        changes.unsubscribe("a");
+        drop(new);
+        assert!(changes.hosts.lock().unwrap().is_empty());
     }
 }

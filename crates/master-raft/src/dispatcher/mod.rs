@@ -89,10 +89,11 @@ impl Dispatcher {
         let (status_tx, status_rx) = mpsc::channel(65536);
         let changes = Arc::new(host_changes::HostChanges::default());
         {
+            let seen = host_changes::HostChanges::start_from(&app);
             let (changes, app, stop) = (changes.clone(), app.clone(), stop.clone());
             app.tasks
                 .clone()
-                .spawn(async move { changes.run(app, stop).await });
+                .spawn(async move { changes.run(app, seen, stop).await });
         }
         let d = Dispatcher {
             inner: Arc::new(Inner {

@@ -107,7 +107,10 @@ pub async fn run(d: Dispatcher, mut inbound: Streaming<pb::AgentMessage>, tx: Tx
     let mut leader = app.leader.clone();
     let (mut sent, mut sent_index) = match send_complete(&d, &tx, &name).await {
         Some(v) => v,
-        None => return,
+        None => {
+            d.inner.changes.unsubscribe(&name);
+            return;
+        }
     };
     loop {
         tokio::select! {
@@ -159,15 +162,16 @@ pub async fn run(d: Dispatcher, mut inbound: Streaming<pb::AgentMessage>, tx: Tx
             }
             changed = leader.changed() => {
                 if changed.is_err() { break; }
-                let current = *leader.borrow_and_update();
-                if current != Some(app.id) {
-                    let addr = leader_node(&app.raft).map(|(_, n)| n.cluster_addr).unwrap_or_default();
+                leader.borrow_and_update();
+                if !app.leads() {
+                    let addr = app.leader().map(|(_, n)| n.cluster_addr).unwrap_or_default();
                     send(&tx, Out::Redirect(pb::Redirect { leader_cluster_addr: addr })).await;
                     break;
                 }
             }
         }
     }
+    d.inner.changes.unsubscribe(&name);
     debug!(host = %name, session, "agent session ended");
 }
 
