@@ -227,10 +227,11 @@ impl Client {
 
     /// Writes the record of `id`.
     async fn write(&mut self, id: &str) -> Result<(), Failure> {
-        let record = job_body(id, self.spec.value_size);
-        let workload = self.spec.workload;
-        let authority = self.spec.endpoints[self.endpoint].clone();
-        let run_id = self.spec.run_id.clone();
+        // The spec outlives the borrow of `self` that the connection takes.
+        let spec = self.spec.clone();
+        let record = job_body(id, spec.value_size);
+        let workload = spec.workload;
+        let authority = &spec.endpoints[self.endpoint];
         match self.connection().await? {
             Conn::Http(sender) => {
                 let (path, body) = match workload {
@@ -245,7 +246,7 @@ impl Client {
                     _ => ("/jobs", record),
                 };
                 let (status, reply) =
-                    request(sender, &authority, hyper::Method::POST, path, body, None).await?;
+                    request(sender, authority, hyper::Method::POST, path, body, None).await?;
                 let ok = status.is_success()
                     && match workload {
                         Workload::HeliosJobs => reply.windows(4).any(|w| w == b"\"OK\""),
@@ -262,7 +263,7 @@ impl Client {
             }
             Conn::Zk(client) => {
                 let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
-                let path = format!("{}/{id}", zk_parent(&run_id));
+                let path = format!("{}/{id}", zk_parent(&spec.run_id));
                 client
                     .create(&path, record.as_bytes(), &options)
                     .await
