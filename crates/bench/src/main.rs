@@ -58,6 +58,14 @@
 //! target/release/helios-bench scale                                   # 10,000 hosts, 100,000 jobs
 //! ```
 //!
+//! `footprint` (see `footprint.rs`) creates `--jobs` jobs, waits for a snapshot covering
+//! them, and prints each master's resident memory and data directory size, then times
+//! `helios jobs` (and `--json`) listing them, with the CLI's peak memory:
+//!
+//! ```text
+//! target/release/helios-bench footprint                     # 100,000 jobs
+//! ```
+//!
 //! `compare` (see `compare.rs`) runs our masters beside ZooKeeper 3.8 and etcd 3.4 (Debian's
 //! packages, installed when missing) with the same load loop: every row on every system,
 //! interleaved, over several passes, with the ratio to ZooKeeper per row and the leader-kill
@@ -77,10 +85,12 @@ mod deploy;
 mod failover;
 mod fleet;
 mod fleet_protocol;
+mod footprint;
 mod load;
 mod probe;
 mod reference;
 mod report;
+mod requests;
 mod rollout;
 mod scale;
 mod system;
@@ -137,6 +147,9 @@ enum Mode {
     /// A simulated fleet (default 10,000 hosts, 100,000 deployments) through the REST API:
     /// placements/s, latencies, leader CPU and memory, flaps, then a leader failover.
     Scale(ScaleArgs),
+    /// What N jobs cost: each master's resident memory and data directory after a snapshot
+    /// covering them, and the time and memory of `helios jobs` listing them.
+    Footprint(FootprintArgs),
     /// Internal to `scale`: runs simulated hosts in this process (see `fleet.rs`).
     #[command(hide = true)]
     ScaleAgents(fleet::FleetArgs),
@@ -204,6 +217,23 @@ struct ScaleArgs {
     /// Do not kill the leader at the end.
     #[arg(long)]
     skip_failover: bool,
+}
+
+/// Flags of `helios-bench footprint`.
+#[derive(clap::Args, Debug, Clone)]
+struct FootprintArgs {
+    /// Jobs created.
+    #[arg(long, default_value_t = 100_000)]
+    jobs: usize,
+    /// Concurrent API writers (each one keep-alive connection to the leader).
+    #[arg(long, default_value_t = 64)]
+    writers: usize,
+    /// Runs of each `helios jobs` listing.
+    #[arg(long, default_value_t = 3)]
+    listings: usize,
+    /// Keep the cluster up this many seconds after the measures, to look at it by hand.
+    #[arg(long, default_value_t = 0)]
+    hold_s: u64,
 }
 
 /// Flags of `helios-bench failover`.
@@ -349,6 +379,7 @@ fn main() -> anyhow::Result<()> {
         Some(Mode::Failover(f)) => rt.block_on(run_failover(args, f)),
         Some(Mode::Compare(c)) => rt.block_on(run_compare(args, c)),
         Some(Mode::Scale(sc)) => rt.block_on(run_scale(args, sc)),
+        Some(Mode::Footprint(f)) => rt.block_on(run_footprint(args, f)),
         Some(Mode::ScaleAgents(_)) => unreachable!("handled above"),
         Some(Mode::Create) | None => rt.block_on(run(args)),
     }
@@ -631,6 +662,51 @@ async fn run_scale(args: Args, sc: ScaleArgs) -> anyhow::Result<()> {
     };
     let report = scale::run(&mut cluster, &exe, &sopts).await?;
     scale::print_table(&report);
+    drop(cluster);
+    Ok(())
+}
+
+async fn run_footprint(args: Args, f: FootprintArgs) -> anyhow::Result<()> {
+    if f.jobs == 0 || f.writers == 0 || f.listings == 0 {
+        bail!("--jobs, --writers and --listings must be positive");
+    }
+    let cli = bins::installed(args.bin_dir.as_deref(), "helios")?;
+    let mut extra = Vec::new();
+    let own_period = args
+        .master_args
+        .iter()
+        .any(|a| a.starts_with("--snapshot-every"));
+    if !own_period {
+        extra.push(format!(
+            "--snapshot-every={}",
+            footprint::snapshot_every_for(f.jobs)
+        ));
+    }
+    extra.extend(args.master_args.iter().cloned());
+    let opts = cluster_options(&args, extra)?;
+    let unix = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let (cluster, _) = start_cluster(&opts).await?;
+    let fopts = footprint::FootprintOptions {
+        jobs: f.jobs,
+        clients: f.writers,
+        value_size: args.value_size,
+        listings: f.listings,
+        // With the caller's own period, any snapshot will do.
+        covered_index: if own_period {
+            1
+        } else {
+            footprint::covered_index(f.jobs)
+        },
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        cli,
+        run_tag: format!("{}", unix % 100_000),
+    };
+    let report = footprint::run(&cluster, &fopts).await?;
+    footprint::print_table(&report);
+    if f.hold_s > 0 {
+        eprintln!("holding the cluster {} s: {:?}", f.hold_s, cluster.urls());
+        tokio::time::sleep(Duration::from_secs(f.hold_s)).await;
+    }
     drop(cluster);
     Ok(())
 }

@@ -15,6 +15,10 @@ pub const WRITE_LATENCY_SUM: &str = "helios_master_write_latency_seconds_sum";
 pub const WRITE_LATENCY_COUNT: &str = "helios_master_write_latency_seconds_count";
 /// The member's Raft term (its growth counts elections).
 pub const RAFT_TERM: &str = "helios_master_raft_term";
+/// The member's applied log index.
+pub const APPLIED_INDEX: &str = "helios_master_raft_applied_index";
+/// The log index of the member's last snapshot (0 before the first).
+pub const SNAPSHOT_INDEX: &str = "helios_master_raft_snapshot_index";
 /// The member's committed log index.
 pub const COMMIT_INDEX: &str = "helios_master_raft_commit_index";
 
@@ -158,6 +162,11 @@ impl Probe {
 }
 
 impl Sample {
+    /// The value of the gauge `name` on the master at `index` (0-based); None when unread.
+    pub fn gauge(&self, index: usize, name: &str) -> Option<f64> {
+        self.metrics.get(index)?.get(name).copied()
+    }
+
     /// What changed since `earlier`.
     pub fn since(&self, earlier: &Sample) -> Delta {
         let wall_s = self.at.duration_since(earlier.at).as_secs_f64().max(1e-9);

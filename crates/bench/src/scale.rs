@@ -27,12 +27,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
 use helios_testkit::Cluster;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -41,8 +39,9 @@ use serde_json::json;
 use crate::deploy::{Api, percentile};
 use crate::fleet::{FleetArgs, FleetProcess, Observed, host_name};
 use crate::fleet_protocol::{Command, epoch_us, job_number, jobs_of_host};
-use crate::load::{KeepAlive, job_body, split_url};
+use crate::load::job_body;
 use crate::probe::{Probe, pid_cpu_seconds, pid_memory, pid_nofile_limit};
+use crate::requests::{Accept, Call, closed_loop};
 
 /// Knobs of the scale benchmark.
 #[derive(Clone, Debug)]
@@ -69,86 +68,6 @@ pub struct ScaleOptions {
     pub skip_failover: bool,
     /// Makes host and job names unique to the run.
     pub run_tag: String,
-}
-
-/// One request of a writer.
-struct Call {
-    method: hyper::Method,
-    path: String,
-    body: String,
-    key: String,
-}
-
-/// When a request was first sent and when it was acknowledged, epoch µs.
-#[derive(Clone, Copy, Debug, Default)]
-struct Timed {
-    sent_us: u64,
-    acked_us: u64,
-}
-
-/// What a writer makes of an answer: the value kept, or why it is not accepted.
-type Accept<T> = dyn Fn(hyper::StatusCode, &Bytes) -> Result<T, String> + Send + Sync;
-
-/// Sends `make(0..n)` through `clients` writers, each one request in flight on its own
-/// keep-alive connection to `url`; a failed request is retried (same idempotency key) up to
-/// 10 times. Returns each request's value and times, in order.
-async fn closed_loop<T: Send + 'static>(
-    url: &str,
-    n: usize,
-    clients: usize,
-    timeout: Duration,
-    make: Arc<dyn Fn(usize) -> Call + Send + Sync>,
-    accept: Arc<Accept<T>>,
-) -> anyhow::Result<Vec<(T, Timed)>> {
-    let (authority, _) = split_url(url)?;
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..clients.min(n) {
-        let (next, make, accept) = (next.clone(), make.clone(), accept.clone());
-        let mut conn = KeepAlive::new(authority.clone(), timeout);
-        tasks.push(tokio::spawn(async move {
-            let mut done = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    return Ok::<_, anyhow::Error>(done);
-                }
-                let call = make(i);
-                let sent_us = epoch_us();
-                let mut attempt = 0;
-                let value = loop {
-                    attempt += 1;
-                    let answer = conn
-                        .send(
-                            call.method.clone(),
-                            &call.path,
-                            call.body.clone(),
-                            Some(&call.key),
-                        )
-                        .await
-                        .and_then(|(status, body)| accept(status, &body));
-                    match answer {
-                        Ok(v) => break v,
-                        Err(e) if attempt >= 10 => {
-                            bail!("{} {} failed {attempt} times: {e}", call.method, call.path)
-                        }
-                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                    }
-                };
-                let acked_us = epoch_us();
-                done.push((i, value, Timed { sent_us, acked_us }));
-            }
-        }));
-    }
-    let mut all: Vec<Option<(T, Timed)>> = (0..n).map(|_| None).collect();
-    for t in tasks {
-        for (i, v, timed) in t.await.context("writer panicked")?? {
-            all[i] = Some((v, timed));
-        }
-    }
-    all.into_iter()
-        .map(|v| v.context("a request was never made"))
-        .collect()
 }
 
 /// A host as `POST /hosts/statuses` shows it (only what is checked).

@@ -41,6 +41,7 @@ use helios_api::{
     RollingUpdateRequest, RollingUpdateResponse, SetGoalResponse, TaskStatusEvents,
 };
 
+use crate::streamed::{self, Decoder, StreamError};
 use crate::target::{Endpoint, Target};
 
 /// Version of this client, sent as `Helios-Version` and printed by `version`.
@@ -189,6 +190,29 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// Job ids per `POST /jobs/statuses` request of [`HeliosClient::deployment_counts`] (about
+/// 120 KB of ids).
+pub const STATUS_BATCH: usize = 2000;
+
+/// What one attempt got: an answer as it is, or what a decoder kept of a 200 body.
+enum Answer<T> {
+    Reply(Reply),
+    Decoded(Vec<T>),
+}
+
+/// Why one attempt got no answer: a failure another attempt may overcome, or a body that
+/// does not decode (another attempt would get the same).
+enum AttemptError {
+    Failed(Failure),
+    Decode(String),
+}
+
+impl From<Failure> for AttemptError {
+    fn from(f: Failure) -> Self {
+        AttemptError::Failed(f)
+    }
+}
+
 impl Failure {
     /// Whether the request may have reached a master (and so a write may have been applied).
     fn may_have_arrived(&self) -> bool {
@@ -320,6 +344,34 @@ impl HeliosClient {
     /// returns the first real answer (any status but 502, 503 and a 504 `UNKNOWN_OUTCOME`).
     /// A write keeps one idempotency key across all its attempts.
     pub async fn send(&self, request: &Request) -> Result<Reply, ClientError> {
+        match self.exchange::<()>(request, None).await? {
+            Answer::Reply(reply) => Ok(reply),
+            Answer::Decoded(_) => unreachable!("no decoder was given"),
+        }
+    }
+
+    /// Sends a read whose 200 answer, a JSON object, may be large, as [`HeliosClient::send`]
+    /// does, and decodes that answer with `decode` as it arrives (see [`streamed`]); any other
+    /// status is a [`ClientError::Status`]. A connection that breaks mid-answer is retried
+    /// like one that broke before it.
+    pub async fn read_streamed<T: Send + 'static>(
+        &self,
+        request: &Request,
+        decode: Decoder<T>,
+    ) -> Result<Vec<T>, ClientError> {
+        match self.exchange(request, Some(&decode)).await? {
+            Answer::Decoded(value) => Ok(value),
+            Answer::Reply(reply) => Err(status_error(request, &reply)),
+        }
+    }
+
+    /// The retry loop of [`HeliosClient::send`]; with a decoder, a 200 answer is decoded as
+    /// it arrives instead of being buffered.
+    async fn exchange<T: Send + 'static>(
+        &self,
+        request: &Request,
+        decoder: Option<&Decoder<T>>,
+    ) -> Result<Answer<T>, ClientError> {
         let key = request.is_write().then(|| self.keys.next());
         let endpoints = &self.target.endpoints;
         let mut order: Vec<usize> = (0..endpoints.len()).collect();
@@ -344,24 +396,42 @@ impl HeliosClient {
             let index = order[attempt % order.len()];
             let url = self.url(&endpoints[index], request);
             match self
-                .attempt(index, request, key.as_deref(), url.clone(), timeout)
+                .attempt(
+                    index,
+                    request,
+                    key.as_deref(),
+                    url.clone(),
+                    timeout,
+                    decoder,
+                )
                 .await
             {
-                Ok(reply)
+                Ok(Answer::Decoded(value)) => {
+                    self.log(request, &url, "200 (streamed)");
+                    return Ok(Answer::Decoded(value));
+                }
+                Ok(Answer::Reply(reply))
                     if reply.status == 502 || reply.status == 503 || reply.is_master_stopped() =>
                 {
                     self.log(request, &url, &format!("{} (retrying)", reply.status));
                     last = Some(Failure::Unavailable(unavailable_detail(&reply)));
                 }
-                Ok(reply) if reply.is_unknown_outcome() => {
+                Ok(Answer::Reply(reply)) if reply.is_unknown_outcome() => {
                     self.log(request, &url, "504 UNKNOWN_OUTCOME (retrying, same key)");
                     maybe_applied = Some(unavailable_detail(&reply));
                 }
-                Ok(reply) => {
+                Ok(Answer::Reply(reply)) => {
                     self.log(request, &url, &reply.status.to_string());
-                    return Ok(reply);
+                    return Ok(Answer::Reply(reply));
                 }
-                Err(failure) => {
+                Err(AttemptError::Decode(e)) => {
+                    return Err(ClientError::Decode {
+                        method: request.method.to_string(),
+                        path: request.path(),
+                        detail: e.to_string(),
+                    });
+                }
+                Err(AttemptError::Failed(failure)) => {
                     self.log(request, &url, &format!("{failure:?} (retrying)"));
                     if key.is_some() && failure.may_have_arrived() {
                         maybe_applied = Some(failure.to_string());
@@ -411,6 +481,27 @@ impl HeliosClient {
         self.get_ok(&request).await
     }
 
+    /// `GET /jobs[?q=<query>]` for a listing of any size: each job, decoded as a `V`, is
+    /// reduced by `keep` as it arrives (see [`streamed`]); the result is in the answer's order.
+    pub async fn jobs_streamed<V, T, F>(
+        &self,
+        query: Option<&str>,
+        keep: F,
+    ) -> Result<Vec<T>, ClientError>
+    where
+        V: DeserializeOwned,
+        T: Send + 'static,
+        F: Fn(String, V) -> Option<T> + Send + Sync + 'static,
+    {
+        let mut request = Request::new(Method::GET, &["jobs"]);
+        if let Some(q) = query {
+            request = request.query("q", q);
+        }
+        let decode: Decoder<T> =
+            std::sync::Arc::new(move |batch| streamed::object_entries(batch, &keep));
+        self.read_streamed(&request, decode).await
+    }
+
     /// `POST /jobs`: creates `job` (sent without a hash unless the user gave
     /// one). 200 and 400 carry a [`CreateJobResponse`]; other statuses are
     /// errors.
@@ -446,29 +537,35 @@ impl HeliosClient {
         }
     }
 
-    /// `POST /jobs/statuses`: number of deployments per job id. A master that
-    /// does not serve statuses yet (404, or any non-200 answer) counts as "no
-    /// deployments anywhere"; unreachable masters are still an error.
+    /// `POST /jobs/statuses`: number of deployments per job id, asked [`STATUS_BATCH`] ids
+    /// at a time (a request stays far below the masters' 1 MiB body limit) and decoded as the
+    /// answers arrive, keeping only the counts. A master that does not serve statuses (404,
+    /// or any other status but 200) counts as "no deployments anywhere"; unreachable masters
+    /// are still an error.
     pub async fn deployment_counts(
         &self,
         ids: &[String],
     ) -> Result<BTreeMap<String, usize>, ClientError> {
-        let request = Request::new(Method::POST, &["jobs", "statuses"]).json(ids);
-        let reply = self.send(&request).await?;
-        if reply.status != 200 {
-            return Ok(BTreeMap::new());
+        /// What a count needs of a job status: the hosts of its deployments.
+        #[derive(serde::Deserialize)]
+        struct Deployments {
+            #[serde(default)]
+            deployments: Option<BTreeMap<String, serde::de::IgnoredAny>>,
         }
-        let statuses: BTreeMap<String, Value> = decode(&request, &reply)?;
-        Ok(statuses
-            .into_iter()
-            .map(|(id, status)| {
-                let count = status
-                    .get("deployments")
-                    .and_then(Value::as_object)
-                    .map_or(0, |d| d.len());
-                (id, count)
+        let decode: Decoder<(String, usize)> = std::sync::Arc::new(|batch| {
+            streamed::object_entries(batch, |id, status: Deployments| {
+                Some((id, status.deployments.map_or(0, |d| d.len())))
             })
-            .collect())
+        });
+        let mut counts = BTreeMap::new();
+        for batch in ids.chunks(STATUS_BATCH) {
+            let request = Request::new(Method::POST, &["jobs", "statuses"]).json(batch);
+            match self.exchange(&request, Some(&decode)).await? {
+                Answer::Decoded(found) => counts.extend(found),
+                Answer::Reply(_) => return Ok(BTreeMap::new()),
+            }
+        }
+        Ok(counts)
     }
 
     /// `GET /jobs[?q=…][&hostPattern=…]`, each parameter only when non-empty:
@@ -758,14 +855,15 @@ impl HeliosClient {
         url
     }
 
-    async fn attempt(
+    async fn attempt<T: Send + 'static>(
         &self,
         index: usize,
         request: &Request,
         key: Option<&str>,
         url: Url,
         timeout: Duration,
-    ) -> Result<Reply, Failure> {
+        decoder: Option<&Decoder<T>>,
+    ) -> Result<Answer<T>, AttemptError> {
         let mut builder = self.http[index]
             .request(request.method.clone(), url)
             .timeout(timeout)
@@ -780,11 +878,18 @@ impl HeliosClient {
         }
         let response = builder.send().await.map_err(classify)?;
         let status = response.status().as_u16();
+        if let (Some(decode), 200) = (decoder, status) {
+            return match streamed::decode_object_body(response, decode).await {
+                Ok(value) => Ok(Answer::Decoded(value)),
+                Err(StreamError::Transport(e)) => Err(classify(e).into()),
+                Err(StreamError::Decode(e)) => Err(AttemptError::Decode(e)),
+            };
+        }
         let body = response.bytes().await.map_err(classify)?;
-        Ok(Reply {
+        Ok(Answer::Reply(Reply {
             status,
             body: body.to_vec(),
-        })
+        }))
     }
 
     fn log(&self, request: &Request, url: &Url, outcome: &str) {

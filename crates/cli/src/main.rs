@@ -25,6 +25,7 @@ mod lookup;
 mod output;
 mod selector;
 mod spec;
+mod streamed;
 mod target;
 
 use std::io::{self, IsTerminal, Write};

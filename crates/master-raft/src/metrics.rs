@@ -26,6 +26,8 @@ pub struct Metrics {
     commit_index: Gauge,
     applied_index: Gauge,
     last_log_index: Gauge,
+    snapshot_index: Gauge,
+    purged_index: Gauge,
     log_syncs: Counter,
     log_synced_appends: Counter,
     /// Time from receiving a write to its commit and apply, in seconds.
@@ -48,6 +50,8 @@ impl Metrics {
             commit_index: Gauge::default(),
             applied_index: Gauge::default(),
             last_log_index: Gauge::default(),
+            snapshot_index: Gauge::default(),
+            purged_index: Gauge::default(),
             log_syncs: Counter::default(),
             log_synced_appends: Counter::default(),
             write_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
@@ -81,6 +85,16 @@ impl Metrics {
             "raft_last_log_index",
             "Last log index",
             m.last_log_index.clone(),
+        );
+        registry.register(
+            "raft_snapshot_index",
+            "Log index of the last snapshot (0 before the first)",
+            m.snapshot_index.clone(),
+        );
+        registry.register(
+            "raft_purged_index",
+            "Last log index removed from the log after a snapshot (0 before the first purge)",
+            m.purged_index.clone(),
         );
         registry.register(
             "log_syncs",
@@ -122,6 +136,10 @@ impl Metrics {
             .set(r.last_applied.map(|l| l.index).unwrap_or(0) as i64);
         self.last_log_index
             .set(r.last_log_index.unwrap_or(0) as i64);
+        self.snapshot_index
+            .set(r.snapshot.map(|l| l.index).unwrap_or(0) as i64);
+        self.purged_index
+            .set(r.purged.map(|l| l.index).unwrap_or(0) as i64);
         let syncs = self.flush_stats.syncs.load(Ordering::Relaxed);
         let appends = self.flush_stats.appends.load(Ordering::Relaxed);
         self.log_syncs

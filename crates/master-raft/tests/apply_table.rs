@@ -99,7 +99,9 @@ fn init(cluster_id: &str) -> Command {
 }
 
 fn create(key: &str) -> Command {
-    Command::CreateJob { job: job(key) }
+    Command::CreateJob {
+        job: job(key).into(),
+    }
 }
 
 fn remove(key: &str, token: &str) -> Command {
@@ -372,7 +374,7 @@ impl Expect {
             Expect::Job(key) => {
                 let id = id(key);
                 assert!(s.jobs.contains_key(&id), "job {key} ({id}) missing");
-                assert_eq!(s.jobs[&id].value, job(key), "job {key} stored as proposed");
+                assert_eq!(*s.jobs[&id].value, job(key), "job {key} stored as proposed");
                 let nv = name_version(key);
                 assert_eq!(s.job_refs.get(&nv), Some(&id), "reference {nv}");
             }

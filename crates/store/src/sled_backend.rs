@@ -110,7 +110,7 @@ impl SledBackend {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::LowSpace)
-            .cache_capacity(64 << 20)
+            .cache_capacity(16 << 20)
             .open()
             .map_err(to_io)?;
         Self::from_db(db, dir, true)

@@ -5,15 +5,31 @@
 //! A pattern that matches nothing prints `job pattern <p> matched no jobs`
 //! (`{ }` with `--json`, nothing with `-q`) and exits 1.
 
+//!
+//! A listing of many jobs is decoded as it arrives and keeps only what the output needs of
+//! each job (see [`crate::streamed`]); the table is written line by line.
+
 use std::collections::BTreeMap;
 
 use helios_api::{Job, JobId};
+use serde::de::IgnoredAny;
 
 use super::Context;
-use super::job_ref::jobs_by_id;
 use crate::args::JobsArgs;
 use crate::client::HeliosClient;
-use crate::output::{job, json};
+use crate::output::job::{self, JobColumns, JobSummary};
+use crate::output::json;
+
+/// What the command keeps of each listed job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Listed {
+    /// `-q`: the id only.
+    Id,
+    /// The table's columns.
+    Columns(JobColumns),
+    /// `--json`: the whole job.
+    Whole(Box<Job>),
+}
 
 /// Runs the command.
 pub async fn run(
@@ -22,7 +38,30 @@ pub async fn run(
     ctx: &mut Context<'_>,
 ) -> anyhow::Result<i32> {
     let pattern = args.pattern.as_deref();
-    let jobs = client.jobs(pattern).await?;
+    let jobs: Vec<(JobId, Listed)> = match (args.quiet, ctx.json) {
+        (true, _) => {
+            client
+                .jobs_streamed(pattern, |key, _: IgnoredAny| {
+                    Some((job_id(&key, None)?, Listed::Id))
+                })
+                .await?
+        }
+        (false, false) => {
+            client
+                .jobs_streamed(pattern, |key, summary: JobSummary| {
+                    let id = job_id(&key, summary.id.as_ref())?;
+                    Some((id, Listed::Columns(summary.columns())))
+                })
+                .await?
+        }
+        (false, true) => {
+            client
+                .jobs_streamed(pattern, |key, job: Job| {
+                    Some((job_id(&key, job.id.as_ref())?, Listed::Whole(Box::new(job))))
+                })
+                .await?
+        }
+    };
     if pattern.is_some_and(|p| !p.is_empty()) && jobs.is_empty() {
         if ctx.json {
             writeln!(ctx.out, "{}", json::pretty(&serde_json::json!({})))?;
@@ -35,27 +74,34 @@ pub async fn run(
         }
         return Ok(1);
     }
-    let keys: Vec<String> = jobs.keys().cloned().collect();
+    let keys: Vec<String> = jobs.iter().map(|(id, _)| id.to_string()).collect();
     let counts = if keys.is_empty() {
         BTreeMap::new()
     } else {
         client.deployment_counts(&keys).await?
     };
+    drop(keys);
     let rows = select(jobs, &counts, args.deployed);
-    write!(ctx.out, "{}", render(&rows, args, ctx.json))?;
+    write(ctx.out, rows, args, ctx.json)?;
     Ok(0)
+}
+
+/// The id of a listed job: its key in the answer, or else the job's own `id` field; `None`
+/// (the job is left out) when neither is an id.
+fn job_id(key: &str, own: Option<&JobId>) -> Option<JobId> {
+    JobId::parse_json_form(key).ok().or_else(|| own.cloned())
 }
 
 /// The listed jobs in Helios's id order, with their deployment counts (a job
 /// the statuses answer does not mention has none); `deployed_only` keeps jobs
 /// deployed somewhere.
 pub fn select(
-    jobs: BTreeMap<String, Job>,
+    mut jobs: Vec<(JobId, Listed)>,
     counts: &BTreeMap<String, usize>,
     deployed_only: bool,
-) -> Vec<(JobId, Job, usize)> {
-    jobs_by_id(jobs)
-        .into_iter()
+) -> Vec<(JobId, Listed, usize)> {
+    jobs.sort_by(|a, b| a.0.cmp(&b.0));
+    jobs.into_iter()
         .map(|(id, job)| {
             let count = counts.get(&id.to_string()).copied().unwrap_or(0);
             (id, job, count)
@@ -64,27 +110,49 @@ pub fn select(
         .collect()
 }
 
-/// The command's whole output for `rows`.
-pub fn render(rows: &[(JobId, Job, usize)], args: &JobsArgs, as_json: bool) -> String {
+/// Writes the command's whole output for `rows`.
+pub fn write(
+    out: &mut dyn std::io::Write,
+    rows: Vec<(JobId, Listed, usize)>,
+    args: &JobsArgs,
+    as_json: bool,
+) -> std::io::Result<()> {
     match (as_json, args.quiet) {
         (true, true) => {
             let ids: Vec<String> = rows.iter().map(|(id, _, _)| id.to_string()).collect();
-            format!("{}\n", json::pretty(&json::to_value(&ids)))
+            writeln!(out, "{}", json::pretty(&json::to_value(&ids)))
         }
         (true, false) => {
-            let map: serde_json::Map<String, serde_json::Value> = rows
-                .iter()
-                .map(|(id, job, _)| (id.to_string(), json::to_value(job)))
+            // `pretty` orders the keys as strings, whatever the id order.
+            let mut entries: Vec<(String, Listed)> = rows
+                .into_iter()
+                .map(|(id, job, _)| (id.to_string(), job))
                 .collect();
-            format!("{}\n", json::pretty(&serde_json::Value::Object(map)))
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let values = entries.into_iter().map(|(id, job)| {
+                let value = match job {
+                    Listed::Whole(job) => json::to_value(&job),
+                    _ => serde_json::Value::Null,
+                };
+                (id, value)
+            });
+            json::write_pretty_object(out, values)?;
+            writeln!(out)
         }
-        (false, true) => rows.iter().map(|(id, _, _)| format!("{id}\n")).collect(),
+        (false, true) => rows.iter().try_for_each(|(id, _, _)| writeln!(out, "{id}")),
         (false, false) => {
-            let table: Vec<(JobId, &Job, usize)> = rows
-                .iter()
-                .map(|(id, job, count)| (id.clone(), job, *count))
+            let rows = rows
+                .into_iter()
+                .map(|(id, job, count)| {
+                    let columns = match job {
+                        Listed::Columns(c) => c,
+                        Listed::Whole(job) => JobSummary::from(job.as_ref()).columns(),
+                        Listed::Id => JobColumns::default(),
+                    };
+                    (id, columns, count)
+                })
                 .collect();
-            job::jobs_table(&table, args.full)
+            job::write_jobs_table(out, rows, args.full)
         }
     }
 }
@@ -96,13 +164,34 @@ mod tests {
     const HASH_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const HASH_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
-    fn jobs() -> BTreeMap<String, Job> {
+    /// The jobs as a listing gives them (string order), whole.
+    fn jobs() -> Vec<(JobId, Listed)> {
         let a = JobId::full("web", "2", HASH_A);
         let b = JobId::full("web", "10", HASH_B);
         let mut job_a = Job::new(a.clone(), "nginx");
         job_a.env.insert("K".into(), "V".into());
         let job_b = Job::new(b.clone(), "nginx");
-        [(a.to_string(), job_a), (b.to_string(), job_b)].into()
+        vec![
+            (b, Listed::Whole(Box::new(job_b))),
+            (a, Listed::Whole(Box::new(job_a))),
+        ]
+    }
+
+    /// The same jobs as the table form keeps them.
+    fn summaries() -> Vec<(JobId, Listed)> {
+        jobs()
+            .into_iter()
+            .map(|(id, job)| match job {
+                Listed::Whole(j) => (id, Listed::Columns(JobSummary::from(j.as_ref()).columns())),
+                other => (id, other),
+            })
+            .collect()
+    }
+
+    fn render(rows: &[(JobId, Listed, usize)], args: &JobsArgs, as_json: bool) -> String {
+        let mut out = Vec::new();
+        write(&mut out, rows.to_vec(), args, as_json).unwrap();
+        String::from_utf8(out).unwrap()
     }
 
     fn args(quiet: bool, deployed: bool) -> JobsArgs {
@@ -133,8 +222,21 @@ mod tests {
     }
 
     #[test]
+    fn a_listed_key_that_is_no_id_falls_back_to_the_jobs_own() {
+        let own = JobId::full("web", "2", HASH_A);
+        assert_eq!(job_id(&format!("web:2:{HASH_A}"), None), Some(own.clone()));
+        assert_eq!(job_id("not an id:::", Some(&own)), Some(own));
+        assert_eq!(job_id("not an id:::", None), None);
+    }
+
+    #[test]
     fn table_and_quiet_forms() {
-        let rows = select(jobs(), &BTreeMap::new(), false);
+        let rows = select(summaries(), &BTreeMap::new(), false);
+        let whole = select(jobs(), &BTreeMap::new(), false);
+        assert_eq!(
+            render(&rows, &args(false, false), false),
+            render(&whole, &args(false, false), false)
+        );
         let table = render(&rows, &args(false, false), false);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3);

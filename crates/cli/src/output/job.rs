@@ -4,9 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
+use std::io::{self, Write};
 
 use chrono::{TimeZone, Utc};
 use helios_api::{HealthCheck, Job, JobId, PortMapping, RolloutOptions, ServicePorts};
+
+use serde::Deserialize;
 
 use super::table;
 
@@ -29,10 +32,59 @@ pub fn quote(s: &str) -> String {
     }
 }
 
+/// What the `helios jobs` table reads of a job besides its id (a listing decodes only this
+/// of each job, then keeps its [`JobColumns`]).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct JobSummary {
+    /// The job's own id (used when a listing's key is not one).
+    #[serde(default)]
+    pub id: Option<JobId>,
+    /// Container CMD.
+    #[serde(default)]
+    command: Option<Vec<String>>,
+    /// Container environment.
+    #[serde(default)]
+    env: Option<BTreeMap<String, String>>,
+}
+
+impl From<&Job> for JobSummary {
+    fn from(job: &Job) -> Self {
+        JobSummary {
+            id: job.id.clone(),
+            command: Some(job.command.clone()),
+            env: Some(job.env.clone()),
+        }
+    }
+}
+
+impl JobSummary {
+    /// The job's COMMAND and ENVIRONMENT cells.
+    pub fn columns(&self) -> JobColumns {
+        let command: Vec<String> = self.command.iter().flatten().map(|a| quote(a)).collect();
+        let env: Vec<String> = self
+            .env
+            .iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        JobColumns {
+            command: command.join(" "),
+            env: env.join(" "),
+        }
+    }
+}
+
+/// The cells of a `helios jobs` row that come from the job itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobColumns {
+    /// The command, arguments quoted as Helios quotes them.
+    pub command: String,
+    /// `K=V` pairs separated by spaces.
+    pub env: String,
+}
+
 /// One row of the `helios jobs` table.
-pub fn jobs_row(id: &JobId, job: &Job, hosts: usize, full: bool) -> Vec<String> {
-    let command: Vec<String> = job.command.iter().map(|a| quote(a)).collect();
-    let env: Vec<String> = job.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+pub fn jobs_row(id: &JobId, job: JobColumns, hosts: usize, full: bool) -> Vec<String> {
     vec![
         if full {
             id.to_string()
@@ -42,19 +94,25 @@ pub fn jobs_row(id: &JobId, job: &Job, hosts: usize, full: bool) -> Vec<String> 
         id.name.clone(),
         id.version.clone().unwrap_or_else(|| "null".to_string()),
         hosts.to_string(),
-        command.join(" "),
-        env.join(" "),
+        job.command,
+        job.env,
     ]
 }
 
-/// The `helios jobs` table for `(id, job, deployment count)` rows, in order.
-pub fn jobs_table(rows: &[(JobId, &Job, usize)], full: bool) -> String {
-    let mut cells = vec![JOBS_HEADER.iter().map(|s| s.to_string()).collect()];
+/// Writes the `helios jobs` table of `(id, job, deployment count)` rows, in order; each row
+/// is dropped once its cells are made.
+pub fn write_jobs_table(
+    out: &mut dyn Write,
+    rows: Vec<(JobId, JobColumns, usize)>,
+    full: bool,
+) -> io::Result<()> {
+    let mut cells = Vec::with_capacity(rows.len() + 1);
+    cells.push(JOBS_HEADER.iter().map(|s| s.to_string()).collect());
     cells.extend(
-        rows.iter()
-            .map(|(id, job, hosts)| jobs_row(id, job, *hosts, full)),
+        rows.into_iter()
+            .map(|(id, job, hosts)| jobs_row(&id, job, hosts, full)),
     );
-    table::render(&cells)
+    table::write(out, &cells)
 }
 
 /// `helios inspect` without `--json`; dates are shown in `tz`.
@@ -378,11 +436,17 @@ Rollout options (null options will fallback to defaults at rolling-update time):
         ];
         job.env.insert("FOO".into(), "bar".into());
         let id = job.id.clone().expect("id");
-        let text = jobs_table(&[(id.clone(), &job, 1)], false);
+        let table = |hosts, full| {
+            let mut out = Vec::new();
+            let row = (id.clone(), JobSummary::from(&job).columns(), hosts);
+            write_jobs_table(&mut out, vec![row], full).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let text = table(1, false);
         let expected = "JOB ID               NAME       VERSION    HOSTS    COMMAND                                             ENVIRONMENT    \n\
                         testjob:1:4f7125b    testjob    1          1        /bin/sh -c \"while true; do date; sleep 60; done\"    FOO=bar        \n";
         assert_eq!(text, expected);
-        let full = jobs_table(&[(id, &job, 0)], true);
+        let full = table(0, true);
         assert!(full.contains(&format!("testjob:1:{HASH}    ")));
     }
 }

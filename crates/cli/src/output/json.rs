@@ -47,6 +47,27 @@ pub fn pretty(value: &Value) -> String {
     out
 }
 
+/// [`pretty`] of an object given entry by entry, keys already in order, written as they come
+/// (a listing of many jobs is never one `Value`); no trailing newline.
+pub fn write_pretty_object(
+    out: &mut dyn std::io::Write,
+    entries: impl Iterator<Item = (String, Value)>,
+) -> std::io::Result<()> {
+    let mut first = true;
+    let mut text = String::new();
+    for (key, value) in entries {
+        text.clear();
+        text.push(if first { '{' } else { ',' });
+        first = false;
+        newline(1, &mut text);
+        text.push_str(&Value::String(key).to_string());
+        text.push_str(" : ");
+        write_pretty(&sorted(&value), 1, &mut text);
+        out.write_all(text.as_bytes())?;
+    }
+    out.write_all(if first { b"{ }" } else { b"\n}" })
+}
+
 fn write_pretty(value: &Value, depth: usize, out: &mut String) {
     match value {
         Value::Object(map) if map.is_empty() => out.push_str("{ }"),
@@ -136,6 +157,22 @@ mod tests {
     fn pretty_objects_inside_arrays_keep_the_array_depth() {
         let v = json!({"a": [{"b": 1}]});
         assert_eq!(pretty(&v), "{\n  \"a\" : [ {\n    \"b\" : 1\n  } ]\n}");
+    }
+
+    #[test]
+    fn an_object_written_entry_by_entry_is_the_pretty_object() {
+        for v in [
+            json!({}),
+            json!({"a": {"z": [1, {"y": 2, "x": 3}], "b": {}}}),
+            json!({"a:1": {"k": "v"}, "b:2": [], "c": null}),
+        ] {
+            let Value::Object(map) = &v else {
+                unreachable!()
+            };
+            let mut out = Vec::new();
+            write_pretty_object(&mut out, map.clone().into_iter()).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), pretty(&v));
+        }
     }
 
     #[test]

@@ -8,6 +8,14 @@ const PADDING: usize = 4;
 /// Renders `rows` (the first is usually the header) as lines joined by `\n`,
 /// each ending with `\n`. Widths count characters, not bytes.
 pub fn render(rows: &[Vec<String>]) -> String {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write(&mut out, rows);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`render`] written to `out` line by line (a table of many rows is never one string).
+pub fn write(out: &mut dyn std::io::Write, rows: &[Vec<String>]) -> std::io::Result<()> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; columns];
     for row in rows {
@@ -15,16 +23,18 @@ pub fn render(rows: &[Vec<String>]) -> String {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
-    let mut out = String::new();
+    let mut line = String::new();
     for row in rows {
+        line.clear();
         for (i, cell) in row.iter().enumerate() {
-            out.push_str(cell);
+            line.push_str(cell);
             let pad = PADDING + widths[i] - cell.chars().count();
-            out.extend(std::iter::repeat_n(' ', pad));
+            line.extend(std::iter::repeat_n(' ', pad));
         }
-        out.push('\n');
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
     }
-    out
+    Ok(())
 }
 
 #[cfg(test)]

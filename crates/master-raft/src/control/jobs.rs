@@ -1,11 +1,14 @@
 //! Jobs: create (hash, stamps, validation), remove, get, list, statuses and history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::ops::Bound;
+use std::sync::Arc;
 
 use helios_api::{
-    CreateJobResponse, CreateJobStatus, Job, JobDeleteStatus, JobId, JobStatus, JobValidator,
-    TaskStatusEvents, TaskStatusEventsStatus,
+    CreateJobResponse, CreateJobStatus, Deployment, Job, JobDeleteStatus, JobId, JobStatus,
+    JobValidator, TaskStatus, TaskStatusEvents, TaskStatusEventsStatus,
 };
+use imbl::OrdMap;
 
 use super::{Error, Freshness, Outcome, pattern, read};
 use crate::exactly_once::WriteKey;
@@ -75,7 +78,10 @@ pub async fn create_job(
             status: CreateJobStatus::InvalidJobDefinition,
         });
     }
-    created(node.write_keyed(key, Command::CreateJob { job }).await?)
+    created(
+        node.write_keyed(key, Command::CreateJob { job: Arc::new(job) })
+            .await?,
+    )
 }
 
 /// The answer to a create from the result of its command.
@@ -130,7 +136,7 @@ pub async fn job(
     node: &Node,
     id: &str,
     freshness: Freshness,
-) -> Result<(String, Versioned<Job>), Error> {
+) -> Result<(String, Versioned<Arc<Job>>), Error> {
     let id = full_id(id)?.to_string();
     let found = read(node, freshness, |s| s.jobs.get(&id).cloned()).await?;
     let job = found.ok_or_else(|| Error::not_found("JOB_NOT_FOUND", format!("no job {id}")))?;
@@ -139,58 +145,82 @@ pub async fn job(
 
 /// The jobs whose full id contains `query` and, with a non-empty `host_pattern` (a regular
 /// expression), that are deployed on a host whose name matches it; in id order.
+///
+/// The iterator reads an O(1) copy of the state taken at the read (later writes do not show)
+/// and copies each job only when it is reached, so a listing of every job never holds them
+/// all twice, nor the state's lock while it is sent.
 pub async fn jobs(
     node: &Node,
     query: &str,
     host_pattern: &str,
     freshness: Freshness,
-) -> Result<Vec<(String, Versioned<Job>)>, Error> {
+) -> Result<impl Iterator<Item = (String, Versioned<Arc<Job>>)> + Send + 'static, Error> {
     let host_pattern = pattern(host_pattern, "INVALID_HOST_PATTERN", "hostPattern")?;
-    read(node, freshness, |s| {
-        jobs_matching(s, query, host_pattern.as_ref())
-            .map(|(id, j)| (id.clone(), j.clone()))
-            .collect()
+    let (all, on_hosts) = read(node, freshness, |s| {
+        let on_hosts = host_pattern.map(|re| jobs_on_hosts(s, &re));
+        (s.jobs.clone(), on_hosts)
     })
-    .await
+    .await?;
+    let query = query.to_string();
+    Ok(OrdMapCursor::new(all, move |id: &String| {
+        id.contains(&query) && on_hosts.as_ref().is_none_or(|ids| ids.contains(id))
+    }))
 }
 
-/// The jobs whose full id contains `needle`, and, with a `host_pattern`, that are deployed on
-/// a host whose name matches it; in id order.
-pub fn jobs_matching<'a>(
-    s: &'a State,
-    needle: &'a str,
-    host_pattern: Option<&'a regex::Regex>,
-) -> impl Iterator<Item = (&'a String, &'a Versioned<Job>)> + 'a {
-    s.jobs
+/// The ids of the jobs deployed on a host whose name `host_pattern` finds.
+fn jobs_on_hosts(s: &State, host_pattern: &regex::Regex) -> HashSet<String> {
+    s.deployments
         .iter()
-        .filter(move |(id, _)| id.contains(needle))
-        .filter(move |(id, _)| match host_pattern {
-            None => true,
-            Some(re) => s
-                .deployments
-                .iter()
-                .any(|(host, jobs)| re.is_match(host) && jobs.contains_key(*id)),
-        })
+        .filter(|(host, _)| host_pattern.is_match(host))
+        .flat_map(|(_, jobs)| jobs.keys().cloned())
+        .collect()
+}
+
+/// Walks an owned persistent map in key order, yielding a copy of each entry whose key `keep`
+/// accepts (entries left out are never copied).
+struct OrdMapCursor<V, F> {
+    map: OrdMap<String, V>,
+    after: Option<String>,
+    keep: F,
+}
+
+impl<V, F> OrdMapCursor<V, F> {
+    fn new(map: OrdMap<String, V>, keep: F) -> Self {
+        Self {
+            map,
+            after: None,
+            keep,
+        }
+    }
+}
+
+impl<V: Clone, F: Fn(&String) -> bool> Iterator for OrdMapCursor<V, F> {
+    type Item = (String, V);
+
+    fn next(&mut self) -> Option<(String, V)> {
+        let from = match self.after.take() {
+            None => Bound::Unbounded,
+            Some(k) => Bound::Excluded(k),
+        };
+        let (k, v) = self
+            .map
+            .range((from, Bound::Unbounded))
+            .find(|(k, _)| (self.keep)(k))?;
+        let found = (k.clone(), v.clone());
+        self.after = Some(found.0.clone());
+        Some(found)
+    }
 }
 
 /// The status of one job in `s`: its deployments and the task statuses agents reported.
 pub fn status_of(s: &State, id: &str) -> Option<JobStatus> {
-    let job = s.jobs.get(id)?;
-    let mut deployments = BTreeMap::new();
-    for (host, jobs) in &s.deployments {
-        if let Some(d) = jobs.get(id) {
-            deployments.insert(host.clone(), d.value.clone());
-        }
-    }
-    let mut task_statuses = BTreeMap::new();
-    for (host, statuses) in &s.task_statuses {
-        if let Some(t) = statuses.get(id) {
-            task_statuses.insert(host.clone(), t.value.clone());
-        }
-    }
+    let job = Job::clone(&s.jobs.get(id)?.value);
+    let (deployments, task_statuses) = placements(s, &BTreeSet::from([id.to_string()]))
+        .remove(id)
+        .unwrap_or_default();
     Some(JobStatus {
         deployments,
-        job: job.value.clone(),
+        job,
         task_statuses,
     })
 }
@@ -203,11 +233,13 @@ pub async fn job_status(node: &Node, id: &str) -> Result<(String, JobStatus), Er
     Ok((id, status))
 }
 
-/// The statuses of the jobs named (full ids); unknown ones are left out.
+/// The statuses of the jobs named (full ids); unknown ones are left out. In id order, from
+/// an O(1) copy of the state: the deployments and task statuses of every job named are
+/// gathered in one pass, each job is copied only when it is reached.
 pub async fn job_statuses(
     node: &Node,
     ids: &[String],
-) -> Result<BTreeMap<String, JobStatus>, Error> {
+) -> Result<impl Iterator<Item = (String, JobStatus)> + Send + 'static, Error> {
     let wanted = ids
         .iter()
         .map(|raw| {
@@ -215,15 +247,69 @@ pub async fn job_statuses(
                 .map(|id| id.to_string())
                 .map_err(|_| Error::invalid("INVALID_ID", format!("Invalid id {raw}")))
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(node
-        .read(|s| {
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    let state = node.read(State::clone).await?;
+    let mut placed = placements(&state, &wanted);
+    let jobs = state.jobs;
+    Ok(wanted.into_iter().filter_map(move |id| {
+        let job = Job::clone(&jobs.get(&id)?.value);
+        let (deployments, task_statuses) = placed.remove(&id).unwrap_or_default();
+        Some((
+            id,
+            JobStatus {
+                deployments,
+                job,
+                task_statuses,
+            },
+        ))
+    }))
+}
+
+/// The deployments and the task statuses by host of wanted jobs (those that have any).
+type Placements = BTreeMap<String, (BTreeMap<String, Deployment>, BTreeMap<String, TaskStatus>)>;
+
+/// The [`Placements`] of `wanted` in `s`: each wanted job looked up on every host when they
+/// are few, one pass over every deployment and status when they are many.
+fn placements(s: &State, wanted: &BTreeSet<String>) -> Placements {
+    let mut out = Placements::new();
+    let hosts = s.deployments.len() + s.task_statuses.len();
+    let entries: usize = s.deployments.values().map(BTreeMap::len).sum::<usize>()
+        + s.task_statuses.values().map(BTreeMap::len).sum::<usize>();
+    let per_job = wanted.len().saturating_mul(hosts) <= entries;
+    for (host, jobs) in &s.deployments {
+        let mut add = |id: &String, d: &Versioned<Deployment>| {
+            let entry = out.entry(id.clone()).or_default();
+            entry.0.insert(host.clone(), d.value.clone());
+        };
+        if per_job {
             wanted
                 .iter()
-                .filter_map(|id| Some((id.clone(), status_of(s, id)?)))
-                .collect()
-        })
-        .await?)
+                .filter_map(|id| Some((id, jobs.get(id)?)))
+                .for_each(|(i, d)| add(i, d));
+        } else {
+            jobs.iter()
+                .filter(|(id, _)| wanted.contains(*id))
+                .for_each(|(i, d)| add(i, d));
+        }
+    }
+    for (host, statuses) in &s.task_statuses {
+        let mut add = |id: &String, t: &Versioned<TaskStatus>| {
+            let entry = out.entry(id.clone()).or_default();
+            entry.1.insert(host.clone(), t.value.clone());
+        };
+        if per_job {
+            wanted
+                .iter()
+                .filter_map(|id| Some((id, statuses.get(id)?)))
+                .for_each(|(i, t)| add(i, t));
+        } else {
+            statuses
+                .iter()
+                .filter(|(id, _)| wanted.contains(*id))
+                .for_each(|(i, t)| add(i, t));
+        }
+    }
+    out
 }
 
 /// A job's task events on every host, sorted by timestamp; status `JOB_ID_NOT_FOUND` (an

@@ -2,6 +2,7 @@
 //! such sets, as the dispatcher sends them. Pure functions of the replicated state.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use helios_api::pb;
 use helios_api::{Deployment, Goal, Job};
@@ -15,8 +16,8 @@ pub struct HostTask {
     pub deployment: Deployment,
     /// Log index of its last change.
     pub modify_index: u64,
-    /// The job.
-    pub job: Job,
+    /// The job (shared with the state).
+    pub job: Arc<Job>,
 }
 
 /// The deployments of `host`, by full job id.
@@ -97,7 +98,7 @@ mod tests {
         HostTask {
             deployment: Deployment::new(id.clone(), goal),
             modify_index: index,
-            job: Job::new(id, "busybox"),
+            job: Job::new(id, "busybox").into(),
         }
     }
 

@@ -86,7 +86,7 @@ pub async fn forward_to_leader(State(app): State<Forwarder>, req: Request, next:
                 Ok(body) => body,
                 Err(e) => return e.into_response(),
             };
-            match proxy(&app, &node.http_addr, &parts, body).await {
+            match proxy(&app, &node.http_addr, &parts, body, Answer::Streamed).await {
                 Ok(resp) => resp,
                 Err(e) => ApiError::no_leader(e.to_string()).into_response(),
             }
@@ -172,7 +172,15 @@ impl Transport for RestWrite {
                 classify(self.next.clone().run(req).await).await
             }
             Route::Leader(addr) => {
-                match proxy(&self.app, &addr, &self.parts, self.body.clone()).await {
+                match proxy(
+                    &self.app,
+                    &addr,
+                    &self.parts,
+                    self.body.clone(),
+                    Answer::Buffered,
+                )
+                .await
+                {
                     Ok(resp) => classify(resp).await,
                     Err(e @ ProxyError::NotSent { .. }) => {
                         Attempt::NotProposed(ApiError::no_leader(e.to_string()).into_response())
@@ -236,11 +244,21 @@ enum ProxyError {
 }
 
 /// Sends a request to the leader, marked as forwarded, and returns its answer.
+/// How the leader's answer is passed on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// Read whole first: a write's answer is classified before it is returned.
+    Buffered,
+    /// Passed on as it arrives: a read may answer a listing of every job.
+    Streamed,
+}
+
 async fn proxy(
     app: &Forwarder,
     leader_http: &str,
     parts: &Parts,
     body: Bytes,
+    answer_form: Answer,
 ) -> Result<Response, ProxyError> {
     app.node.metrics.forwarded.inc();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -270,8 +288,22 @@ async fn proxy(
     })?;
     let status = answer.status();
     let headers = answer.headers().clone();
-    let bytes = answer.bytes().await.map_err(lost)?;
-    let mut resp = Response::new(Body::from(bytes));
+    let body = match answer_form {
+        Answer::Buffered => Body::from(answer.bytes().await.map_err(lost)?),
+        // A leader that fails mid-answer ends the body short: the client sees a broken
+        // connection, never a truncated answer that parses.
+        Answer::Streamed => {
+            Body::from_stream(futures::stream::unfold(Some(answer), |answer| async move {
+                let mut answer = answer?;
+                match answer.chunk().await {
+                    Ok(Some(chunk)) => Some((Ok(chunk), Some(answer))),
+                    Ok(None) => None,
+                    Err(e) => Some((Err(e), None)),
+                }
+            }))
+        }
+    };
+    let mut resp = Response::new(body);
     *resp.status_mut() = status;
     for name in PASSED_HEADERS {
         if let Some(v) = headers.get(*name) {

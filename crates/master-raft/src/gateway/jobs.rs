@@ -1,6 +1,7 @@
 //! Job endpoints: create, list, get, remove, statuses, history.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -12,7 +13,7 @@ use helios_api::{
     CreateJobStatus, Job, JobDeleteResponse, JobDeleteStatus, JobStatus, TaskStatusEvents,
 };
 
-use super::ApiError;
+use super::{ApiError, json_stream};
 use crate::control::{Freshness, jobs};
 use crate::exactly_once::WriteKey;
 use crate::node::Node;
@@ -70,15 +71,14 @@ pub async fn create(
 
 /// `GET /jobs?q=&hostPattern=`: jobs whose full id contains `q`, optionally only those
 /// deployed on a host whose name matches the `hostPattern` regex.
-pub async fn list(
-    State(node): State<Node>,
-    q: Params,
-) -> Result<Json<BTreeMap<String, Job>>, ApiError> {
+///
+/// The body is streamed (see [`json_stream`]).
+pub async fn list(State(node): State<Node>, q: Params) -> Result<Response, ApiError> {
     let q = params(q)?;
     let get = |k: &str| q.get(k).map_or("", String::as_str);
     let found = jobs::jobs(&node, get("q"), get("hostPattern"), stale(&q)).await?;
-    Ok(Json(
-        found.into_iter().map(|(id, j)| (id, j.value)).collect(),
+    Ok(json_stream::object_response(
+        found.map(|(id, j)| (id, j.value)),
     ))
 }
 
@@ -87,7 +87,7 @@ pub async fn get_one(
     State(node): State<Node>,
     Path(id): Path<String>,
     q: Params,
-) -> Result<Json<Job>, ApiError> {
+) -> Result<Json<Arc<Job>>, ApiError> {
     let q = params(q)?;
     let freshness = if q.contains_key("stale") {
         Freshness::Local
@@ -123,13 +123,16 @@ pub async fn status(
     Ok(Json(jobs::job_status(&node, &id).await?.1))
 }
 
-/// `POST /jobs/statuses`: body `["<job id>", …]`; unknown ids are left out.
+/// `POST /jobs/statuses`: body `["<job id>", …]`; unknown ids are left out. The body is
+/// streamed (see [`json_stream`]).
 pub async fn statuses(
     State(node): State<Node>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<BTreeMap<String, JobStatus>>, ApiError> {
+) -> Result<Response, ApiError> {
     let ids: Vec<String> = json_body(raw, "BAD_BODY", "a JSON list of job ids")?;
-    Ok(Json(jobs::job_statuses(&node, &ids).await?))
+    Ok(json_stream::object_response(
+        jobs::job_statuses(&node, &ids).await?,
+    ))
 }
 
 /// `GET /history/jobs/{id}`: the events of a job, sorted by timestamp; `JOB_ID_NOT_FOUND`

@@ -12,6 +12,7 @@ mod error;
 mod forward;
 pub mod hosts;
 pub mod jobs;
+mod json_stream;
 mod rejections;
 pub mod version;
 

@@ -398,11 +398,11 @@ fn freshness(stale: bool) -> Freshness {
     }
 }
 
-fn job_entry(id: String, job: crate::state::Versioned<Job>) -> v1::JobEntry {
+fn job_entry(id: String, job: crate::state::Versioned<Arc<Job>>) -> v1::JobEntry {
     v1::JobEntry {
         job_id: id,
         create_index: job.create_index,
-        job: Some(job.value.into()),
+        job: Some(job.value.as_ref().into()),
     }
 }
 
@@ -444,7 +444,7 @@ impl Helios for HeliosApi {
         )
         .await
         .map_err(|e| self.failed(e))?;
-        let jobs = found.into_iter().map(|(id, j)| job_entry(id, j)).collect();
+        let jobs = found.map(|(id, j)| job_entry(id, j)).collect();
         Ok(Response::new(v1::ListJobsResponse { jobs }))
     }
 
@@ -474,10 +474,7 @@ impl Helios for HeliosApi {
         let found = jobs::job_statuses(&self.node, &req.get_ref().job_ids)
             .await
             .map_err(|e| self.failed(e))?;
-        let statuses = found
-            .into_iter()
-            .map(|(id, js)| job_status_response(id, js))
-            .collect();
+        let statuses = found.map(|(id, js)| job_status_response(id, js)).collect();
         Ok(Response::new(v1::JobStatusesResponse { statuses }))
     }
 

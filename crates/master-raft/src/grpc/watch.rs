@@ -149,7 +149,7 @@ impl Filter {
 
 /// One stored object, borrowed from the state.
 enum Obj<'a> {
-    Job(&'a Versioned<Job>),
+    Job(&'a Versioned<Arc<Job>>),
     Host(&'a Host),
     Deployment(&'a Versioned<Deployment>),
     Task(&'a Versioned<TaskStatus>),
@@ -308,7 +308,7 @@ fn put_event(kind: ObjectKind, outer: &str, inner: &str, obj: &Obj<'_>) -> v1::W
         ..Default::default()
     };
     e.object = match obj {
-        Obj::Job(v) => Some(Object::Job((&v.value).into())),
+        Obj::Job(v) => Some(Object::Job(v.value.as_ref().into())),
         Obj::Host(h) => {
             let record = host_record(h);
             e.host_state = v1::HostState::from(record.status) as i32;

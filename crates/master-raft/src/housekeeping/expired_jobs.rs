@@ -170,7 +170,7 @@ mod tests {
             job("new", Some("2030-01-01T13:00:00Z"), ""),
             job("forever", None, ""),
         ] {
-            apply(&mut s, Command::CreateJob { job: j });
+            apply(&mut s, Command::CreateJob { job: j.into() });
         }
         for host in ["h1", "h2"] {
             apply(

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use helios_api::{
     AgentInfo, Deployment, DeploymentGroup, Goal, HostInfo, Job, RolloutOptions, TaskStatus,
@@ -18,8 +19,10 @@ pub enum Command {
     },
     /// Creates a job. `created` and the hash are filled in by the leader.
     CreateJob {
-        /// The validated job with its full id.
-        job: Job,
+        /// The validated job with its full id; shared with the state once applied (a log
+        /// entry in memory and the state hold one copy), and small inline, so that every log
+        /// entry is.
+        job: Arc<Job>,
     },
     /// Removes a job that is deployed nowhere, if the token matches; also its history.
     RemoveJob {

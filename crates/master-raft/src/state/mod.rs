@@ -15,6 +15,7 @@ mod rollout_plan;
 mod rollouts;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use helios_api::{
     AgentInfo, Deployment, DeploymentGroup, HostInfo, Job, TaskStatus, TaskStatusEvent,
@@ -97,8 +98,10 @@ impl Host {
 pub struct State {
     /// Created once, when the cluster is initialised; agents refuse a cluster with another id.
     pub cluster_id: Option<String>,
-    /// Jobs by full id (`name:version:hash`).
-    pub jobs: OrdMap<String, Versioned<Job>>,
+    /// Jobs by full id (`name:version:hash`). Shared (`Arc`): a persistent map copies whole
+    /// nodes of entries when it changes after a snapshot copy, and a reader takes a job out
+    /// without copying it.
+    pub jobs: OrdMap<String, Versioned<Arc<Job>>>,
     /// `name:version` → full id, so that a name and version are unique as in Helios.
     pub job_refs: OrdMap<String, String>,
     /// Hosts by name.
@@ -312,7 +315,7 @@ mod snapshot_tests {
             Command::InitCluster {
                 cluster_id: "c-1".into(),
             },
-            Command::CreateJob { job },
+            Command::CreateJob { job: job.into() },
             Command::RegisterHost {
                 name: "h1".into(),
                 id: "h1-id".into(),
@@ -464,18 +467,37 @@ mod idempotent_tests {
         let mut s = State::default();
         let first = s.apply_owned(
             1,
-            keyed("k", "f", 10, Command::CreateJob { job: job("a", 1) }),
+            keyed(
+                "k",
+                "f",
+                10,
+                Command::CreateJob {
+                    job: job("a", 1).into(),
+                },
+            ),
         );
         let CommandResult::JobCreated { id } = first.clone() else {
             panic!("{first:?}")
         };
         // The retry was stamped anew by another leader: another `created`, another hash.
-        let retry = keyed("k", "f", 20, Command::CreateJob { job: job("a", 2) });
+        let retry = keyed(
+            "k",
+            "f",
+            20,
+            Command::CreateJob {
+                job: job("a", 2).into(),
+            },
+        );
         assert_eq!(s.apply_owned(2, retry), first);
         assert_eq!(s.jobs.len(), 1);
         assert!(s.jobs.contains_key(&id));
         // Without the key, the same job is refused as Helios refuses it.
-        let again = s.apply_owned(3, Command::CreateJob { job: job("a", 3) });
+        let again = s.apply_owned(
+            3,
+            Command::CreateJob {
+                job: job("a", 3).into(),
+            },
+        );
         assert!(matches!(again, CommandResult::JobAlreadyExists { .. }));
     }
 
@@ -484,9 +506,23 @@ mod idempotent_tests {
         let mut s = State::default();
         s.apply_owned(
             1,
-            keyed("k", "f", 10, Command::CreateJob { job: job("a", 1) }),
+            keyed(
+                "k",
+                "f",
+                10,
+                Command::CreateJob {
+                    job: job("a", 1).into(),
+                },
+            ),
         );
-        let other = keyed("k", "g", 11, Command::CreateJob { job: job("b", 1) });
+        let other = keyed(
+            "k",
+            "g",
+            11,
+            Command::CreateJob {
+                job: job("b", 1).into(),
+            },
+        );
         assert_eq!(s.apply_owned(2, other), CommandResult::IdempotencyKeyReused);
         assert_eq!(s.jobs.len(), 1);
         assert_eq!(s.idempotency.len(), 1);
@@ -495,9 +531,12 @@ mod idempotent_tests {
     #[test]
     fn a_retried_remove_gets_ok_not_job_not_found() {
         let mut s = State::default();
-        let CommandResult::JobCreated { id } =
-            s.apply_owned(1, Command::CreateJob { job: job("a", 1) })
-        else {
+        let CommandResult::JobCreated { id } = s.apply_owned(
+            1,
+            Command::CreateJob {
+                job: job("a", 1).into(),
+            },
+        ) else {
             panic!("not created")
         };
         let remove = || Command::RemoveJob {
@@ -518,7 +557,12 @@ mod idempotent_tests {
     #[test]
     fn a_snapshot_without_the_key_table_installs_with_an_empty_one() {
         let mut s = State::default();
-        s.apply_owned(1, Command::CreateJob { job: job("a", 1) });
+        s.apply_owned(
+            1,
+            Command::CreateJob {
+                job: job("a", 1).into(),
+            },
+        );
         let mut older = serde_json::to_value(&s).unwrap();
         older.as_object_mut().unwrap().remove("idempotency");
         for bytes in [
