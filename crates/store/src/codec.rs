@@ -23,28 +23,39 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> io::Result<T> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("corrupt {what}: {e}")))
 }
 
-/// Marks an LZ4-compressed snapshot (a JSON snapshot starts with `{`, a MessagePack one with
-/// a map marker; neither starts with this).
+/// Marks an LZ4-compressed snapshot in LZ4's block format, as earlier versions wrote it (a
+/// JSON snapshot starts with `{`, a MessagePack one with a map marker; neither starts with
+/// this).
 const LZ4_SNAPSHOT: &[u8; 4] = b"HLZ4";
+
+/// Marks an LZ4-compressed snapshot in LZ4's frame format, written and read as a stream.
+const LZ4_FRAME_SNAPSHOT: &[u8; 4] = b"HLZF";
 
 /// Serializes a state-machine snapshot: MessagePack with field names (self-describing like
 /// JSON, so the same serde attributes apply, but about twice as fast), LZ4-compressed behind
-/// [`LZ4_SNAPSHOT`] (a state of many similar jobs shrinks several times, so there is far less
-/// to write, sync and send to a lagging member).
+/// [`LZ4_FRAME_SNAPSHOT`] (a state of many similar jobs shrinks several times, so there is far
+/// less to write, sync and send to a lagging member). The encoder streams into the
+/// compressor: only the compressed bytes are ever held, never the whole plain encoding.
 pub fn encode_snapshot<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
-    let plain = rmp_serde::to_vec_named(value)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let mut out = LZ4_SNAPSHOT.to_vec();
-    out.extend_from_slice(&lz4_flex::compress_prepend_size(&plain));
-    Ok(out)
+    let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+    // The content checksum makes a damaged snapshot an error instead of another state.
+    let frame = lz4_flex::frame::FrameInfo::new().content_checksum(true);
+    let mut out =
+        lz4_flex::frame::FrameEncoder::with_frame_info(frame, LZ4_FRAME_SNAPSHOT.to_vec());
+    rmp_serde::encode::write_named(&mut out, value).map_err(|e| invalid(e.to_string()))?;
+    out.finish().map_err(|e| invalid(e.to_string()))
 }
 
-/// Deserializes a snapshot written by [`encode_snapshot`], or an uncompressed MessagePack or
-/// JSON one (a JSON object starts with `{`, which no MessagePack map does) as earlier versions
-/// wrote.
+/// Deserializes a snapshot written by [`encode_snapshot`] (decompressed as it is decoded), or
+/// an LZ4 block, uncompressed MessagePack or JSON one (a JSON object starts with `{`, which no
+/// MessagePack map does) as earlier versions wrote.
 pub fn decode_snapshot<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
     let corrupt =
         |e: String| io::Error::new(io::ErrorKind::InvalidData, format!("corrupt snapshot: {e}"));
+    if let Some(frame) = bytes.strip_prefix(LZ4_FRAME_SNAPSHOT.as_slice()) {
+        let plain = io::BufReader::new(lz4_flex::frame::FrameDecoder::new(frame));
+        return rmp_serde::from_read(plain).map_err(|e| corrupt(e.to_string()));
+    }
     if let Some(compressed) = bytes.strip_prefix(LZ4_SNAPSHOT.as_slice()) {
         // LZ4 expands at most 255 times: a larger stated size is damage, not a reason to
         // allocate gigabytes.
@@ -82,7 +93,7 @@ mod tests {
     #[test]
     fn snapshots_round_trip_compressed() {
         let bytes = encode_snapshot(&sample()).unwrap();
-        assert!(bytes.starts_with(LZ4_SNAPSHOT));
+        assert!(bytes.starts_with(LZ4_FRAME_SNAPSHOT));
         assert!(bytes.len() < rmp_serde::to_vec_named(&sample()).unwrap().len());
         let back: BTreeMap<String, Vec<String>> = decode_snapshot(&bytes).unwrap();
         assert_eq!(back, sample());
@@ -92,7 +103,9 @@ mod tests {
     fn snapshots_of_earlier_versions_still_decode() {
         let plain = rmp_serde::to_vec_named(&sample()).unwrap();
         let json = serde_json::to_vec(&sample()).unwrap();
-        for bytes in [plain, json] {
+        let mut block = LZ4_SNAPSHOT.to_vec();
+        block.extend_from_slice(&lz4_flex::compress_prepend_size(&plain));
+        for bytes in [plain, json, block] {
             let back: BTreeMap<String, Vec<String>> = decode_snapshot(&bytes).unwrap();
             assert_eq!(back, sample());
         }
@@ -100,7 +113,10 @@ mod tests {
 
     #[test]
     fn a_damaged_snapshot_is_an_error() {
-        let mut bytes = encode_snapshot(&sample()).unwrap();
+        let mut bytes = LZ4_SNAPSHOT.to_vec();
+        bytes.extend_from_slice(&lz4_flex::compress_prepend_size(
+            &rmp_serde::to_vec_named(&sample()).unwrap(),
+        ));
         // A stated size far beyond what LZ4 can expand to.
         bytes[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
         let err = decode_snapshot::<BTreeMap<String, Vec<String>>>(&bytes).unwrap_err();
@@ -108,5 +124,9 @@ mod tests {
         let truncated = encode_snapshot(&sample()).unwrap();
         let truncated = &truncated[..truncated.len() / 2];
         assert!(decode_snapshot::<BTreeMap<String, Vec<String>>>(truncated).is_err());
+        let mut flipped = encode_snapshot(&sample()).unwrap();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0xff;
+        assert!(decode_snapshot::<BTreeMap<String, Vec<String>>>(&flipped).is_err());
     }
 }
