@@ -194,6 +194,9 @@ impl std::fmt::Display for Failure {
 /// 120 KB of ids).
 pub const STATUS_BATCH: usize = 2000;
 
+/// Those requests in flight at once: the masters answer one while the client decodes another.
+const STATUS_REQUESTS_IN_FLIGHT: usize = 3;
+
 /// What one attempt got: an answer as it is, or what a decoder kept of a 200 body.
 enum Answer<T> {
     Reply(Reply),
@@ -538,8 +541,8 @@ impl HeliosClient {
     }
 
     /// `POST /jobs/statuses`: number of deployments per job id, asked [`STATUS_BATCH`] ids
-    /// at a time (a request stays far below the masters' 1 MiB body limit) and decoded as the
-    /// answers arrive, keeping only the counts. A master that does not serve statuses (404,
+    /// at a time, a few requests at once (a request stays far below the masters' 1 MiB body
+    /// limit), and decoded as the answers arrive, keeping only the counts. A master that does not serve statuses (404,
     /// or any other status but 200) counts as "no deployments anywhere"; unreachable masters
     /// are still an error.
     pub async fn deployment_counts(
@@ -558,14 +561,28 @@ impl HeliosClient {
             })
         });
         let mut counts = BTreeMap::new();
-        for batch in ids.chunks(STATUS_BATCH) {
-            let request = Request::new(Method::POST, &["jobs", "statuses"]).json(batch);
-            match self.exchange(&request, Some(&decode)).await? {
+        let mut in_flight = tokio::task::JoinSet::new();
+        let mut batches = ids.chunks(STATUS_BATCH);
+        loop {
+            while in_flight.len() < STATUS_REQUESTS_IN_FLIGHT
+                && let Some(batch) = batches.next()
+            {
+                let (client, decode) = (self.clone(), decode.clone());
+                let request = Request::new(Method::POST, &["jobs", "statuses"]).json(batch);
+                in_flight.spawn(async move { client.exchange(&request, Some(&decode)).await });
+            }
+            let Some(done) = in_flight.join_next().await else {
+                return Ok(counts);
+            };
+            match done.map_err(|e| ClientError::Decode {
+                method: "POST".into(),
+                path: "/jobs/statuses".into(),
+                detail: format!("the request's task failed: {e}"),
+            })?? {
                 Answer::Decoded(found) => counts.extend(found),
                 Answer::Reply(_) => return Ok(BTreeMap::new()),
             }
         }
-        Ok(counts)
     }
 
     /// `GET /jobs[?q=…][&hostPattern=…]`, each parameter only when non-empty:
