@@ -21,10 +21,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use helios_testkit::Cluster;
 
-use crate::load::job_body;
 use crate::probe::{APPLIED_INDEX, Probe, SNAPSHOT_INDEX, pid_memory};
-use crate::report::median_spread;
-use crate::requests::{Accept, Call, closed_loop};
+use crate::report::{median_spread, mib};
+use crate::requests::{Accept, closed_loop, create_jobs};
 
 /// Knobs of the footprint benchmark.
 #[derive(Clone, Debug)]
@@ -111,12 +110,7 @@ pub async fn run(cluster: &Cluster, opts: &FootprintOptions) -> anyhow::Result<F
 
     let tag = opts.run_tag.clone();
     let size = opts.value_size;
-    let make: Arc<dyn Fn(usize) -> Call + Send + Sync> = Arc::new(move |i| Call {
-        method: hyper::Method::POST,
-        path: "/jobs".into(),
-        body: job_body(&format!("{tag}f{i}"), size),
-        key: format!("footprint-{tag}-{i}"),
-    });
+    let make = create_jobs(format!("{tag}f"), format!("footprint-{tag}"), size);
     let accept: Arc<Accept<()>> = Arc::new(|status, body| {
         if status.is_success() {
             Ok(())
@@ -278,10 +272,6 @@ fn run_cli(cli: &Path, url: &str, args: &[String]) -> anyhow::Result<(f64, u64, 
         bail!("helios {} failed ({status}): {stderr}", args.join(" "));
     }
     Ok((wall, usage.ru_maxrss as u64 * 1024, bytes as usize))
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.0}", bytes as f64 / (1 << 20) as f64)
 }
 
 /// Prints the report's tables.

@@ -11,6 +11,11 @@ use crate::probe::{
     COMMIT_INDEX, LOG_SYNCED_APPENDS, LOG_SYNCS, WRITE_LATENCY_COUNT, WRITE_LATENCY_SUM,
 };
 
+/// Bytes as whole MiB, for tables.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.0}", bytes as f64 / (1 << 20) as f64)
+}
+
 /// Median of `values` (the upper one for an even count), and the minimum and maximum; None
 /// for no values.
 pub fn median_spread(mut values: Vec<f64>) -> Option<(f64, f64, f64)> {

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 
 use crate::fleet_protocol::epoch_us;
-use crate::load::{KeepAlive, split_url};
+use crate::load::{KeepAlive, job_body, split_url};
 
 /// One request of a writer.
 pub struct Call {
@@ -96,4 +96,19 @@ pub async fn closed_loop<T: Send + 'static>(
     all.into_iter()
         .map(|v| v.context("a request was never made"))
         .collect()
+}
+
+/// Makes request `i` of a run that creates jobs: `POST /jobs` of job `<name>{i}` (a
+/// `size`-byte body, see [`job_body`]) with the idempotency key `<key>-{i}`.
+pub fn create_jobs(
+    name: String,
+    key: String,
+    size: usize,
+) -> Arc<dyn Fn(usize) -> Call + Send + Sync> {
+    Arc::new(move |i| Call {
+        method: hyper::Method::POST,
+        path: "/jobs".into(),
+        body: job_body(&format!("{name}{i}"), size),
+        key: format!("{key}-{i}"),
+    })
 }

@@ -39,9 +39,8 @@ use serde_json::json;
 use crate::deploy::{Api, percentile};
 use crate::fleet::{FleetArgs, FleetProcess, Observed, host_name};
 use crate::fleet_protocol::{Command, epoch_us, job_number, jobs_of_host};
-use crate::load::job_body;
 use crate::probe::{Probe, pid_cpu_seconds, pid_memory, pid_nofile_limit};
-use crate::requests::{Accept, Call, closed_loop};
+use crate::requests::{Accept, Call, closed_loop, create_jobs};
 
 /// Knobs of the scale benchmark.
 #[derive(Clone, Debug)]
@@ -459,12 +458,7 @@ pub async fn run(
     // 2. The jobs.
     let tag = opts.run_tag.clone();
     let size = opts.value_size;
-    let make_job: Arc<dyn Fn(usize) -> Call + Send + Sync> = Arc::new(move |i| Call {
-        method: hyper::Method::POST,
-        path: "/jobs".into(),
-        body: job_body(&format!("{tag}j{i}"), size),
-        key: format!("scale-{tag}-create-{i}"),
-    });
+    let make_job = create_jobs(format!("{tag}j"), format!("scale-{tag}-create"), size);
     let job_id: Arc<Accept<String>> = Arc::new(|status, body| {
         let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
         match v["id"].as_str() {
@@ -697,7 +691,7 @@ async fn failover(
 }
 
 fn mib(bytes: u64) -> String {
-    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
+    format!("{} MiB", crate::report::mib(bytes))
 }
 
 /// Prints the report as a two-column table.

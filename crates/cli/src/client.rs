@@ -190,9 +190,29 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// Job ids per `POST /jobs/statuses` request of [`HeliosClient::deployment_counts`] (about
-/// 120 KB of ids).
-pub const STATUS_BATCH: usize = 2000;
+/// Bytes of job ids per `POST /jobs/statuses` request of [`HeliosClient::deployment_counts`]
+/// (about 2,000 ids of Helios's usual length).
+pub const STATUS_BATCH_BYTES: usize = 128 << 10;
+
+/// `ids` cut into batches of at most [`STATUS_BATCH_BYTES`] (as JSON, about), each at least
+/// one id.
+fn status_batches(ids: &[String]) -> Vec<&[String]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, id) in ids.iter().enumerate() {
+        // The id, its quotes and its comma.
+        let size = id.len() + 3;
+        if i > start && bytes + size > STATUS_BATCH_BYTES {
+            batches.push(&ids[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < ids.len() {
+        batches.push(&ids[start..]);
+    }
+    batches
+}
 
 /// Those requests in flight at once: the masters answer one while the client decodes another.
 const STATUS_REQUESTS_IN_FLIGHT: usize = 3;
@@ -540,11 +560,11 @@ impl HeliosClient {
         }
     }
 
-    /// `POST /jobs/statuses`: number of deployments per job id, asked [`STATUS_BATCH`] ids
-    /// at a time, a few requests at once (a request stays far below the masters' 1 MiB body
-    /// limit), and decoded as the answers arrive, keeping only the counts. A master that does not serve statuses (404,
-    /// or any other status but 200) counts as "no deployments anywhere"; unreachable masters
-    /// are still an error.
+    /// `POST /jobs/statuses`: number of deployments per job id, asked in batches of at most
+    /// [`STATUS_BATCH_BYTES`] of ids, a few requests at once (far below the masters' 1 MiB
+    /// body limit, whatever the ids' length), and decoded as the answers arrive, keeping only
+    /// the counts. A master that does not serve statuses (404) counts as "no deployments
+    /// anywhere"; any other answer but 200, and unreachable masters, are errors.
     pub async fn deployment_counts(
         &self,
         ids: &[String],
@@ -562,13 +582,13 @@ impl HeliosClient {
         });
         let mut counts = BTreeMap::new();
         let mut in_flight = tokio::task::JoinSet::new();
-        let mut batches = ids.chunks(STATUS_BATCH);
+        let mut batches = status_batches(ids).into_iter();
         loop {
             while in_flight.len() < STATUS_REQUESTS_IN_FLIGHT
                 && let Some(batch) = batches.next()
             {
                 let (client, decode) = (self.clone(), decode.clone());
-                let request = Request::new(Method::POST, &["jobs", "statuses"]).json(batch);
+                let request = Request::new(Method::POST, &["jobs", "statuses"]).json(&batch);
                 in_flight.spawn(async move { client.exchange(&request, Some(&decode)).await });
             }
             let Some(done) = in_flight.join_next().await else {
@@ -580,7 +600,11 @@ impl HeliosClient {
                 detail: format!("the request's task failed: {e}"),
             })?? {
                 Answer::Decoded(found) => counts.extend(found),
-                Answer::Reply(_) => return Ok(BTreeMap::new()),
+                Answer::Reply(reply) if reply.status == 404 => return Ok(BTreeMap::new()),
+                Answer::Reply(reply) => {
+                    let request = Request::new(Method::POST, &["jobs", "statuses"]);
+                    return Err(status_error(&request, &reply));
+                }
             }
         }
     }
@@ -1449,6 +1473,39 @@ mod tests {
             .await
             .expect("counts");
         assert!(counts.is_empty());
+    }
+
+    #[test]
+    fn status_batches_stay_under_their_byte_bound_whatever_the_ids() {
+        let short: Vec<String> = (0..10_000)
+            .map(|i| format!("j{i}:1:{}", "a".repeat(40)))
+            .collect();
+        let long: Vec<String> = (0..3_000)
+            .map(|i| format!("{i}{}", "n".repeat(600)))
+            .collect();
+        let huge = ["x".repeat(STATUS_BATCH_BYTES * 2)];
+        for ids in [&short[..], &long[..], &huge[..], &[]] {
+            let batches = status_batches(ids);
+            assert_eq!(batches.concat(), ids, "every id once, in order");
+            for b in &batches {
+                let bytes = serde_json::to_vec(b).unwrap().len();
+                assert!(
+                    b.len() == 1 || bytes <= STATUS_BATCH_BYTES + 2,
+                    "{bytes} bytes"
+                );
+            }
+        }
+        assert!(status_batches(&short).len() > 1);
+    }
+
+    #[tokio::test]
+    async fn statuses_refused_otherwise_than_with_404_are_an_error() {
+        let (url, _) = serve(vec![(413, r#"{"status":"BODY_TOO_LARGE"}"#.into())]).await;
+        let err = client(&[url], Duration::from_secs(5))
+            .deployment_counts(&["a:1:x".to_string()])
+            .await
+            .expect_err("a 413 is not 'no deployments'");
+        assert!(err.to_string().contains("413"), "{err}");
     }
 
     #[tokio::test]

@@ -374,7 +374,11 @@ impl Expect {
             Expect::Job(key) => {
                 let id = id(key);
                 assert!(s.jobs.contains_key(&id), "job {key} ({id}) missing");
-                assert_eq!(*s.jobs[&id].value, job(key), "job {key} stored as proposed");
+                assert_eq!(
+                    s.jobs[&id].value.job(),
+                    job(key),
+                    "job {key} stored as proposed"
+                );
                 let nv = name_version(key);
                 assert_eq!(s.job_refs.get(&nv), Some(&id), "reference {nv}");
             }

@@ -54,7 +54,17 @@ pub fn decode_snapshot<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
         |e: String| io::Error::new(io::ErrorKind::InvalidData, format!("corrupt snapshot: {e}"));
     if let Some(frame) = bytes.strip_prefix(LZ4_FRAME_SNAPSHOT.as_slice()) {
         let plain = io::BufReader::new(lz4_flex::frame::FrameDecoder::new(frame));
-        return rmp_serde::from_read(plain).map_err(|e| corrupt(e.to_string()));
+        let mut de = rmp_serde::Deserializer::new(plain);
+        let value = T::deserialize(&mut de).map_err(|e| corrupt(e.to_string()))?;
+        // The frame's end mark and content checksum are checked only when the decoder is
+        // read to its end; anything after the value is damage too.
+        let mut rest = Vec::new();
+        io::Read::read_to_end(&mut de.into_inner(), &mut rest)
+            .map_err(|e| corrupt(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(corrupt(format!("{} bytes after the state", rest.len())));
+        }
+        return Ok(value);
     }
     if let Some(compressed) = bytes.strip_prefix(LZ4_SNAPSHOT.as_slice()) {
         // LZ4 expands at most 255 times: a larger stated size is damage, not a reason to
@@ -124,9 +134,19 @@ mod tests {
         let truncated = encode_snapshot(&sample()).unwrap();
         let truncated = &truncated[..truncated.len() / 2];
         assert!(decode_snapshot::<BTreeMap<String, Vec<String>>>(truncated).is_err());
-        let mut flipped = encode_snapshot(&sample()).unwrap();
-        let middle = flipped.len() / 2;
-        flipped[middle] ^= 0xff;
-        assert!(decode_snapshot::<BTreeMap<String, Vec<String>>>(&flipped).is_err());
+        // Any bit of the data or of the checksum: never another state.
+        let good = encode_snapshot(&sample()).unwrap();
+        for at in (LZ4_FRAME_SNAPSHOT.len()..good.len())
+            .step_by(7)
+            .chain([good.len() - 1])
+        {
+            let mut flipped = good.clone();
+            flipped[at] ^= 0x10;
+            assert!(
+                decode_snapshot::<BTreeMap<String, Vec<String>>>(&flipped).is_err(),
+                "a flipped bit at {at} of {} went unnoticed",
+                good.len()
+            );
+        }
     }
 }

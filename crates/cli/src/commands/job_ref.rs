@@ -32,15 +32,16 @@ pub enum JobMatch {
 pub fn jobs_by_id(jobs: BTreeMap<String, Job>) -> Vec<(JobId, Job)> {
     let mut parsed: Vec<(JobId, Job)> = jobs
         .into_iter()
-        .filter_map(|(key, job)| {
-            let id = JobId::parse_json_form(&key)
-                .ok()
-                .or_else(|| job.id.clone())?;
-            Some((id, job))
-        })
+        .filter_map(|(key, job)| Some((listed_id(&key, job.id.as_ref())?, job)))
         .collect();
     parsed.sort_by(|a, b| a.0.cmp(&b.0));
     parsed
+}
+
+/// The id of a job in a `GET /jobs` answer: its key, or else the job's own `id` field; `None`
+/// (the job is left out) when neither is an id.
+pub fn listed_id(key: &str, own: Option<&JobId>) -> Option<JobId> {
+    JobId::parse_json_form(key).ok().or_else(|| own.cloned())
 }
 
 /// Classifies the answer to `GET /jobs?q=<reference>`.

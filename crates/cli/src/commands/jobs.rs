@@ -12,9 +12,9 @@
 use std::collections::BTreeMap;
 
 use helios_api::{Job, JobId};
-use serde::de::IgnoredAny;
 
 use super::Context;
+use super::job_ref::listed_id;
 use crate::args::JobsArgs;
 use crate::client::HeliosClient;
 use crate::output::job::{self, JobColumns, JobSummary};
@@ -41,15 +41,15 @@ pub async fn run(
     let jobs: Vec<(JobId, Listed)> = match (args.quiet, ctx.json) {
         (true, _) => {
             client
-                .jobs_streamed(pattern, |key, _: IgnoredAny| {
-                    Some((job_id(&key, None)?, Listed::Id))
+                .jobs_streamed(pattern, |key, own: OwnId| {
+                    Some((listed_id(&key, own.id.as_ref())?, Listed::Id))
                 })
                 .await?
         }
         (false, false) => {
             client
                 .jobs_streamed(pattern, |key, summary: JobSummary| {
-                    let id = job_id(&key, summary.id.as_ref())?;
+                    let id = listed_id(&key, summary.id.as_ref())?;
                     Some((id, Listed::Columns(summary.columns())))
                 })
                 .await?
@@ -57,7 +57,10 @@ pub async fn run(
         (false, true) => {
             client
                 .jobs_streamed(pattern, |key, job: Job| {
-                    Some((job_id(&key, job.id.as_ref())?, Listed::Whole(Box::new(job))))
+                    Some((
+                        listed_id(&key, job.id.as_ref())?,
+                        Listed::Whole(Box::new(job)),
+                    ))
                 })
                 .await?
         }
@@ -86,10 +89,11 @@ pub async fn run(
     Ok(0)
 }
 
-/// The id of a listed job: its key in the answer, or else the job's own `id` field; `None`
-/// (the job is left out) when neither is an id.
-fn job_id(key: &str, own: Option<&JobId>) -> Option<JobId> {
-    JobId::parse_json_form(key).ok().or_else(|| own.cloned())
+/// What `-q` reads of a listed job: its own id, for a key that is not one.
+#[derive(serde::Deserialize)]
+struct OwnId {
+    #[serde(default)]
+    id: Option<JobId>,
 }
 
 /// The listed jobs in Helios's id order, with their deployment counts (a job
@@ -224,9 +228,12 @@ mod tests {
     #[test]
     fn a_listed_key_that_is_no_id_falls_back_to_the_jobs_own() {
         let own = JobId::full("web", "2", HASH_A);
-        assert_eq!(job_id(&format!("web:2:{HASH_A}"), None), Some(own.clone()));
-        assert_eq!(job_id("not an id:::", Some(&own)), Some(own));
-        assert_eq!(job_id("not an id:::", None), None);
+        assert_eq!(
+            listed_id(&format!("web:2:{HASH_A}"), None),
+            Some(own.clone())
+        );
+        assert_eq!(listed_id("not an id:::", Some(&own)), Some(own));
+        assert_eq!(listed_id("not an id:::", None), None);
     }
 
     #[test]

@@ -57,32 +57,29 @@ pub fn write_pretty_object(
     let mut text = String::new();
     for (key, value) in entries {
         text.clear();
-        text.push(if first { '{' } else { ',' });
+        write_entry(&key, &sorted(&value), 0, first, &mut text);
         first = false;
-        newline(1, &mut text);
-        text.push_str(&Value::String(key).to_string());
-        text.push_str(" : ");
-        write_pretty(&sorted(&value), 1, &mut text);
         out.write_all(text.as_bytes())?;
     }
     out.write_all(if first { b"{ }" } else { b"\n}" })
+}
+
+/// One entry of an object at `depth`: `{` or `,` before it, then the key and the value on a
+/// line of their own.
+fn write_entry(key: &str, value: &Value, depth: usize, first: bool, out: &mut String) {
+    out.push(if first { '{' } else { ',' });
+    newline(depth + 1, out);
+    out.push_str(&Value::String(key.to_string()).to_string());
+    out.push_str(" : ");
+    write_pretty(value, depth + 1, out);
 }
 
 fn write_pretty(value: &Value, depth: usize, out: &mut String) {
     match value {
         Value::Object(map) if map.is_empty() => out.push_str("{ }"),
         Value::Object(map) => {
-            out.push('{');
-            let mut first = true;
-            for (key, item) in map {
-                if !first {
-                    out.push(',');
-                }
-                first = false;
-                newline(depth + 1, out);
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push_str(" : ");
-                write_pretty(item, depth + 1, out);
+            for (i, (key, item)) in map.iter().enumerate() {
+                write_entry(key, item, depth, i == 0, out);
             }
             newline(depth, out);
             out.push('}');

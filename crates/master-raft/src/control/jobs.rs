@@ -13,7 +13,7 @@ use imbl::OrdMap;
 use super::{Error, Freshness, Outcome, pattern, read};
 use crate::exactly_once::WriteKey;
 use crate::node::Node;
-use crate::state::{Command, CommandResult, State, Versioned};
+use crate::state::{Command, CommandResult, State, StoredJob, Versioned};
 
 /// Parses a job id that must be fully qualified (`name:version:hash`); `INVALID_ID` otherwise.
 pub fn full_id(raw: &str) -> Result<JobId, Error> {
@@ -136,7 +136,7 @@ pub async fn job(
     node: &Node,
     id: &str,
     freshness: Freshness,
-) -> Result<(String, Versioned<Arc<Job>>), Error> {
+) -> Result<(String, Versioned<StoredJob>), Error> {
     let id = full_id(id)?.to_string();
     let found = read(node, freshness, |s| s.jobs.get(&id).cloned()).await?;
     let job = found.ok_or_else(|| Error::not_found("JOB_NOT_FOUND", format!("no job {id}")))?;
@@ -154,7 +154,7 @@ pub async fn jobs(
     query: &str,
     host_pattern: &str,
     freshness: Freshness,
-) -> Result<impl Iterator<Item = (String, Versioned<Arc<Job>>)> + Send + 'static, Error> {
+) -> Result<impl Iterator<Item = (String, Versioned<StoredJob>)> + Send + 'static, Error> {
     let host_pattern = pattern(host_pattern, "INVALID_HOST_PATTERN", "hostPattern")?;
     let (all, on_hosts) = read(node, freshness, |s| {
         let on_hosts = host_pattern.map(|re| jobs_on_hosts(s, &re));
@@ -214,7 +214,7 @@ impl<V: Clone, F: Fn(&String) -> bool> Iterator for OrdMapCursor<V, F> {
 
 /// The status of one job in `s`: its deployments and the task statuses agents reported.
 pub fn status_of(s: &State, id: &str) -> Option<JobStatus> {
-    let job = Job::clone(&s.jobs.get(id)?.value);
+    let job = s.jobs.get(id)?.value.job();
     let (deployments, task_statuses) = placements(s, &BTreeSet::from([id.to_string()]))
         .remove(id)
         .unwrap_or_default();
@@ -252,7 +252,7 @@ pub async fn job_statuses(
     let mut placed = placements(&state, &wanted);
     let jobs = state.jobs;
     Ok(wanted.into_iter().filter_map(move |id| {
-        let job = Job::clone(&jobs.get(&id)?.value);
+        let job = jobs.get(&id)?.value.job();
         let (deployments, task_statuses) = placed.remove(&id).unwrap_or_default();
         Some((
             id,
@@ -268,6 +268,27 @@ pub async fn job_statuses(
 /// The deployments and the task statuses by host of wanted jobs (those that have any).
 type Placements = BTreeMap<String, (BTreeMap<String, Deployment>, BTreeMap<String, TaskStatus>)>;
 
+/// Calls `each(job, host, value)` for every entry of a host → job table whose job is wanted:
+/// looking each wanted job up on every host (`per_job`), or going over every entry.
+fn for_wanted<V>(
+    table: &OrdMap<String, BTreeMap<String, Versioned<V>>>,
+    wanted: &BTreeSet<String>,
+    per_job: bool,
+    mut each: impl FnMut(&String, &String, &V),
+) {
+    for (host, jobs) in table {
+        if per_job {
+            for (id, v) in wanted.iter().filter_map(|id| Some((id, jobs.get(id)?))) {
+                each(id, host, &v.value);
+            }
+        } else {
+            for (id, v) in jobs.iter().filter(|(id, _)| wanted.contains(*id)) {
+                each(id, host, &v.value);
+            }
+        }
+    }
+}
+
 /// The [`Placements`] of `wanted` in `s`: each wanted job looked up on every host when they
 /// are few, one pass over every deployment and status when they are many.
 fn placements(s: &State, wanted: &BTreeSet<String>) -> Placements {
@@ -276,39 +297,24 @@ fn placements(s: &State, wanted: &BTreeSet<String>) -> Placements {
     let entries: usize = s.deployments.values().map(BTreeMap::len).sum::<usize>()
         + s.task_statuses.values().map(BTreeMap::len).sum::<usize>();
     let per_job = wanted.len().saturating_mul(hosts) <= entries;
-    for (host, jobs) in &s.deployments {
-        let mut add = |id: &String, d: &Versioned<Deployment>| {
+    for_wanted(
+        &s.deployments,
+        wanted,
+        per_job,
+        |id, host, d: &Deployment| {
             let entry = out.entry(id.clone()).or_default();
-            entry.0.insert(host.clone(), d.value.clone());
-        };
-        if per_job {
-            wanted
-                .iter()
-                .filter_map(|id| Some((id, jobs.get(id)?)))
-                .for_each(|(i, d)| add(i, d));
-        } else {
-            jobs.iter()
-                .filter(|(id, _)| wanted.contains(*id))
-                .for_each(|(i, d)| add(i, d));
-        }
-    }
-    for (host, statuses) in &s.task_statuses {
-        let mut add = |id: &String, t: &Versioned<TaskStatus>| {
+            entry.0.insert(host.clone(), d.clone());
+        },
+    );
+    for_wanted(
+        &s.task_statuses,
+        wanted,
+        per_job,
+        |id, host, t: &TaskStatus| {
             let entry = out.entry(id.clone()).or_default();
-            entry.1.insert(host.clone(), t.value.clone());
-        };
-        if per_job {
-            wanted
-                .iter()
-                .filter_map(|id| Some((id, statuses.get(id)?)))
-                .for_each(|(i, t)| add(i, t));
-        } else {
-            statuses
-                .iter()
-                .filter(|(id, _)| wanted.contains(*id))
-                .for_each(|(i, t)| add(i, t));
-        }
-    }
+            entry.1.insert(host.clone(), t.clone());
+        },
+    );
     out
 }
 

@@ -2,12 +2,11 @@
 //! such sets, as the dispatcher sends them. Pure functions of the replicated state.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use helios_api::pb;
-use helios_api::{Deployment, Goal, Job};
+use helios_api::{Deployment, Goal};
 
-use crate::state::State;
+use crate::state::{State, StoredJob};
 
 /// One deployment of a host with its job and the index that last changed it.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,7 +16,7 @@ pub struct HostTask {
     /// Log index of its last change.
     pub modify_index: u64,
     /// The job (shared with the state).
-    pub job: Arc<Job>,
+    pub job: StoredJob,
 }
 
 /// The deployments of `host`, by full job id.
@@ -44,8 +43,7 @@ pub fn host_tasks(state: &State, host: &str) -> BTreeMap<String, HostTask> {
 fn assignment(id: &str, task: &HostTask) -> pb::Assignment {
     pb::Assignment {
         job_id: id.to_string(),
-        // A Job always serializes.
-        job_json: serde_json::to_vec(&task.job).unwrap_or_default(),
+        job_json: task.job.json().get().as_bytes().to_vec(),
         goal: task.deployment.goal.as_str().to_string(),
         removed: false,
         deployer_user: task.deployment.deployer_user.clone().unwrap_or_default(),
@@ -98,7 +96,7 @@ mod tests {
         HostTask {
             deployment: Deployment::new(id.clone(), goal),
             modify_index: index,
-            job: Job::new(id, "busybox").into(),
+            job: StoredJob::new(&helios_api::Job::new(id, "busybox")),
         }
     }
 

@@ -38,30 +38,41 @@ const PASSED_HEADERS: &[&str] = &[
     IDEMPOTENCY_KEY,
 ];
 
-/// What forwarding needs: this member's node and the HTTP client that reaches the leader.
+/// What forwarding needs: this member's node and the HTTP clients that reach the leader.
 #[derive(Clone)]
 pub struct Forwarder {
     node: Node,
+    /// For answers read whole (writes): 30 s for the whole exchange.
     http: reqwest::Client,
+    /// For answers passed on as they arrive (reads): the client reading them sets the pace,
+    /// so only a leader silent for 30 s, not a long answer, ends the exchange.
+    http_streamed: reqwest::Client,
 }
 
 impl Forwarder {
     /// The forwarder of `node`; fails only if no HTTP client can be built.
     pub fn new(node: Node) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let (http, roots) = helios_api::http_client::build(|| {
+        const SILENCE: std::time::Duration = std::time::Duration::from_secs(30);
+        let builder = || {
             reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(30))
                 // A leader that cannot be reached (down, partitioned) is a quick, certain
                 // "not sent", not an attempt that may have arrived.
                 .connect_timeout(FORWARD_CONNECT_TIMEOUT)
                 .no_proxy()
-        })
-        .context("building the HTTP client that forwards requests to the leader")?;
+        };
+        let (http, roots) = helios_api::http_client::build(|| builder().timeout(SILENCE))
+            .context("building the HTTP client that forwards requests to the leader")?;
+        let (http_streamed, _) = helios_api::http_client::build(|| builder().read_timeout(SILENCE))
+            .context("building the HTTP client that forwards reads to the leader")?;
         if let Some(note) = roots.note() {
             tracing::info!("{note}");
         }
-        Ok(Self { node, http })
+        Ok(Self {
+            node,
+            http,
+            http_streamed,
+        })
     }
 }
 
@@ -243,7 +254,6 @@ enum ProxyError {
     Lost { addr: String, detail: String },
 }
 
-/// Sends a request to the leader, marked as forwarded, and returns its answer.
 /// How the leader's answer is passed on.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Answer {
@@ -253,6 +263,7 @@ enum Answer {
     Streamed,
 }
 
+/// Sends a request to the leader, marked as forwarded, and returns its answer.
 async fn proxy(
     app: &Forwarder,
     leader_http: &str,
@@ -262,8 +273,11 @@ async fn proxy(
 ) -> Result<Response, ProxyError> {
     app.node.metrics.forwarded.inc();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut out = app
-        .http
+    let http = match answer_form {
+        Answer::Buffered => &app.http,
+        Answer::Streamed => &app.http_streamed,
+    };
+    let mut out = http
         .request(parts.method.clone(), format!("http://{leader_http}{path}"))
         .header(FORWARDED, "1")
         .body(body);

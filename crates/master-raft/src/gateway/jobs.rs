@@ -1,7 +1,6 @@
 //! Job endpoints: create, list, get, remove, statuses, history.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -17,6 +16,7 @@ use super::{ApiError, json_stream};
 use crate::control::{Freshness, jobs};
 use crate::exactly_once::WriteKey;
 use crate::node::Node;
+use crate::state::AsJson;
 
 /// A query string, or why it did not parse.
 pub type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -78,7 +78,7 @@ pub async fn list(State(node): State<Node>, q: Params) -> Result<Response, ApiEr
     let get = |k: &str| q.get(k).map_or("", String::as_str);
     let found = jobs::jobs(&node, get("q"), get("hostPattern"), stale(&q)).await?;
     Ok(json_stream::object_response(
-        found.map(|(id, j)| (id, j.value)),
+        found.map(|(id, j)| (id, AsJson(j.value))),
     ))
 }
 
@@ -87,14 +87,16 @@ pub async fn get_one(
     State(node): State<Node>,
     Path(id): Path<String>,
     q: Params,
-) -> Result<Json<Arc<Job>>, ApiError> {
+) -> Result<Json<AsJson>, ApiError> {
     let q = params(q)?;
     let freshness = if q.contains_key("stale") {
         Freshness::Local
     } else {
         Freshness::Linearizable
     };
-    Ok(Json(jobs::job(&node, &id, freshness).await?.1.value))
+    Ok(Json(AsJson(
+        jobs::job(&node, &id, freshness).await?.1.value,
+    )))
 }
 
 /// `DELETE /jobs/{id}?token=`.

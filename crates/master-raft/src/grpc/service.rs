@@ -398,11 +398,11 @@ fn freshness(stale: bool) -> Freshness {
     }
 }
 
-fn job_entry(id: String, job: crate::state::Versioned<Arc<Job>>) -> v1::JobEntry {
+fn job_entry(id: String, job: crate::state::Versioned<crate::state::StoredJob>) -> v1::JobEntry {
     v1::JobEntry {
         job_id: id,
         create_index: job.create_index,
-        job: Some(job.value.as_ref().into()),
+        job: Some((&job.value.job()).into()),
     }
 }
 

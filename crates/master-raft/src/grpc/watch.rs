@@ -27,8 +27,8 @@ use tonic::Status;
 use super::error::status;
 use crate::control::deployment_groups::status_in;
 use crate::node::Node;
-use crate::state::{GroupProgress, Host, State, Versioned};
-use helios_api::{Deployment, DeploymentGroup, Job, TaskStatus};
+use crate::state::{GroupProgress, Host, State, StoredJob, Versioned};
+use helios_api::{Deployment, DeploymentGroup, TaskStatus};
 
 /// The most watches one master serves at once; beyond it, `Watch` answers
 /// `RESOURCE_EXHAUSTED` (`TOO_MANY_WATCHES`).
@@ -149,7 +149,7 @@ impl Filter {
 
 /// One stored object, borrowed from the state.
 enum Obj<'a> {
-    Job(&'a Versioned<Arc<Job>>),
+    Job(&'a Versioned<StoredJob>),
     Host(&'a Host),
     Deployment(&'a Versioned<Deployment>),
     Task(&'a Versioned<TaskStatus>),
@@ -308,7 +308,7 @@ fn put_event(kind: ObjectKind, outer: &str, inner: &str, obj: &Obj<'_>) -> v1::W
         ..Default::default()
     };
     e.object = match obj {
-        Obj::Job(v) => Some(Object::Job(v.value.as_ref().into())),
+        Obj::Job(v) => Some(Object::Job((&v.value.job()).into())),
         Obj::Host(h) => {
             let record = host_record(h);
             e.host_state = v1::HostState::from(record.status) as i32;

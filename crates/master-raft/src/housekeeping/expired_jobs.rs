@@ -58,7 +58,7 @@ pub fn expired_at(state: &State, now: DateTime<Utc>) -> Vec<Expired> {
         .jobs
         .iter()
         .filter_map(|(id, job)| {
-            let expires = job.value.expires.filter(|e| *e <= now)?;
+            let expires = job.value.expires().filter(|e| *e <= now)?;
             let hosts = state
                 .deployments
                 .iter()
@@ -67,7 +67,7 @@ pub fn expired_at(state: &State, now: DateTime<Utc>) -> Vec<Expired> {
                 .collect();
             Some(Expired {
                 id: id.clone(),
-                token: job.value.token.clone(),
+                token: job.value.token().to_string(),
                 expires,
                 hosts,
             })

@@ -8,7 +8,7 @@ impl State {
     /// `Forbidden` when `token` is not the job's (an unknown job is not refused here).
     pub(super) fn check_token(&self, job: &str, token: &str) -> Option<CommandResult> {
         match self.jobs.get(job) {
-            Some(j) if j.value.token != token => Some(CommandResult::Forbidden),
+            Some(j) if j.value.token() != token => Some(CommandResult::Forbidden),
             _ => None,
         }
     }
@@ -24,7 +24,7 @@ impl State {
         let Some(job) = self.jobs.get(&job_id) else {
             return CommandResult::JobNotFound;
         };
-        if job.value.token != token {
+        if job.value.token() != token {
             return CommandResult::Forbidden;
         }
         if !self.hosts.contains_key(host) {
@@ -37,12 +37,7 @@ impl State {
         {
             return CommandResult::JobAlreadyDeployed;
         }
-        let static_ports: Vec<i32> = job
-            .value
-            .ports
-            .values()
-            .filter_map(|p| p.external_port)
-            .collect();
+        let static_ports: Vec<i32> = job.value.static_ports().to_vec();
         let reserved = self.ports.get(host);
         if let Some(port) = static_ports
             .iter()

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use helios_api::Job;
 
-use super::{CommandResult, State, Versioned, job_keys};
+use super::{CommandResult, State, StoredJob, Versioned, job_keys};
 
 impl State {
     pub(super) fn create_job(&mut self, index: u64, job: Arc<Job>) -> CommandResult {
@@ -13,7 +13,8 @@ impl State {
             return CommandResult::JobAlreadyExists { id };
         }
         self.job_refs.insert(name_version, id.clone());
-        self.jobs.insert(id.clone(), Versioned::new(index, job));
+        self.jobs
+            .insert(id.clone(), Versioned::new(index, StoredJob::new(&job)));
         CommandResult::JobCreated { id }
     }
 
@@ -21,13 +22,13 @@ impl State {
         let Some(job) = self.jobs.get(id) else {
             return CommandResult::JobNotFound;
         };
-        if job.value.token != token {
+        if job.value.token() != token {
             return CommandResult::Forbidden;
         }
         if self.is_deployed(id) {
             return CommandResult::StillInUse;
         }
-        let (_, name_version) = job_keys(&job.value);
+        let (_, name_version) = job_keys(&job.value.job());
         self.jobs.remove(id);
         self.job_refs.remove(&name_version);
         self.history.remove(id);

@@ -13,9 +13,9 @@ pub mod idempotency;
 mod jobs;
 mod rollout_plan;
 mod rollouts;
+mod stored_job;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 
 use helios_api::{
     AgentInfo, Deployment, DeploymentGroup, HostInfo, Job, TaskStatus, TaskStatusEvent,
@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use command::{Command, CommandResult, StatusUpdate};
 pub use idempotency::IdempotencyTable;
 pub use rollouts::{GroupProgress, RolloutRun, RolloutWakeup, natural_order};
+pub use stored_job::{AsJson, StoredJob};
 
 /// Task history events kept per job per host (Helios keeps 30).
 pub const HISTORY_LIMIT: usize = 30;
@@ -98,10 +99,9 @@ impl Host {
 pub struct State {
     /// Created once, when the cluster is initialised; agents refuse a cluster with another id.
     pub cluster_id: Option<String>,
-    /// Jobs by full id (`name:version:hash`). Shared (`Arc`): a persistent map copies whole
-    /// nodes of entries when it changes after a snapshot copy, and a reader takes a job out
-    /// without copying it.
-    pub jobs: OrdMap<String, Versioned<Arc<Job>>>,
+    /// Jobs by full id (`name:version:hash`), as their JSON (see [`StoredJob`]): shared, so
+    /// a persistent map's node copy or a reader's copy of a job costs a reference count.
+    pub jobs: OrdMap<String, Versioned<StoredJob>>,
     /// `name:version` → full id, so that a name and version are unique as in Helios.
     pub job_refs: OrdMap<String, String>,
     /// Hosts by name.

@@ -154,9 +154,10 @@ impl State {
         let Some(job) = self.jobs.get(job) else {
             return CommandResult::JobNotFound;
         };
-        let options = RolloutOptions::resolve(options, job.value.rollout_options.as_ref());
+        let job = job.value.job();
+        let options = RolloutOptions::resolve(options, job.rollout_options.as_ref());
         let mut group = group.clone();
-        group.value.job_id = job.value.id.clone();
+        group.value.job_id = job.id.clone();
         group.value.rollout_options = Some(options.into());
         group.value.rolling_update_reason = Some(RollingUpdateReason::Manual);
         group.modify_index = index;

@@ -1,0 +1,186 @@
+//! A job as the state keeps it: its JSON, and the few fields `apply` and the leader's loops
+//! read often.
+//!
+//! As a `Job` struct a job costs about 2 KB of memory whatever it holds (744 bytes inline, and
+//! a 544-byte B-tree node for every map with an entry); as compact JSON it costs its size,
+//! about what the client sent. Listings and the dispatcher send that JSON as it is; the token,
+//! the static ports (every deploy) and the expiry (the reaper's scan) are kept beside it, and
+//! anything else is decoded when it is read. The JSON is made by serializing a `Job`, so it
+//! always decodes into the same job.
+//!
+//! In snapshots a stored job is its JSON text; a snapshot of an earlier version, where it is
+//! the job itself, still loads.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use helios_api::Job;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+
+/// A job in the replicated state; cheap to clone (shared).
+#[derive(Clone)]
+pub struct StoredJob(Arc<Inner>);
+
+struct Inner {
+    json: Box<RawValue>,
+    token: Box<str>,
+    static_ports: Box<[i32]>,
+    expires: Option<DateTime<Utc>>,
+}
+
+impl StoredJob {
+    /// Stores `job`.
+    pub fn new(job: &Job) -> StoredJob {
+        // A Job (strings, numbers and string-keyed maps) always serializes.
+        let json = serde_json::to_string(job)
+            .ok()
+            .and_then(|text| RawValue::from_string(text).ok())
+            .unwrap_or_else(|| RawValue::NULL.to_owned());
+        StoredJob(Arc::new(Inner {
+            json,
+            token: job.token.as_str().into(),
+            static_ports: job.ports.values().filter_map(|p| p.external_port).collect(),
+            expires: job.expires,
+        }))
+    }
+
+    /// The job itself, decoded from its JSON.
+    pub fn job(&self) -> Job {
+        serde_json::from_str(self.0.json.get()).unwrap_or_else(|e| {
+            // Unreachable: the JSON was made from a Job (see the module's documentation).
+            tracing::error!("a stored job does not decode: {e}");
+            Job::default()
+        })
+    }
+
+    /// The job's JSON, as `GET /jobs/{id}` answers it.
+    pub fn json(&self) -> &RawValue {
+        &self.0.json
+    }
+
+    /// The job's token (`""` for none).
+    pub fn token(&self) -> &str {
+        &self.0.token
+    }
+
+    /// The external ports the job fixes (each reserved on a host it is deployed to).
+    pub fn static_ports(&self) -> &[i32] {
+        &self.0.static_ports
+    }
+
+    /// When the job expires, if it does.
+    pub fn expires(&self) -> Option<DateTime<Utc>> {
+        self.0.expires
+    }
+}
+
+impl From<&Job> for StoredJob {
+    fn from(job: &Job) -> Self {
+        StoredJob::new(job)
+    }
+}
+
+impl PartialEq for StoredJob {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.json.get() == other.0.json.get()
+    }
+}
+
+impl fmt::Debug for StoredJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.json.get())
+    }
+}
+
+impl Serialize for StoredJob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.json.get())
+    }
+}
+
+impl<'de> Deserialize<'de> for StoredJob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StoredJobVisitor)
+    }
+}
+
+/// Reads a stored job: JSON text (this version), or the job itself (earlier snapshots).
+struct StoredJobVisitor;
+
+impl<'de> Visitor<'de> for StoredJobVisitor {
+    type Value = StoredJob;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a job, or its JSON text")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<StoredJob, E> {
+        let job: Job = serde_json::from_str(text).map_err(E::custom)?;
+        Ok(StoredJob::new(&job))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<StoredJob, A::Error> {
+        let job = Job::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(StoredJob::new(&job))
+    }
+}
+
+/// A stored job that serializes as the job's JSON object (for REST bodies), not as the text
+/// snapshots hold.
+pub struct AsJson(pub StoredJob);
+
+impl Serialize for AsJson {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.json().serialize(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use helios_api::{JobId, PortMapping};
+
+    use super::*;
+
+    fn job() -> Job {
+        let mut j = Job::new(JobId::full("web", "1", "a".repeat(40)), "nginx");
+        j.token = "secret".into();
+        j.env.insert("K".into(), "V \"quoted\"".into());
+        j.ports
+            .insert("http".into(), PortMapping::with_external(80, 8080));
+        j.ports.insert("admin".into(), PortMapping::of(81));
+        j
+    }
+
+    #[test]
+    fn a_stored_job_gives_back_the_same_job_and_its_hot_fields() {
+        let stored = StoredJob::new(&job());
+        assert_eq!(stored.job(), job());
+        assert_eq!(stored.token(), "secret");
+        assert_eq!(stored.static_ports(), [8080]);
+        assert_eq!(stored.expires(), None);
+        assert_eq!(stored.json().get(), serde_json::to_string(&job()).unwrap());
+        assert_eq!(
+            serde_json::to_string(&AsJson(stored.clone())).unwrap(),
+            serde_json::to_string(&job()).unwrap()
+        );
+    }
+
+    #[test]
+    fn snapshots_hold_the_text_and_still_read_the_job_itself() {
+        let stored = StoredJob::new(&job());
+        let packed = rmp_serde::to_vec_named(&stored).unwrap();
+        let back: StoredJob = rmp_serde::from_slice(&packed).unwrap();
+        assert_eq!(back, stored);
+        // An earlier snapshot held the Job struct.
+        let old = rmp_serde::to_vec_named(&job()).unwrap();
+        let back: StoredJob = rmp_serde::from_slice(&old).unwrap();
+        assert_eq!(back, stored);
+        let back: StoredJob =
+            serde_json::from_str(&serde_json::to_string(&job()).unwrap()).unwrap();
+        assert_eq!(back, stored);
+        assert!(serde_json::from_str::<StoredJob>("\"not json\"").is_err());
+    }
+}
