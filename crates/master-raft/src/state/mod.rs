@@ -453,6 +453,13 @@ mod idempotent_tests {
         job.with_hash()
     }
 
+    /// Creates job `name:1`, stamped `created`.
+    fn create(name: &str, created: i64) -> Command {
+        Command::CreateJob {
+            job: job(name, created).into(),
+        }
+    }
+
     fn keyed(key: &str, fingerprint: &str, now_ms: i64, command: Command) -> Command {
         Command::Idempotent {
             key: key.into(),
@@ -465,64 +472,25 @@ mod idempotent_tests {
     #[test]
     fn a_retried_create_gets_its_first_answer_and_changes_nothing() {
         let mut s = State::default();
-        let first = s.apply_owned(
-            1,
-            keyed(
-                "k",
-                "f",
-                10,
-                Command::CreateJob {
-                    job: job("a", 1).into(),
-                },
-            ),
-        );
+        let first = s.apply_owned(1, keyed("k", "f", 10, create("a", 1)));
         let CommandResult::JobCreated { id } = first.clone() else {
             panic!("{first:?}")
         };
         // The retry was stamped anew by another leader: another `created`, another hash.
-        let retry = keyed(
-            "k",
-            "f",
-            20,
-            Command::CreateJob {
-                job: job("a", 2).into(),
-            },
-        );
+        let retry = keyed("k", "f", 20, create("a", 2));
         assert_eq!(s.apply_owned(2, retry), first);
         assert_eq!(s.jobs.len(), 1);
         assert!(s.jobs.contains_key(&id));
         // Without the key, the same job is refused as Helios refuses it.
-        let again = s.apply_owned(
-            3,
-            Command::CreateJob {
-                job: job("a", 3).into(),
-            },
-        );
+        let again = s.apply_owned(3, create("a", 3));
         assert!(matches!(again, CommandResult::JobAlreadyExists { .. }));
     }
 
     #[test]
     fn a_key_reused_for_another_request_is_refused_and_changes_nothing() {
         let mut s = State::default();
-        s.apply_owned(
-            1,
-            keyed(
-                "k",
-                "f",
-                10,
-                Command::CreateJob {
-                    job: job("a", 1).into(),
-                },
-            ),
-        );
-        let other = keyed(
-            "k",
-            "g",
-            11,
-            Command::CreateJob {
-                job: job("b", 1).into(),
-            },
-        );
+        s.apply_owned(1, keyed("k", "f", 10, create("a", 1)));
+        let other = keyed("k", "g", 11, create("b", 1));
         assert_eq!(s.apply_owned(2, other), CommandResult::IdempotencyKeyReused);
         assert_eq!(s.jobs.len(), 1);
         assert_eq!(s.idempotency.len(), 1);
@@ -531,12 +499,7 @@ mod idempotent_tests {
     #[test]
     fn a_retried_remove_gets_ok_not_job_not_found() {
         let mut s = State::default();
-        let CommandResult::JobCreated { id } = s.apply_owned(
-            1,
-            Command::CreateJob {
-                job: job("a", 1).into(),
-            },
-        ) else {
+        let CommandResult::JobCreated { id } = s.apply_owned(1, create("a", 1)) else {
             panic!("not created")
         };
         let remove = || Command::RemoveJob {
@@ -557,12 +520,7 @@ mod idempotent_tests {
     #[test]
     fn a_snapshot_without_the_key_table_installs_with_an_empty_one() {
         let mut s = State::default();
-        s.apply_owned(
-            1,
-            Command::CreateJob {
-                job: job("a", 1).into(),
-            },
-        );
+        s.apply_owned(1, create("a", 1));
         let mut older = serde_json::to_value(&s).unwrap();
         older.as_object_mut().unwrap().remove("idempotency");
         for bytes in [
