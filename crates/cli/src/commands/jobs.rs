@@ -4,7 +4,6 @@
 //! `-f` prints full ids, `-q` ids only, `-y` only jobs deployed somewhere.
 //! A pattern that matches nothing prints `job pattern <p> matched no jobs`
 //! (`{ }` with `--json`, nothing with `-q`) and exits 1.
-
 //!
 //! A listing of many jobs is decoded as it arrives and keeps only what the output needs of
 //! each job (see [`crate::streamed`]); the table is written line by line.

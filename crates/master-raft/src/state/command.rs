@@ -19,9 +19,9 @@ pub enum Command {
     },
     /// Creates a job. `created` and the hash are filled in by the leader.
     CreateJob {
-        /// The validated job with its full id; shared with the state once applied (a log
-        /// entry in memory and the state hold one copy), and small inline, so that every log
-        /// entry is.
+        /// The validated job with its full id. Shared: `apply` takes the command from a copy
+        /// of the log entry the store's tail keeps, which then copies no job; and small
+        /// inline, so that every log entry is.
         job: Arc<Job>,
     },
     /// Removes a job that is deployed nowhere, if the token matches; also its history.

@@ -143,7 +143,7 @@ impl State {
     /// into the state instead of being copied.
     pub fn apply_owned(&mut self, index: u64, command: Command) -> CommandResult {
         match command {
-            Command::CreateJob { job } => self.create_job(index, job),
+            Command::CreateJob { job } => self.create_job(index, &job),
             Command::Idempotent {
                 key,
                 fingerprint,
@@ -186,7 +186,7 @@ impl State {
                 }
                 CommandResult::ClusterId(self.cluster_id.clone().unwrap_or_default())
             }
-            Command::CreateJob { job } => self.create_job(index, job.clone()),
+            Command::CreateJob { job } => self.create_job(index, job),
             Command::RemoveJob { id, token } => self.remove_job(id, token),
             Command::RegisterHost { name, id, now_ms } => {
                 let result = self.register_host(index, name, id, *now_ms);
