@@ -6,6 +6,7 @@
 //! * no write answered 503 took effect (503 promises nothing was written; a client that gets
 //!   one gives up on that key and checks the job at the end);
 //! * every acknowledged create is on every member, and every acknowledged delete is gone;
+//! * every member ends with the same jobs, whatever the clients learnt;
 //! * every key retried (after a lost answer, a timeout or a 504 `UNKNOWN_OUTCOME`, and once
 //!   more on purpose after its answer) got its first answer, never `JOB_ALREADY_EXISTS` for its
 //!   own earlier attempt.
@@ -297,11 +298,7 @@ async fn scenario(mut cluster: Cluster, rounds: usize) {
         let url = m.url();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let jobs = stale_jobs(&http, &url).await;
-            let names: BTreeMap<String, String> = jobs
-                .iter()
-                .map(|id| (id.split(':').next().unwrap().to_string(), id.clone()))
-                .collect();
+            let names = stale_names(&http, &url).await;
             let missing: Vec<_> = must_exist
                 .iter()
                 .filter(|(name, id)| names.get(*name) != Some(*id))
@@ -313,13 +310,66 @@ async fn scenario(mut cluster: Cluster, rounds: usize) {
             if missing.is_empty() && unwanted.is_empty() {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "member {url}: missing {missing:?}, present but must not be {unwanted:?}\n{}",
+            if Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            // What each member holds of the names in question, and what the clients did with
+            // them, so that a failure tells a lost write from a lying answer.
+            let named: BTreeSet<&str> = missing
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .chain(unwanted.iter().map(|name| name.as_str()))
+                .collect();
+            let mut held = String::new();
+            for other in &cluster.masters {
+                let names = stale_names(&http, &other.url()).await;
+                let have: Vec<_> = named.iter().map(|n| (n, names.get(*n))).collect();
+                held.push_str(&format!("  {}: {have:?}\n", other.url()));
+            }
+            let history: Vec<_> = logs
+                .iter()
+                .filter(|(_, log)| match &log.op {
+                    Op::Create(name) => named.contains(name.as_str()),
+                    Op::Delete(id) => named.contains(id.split(':').next().unwrap_or_default()),
+                })
+                .collect();
+            panic!(
+                "member {url}: missing {missing:?}, present but must not be {unwanted:?}\n\
+                 held by each member:\n{held}writes on those names: {history:#?}\n{}",
                 m.log_tail()
             );
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    // Writes whose outcome no client learnt (504 to the end) must still be the same on every
+    // member: the members' states are one state.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut states = Vec::new();
+        for m in &cluster.masters {
+            states.push(stale_names(&http, &m.url()).await);
+        }
+        let first = &states[0];
+        let mut differ = Vec::new();
+        for (i, other) in states.iter().enumerate().skip(1) {
+            let names: Vec<&String> = first
+                .keys()
+                .chain(other.keys())
+                .filter(|k| other.get(*k) != first.get(*k))
+                .collect();
+            if !names.is_empty() {
+                differ.push((i, names));
+            }
+        }
+        if differ.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "members hold different jobs (names that differ from member 0's): {differ:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -404,14 +454,18 @@ async fn wait_new_leader(cluster: &Cluster, faults: &Faults, old: usize) {
     }
 }
 
-/// The job ids one member has applied, read from its own state.
-async fn stale_jobs(http: &reqwest::Client, url: &str) -> BTreeSet<String> {
+/// The jobs one member has applied, read from its own state: name to full id.
+async fn stale_names(http: &reqwest::Client, url: &str) -> BTreeMap<String, String> {
     let Ok(resp) = http.get(format!("{url}/jobs?stale=true")).send().await else {
-        return BTreeSet::new();
+        return BTreeMap::new();
     };
     resp.json::<BTreeMap<String, Value>>()
         .await
-        .map(|jobs| jobs.into_keys().collect())
+        .map(|jobs| {
+            jobs.into_keys()
+                .map(|id| (id.split(':').next().unwrap_or_default().to_string(), id))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

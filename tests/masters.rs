@@ -465,8 +465,13 @@ async fn join_adds_a_member_at_runtime() {
     .await;
 }
 
-/// The highest Raft term `url`'s member reports in its metrics.
+/// The Raft term `url`'s member reports in its metrics.
 async fn raft_term(client: &reqwest::Client, url: &str) -> Option<u64> {
+    raft_gauge(client, url, "helios_master_raft_term").await
+}
+
+/// One of the Raft gauges `url`'s member reports in its metrics.
+async fn raft_gauge(client: &reqwest::Client, url: &str, name: &str) -> Option<u64> {
     let text = client
         .get(format!("{url}/metrics"))
         .timeout(Duration::from_secs(2))
@@ -477,9 +482,71 @@ async fn raft_term(client: &reqwest::Client, url: &str) -> Option<u64> {
         .await
         .ok()?;
     text.lines()
-        .find_map(|l| l.strip_prefix("helios_master_raft_term "))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map(|v| v as u64)
+}
+
+/// A leader killed and restarted stands for election in a new term; it never resumes its old
+/// term. Resuming, it would number new entries from the end of its own log, which lost what
+/// it had not synced yet, while a follower may hold those entries: two different entries under
+/// one log id, and a member whose state lacks a committed write. The followers are paused
+/// while the leader restarts, so that nobody else can make it a follower first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_leader_does_not_resume_its_term() {
+    use helios_testkit::Fault;
+    let mut cluster = Cluster::start(3).await;
+    let client = reqwest::Client::new();
+    let urls = cluster.urls();
+    let leader = cluster.wait_leader(Duration::from_secs(30)).await;
+    assert!(
+        create_acknowledged(&client, &urls[leader], "before")
+            .await
+            .is_some()
+    );
+    let term = raft_term(&client, &urls[leader])
+        .await
+        .expect("leader's term");
+    let followers = [(leader + 1) % 3, (leader + 2) % 3];
+    for f in followers {
+        cluster.inject(f, Fault::Pause);
+    }
+    cluster.inject(leader, Fault::Kill);
+    cluster.inject(leader, Fault::Restart);
+    eventually(
+        Duration::from_secs(30),
+        "the restarted leader serves its metrics",
+        || {
+            let (client, url) = (client.clone(), urls[leader].clone());
+            async move { raft_term(&client, &url).await }
+        },
+    )
+    .await;
+    // Several election timeouts (600-1200 ms in tests) while it is alone.
+    for _ in 0..15 {
+        let leads = raft_gauge(&client, &urls[leader], "helios_master_raft_is_leader").await;
+        assert_ne!(
+            leads,
+            Some(1),
+            "the restarted master leads again, in term {:?}, without an election",
+            raft_term(&client, &urls[leader]).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for f in followers {
+        cluster.inject(f, Fault::Resume);
+    }
+    let new_leader = cluster.wait_leader(Duration::from_secs(30)).await;
+    let new_term = raft_term(&client, &urls[new_leader]).await.expect("term");
+    assert!(
+        new_term > term,
+        "term {new_term} after the restart, {term} before"
+    );
+    assert!(
+        create_acknowledged(&client, &urls[new_leader], "after")
+            .await
+            .is_some()
+    );
 }
 
 /// Pre-Vote: a follower cut off from the others for many election timeouts asks whether it

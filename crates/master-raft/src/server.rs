@@ -104,6 +104,12 @@ pub async fn serve(
         // win (isolated, behind, or too early while its peer still holds the leader's lease)
         // neither disturbs a live leader nor splits the vote of the next election.
         enable_pre_vote: Some(true),
+        // A leader that restarts stands for election again instead of resuming its term.
+        // Resuming, it numbers new entries from the end of its own log, which lost what it
+        // had not yet synced when it died; a follower may already hold those entries, and
+        // would then keep a different entry under the same log id for good (seen in the
+        // exactly-once fault test: one member's state lacked a committed job).
+        enable_leader_restore: Some(false),
         ..Default::default()
     }
     .validate()

@@ -642,10 +642,21 @@ where
             .map_err(|_| lock_poisoned())?
             .latest
             .clone();
-        match latest {
-            Some(committed) => Ok(committed),
-            None => Ok(self.get_meta::<Option<LogIdOf<C>>>(COMMITTED)?.flatten()),
+        if let Some(committed) = latest {
+            return Ok(committed);
         }
+        // Written ahead of the entries it covers (openraft commits entries the writer has
+        // queued but not yet synced), the stored hint can pass the end of the log a crash
+        // left: openraft would then fail to re-apply entries that are gone, and the member
+        // could not start. The log a crash leaves is a prefix of the log as it was, so its
+        // entries up to the hint are committed.
+        let stored = self.get_meta::<Option<LogIdOf<C>>>(COMMITTED)?.flatten();
+        let last = self.tail()?.last.clone();
+        Ok(match (stored, last) {
+            (Some(hint), Some(last)) if hint.index() > last.index() => Some(last),
+            (Some(_), None) => None,
+            (stored, _) => stored,
+        })
     }
 
     async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> io::Result<()>

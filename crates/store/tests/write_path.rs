@@ -1,12 +1,14 @@
 //! Tests of the write-path helpers: range deletes without value copies, and the committed-id
-//! hint that is written only now and then but always a lower bound.
+//! hint that is written only now and then but always a lower bound, never past the log's end.
 
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
 use helios_store::{KvBackend, LogStore, Op, SledBackend, Tree};
-use openraft::storage::RaftLogStorage;
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, RaftLogStorage};
+use openraft::type_config::TypeConfigExt;
 
 openraft::declare_raft_types!(
     /// A small type config for these tests.
@@ -63,6 +65,14 @@ fn log_id(index: u64) -> openraft::alias::LogIdOf<TestConfig> {
     )
 }
 
+/// Appends entries `from..=to` and waits until they are synced.
+async fn append_synced(log: &mut LogStore<TestConfig>, from: u64, to: u64) {
+    let (tx, rx) = TestConfig::oneshot();
+    let entries = (from..=to).map(|i| RaftEntry::new_normal(log_id(i), i.to_string()));
+    log.append(entries, IOFlushed::signal(tx)).await.unwrap();
+    rx.await.unwrap().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_hint_is_exact_in_memory_and_a_recent_lower_bound_on_disk() {
     let dir = tempfile::tempdir().unwrap();
@@ -71,6 +81,7 @@ async fn committed_hint_is_exact_in_memory_and_a_recent_lower_bound_on_disk() {
         let backend: Arc<dyn KvBackend> = Arc::new(SledBackend::open(dir.path()).unwrap());
         let mut log = LogStore::<TestConfig>::new(backend.clone()).unwrap();
         assert_eq!(log.read_committed().await.unwrap(), None);
+        append_synced(&mut log, 1, last).await;
         for i in 1..=last {
             log.save_committed(Some(log_id(i))).await.unwrap();
         }
@@ -94,4 +105,25 @@ async fn committed_hint_is_exact_in_memory_and_a_recent_lower_bound_on_disk() {
         "{on_disk:?} is beyond the last commit"
     );
     assert!(on_disk.index + 1024 > last, "{on_disk:?} is too old");
+}
+
+/// A hint stored ahead of the entries it covers (a crash took them) reads as the log's last
+/// entry: openraft re-applies the log up to the hint at start-up, and a hint past the end
+/// would keep the member from starting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_hint_past_the_end_of_the_log_reads_as_its_last_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let backend: Arc<dyn KvBackend> = Arc::new(SledBackend::open(dir.path()).unwrap());
+        let mut log = LogStore::<TestConfig>::new(backend.clone()).unwrap();
+        append_synced(&mut log, 1, 100).await;
+        for i in 1..=3000 {
+            log.save_committed(Some(log_id(i))).await.unwrap();
+        }
+        backend.sync().unwrap();
+        log.close().await.unwrap();
+    }
+    let backend: Arc<dyn KvBackend> = Arc::new(reopen(dir.path()));
+    let mut log = LogStore::<TestConfig>::new(backend).unwrap();
+    assert_eq!(log.read_committed().await.unwrap(), Some(log_id(100)));
 }

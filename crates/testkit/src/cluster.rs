@@ -62,7 +62,10 @@ impl Default for ClusterOptions {
             .map(String::from)
             .to_vec(),
             extra_args: Vec::new(),
-            log_filter: Some("info,openraft=warn".into()),
+            // `HELIOS_TEST_LOG` (a tracing filter) makes the masters of a test say more.
+            log_filter: Some(
+                std::env::var("HELIOS_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+            ),
             die_with_parent: false,
         }
     }
@@ -121,6 +124,9 @@ impl Cluster {
     ) -> anyhow::Result<Cluster> {
         let mut builder = tempfile::Builder::new();
         builder.prefix(&opts.dir_prefix);
+        // `HELIOS_KEEP_TEST_DATA=1` leaves the masters' data and logs behind for a post-mortem.
+        let keep = std::env::var_os("HELIOS_KEEP_TEST_DATA").is_some();
+        builder.disable_cleanup(keep);
         let dir = match &opts.data_root {
             Some(root) => {
                 std::fs::create_dir_all(root)?;
@@ -128,6 +134,9 @@ impl Cluster {
             }
             None => builder.tempdir()?,
         };
+        if keep {
+            eprintln!("keeping the masters' data in {}", dir.path().display());
+        }
         let ports = free_ports(opts.size * 2);
         let launch = Launch {
             program: opts.master_bin.clone(),

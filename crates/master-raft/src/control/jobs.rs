@@ -344,3 +344,42 @@ pub fn history_of(s: &State, id: &str) -> TaskStatusEvents {
         status: TaskStatusEventsStatus::Ok,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Listings walk the map with the cursor: every kept entry once, in key order, also from
+    /// maps built by inserts and removes that share nodes with earlier copies.
+    #[test]
+    fn the_cursor_yields_every_kept_entry_once_in_order() {
+        let mut map: OrdMap<String, usize> = OrdMap::new();
+        let mut copies = Vec::new();
+        let mut seed = 7u64;
+        for step in 0..20_000usize {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let key = format!("x{}n{}", (seed >> 33) % 16, (seed >> 40) % 3000);
+            if (seed >> 20).is_multiple_of(3) {
+                map.remove(&key);
+            } else {
+                map.insert(key, step);
+            }
+            if step % 97 == 0 {
+                copies.push(map.clone());
+            }
+        }
+        copies.push(map);
+        let keep = |k: &String| k.contains("n1");
+        for copy in copies {
+            let walked: Vec<(String, usize)> = OrdMapCursor::new(copy.clone(), keep).collect();
+            let expected: Vec<(String, usize)> = copy
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            assert_eq!(walked, expected);
+        }
+    }
+}
