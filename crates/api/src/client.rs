@@ -444,27 +444,40 @@ impl Client {
     }
 
     /// Jobs whose full id contains `query`, optionally only those deployed on a host whose
-    /// name matches the regex `host_pattern`.
+    /// name matches the regex `host_pattern`; every page of the listing, taken in turn.
     pub async fn list_jobs(
         &self,
         query: &str,
         host_pattern: Option<&str>,
     ) -> Result<BTreeMap<String, Job>, ClientError> {
-        let req = v1::ListJobsRequest {
+        let mut req = v1::ListJobsRequest {
             query: query.to_string(),
             host_pattern: host_pattern.unwrap_or_default().to_string(),
-            stale: false,
+            ..Default::default()
         };
-        let resp = self
-            .unary(|mut c| {
-                let req = req.clone();
-                async move { c.list_jobs(req).await }
-            })
-            .await?;
-        resp.jobs
-            .into_iter()
-            .map(|e| Ok((e.job_id, typed(e.job, "job")?)))
-            .collect()
+        let mut jobs = BTreeMap::new();
+        loop {
+            let page = self
+                .unary(|mut c| {
+                    let req = req.clone();
+                    async move { c.list_jobs(req).await }
+                })
+                .await?;
+            for entry in page.jobs {
+                jobs.insert(entry.job_id, typed(entry.job, "job")?);
+            }
+            if page.next_page_token.is_empty() {
+                return Ok(jobs);
+            }
+            // Pages go forward in id order; a token that does not would never end.
+            if page.next_page_token <= req.page_token {
+                return Err(ClientError::Decode(format!(
+                    "ListJobs answered page token {:?} after {:?}: pages must go forward",
+                    page.next_page_token, req.page_token
+                )));
+            }
+            req.page_token = page.next_page_token;
+        }
     }
 
     /// Removes a job deployed nowhere; `token` must be the job's (`""` when it has none).

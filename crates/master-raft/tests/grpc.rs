@@ -1050,3 +1050,90 @@ async fn a_watch_sees_a_group_created_its_status_changing_and_its_removal() {
     assert_eq!(filtered, vec![Some(Idle), Some(Active), Some(Failed), None]);
     m.shutdown().await;
 }
+
+/// `ListJobs` answers in pages, bounded by count (`page_size`, 1,000 when 0) and by size (under
+/// the 4 MiB a gRPC client accepts by default, whatever the jobs' size); each page's token
+/// leads to the next, and the typed client follows them to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn list_jobs_answers_in_pages() {
+    let mut m = Master::single(&[]).await;
+    wait_serving(&m).await;
+    let client = Client::new([m.http.as_str()]).unwrap();
+    let mut created = Vec::new();
+    for i in 0..25 {
+        created.push(
+            client
+                .create_job(&job(&format!("small{i:02}"), "1"), None)
+                .await
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // Ten jobs of 400 KB each: 4 MB in all.
+    for i in 0..10 {
+        let big: Job = serde_json::from_value(serde_json::json!({
+            "id": format!("big{i}:1"),
+            "image": "foo/bar:1",
+            "env": {"PADDING": "p".repeat(400_000)},
+        }))
+        .unwrap();
+        created.push(client.create_job(&big, None).await.unwrap().to_string());
+    }
+    created.sort();
+
+    // By count: 10, 10, 5.
+    let mut raw = v1::helios_client::HeliosClient::new(channel(&m).await);
+    let mut req = v1::ListJobsRequest {
+        query: "small".into(),
+        page_size: 10,
+        ..Default::default()
+    };
+    let mut pages = Vec::new();
+    loop {
+        let page = raw.list_jobs(req.clone()).await.unwrap().into_inner();
+        pages.push(
+            page.jobs
+                .iter()
+                .map(|e| e.job_id.clone())
+                .collect::<Vec<_>>(),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        req.page_token = page.next_page_token;
+    }
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![10, 10, 5]
+    );
+    let small: Vec<String> = created
+        .iter()
+        .filter(|id| id.starts_with("small"))
+        .cloned()
+        .collect();
+    assert_eq!(pages.concat(), small);
+
+    // By size: a client with gRPC's default 4 MiB limit reads every page.
+    let mut req = v1::ListJobsRequest {
+        query: "big".into(),
+        ..Default::default()
+    };
+    let mut big = Vec::new();
+    let mut page_count = 0;
+    loop {
+        let page = raw.list_jobs(req.clone()).await.unwrap().into_inner();
+        page_count += 1;
+        assert!(!page.jobs.is_empty());
+        big.extend(page.jobs.into_iter().map(|e| e.job_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        req.page_token = page.next_page_token;
+    }
+    assert!(page_count >= 2, "4 MB of jobs in {page_count} page");
+    assert_eq!(big.len(), 10);
+
+    let all = client.list_jobs("", None).await.unwrap();
+    assert_eq!(all.into_keys().collect::<Vec<_>>(), created);
+    m.shutdown().await;
+}

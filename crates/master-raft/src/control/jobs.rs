@@ -144,7 +144,8 @@ pub async fn job(
 }
 
 /// The jobs whose full id contains `query` and, with a non-empty `host_pattern` (a regular
-/// expression), that are deployed on a host whose name matches it; in id order.
+/// expression), that are deployed on a host whose name matches it; in id order, from the first
+/// id after `after` when one is given (the next page of a paged listing).
 ///
 /// The iterator reads an O(1) copy of the state taken at the read (later writes do not show)
 /// and copies each job only when it is reached, so a listing of every job never holds them
@@ -153,6 +154,7 @@ pub async fn jobs(
     node: &Node,
     query: &str,
     host_pattern: &str,
+    after: Option<String>,
     freshness: Freshness,
 ) -> Result<impl Iterator<Item = (String, Versioned<StoredJob>)> + Send + 'static, Error> {
     let host_pattern = pattern(host_pattern, "INVALID_HOST_PATTERN", "hostPattern")?;
@@ -162,7 +164,7 @@ pub async fn jobs(
     })
     .await?;
     let query = query.to_string();
-    Ok(OrdMapCursor::new(all, move |id: &String| {
+    Ok(OrdMapCursor::new(all, after, move |id: &String| {
         id.contains(&query) && on_hosts.as_ref().is_none_or(|ids| ids.contains(id))
     }))
 }
@@ -176,8 +178,8 @@ fn jobs_on_hosts(s: &State, host_pattern: &regex::Regex) -> HashSet<String> {
         .collect()
 }
 
-/// Walks an owned persistent map in key order, yielding a copy of each entry whose key `keep`
-/// accepts (entries left out are never copied).
+/// Walks an owned persistent map in key order from after a key (or from the start), yielding a
+/// copy of each entry whose key `keep` accepts (entries left out are never copied).
 struct OrdMapCursor<V, F> {
     map: OrdMap<String, V>,
     after: Option<String>,
@@ -185,12 +187,8 @@ struct OrdMapCursor<V, F> {
 }
 
 impl<V, F> OrdMapCursor<V, F> {
-    fn new(map: OrdMap<String, V>, keep: F) -> Self {
-        Self {
-            map,
-            after: None,
-            keep,
-        }
+    fn new(map: OrdMap<String, V>, after: Option<String>, keep: F) -> Self {
+        Self { map, after, keep }
     }
 }
 
@@ -373,13 +371,25 @@ mod tests {
         copies.push(map);
         let keep = |k: &String| k.contains("n1");
         for copy in copies {
-            let walked: Vec<(String, usize)> = OrdMapCursor::new(copy.clone(), keep).collect();
+            let walked: Vec<(String, usize)> =
+                OrdMapCursor::new(copy.clone(), None, keep).collect();
             let expected: Vec<(String, usize)> = copy
                 .iter()
                 .filter(|(k, _)| keep(k))
                 .map(|(k, v)| (k.clone(), *v))
                 .collect();
             assert_eq!(walked, expected);
+            // Resumed after any key, present or not: the rest of the same walk.
+            for after in ["x3n1", "x3n1500", "x9"] {
+                let rest: Vec<(String, usize)> =
+                    OrdMapCursor::new(copy.clone(), Some(after.to_string()), keep).collect();
+                let expected_rest: Vec<(String, usize)> = expected
+                    .iter()
+                    .filter(|(k, _)| k.as_str() > after)
+                    .cloned()
+                    .collect();
+                assert_eq!(rest, expected_rest, "after {after}");
+            }
         }
     }
 }

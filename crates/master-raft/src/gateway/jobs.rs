@@ -76,7 +76,7 @@ pub async fn create(
 pub async fn list(State(node): State<Node>, q: Params) -> Result<Response, ApiError> {
     let q = params(q)?;
     let get = |k: &str| q.get(k).map_or("", String::as_str);
-    let found = jobs::jobs(&node, get("q"), get("hostPattern"), stale(&q)).await?;
+    let found = jobs::jobs(&node, get("q"), get("hostPattern"), None, stale(&q)).await?;
     Ok(json_stream::object_response(
         found.map(|(id, j)| (id, AsJson(j.value))),
     ))

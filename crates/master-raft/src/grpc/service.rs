@@ -28,6 +28,14 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
 use super::MAX_MESSAGE;
+
+/// Jobs in one `ListJobs` answer when the request does not say.
+const LIST_PAGE_DEFAULT: usize = 1000;
+/// The most jobs in one `ListJobs` answer, whatever the request asks.
+const LIST_PAGE_MAX: usize = 10_000;
+/// A `ListJobs` answer ends before a job that would take it past this size (it always holds
+/// one job): under the 4 MiB that gRPC clients accept by default, whatever the jobs' size.
+const LIST_PAGE_BYTES: usize = 3 << 20;
 use super::error::{from_control, invalid_job, outcome, refusal, status, with_leader};
 use super::watch::{self, WatchLimit};
 use crate::control::deployments::{self, DeployRequest};
@@ -436,16 +444,39 @@ impl Helios for HeliosApi {
             at_leader!(self, req, list_jobs);
         }
         let req = req.into_inner();
+        let page_size = match req.page_size {
+            0 => LIST_PAGE_DEFAULT,
+            n => (n as usize).min(LIST_PAGE_MAX),
+        };
+        let after = (!req.page_token.is_empty()).then_some(req.page_token);
         let found = jobs::jobs(
             &self.node,
             &req.query,
             &req.host_pattern,
+            after,
             freshness(req.stale),
         )
         .await
         .map_err(|e| self.failed(e))?;
-        let jobs = found.map(|(id, j)| job_entry(id, j)).collect();
-        Ok(Response::new(v1::ListJobsResponse { jobs }))
+        let (mut jobs, mut bytes, mut more) = (Vec::new(), 0, false);
+        for (id, job) in found {
+            let entry = job_entry(id, job);
+            let len = prost::Message::encoded_len(&entry);
+            if jobs.len() == page_size || (!jobs.is_empty() && bytes + len > LIST_PAGE_BYTES) {
+                more = true;
+                break;
+            }
+            bytes += len;
+            jobs.push(entry);
+        }
+        let next_page_token = match jobs.last() {
+            Some(last) if more => last.job_id.clone(),
+            _ => String::new(),
+        };
+        Ok(Response::new(v1::ListJobsResponse {
+            jobs,
+            next_page_token,
+        }))
     }
 
     async fn remove_job(
