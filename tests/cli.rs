@@ -232,3 +232,69 @@ async fn deployment_group_commands_against_a_cluster() {
     );
     assert!(said.contains("Unknown deployment group: web"), "{said}");
 }
+
+/// `helios jobs` counts the hosts each job is deployed on (HOSTS) and `-y` keeps the deployed
+/// ones; the counts come from `POST /jobs/statuses?fields=deployments`, which answers only the
+/// deployments (and refuses another `fields` with a JSON 400).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_counts_the_hosts_each_job_is_deployed_on() {
+    let cluster = Cluster::start(1).await;
+    cluster.wait_leader(Duration::from_secs(30)).await;
+    let url = cluster.masters[0].url();
+    let http = reqwest::Client::new();
+    for host in ["h1", "h2"] {
+        let r = http
+            .put(format!("{url}/hosts/{host}?id=id-{host}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let id = |out: String| out.trim().to_string();
+    let placed = id(ok(&helios(
+        &[&url],
+        &["create", "-q", "placed:1", "busybox"],
+    )));
+    let idle = id(ok(&helios(&[&url], &["create", "-q", "idle:1", "busybox"])));
+    ok(&helios(&[&url], &["deploy", "placed:1", "h1", "h2"]));
+
+    let table = ok(&helios(&[&url], &["jobs"]));
+    let hosts_of = |name: &str| {
+        table
+            .lines()
+            .find_map(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                (cols.get(1) == Some(&name)).then(|| cols[3].to_string())
+            })
+            .unwrap_or_else(|| panic!("no line for {name}: {table}"))
+    };
+    assert_eq!(hosts_of("placed"), "2", "{table}");
+    assert_eq!(hosts_of("idle"), "0", "{table}");
+    let deployed = ok(&helios(&[&url], &["jobs", "-y", "-q", "-f"]));
+    assert_eq!(deployed.trim(), placed, "{deployed}");
+
+    let statuses = |fields: &str| {
+        http.post(format!("{url}/jobs/statuses?fields={fields}"))
+            .json(&[&placed, &idle])
+            .send()
+    };
+    let r = statuses("deployments").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body[&placed].as_object().unwrap().len(), 1, "{body}");
+    let hosts: Vec<&String> = body[&placed]["deployments"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(hosts, ["h1", "h2"], "{body}");
+    assert_eq!(
+        body[&idle],
+        serde_json::json!({"deployments": {}}),
+        "{body}"
+    );
+    let r = statuses("everything").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "INVALID_FIELDS", "{body}");
+}

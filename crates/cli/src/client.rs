@@ -588,7 +588,11 @@ impl HeliosClient {
                 && let Some(batch) = batches.next()
             {
                 let (client, decode) = (self.clone(), decode.clone());
-                let request = Request::new(Method::POST, &["jobs", "statuses"]).json(&batch);
+                // Only the deployments (a Helios master ignores `fields` and sends whole
+                // statuses, which decode the same).
+                let request = Request::new(Method::POST, &["jobs", "statuses"])
+                    .query("fields", "deployments")
+                    .json(&batch);
                 in_flight.spawn(async move { client.exchange(&request, Some(&decode)).await });
             }
             let Some(done) = in_flight.join_next().await else {
@@ -1523,7 +1527,10 @@ mod tests {
         assert_eq!(counts.get("a:1:x"), Some(&2));
         assert_eq!(counts.get("b:1:y"), Some(&0));
         let seen = seen.lock().unwrap();
-        assert_eq!(seen[0].line, "POST /jobs/statuses?user=alice");
+        assert_eq!(
+            seen[0].line,
+            "POST /jobs/statuses?user=alice&fields=deployments"
+        );
         assert_eq!(seen[0].body, r#"["a:1:x","b:1:y"]"#);
         assert!(
             seen[0]

@@ -13,7 +13,7 @@ use imbl::OrdMap;
 use super::{Error, Freshness, Outcome, pattern, read};
 use crate::exactly_once::WriteKey;
 use crate::node::Node;
-use crate::state::{Command, CommandResult, State, StoredJob, Versioned};
+use crate::state::{AsJson, Command, CommandResult, State, StoredJob, Versioned};
 
 /// Parses a job id that must be fully qualified (`name:version:hash`); `INVALID_ID` otherwise.
 pub fn full_id(raw: &str) -> Result<JobId, Error> {
@@ -213,7 +213,7 @@ impl<V: Clone, F: Fn(&String) -> bool> Iterator for OrdMapCursor<V, F> {
 /// The status of one job in `s`: its deployments and the task statuses agents reported.
 pub fn status_of(s: &State, id: &str) -> Option<JobStatus> {
     let job = s.jobs.get(id)?.value.job();
-    let (deployments, task_statuses) = placements(s, &BTreeSet::from([id.to_string()]))
+    let (deployments, task_statuses) = placements(s, &BTreeSet::from([id.to_string()]), true)
         .remove(id)
         .unwrap_or_default();
     Some(JobStatus {
@@ -237,7 +237,8 @@ pub async fn job_status(node: &Node, id: &str) -> Result<(String, JobStatus), Er
 pub async fn job_statuses(
     node: &Node,
     ids: &[String],
-) -> Result<impl Iterator<Item = (String, JobStatus)> + Send + 'static, Error> {
+    fields: StatusFields,
+) -> Result<impl Iterator<Item = (String, StoredJobStatus)> + Send + 'static, Error> {
     let wanted = ids
         .iter()
         .map(|raw| {
@@ -247,20 +248,56 @@ pub async fn job_statuses(
         })
         .collect::<Result<BTreeSet<_>, _>>()?;
     let state = node.read(State::clone).await?;
-    let mut placed = placements(&state, &wanted);
+    let whole = fields == StatusFields::All;
+    let mut placed = placements(&state, &wanted, whole);
     let jobs = state.jobs;
     Ok(wanted.into_iter().filter_map(move |id| {
-        let job = jobs.get(&id)?.value.job();
+        let job = jobs.get(&id)?.value.clone();
         let (deployments, task_statuses) = placed.remove(&id).unwrap_or_default();
         Some((
             id,
-            JobStatus {
+            StoredJobStatus {
                 deployments,
-                job,
-                task_statuses,
+                job: whole.then_some(AsJson(job)),
+                task_statuses: whole.then_some(task_statuses),
             },
         ))
     }))
+}
+
+/// What a job status holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFields {
+    /// Helios's `JobStatus`: deployments, the job and task statuses.
+    All,
+    /// Only the deployments (what `helios jobs` counts): a small fraction of the bytes, since
+    /// a job is most of its status.
+    Deployments,
+}
+
+/// A [`JobStatus`] with the job as the state stores it, or only its deployments. Whole, it
+/// serializes to the same bytes as the `JobStatus`, writing the job's JSON as it is instead of
+/// decoding and encoding it again (most of the work of a listing's statuses).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredJobStatus {
+    deployments: BTreeMap<String, Deployment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job: Option<AsJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task_statuses: Option<BTreeMap<String, TaskStatus>>,
+}
+
+impl StoredJobStatus {
+    /// The whole status, its job decoded (a status of [`StatusFields::Deployments`] gets an
+    /// empty job).
+    pub fn decoded(self) -> JobStatus {
+        JobStatus {
+            deployments: self.deployments,
+            job: self.job.map(|j| j.0.job()).unwrap_or_default(),
+            task_statuses: self.task_statuses.unwrap_or_default(),
+        }
+    }
 }
 
 /// The deployments and the task statuses by host of wanted jobs (those that have any).
@@ -287,9 +324,10 @@ fn for_wanted<V>(
     }
 }
 
-/// The [`Placements`] of `wanted` in `s`: each wanted job looked up on every host when they
-/// are few, one pass over every deployment and status when they are many.
-fn placements(s: &State, wanted: &BTreeSet<String>) -> Placements {
+/// The [`Placements`] of `wanted` in `s` (their task statuses only `with_statuses`): each
+/// wanted job looked up on every host when they are few, one pass over every deployment and
+/// status when they are many.
+fn placements(s: &State, wanted: &BTreeSet<String>, with_statuses: bool) -> Placements {
     let mut out = Placements::new();
     let hosts = s.deployments.len() + s.task_statuses.len();
     let entries: usize = s.deployments.values().map(BTreeMap::len).sum::<usize>()
@@ -304,15 +342,17 @@ fn placements(s: &State, wanted: &BTreeSet<String>) -> Placements {
             entry.0.insert(host.clone(), d.clone());
         },
     );
-    for_wanted(
-        &s.task_statuses,
-        wanted,
-        per_job,
-        |id, host, t: &TaskStatus| {
-            let entry = out.entry(id.clone()).or_default();
-            entry.1.insert(host.clone(), t.clone());
-        },
-    );
+    if with_statuses {
+        for_wanted(
+            &s.task_statuses,
+            wanted,
+            per_job,
+            |id, host, t: &TaskStatus| {
+                let entry = out.entry(id.clone()).or_default();
+                entry.1.insert(host.clone(), t.clone());
+            },
+        );
+    }
     out
 }
 
@@ -346,6 +386,38 @@ pub fn history_of(s: &State, id: &str) -> TaskStatusEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Statuses are written from the stored job: the same bytes as Helios's `JobStatus`.
+    #[test]
+    fn a_stored_status_serializes_as_the_job_status() {
+        let mut job = Job::new(JobId::full("web", "1", "a".repeat(40)), "nginx");
+        job.env.insert("K".into(), "V \"q\"".into());
+        let deployments = BTreeMap::from([(
+            "host1".to_string(),
+            serde_json::from_value::<Deployment>(serde_json::json!({
+                "jobId": "web:1:aaaa", "goal": "START"
+            }))
+            .unwrap(),
+        )]);
+        let stored = StoredJobStatus {
+            deployments: deployments.clone(),
+            job: Some(AsJson(StoredJob::new(&job))),
+            task_statuses: Some(BTreeMap::new()),
+        };
+        let written = serde_json::to_string(&stored).unwrap();
+        let status = stored.decoded();
+        assert_eq!(status.job, job);
+        assert_eq!(written, serde_json::to_string(&status).unwrap());
+        // Deployments only: just that field.
+        let counted = StoredJobStatus {
+            deployments,
+            job: None,
+            task_statuses: None,
+        };
+        let written = serde_json::to_value(&counted).unwrap();
+        assert_eq!(written.as_object().unwrap().len(), 1, "{written}");
+        assert_eq!(written["deployments"]["host1"]["goal"], "START");
+    }
 
     /// Listings walk the map with the cursor: every kept entry once, in key order, also from
     /// maps built by inserts and removes that share nodes with earlier copies.

@@ -13,6 +13,7 @@ use helios_api::{
 };
 
 use super::{ApiError, json_stream};
+use crate::control::jobs::StatusFields;
 use crate::control::{Freshness, jobs};
 use crate::exactly_once::WriteKey;
 use crate::node::Node;
@@ -125,15 +126,29 @@ pub async fn status(
     Ok(Json(jobs::job_status(&node, &id).await?.1))
 }
 
-/// `POST /jobs/statuses`: body `["<job id>", …]`; unknown ids are left out. The body is
-/// streamed (see [`json_stream`]).
+/// `POST /jobs/statuses[?fields=deployments]`: body `["<job id>", …]`; unknown ids are left
+/// out. `fields=deployments` (ours, not Helios's: a Helios master ignores it) leaves each
+/// status only its deployments, which is what `helios jobs` counts. The body is streamed (see
+/// [`json_stream`]).
 pub async fn statuses(
     State(node): State<Node>,
+    q: Params,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let q = params(q)?;
+    let fields = match q.get("fields").map(String::as_str) {
+        None => StatusFields::All,
+        Some("deployments") => StatusFields::Deployments,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "INVALID_FIELDS",
+                format!("fields={other}: the only value is deployments"),
+            ));
+        }
+    };
     let ids: Vec<String> = json_body(raw, "BAD_BODY", "a JSON list of job ids")?;
     Ok(json_stream::object_response(
-        jobs::job_statuses(&node, &ids).await?,
+        jobs::job_statuses(&node, &ids, fields).await?,
     ))
 }
 

@@ -39,6 +39,7 @@ const LIST_PAGE_BYTES: usize = 3 << 20;
 use super::error::{from_control, invalid_job, outcome, refusal, status, with_leader};
 use super::watch::{self, WatchLimit};
 use crate::control::deployments::{self, DeployRequest};
+use crate::control::jobs::StatusFields;
 use crate::control::version::{SERVER_VERSION, check};
 use crate::control::{self, Freshness, MemberRole, MemberState, deployment_groups, hosts, jobs};
 use crate::exactly_once::WriteKey;
@@ -502,10 +503,12 @@ impl Helios for HeliosApi {
         req: Request<v1::JobStatusesRequest>,
     ) -> Result<Response<v1::JobStatusesResponse>, Status> {
         at_leader!(self, req, job_statuses);
-        let found = jobs::job_statuses(&self.node, &req.get_ref().job_ids)
+        let found = jobs::job_statuses(&self.node, &req.get_ref().job_ids, StatusFields::All)
             .await
             .map_err(|e| self.failed(e))?;
-        let statuses = found.map(|(id, js)| job_status_response(id, js)).collect();
+        let statuses = found
+            .map(|(id, js)| job_status_response(id, js.decoded()))
+            .collect();
         Ok(Response::new(v1::JobStatusesResponse { statuses }))
     }
 
