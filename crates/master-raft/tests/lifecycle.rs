@@ -61,6 +61,26 @@ async fn after_shutdown_nothing_is_left_and_the_store_reopens_at_once() {
         .filter(|n| !shared_pool(n) && !before.contains(n))
         .collect();
     assert!(left.is_empty(), "threads still running: {left:?}");
+
+    // Started again on its data, the lone member elects itself (a restarted leader never
+    // resumes its term: it stands for election) and has its job.
+    let mut again = InProcessMaster::single_in(&data, &[]).await;
+    again.wait_ready().await;
+    let jobs: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{}/jobs", again.http))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(
+        jobs.as_object()
+            .is_some_and(|j| j.keys().any(|k| k.starts_with("life:1:"))),
+        "{jobs}"
+    );
+    again.stop().expect("master running");
+    again.join().await.expect("serve returns Ok");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,13 +4,13 @@
 //! when it restarts: the cluster's membership stores every member's address, and agents and
 //! clients were given them. A killed master must also refuse connections, as a dead machine
 //! would, so the kit cannot keep the socket bound on the master's behalf and hand it over.
-//! So the kit picks a port below the kernel's ephemeral range (`ip_local_port_range`), checks
-//! that it can bind it, and closes the socket again; the master binds it a moment later. No
-//! outgoing connection can take such a port: a connection's local port comes from the
-//! ephemeral range. (A port the kernel chose for the kit, inside that range, could be taken by
-//! any client's connection while its master was down for a restart, and the master then
-//! failed to start with "Address already in use".) Within one test process a port is handed
-//! out once.
+//! So the kit picks a port below the kernel's ephemeral range (`ip_local_port_range`) and below
+//! the agents' port ranges ([`MASTER_PORTS`]), checks that it can bind it, and closes the
+//! socket again; the master binds it a moment later. No outgoing connection can take such a
+//! port: a connection's local port comes from the ephemeral range. (A port the kernel chose
+//! for the kit, inside that range, could be taken by any client's connection while its master
+//! was down for a restart, and the master then failed to start with "Address already in
+//! use".) Within one test process a port is handed out once.
 //!
 //! Masters in the test process itself need none of this: `in_process` binds port 0 and hands
 //! the bound listeners to the master.
@@ -18,6 +18,11 @@
 use std::collections::HashSet;
 use std::net::TcpListener;
 use std::sync::Mutex;
+
+/// Where master ports are picked: below the ephemeral range, and below the ranges the tests
+/// give agents for containers' dynamic ports (24,000 and up; the agent's default starts at
+/// 20,000), which a container's published port must find free.
+const MASTER_PORTS: (u16, u16) = (10_000, 19_999);
 
 /// Ports this process has handed out.
 static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
@@ -37,8 +42,7 @@ fn ephemeral_range() -> (u16, u16) {
 /// documentation), never one this process handed out before.
 pub fn free_port() -> u16 {
     let (low, _) = ephemeral_range();
-    // The half of the ports below the ephemeral range, above the well-known ones.
-    let (first, last) = ((low / 2).max(1024), low.saturating_sub(1));
+    let (first, last) = (MASTER_PORTS.0, MASTER_PORTS.1.min(low.saturating_sub(1)));
     let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     let handed = handed.get_or_insert_with(HashSet::new);
     if first < last {
