@@ -216,8 +216,9 @@ async fn list_prints_names_in_the_masters_order() {
     assert_eq!((code, out.as_str()), (0, "[ \"a-group\", \"b-group\" ]\n"));
     let (code, out, _, _) = helios(&["list-deployment-groups"], vec![ok("[]")], "").await;
     assert_eq!((code, out.as_str()), (0, ""));
-    let (code, out, _, _) = helios(&["list-deployment-groups", "--json"], vec![ok("[]")], "").await;
-    assert_eq!((code, out.as_str()), (0, "[ ]\n"));
+    let (code, out, err, _) =
+        helios(&["list-deployment-groups", "--json"], vec![ok("[]")], "").await;
+    assert_eq!((code, out.as_str()), (0, "[ ]\n"), "{err}");
     let (code, out, _, _) = helios(&["list-deployment-groups"], vec![not_found()], "").await;
     assert_eq!(
         (code, out.as_str()),
