@@ -151,6 +151,17 @@ pub struct GlobalArgs {
     )]
     pub retry_timeout: u64,
 
+    /// File holding the API token for masters that run with security on [default:
+    /// $HELIOS_API_TOKEN, else the config file's apiToken or apiTokenFile].
+    #[arg(
+        long = "api-token-file",
+        value_name = "FILE",
+        env = "HELIOS_API_TOKEN_FILE",
+        global = true,
+        help_heading = GLOBAL
+    )]
+    pub api_token_file: Option<std::path::PathBuf>,
+
     /// Print the client version and exit.
     #[arg(long = "version", global = true, help_heading = GLOBAL)]
     pub version: bool,

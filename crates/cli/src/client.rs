@@ -63,6 +63,8 @@ pub struct ClientConfig {
     pub retry_timeout: Duration,
     /// `-v` count: 2 or more logs every exchange on stderr.
     pub verbose: u8,
+    /// Sent as `Authorization: Bearer …` when set (see `credentials`).
+    pub api_token: Option<String>,
 }
 
 /// A status and body received from a master.
@@ -916,6 +918,13 @@ impl HeliosClient {
         if let Some(key) = key {
             builder = builder.header(IDEMPOTENCY_KEY, key);
         }
+        if let Some(token) = &self.config.api_token {
+            // A token that is not a header value is sent as nothing: the master answers 401.
+            if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {token}")) {
+                value.set_sensitive(true);
+                builder = builder.header(reqwest::header::AUTHORIZATION, value);
+            }
+        }
         if let Some(body) = &request.body {
             builder = builder
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -1258,6 +1267,7 @@ mod tests {
             http_timeout: Duration::from_secs(5),
             retry_timeout: retry,
             verbose: 0,
+            api_token: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! * [`target`]: which masters to talk to (flags, `~/.helios/config`,
 //!   `HELIOS_MASTER`, and Helios's precedence among them).
 //! * [`lookup`]: finding those masters on the network (DNS SRV, host names).
+//! * [`credentials`]: which API token to send.
 //! * [`client`]: the REST client, with retries over a cluster's masters.
 //! * [`spec`]: parsers for `create`'s port, registration, volume… specs.
 //! * [`selector`]: host selector expressions (`hosts -s`).
@@ -21,6 +22,7 @@
 mod args;
 mod client;
 mod commands;
+mod credentials;
 mod lookup;
 mod output;
 mod selector;
@@ -80,7 +82,7 @@ fn run() -> i32 {
         explicit_endpoints: cli.global.masters.clone(),
         domains: cli.global.domains.clone(),
         srv_name: cli.global.srv_name.clone(),
-        config: user.config,
+        config: user.config.clone(),
     };
     let problems = [
         (user.file_problem, sources.file_needed(user.env_applied)),
@@ -109,7 +111,20 @@ fn run() -> i32 {
             return 1;
         }
     };
+    let env_token = std::env::var(credentials::API_TOKEN_ENV).ok();
+    let api_token = match credentials::api_token(
+        cli.global.api_token_file.as_deref(),
+        env_token,
+        &user.config,
+    ) {
+        Ok(token) => token,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
     let config = ClientConfig {
+        api_token,
         user: cli.global.username.clone().unwrap_or_else(default_username),
         http_timeout: Duration::from_secs(cli.global.http_timeout),
         retry_timeout: Duration::from_secs(cli.global.retry_timeout),

@@ -141,6 +141,10 @@ pub struct CliConfig {
     pub domains: Vec<String>,
     /// `srvName`, when set.
     pub srv_name: Option<String>,
+    /// `apiToken` (ours): the API token to send, when set.
+    pub api_token: Option<String>,
+    /// `apiTokenFile` (ours): a file holding the API token, when set.
+    pub api_token_file: Option<PathBuf>,
 }
 
 /// A configuration source that could not be used. Its `Display` form is the one-line message.
@@ -167,7 +171,8 @@ pub enum ConfigProblem {
 
 impl CliConfig {
     /// Parses the configuration file's text: a JSON object whose `masterEndpoints` and
-    /// `domains` are lists of strings and `srvName` a string; other keys are ignored.
+    /// `domains` are lists of strings and `srvName`, `apiToken` and `apiTokenFile` strings;
+    /// other keys are ignored.
     pub fn parse(text: &str) -> Result<CliConfig, String> {
         let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         let Value::Object(map) = value else {
@@ -187,15 +192,19 @@ impl CliConfig {
                 Some(_) => Err(format!("{key} must be a list of strings")),
             }
         };
-        let srv_name = match map.get("srvName") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err("srvName must be a string".to_string()),
+        let string = |key: &str| -> Result<Option<String>, String> {
+            match map.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(format!("{key} must be a string")),
+            }
         };
         Ok(CliConfig {
             master_endpoints: list("masterEndpoints")?,
             domains: list("domains")?,
-            srv_name,
+            srv_name: string("srvName")?,
+            api_token: string("apiToken")?,
+            api_token_file: string("apiTokenFile")?.map(PathBuf::from),
         })
     }
 
@@ -221,9 +230,11 @@ impl CliConfig {
     }
 
     /// Applies `HELIOS_MASTER` (Helios's `CliConfig.fromEnvVar`): the result has the
-    /// variable's endpoint or domain and only the file's `srvName`.
+    /// variable's endpoint or domain and only the file's `srvName` (and its API token: the
+    /// variable names masters, not credentials).
     pub fn with_helios_master(&self, value: &str) -> Result<CliConfig, ConfigProblem> {
         let srv_name = self.srv_name.clone();
+        let (api_token, api_token_file) = (self.api_token.clone(), self.api_token_file.clone());
         let Some(scheme) = uri_scheme(value) else {
             return Err(ConfigProblem::EnvNoScheme(value.to_string()));
         };
@@ -232,6 +243,8 @@ impl CliConfig {
                 master_endpoints: vec![value.to_string()],
                 domains: Vec::new(),
                 srv_name,
+                api_token,
+                api_token_file,
             }),
             "domain" => {
                 let host = Url::parse(value)
@@ -243,6 +256,8 @@ impl CliConfig {
                     master_endpoints: Vec::new(),
                     domains: vec![host],
                     srv_name,
+                    api_token,
+                    api_token_file,
                 })
             }
             _ => Err(ConfigProblem::EnvBadScheme(value.to_string())),
@@ -470,6 +485,7 @@ mod tests {
             master_endpoints: strings(&["http://conf:5801"]),
             domains: strings(&["conf.example"]),
             srv_name: Some("confsrv".into()),
+            ..CliConfig::default()
         };
         let all = MasterSources {
             explicit_endpoints: strings(&["http://flag:5801"]),
@@ -590,6 +606,7 @@ mod tests {
                 master_endpoints: strings(&["http://a:5801"]),
                 domains: strings(&["x.test"]),
                 srv_name: Some("s".into()),
+                ..CliConfig::default()
             }
         );
         assert_eq!(CliConfig::parse("{}").unwrap(), CliConfig::default());
@@ -650,6 +667,7 @@ mod tests {
             master_endpoints: strings(&["http://file:5801"]),
             domains: strings(&["file.test"]),
             srv_name: Some("filesrv".into()),
+            ..CliConfig::default()
         };
         assert_eq!(
             file.with_helios_master("http://env:5801").unwrap(),
@@ -657,6 +675,7 @@ mod tests {
                 master_endpoints: strings(&["http://env:5801"]),
                 domains: vec![],
                 srv_name: Some("filesrv".into()),
+                ..CliConfig::default()
             }
         );
         assert_eq!(
@@ -671,6 +690,7 @@ mod tests {
                 master_endpoints: vec![],
                 domains: strings(&["env.test"]),
                 srv_name: Some("filesrv".into()),
+                ..CliConfig::default()
             }
         );
     }

@@ -111,6 +111,39 @@ pub struct Args {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "HELIOS_LOG_JSON")]
     pub log_json: bool,
+
+    /// `on`: every API call (REST and gRPC) needs an API token with a role; the first leader
+    /// creates an admin token and writes it to `<data-dir>/admin-token` (printed once on a terminal).
+    /// `off`: anyone who reaches the HTTP port may do anything (Helios's behaviour). Default:
+    /// off when every address this master listens on and advertises is loopback, else on.
+    #[arg(long, env = "HELIOS_SECURITY", value_enum)]
+    pub security: Option<Security>,
+
+    /// Allow `--security off` on addresses that are not loopback.
+    #[arg(long, env = "HELIOS_INSECURE_I_KNOW")]
+    pub insecure_i_know: bool,
+}
+
+/// Whether the master asks callers for credentials (`--security`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Security {
+    /// API tokens required.
+    On,
+    /// Open to whoever reaches the ports.
+    Off,
+}
+
+/// Whether `addr` (`host:port`, or a bare host) can only be reached from this machine.
+fn is_loopback(addr: &str) -> bool {
+    let host = match addr.parse::<SocketAddr>() {
+        Ok(a) => return a.ip().is_loopback(),
+        Err(_) => addr.rsplit_once(':').map_or(addr, |(h, _)| h),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
 }
 
 /// The checked configuration a master runs with.
@@ -150,6 +183,8 @@ pub struct MasterConfig {
     pub log_keep: u64,
     /// How long a host may stay DOWN before it is deregistered; `None` when disabled.
     pub agent_reaping_timeout: Option<Duration>,
+    /// Whether API calls need tokens (`--security`).
+    pub security: bool,
 }
 
 /// Parses `--agent-reaping-timeout`: a bare number is hours, as in Helios; anything else is a
@@ -262,6 +297,28 @@ impl Args {
             bail!("--election-timeout-ms must be more than twice --heartbeat-ms");
         }
         let agent_reaping_timeout = parse_reaping_timeout(&self.agent_reaping_timeout)?;
+        let exposed: Vec<String> = [
+            self.http.to_string(),
+            self.cluster.to_string(),
+            advertise_http.clone(),
+            advertise_cluster.clone(),
+        ]
+        .into_iter()
+        .chain(peers.values().cloned())
+        .chain(self.join.clone())
+        .filter(|a| !is_loopback(a))
+        .collect();
+        let security = match self.security {
+            Some(Security::On) => true,
+            None => !exposed.is_empty(),
+            Some(Security::Off) if exposed.is_empty() || self.insecure_i_know => false,
+            Some(Security::Off) => bail!(
+                "--security off on addresses other machines can reach ({}): anyone who reaches \
+                 them could create, deploy and remove anything; use --security on, bind \
+                 loopback, or add --insecure-i-know",
+                exposed.join(", ")
+            ),
+        };
         Ok(MasterConfig {
             id: self.id,
             name: self
@@ -283,6 +340,7 @@ impl Args {
             agent_heartbeat_ms: self.agent_heartbeat_ms.max(100),
             max_agent_sessions: self.max_agent_sessions.max(1),
             agent_reaping_timeout,
+            security,
         })
     }
 }
@@ -335,6 +393,36 @@ mod tests {
             args.into_config().unwrap().agent_reaping_timeout,
             Some(Duration::from_secs(3))
         );
+    }
+
+    #[test]
+    fn security_is_on_unless_every_address_is_loopback() {
+        let config = |args: &[&str]| {
+            let mut all = vec!["helios-master"];
+            all.extend_from_slice(args);
+            Args::parse_from(all).into_config()
+        };
+        let local = ["--http", "127.0.0.1:5801", "--cluster", "127.0.0.1:5802"];
+        assert!(!config(&local).unwrap().security);
+        assert!(
+            config(&[&local[..], &["--security", "on"]].concat())
+                .unwrap()
+                .security
+        );
+        assert!(config(&[]).unwrap().security, "0.0.0.0 is reachable");
+        let peers = [&local[..], &["--peers", "1=127.0.0.1:5802,2=10.0.0.2:5802"]].concat();
+        assert!(config(&peers).unwrap().security);
+        let err = config(&["--security", "off"]).unwrap_err().to_string();
+        assert!(
+            err.contains("--insecure-i-know") && err.contains("0.0.0.0:5801"),
+            "{err}"
+        );
+        assert!(
+            !config(&["--security", "off", "--insecure-i-know"])
+                .unwrap()
+                .security
+        );
+        assert!(is_loopback("localhost:1") && is_loopback("[::1]:2") && !is_loopback("m2:1"));
     }
 
     #[test]

@@ -175,8 +175,14 @@ pub async fn serve(
                 stopped(stop_rx.clone()),
             ),
     );
-    let router =
+    let mut router =
         gateway::router(app.clone())?.merge(crate::grpc::router(app.clone(), stop_rx.clone()));
+    if cfg.security {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            gateway::access::check,
+        ));
+    }
     let http_server = tasks.spawn(
         axum::serve(
             listeners.http.tap_io(|tcp| {
@@ -204,6 +210,13 @@ pub async fn serve(
         })
     };
     let cluster_id = tasks.spawn(ensure_cluster_id(app.clone(), stop_rx.clone()));
+    let admin_token = cfg.security.then(|| {
+        tasks.spawn(ensure_admin_token(
+            app.clone(),
+            cfg.data_dir.clone(),
+            stop_rx.clone(),
+        ))
+    });
 
     let fatal = tokio::select! {
         () = shutdown => None,
@@ -221,6 +234,9 @@ pub async fn serve(
     }
     rollouts.abort();
     cluster_id.abort();
+    if let Some(task) = admin_token {
+        task.abort();
+    }
     // Give open connections a moment to finish, but never hang on a stuck client.
     stop_within_grace("HTTP", http_server).await;
     stop_within_grace("cluster", cluster_server).await;
@@ -291,6 +307,103 @@ async fn ensure_cluster_id(app: Node, mut stop: tokio::sync::watch::Receiver<boo
             _ = stop.changed() => return,
         }
     }
+}
+
+/// The file in the data directory where the member that created the first admin token keeps
+/// it (mode 0600).
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// Where that token waits while it is proposed: it is written down before it can be in force,
+/// and becomes [`ADMIN_TOKEN_FILE`] once it is (also after a crash in between).
+const PENDING_ADMIN_TOKEN_FILE: &str = "admin-token.pending";
+
+/// With security on: whenever this member leads a cluster that never had an admin token,
+/// creates one; a token of this member's that is in force moves to `<data-dir>/admin-token`
+/// and is printed once on stdout when that is a terminal, never in the log.
+async fn ensure_admin_token(
+    app: Node,
+    data_dir: std::path::PathBuf,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let pending = data_dir.join(PENDING_ADMIN_TOKEN_FILE);
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    let mut metrics = app.raft.metrics();
+    loop {
+        if let Err(e) = settle_pending_token(&app, &pending, &path) {
+            warn!("keeping the first admin API token: {e:#}");
+        }
+        let leads = leader_node(&app.raft).map(|(id, _)| id) == Some(app.id);
+        let needed = !app
+            .read_local(|s| s.api_tokens_bootstrapped)
+            .unwrap_or(true);
+        if leads && needed {
+            let keep = |token: &str| write_secret(&pending, token);
+            if let Err(e) = crate::control::tokens::bootstrap(&app, keep).await {
+                warn!("creating the first admin API token: {e:#}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            continue;
+        }
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { return },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Moves a pending admin token that is in force to `path` and prints it; removes one that
+/// never will be (another member's token came first).
+fn settle_pending_token(
+    app: &Node,
+    pending: &std::path::Path,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let token = match std::fs::read_to_string(pending) {
+        Ok(token) => token.trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", pending.display())),
+    };
+    let digest = crate::control::tokens::hash(&token);
+    let (in_force, settled) = app.read_local(|s| {
+        (
+            s.api_token_by_hash(&digest).is_some(),
+            s.api_tokens_bootstrapped,
+        )
+    })?;
+    if in_force {
+        std::fs::rename(pending, path).with_context(|| {
+            format!("cannot rename {} to {}", pending.display(), path.display())
+        })?;
+        info!(file = %path.display(), "the first admin API token is in this file (mode 0600)");
+        // On a terminal only: a service manager or container engine keeps stdout as a log,
+        // and no log holds a token.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            println!(
+                "helios-master: the first admin API token (shown once; also in {}):\n{token}",
+                path.display()
+            );
+        }
+    } else if settled {
+        std::fs::remove_file(pending)
+            .with_context(|| format!("cannot remove {}", pending.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes a secret to a new file only its owner can read, synced.
+fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(format!("{secret}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -21,7 +21,8 @@ use helios_api::{
 use helios_master_raft::raft::types::{Logic, TypeConfig};
 use helios_master_raft::state::idempotency::{MAX_AGE_MS, MAX_KEYS, Seen};
 use helios_master_raft::state::{
-    Command, CommandResult as R, HISTORY_LIMIT, Host, State, StatusUpdate, Versioned,
+    ApiRole, ApiToken, Command, CommandResult as R, HISTORY_LIMIT, Host, State, StatusUpdate,
+    Versioned,
 };
 use helios_store::StateMachineLogic;
 use openraft::alias::EntryOf;
@@ -1936,6 +1937,7 @@ fn cases() -> Vec<Case> {
     ];
     cases.push(keys_beyond_the_count_bound());
     cases.extend(deployment_group_cases());
+    cases.extend(api_token_cases());
     cases.extend(rollout_cases::rollout_cases());
     cases
 }
@@ -2049,6 +2051,130 @@ fn deployment_group_cases() -> Vec<Case> {
     ]
 }
 
+/// An API token named `name` with `role`, its id and hash derived from the name.
+fn api_token(name: &str, role: ApiRole) -> ApiToken {
+    ApiToken {
+        id: format!("id-{name}"),
+        name: name.into(),
+        role,
+        hash: format!("hash-{name}"),
+        created_ms: 7,
+    }
+}
+
+fn create_token(name: &str, role: ApiRole) -> Command {
+    Command::CreateApiToken {
+        token: api_token(name, role),
+    }
+}
+
+fn bootstrap_token(name: &str) -> Command {
+    Command::BootstrapApiTokens {
+        token: api_token(name, ApiRole::Admin),
+    }
+}
+
+fn revoke_token(id_or_name: &str) -> Command {
+    Command::RevokeApiToken {
+        id_or_name: id_or_name.into(),
+    }
+}
+
+fn token_created(name: &str) -> R {
+    R::ApiTokenCreated {
+        id: format!("id-{name}"),
+    }
+}
+
+/// API tokens: bootstrap once, create (unique names), revoke (by id or name, never the last
+/// admin token).
+fn api_token_cases() -> Vec<Case> {
+    use Expect::*;
+    vec![
+        case(
+            "api tokens: the first admin token is created once; a second bootstrap changes nothing",
+            vec![
+                (bootstrap_token("admin"), token_created("admin")),
+                (bootstrap_token("other"), R::ApiTokensAlreadyBootstrapped),
+            ],
+            vec![Check(|s| {
+                assert!(s.api_tokens_bootstrapped);
+                assert_eq!(s.api_tokens.len(), 1);
+                assert_eq!(
+                    s.api_token_by_hash("hash-admin"),
+                    Some(&api_token("admin", ApiRole::Admin))
+                );
+            })],
+        ),
+        case(
+            "api tokens: created by hash, names unique, revoked by id or name, gone at once",
+            vec![
+                (bootstrap_token("admin"), token_created("admin")),
+                (create_token("ci", ApiRole::Deploy), token_created("ci")),
+                (create_token("ci", ApiRole::Read), R::ApiTokenNameTaken),
+                (create_token("ro", ApiRole::Read), token_created("ro")),
+                (
+                    revoke_token("ci"),
+                    R::ApiTokenRevoked { id: "id-ci".into() },
+                ),
+                (
+                    revoke_token("id-ro"),
+                    R::ApiTokenRevoked { id: "id-ro".into() },
+                ),
+                (revoke_token("ci"), R::ApiTokenNotFound),
+            ],
+            vec![Check(|s| {
+                assert_eq!(s.api_tokens.len(), 1);
+                assert!(s.api_token_by_hash("hash-ci").is_none());
+                assert!(s.api_token_by_hash("hash-ro").is_none());
+            })],
+        ),
+        case(
+            "api tokens: the last admin token cannot be revoked, one of two can",
+            vec![
+                (bootstrap_token("admin"), token_created("admin")),
+                (revoke_token("admin"), R::LastAdminToken),
+                (
+                    create_token("admin-2", ApiRole::Admin),
+                    token_created("admin-2"),
+                ),
+                (
+                    revoke_token("admin"),
+                    R::ApiTokenRevoked {
+                        id: "id-admin".into(),
+                    },
+                ),
+            ],
+            vec![Check(|s| {
+                assert_eq!(s.api_tokens.len(), 1);
+                assert!(s.api_token_by_hash("hash-admin-2").is_some());
+            })],
+        ),
+        case(
+            "api tokens: keyed creates and revokes apply once",
+            vec![
+                (
+                    keyed("k", "f", 0, bootstrap_token("admin")),
+                    token_created("admin"),
+                ),
+                (
+                    keyed("c", "f", 0, create_token("ci", ApiRole::Read)),
+                    token_created("ci"),
+                ),
+                (
+                    keyed("c", "f", 0, create_token("ci", ApiRole::Read)),
+                    token_created("ci"),
+                ),
+                (
+                    keyed("r", "f", 0, revoke_token("ci")),
+                    R::ApiTokenRevoked { id: "id-ci".into() },
+                ),
+            ],
+            vec![Check(|s| assert_eq!(s.api_tokens.len(), 1))],
+        ),
+    ]
+}
+
 /// MAX_KEYS + 1 keyed writes: the oldest key is forgotten, the next oldest is not.
 fn keys_beyond_the_count_bound() -> Case {
     let write = |key: String, fingerprint: &str| keyed(&key, fingerprint, 0, down(&[], 0));
@@ -2119,6 +2245,9 @@ fn command_name(command: &Command) -> &'static str {
         Command::RollingUpdate { .. } => "RollingUpdate",
         Command::AdvanceRollout { .. } => "AdvanceRollout",
         Command::StopDeploymentGroup { .. } => "StopDeploymentGroup",
+        Command::CreateApiToken { .. } => "CreateApiToken",
+        Command::BootstrapApiTokens { .. } => "BootstrapApiTokens",
+        Command::RevokeApiToken { .. } => "RevokeApiToken",
     }
 }
 
@@ -2144,6 +2273,12 @@ fn result_name(result: &R) -> &'static str {
         R::DeploymentGroupConflict => "DeploymentGroupConflict",
         R::DeploymentGroupNotFound => "DeploymentGroupNotFound",
         R::RolloutStale => "RolloutStale",
+        R::ApiTokenCreated { .. } => "ApiTokenCreated",
+        R::ApiTokenNameTaken => "ApiTokenNameTaken",
+        R::ApiTokensAlreadyBootstrapped => "ApiTokensAlreadyBootstrapped",
+        R::ApiTokenNotFound => "ApiTokenNotFound",
+        R::LastAdminToken => "LastAdminToken",
+        R::ApiTokenRevoked { .. } => "ApiTokenRevoked",
     }
 }
 
@@ -2195,6 +2330,13 @@ const PAIRS: &[(&str, &str)] = &[
     ("AdvanceRollout", "RolloutStale"),
     ("StopDeploymentGroup", "Ok"),
     ("StopDeploymentGroup", "DeploymentGroupNotFound"),
+    ("CreateApiToken", "ApiTokenCreated"),
+    ("CreateApiToken", "ApiTokenNameTaken"),
+    ("BootstrapApiTokens", "ApiTokenCreated"),
+    ("BootstrapApiTokens", "ApiTokensAlreadyBootstrapped"),
+    ("RevokeApiToken", "ApiTokenRevoked"),
+    ("RevokeApiToken", "ApiTokenNotFound"),
+    ("RevokeApiToken", "LastAdminToken"),
 ];
 
 #[test]

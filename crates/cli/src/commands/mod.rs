@@ -439,6 +439,7 @@ mod tests {
             http_timeout: Duration::from_secs(30),
             retry_timeout: Duration::from_secs(30),
             verbose: 0,
+            api_token: None,
         }
     }
 

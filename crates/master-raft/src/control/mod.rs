@@ -7,6 +7,7 @@
 //! * [`deployment_groups`]: create, remove, list, inspect deployment groups, their status,
 //!   rolling updates and stopping them.
 //! * [`members`]: the masters and their state.
+//! * [`tokens`]: API tokens: create, list, revoke, and who may call what.
 //! * [`version`]: how a client's version compares with ours.
 //!
 //! A use case that Helios answers with a status word returns an [`Outcome`] of Helios's own
@@ -19,6 +20,7 @@ pub mod deployments;
 pub mod hosts;
 pub mod jobs;
 pub mod members;
+pub mod tokens;
 pub mod version;
 
 use crate::node::{Node, NodeError};
@@ -48,6 +50,14 @@ pub enum Error {
         /// What was not found.
         message: String,
     },
+    /// The request conflicts with the state (a name in use, the last admin token).
+    #[error("{message}")]
+    Conflict {
+        /// The status word (`TOKEN_NAME_TAKEN`, …).
+        word: &'static str,
+        /// What conflicts.
+        message: String,
+    },
     /// A command answered what its use case never expects: a bug.
     #[error("unexpected command result {0:?}")]
     Unexpected(CommandResult),
@@ -64,6 +74,13 @@ impl Error {
 
     fn not_found(word: &'static str, message: impl Into<String>) -> Self {
         Self::NotFound {
+            word,
+            message: message.into(),
+        }
+    }
+
+    fn conflict(word: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
             word,
             message: message.into(),
         }

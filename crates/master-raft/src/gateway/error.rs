@@ -98,6 +98,9 @@ impl From<control::Error> for ApiError {
             control::Error::NotFound { word, message } => {
                 Self::new(StatusCode::NOT_FOUND, word, message)
             }
+            control::Error::Conflict { word, message } => {
+                Self::new(StatusCode::CONFLICT, word, message)
+            }
             e @ control::Error::Unexpected(_) => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string())
             }

@@ -30,6 +30,9 @@ const FORWARDED: &str = "x-helios-forwarded";
 
 /// Headers passed through in both directions.
 const PASSED_HEADERS: &[&str] = &[
+    // The API token: the leader judges the call again (see `access`).
+    "authorization",
+    "www-authenticate",
     "content-type",
     "accept",
     "helios-version",

@@ -44,7 +44,7 @@ pub fn json_body<T: serde::de::DeserializeOwned>(
 }
 
 /// Whether `?stale` asks for this member's own state (`stale`, `stale=`, `stale=true`).
-fn stale(q: &HashMap<String, String>) -> Freshness {
+pub(super) fn stale(q: &HashMap<String, String>) -> Freshness {
     match q.get("stale").map(String::as_str) {
         Some("" | "true") => Freshness::Local,
         _ => Freshness::Linearizable,

@@ -6,6 +6,7 @@
 //! `/healthz`, `/readyz` and `/metrics` are answered by each master about itself. Every error,
 //! axum's own rejections included, is a JSON body naming the problem ([`rejections`]).
 
+pub mod access;
 mod cluster;
 mod deployment_groups;
 mod error;
@@ -14,6 +15,7 @@ pub mod hosts;
 pub mod jobs;
 mod json_stream;
 mod rejections;
+mod tokens;
 pub mod version;
 
 use axum::Router;
@@ -121,6 +123,8 @@ pub fn router(node: Node) -> anyhow::Result<Router> {
             post(deployment_groups::stop),
         )
         .route("/masters", get(cluster::masters))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/version/check", get(cluster::version_check))
         .layer(middleware::from_fn_with_state(
             forwarder,

@@ -100,6 +100,9 @@ pub fn from_control(e: control::Error) -> Status {
         control::Error::NotFound { word, message } => {
             status_as(word, StatusCode::NOT_FOUND, message)
         }
+        control::Error::Conflict { word, message } => {
+            status_as(word, StatusCode::CONFLICT, message)
+        }
         e @ control::Error::Unexpected(_) => status("INTERNAL", e.to_string()),
     }
 }

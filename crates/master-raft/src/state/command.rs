@@ -176,6 +176,21 @@ pub enum Command {
         /// The group's name.
         name: String,
     },
+    /// Creates an API token (its hash; the token itself is never replicated).
+    CreateApiToken {
+        /// The token, stamped by the leader.
+        token: super::ApiToken,
+    },
+    /// Creates the cluster's first admin token, unless one was created before.
+    BootstrapApiTokens {
+        /// The token, stamped by the leader that runs with security on.
+        token: super::ApiToken,
+    },
+    /// Revokes an API token (not the last admin token).
+    RevokeApiToken {
+        /// The token's id, or else its name.
+        id_or_name: String,
+    },
     /// A client's write with its idempotency key: applied only if the key is new, else
     /// answered with the key's first result (see [`super::idempotency`]).
     Idempotent {
@@ -247,6 +262,13 @@ impl fmt::Display for Command {
                 ..
             } => write!(f, "advance-rollout {name} run {run} step {task_index}"),
             Command::StopDeploymentGroup { name } => write!(f, "stop-deployment-group {name}"),
+            Command::CreateApiToken { token } => {
+                write!(f, "create-api-token {} ({})", token.name, token.role)
+            }
+            Command::BootstrapApiTokens { token } => {
+                write!(f, "bootstrap-api-tokens {}", token.name)
+            }
+            Command::RevokeApiToken { id_or_name } => write!(f, "revoke-api-token {id_or_name}"),
             Command::Idempotent { key, command, .. } => write!(f, "{command} (key {key})"),
         }
     }
@@ -303,4 +325,22 @@ pub enum CommandResult {
     DeploymentGroupNotFound,
     /// The rollout step was run already (or the rollout ended, or another one started).
     RolloutStale,
+    /// The API token was created.
+    ApiTokenCreated {
+        /// Its id.
+        id: String,
+    },
+    /// An API token with this name exists.
+    ApiTokenNameTaken,
+    /// The first admin token was created before.
+    ApiTokensAlreadyBootstrapped,
+    /// No API token has this id or name.
+    ApiTokenNotFound,
+    /// The API token is the only admin token left, so it stays.
+    LastAdminToken,
+    /// The API token was revoked.
+    ApiTokenRevoked {
+        /// Its id.
+        id: String,
+    },
 }

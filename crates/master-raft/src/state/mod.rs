@@ -5,6 +5,7 @@
 //! A refusal (the job exists, a wrong token) is a [`CommandResult`], replicated like any
 //! other outcome, never a storage error.
 
+mod api_tokens;
 mod command;
 mod deployment_groups;
 mod deployments;
@@ -23,6 +24,7 @@ use helios_api::{
 use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
 
+pub use api_tokens::{ApiRole, ApiToken};
 pub use command::{Command, CommandResult, StatusUpdate};
 pub use idempotency::IdempotencyTable;
 pub use rollouts::{GroupProgress, RolloutRun, RolloutWakeup, natural_order};
@@ -129,6 +131,14 @@ pub struct State {
     /// engine, which looks at it after every applied entry).
     #[serde(default)]
     pub rolling_groups: OrdSet<String>,
+    /// Valid API tokens by the SHA-256 of the token (see [`api_tokens`]; absent from
+    /// snapshots of earlier versions).
+    #[serde(default)]
+    pub api_tokens: OrdMap<String, ApiToken>,
+    /// Whether the first admin token was created (once per cluster, by the first leader that
+    /// runs with security on).
+    #[serde(default)]
+    pub api_tokens_bootstrapped: bool,
 }
 
 impl State {
@@ -272,6 +282,9 @@ impl State {
                 now_ms,
             } => self.advance_rollout(index, name, *run, *task_index, master, *now_ms),
             Command::StopDeploymentGroup { name } => self.stop_deployment_group(index, name),
+            Command::CreateApiToken { token } => self.create_api_token(token),
+            Command::BootstrapApiTokens { token } => self.bootstrap_api_tokens(token),
+            Command::RevokeApiToken { id_or_name } => self.revoke_api_token(id_or_name),
         }
     }
 }

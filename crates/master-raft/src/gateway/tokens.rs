@@ -1,0 +1,66 @@
+//! API token endpoints (ours; admin only): `POST /tokens`, `GET /tokens`,
+//! `DELETE /tokens/{id or name}`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::ApiError;
+use super::jobs::{Params, json_body, params, stale};
+use crate::control::tokens;
+use crate::exactly_once::WriteKey;
+use crate::node::Node;
+use crate::state::ApiRole;
+
+/// The body of `POST /tokens`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateToken {
+    name: String,
+    role: String,
+}
+
+/// `POST /tokens` with `{"name": …, "role": "read"|"deploy"|"admin"}`: the new token, shown
+/// this once: `{"id","name","role","token","created"}`.
+pub async fn create(
+    State(node): State<Node>,
+    Extension(key): Extension<WriteKey>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body: CreateToken = json_body(
+        raw,
+        "INVALID_TOKEN_REQUEST",
+        "a JSON object {\"name\": NAME, \"role\": \"read\"|\"deploy\"|\"admin\"}",
+    )?;
+    let role: ApiRole = body
+        .role
+        .parse()
+        .map_err(|e: String| ApiError::bad_request("INVALID_ROLE", e))?;
+    let created = tokens::create(&node, &key, &body.name, role).await?;
+    Ok(Json(created).into_response())
+}
+
+/// `GET /tokens`: every token without its secret, by name.
+pub async fn list(State(node): State<Node>, q: Params) -> Result<Response, ApiError> {
+    let q = params(q)?;
+    let listed: Vec<_> = tokens::list(&node, stale(&q))
+        .await?
+        .into_iter()
+        .map(|t| json!({"id": t.id, "name": t.name, "role": t.role, "created": t.created_ms}))
+        .collect();
+    Ok(Json(listed).into_response())
+}
+
+/// `DELETE /tokens/{id or name}`: revokes the token, on every master as soon as this answers.
+pub async fn revoke(
+    State(node): State<Node>,
+    Extension(key): Extension<WriteKey>,
+    Path(id_or_name): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = tokens::revoke(&node, &key, &id_or_name).await?;
+    Ok(Json(json!({"status": "REVOKED", "id": id})).into_response())
+}
