@@ -1,16 +1,30 @@
-//! API tokens with roles on a three-master cluster run with `--security on` (issue 13): REST
-//! and gRPC refuse calls without a token (401 / UNAUTHENTICATED) and with a token whose role is
-//! too weak (403 / PERMISSION_DENIED), at every master; tokens created at one master work at
-//! once at every other, and revoked ones stop at once; the CLI sends a token from a file or
-//! the environment; no master writes a token in its log.
+//! Security on a three-master cluster formed only from join tokens (issue 13).
+//!
+//! API tokens with roles: REST and gRPC refuse calls without a token (401 / UNAUTHENTICATED)
+//! and with a token whose role is too weak (403 / PERMISSION_DENIED), at every master; tokens
+//! created at one master work at once at every other, and revoked ones stop at once; the CLI
+//! sends a token from a file or the environment; no master writes a token in its log.
+//!
+//! Mutual TLS on the cluster port: agents join with a join token and run containers; a
+//! connection without a certificate, with another cluster's certificate or with a rotated
+//! token gets nothing; an agent certificate opens no session for another host and sends no
+//! Raft RPC.
 
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use helios_api::pb::dispatcher_client::DispatcherClient;
+use helios_api::pb::{AgentMessage, Hello, agent_message, master_message};
 use helios_api::v1::helios_client::HeliosClient;
 use helios_api::v1::{CreateJobRequest, DeregisterHostRequest, ListJobsRequest};
-use helios_testkit::{Cluster, bin, eventually, job_json};
+use helios_master_raft::raft::pb::NodeInfoRequest;
+use helios_master_raft::raft::pb::raft_service_client::RaftServiceClient;
+use helios_pki::JoinToken;
+use helios_testkit::agents::Agent;
+use helios_testkit::api::{create_job, deploy_with_token, wait_hosts_up, wait_task};
+use helios_testkit::docker::{ensure_busybox_image, inspect};
+use helios_testkit::{Cluster, bin, exclusive, job_json};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tonic::Code;
@@ -34,17 +48,6 @@ async fn call(
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// The first admin token, from the data directory of the member that created it.
-async fn admin_token(cluster: &Cluster) -> String {
-    eventually(Duration::from_secs(20), "the first admin token", || async {
-        cluster.masters.iter().find_map(|m| {
-            let text = std::fs::read_to_string(m.data_dir.join("admin-token")).ok()?;
-            Some(text.trim().to_string())
-        })
-    })
-    .await
 }
 
 /// Creates a token named `name` with `role` through `url`; answers the token.
@@ -95,12 +98,12 @@ fn helios_cli(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn api_tokens_with_roles_on_every_master() {
-    let cluster = Cluster::start_with_args(3, &["--security", "on"]).await;
+    let _serial = exclusive().await;
+    let (cluster, admin) = Cluster::start_secured(3).await;
     let leader = cluster.wait_leader(Duration::from_secs(20)).await;
     let urls = cluster.urls();
     let follower = urls[(leader + 1) % 3].clone();
     let http = reqwest::Client::new();
-    let admin = admin_token(&cluster).await;
 
     // No token: 401 with a JSON body on every master, REST and gRPC; probes stay open.
     for url in &urls {
@@ -344,4 +347,249 @@ fn security_off_on_a_reachable_address_needs_insecure_i_know() {
         stderr.contains("--insecure-i-know") && stderr.contains("0.0.0.0:1"),
         "{stderr}"
     );
+}
+
+/// A join token of `role`, printed by `helios-master join-token` run against `url` with the
+/// admin token in the environment (`--rotate` first, with `rotate`).
+fn join_token(url: &str, admin: &str, role: &str, rotate: bool) -> String {
+    let mut cmd = Command::new(bin("helios-master"));
+    cmd.args(["join-token", role, "--master", url])
+        .env("HELIOS_API_TOKEN", admin);
+    if rotate {
+        cmd.arg("--rotate");
+    }
+    let out = cmd.output().expect("run helios-master join-token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(token.starts_with(&format!("HLJT-1-{role}-")), "{token}");
+    token
+}
+
+/// A dispatcher session opened with `material` (or without TLS) as host `name`: the master's
+/// first answer (Welcome, Refused, …) or the error.
+async fn open_session(
+    addr: &str,
+    material: Option<&helios_pki::Material>,
+    name: &str,
+) -> Result<master_message::Msg, String> {
+    let endpoint = match material {
+        Some(m) => tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+            .unwrap()
+            .tls_config(m.client_tls("127.0.0.1"))
+            .unwrap(),
+        None => tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap(),
+    };
+    let channel = endpoint
+        .connect_timeout(Duration::from_secs(3))
+        .connect()
+        .await
+        .map_err(|e| format!("connect: {e:?}"))?;
+    let hello = AgentMessage {
+        msg: Some(agent_message::Msg::Hello(Hello {
+            name: name.into(),
+            agent_id: format!("{name}-id"),
+            ..Hello::default()
+        })),
+    };
+    let mut stream = DispatcherClient::new(channel)
+        .session(tokio_stream::iter([hello]).chain(tokio_stream::pending()))
+        .await
+        .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
+        .into_inner();
+    match tokio::time::timeout(Duration::from_secs(10), stream.message()).await {
+        Ok(Ok(Some(m))) => m.msg.ok_or_else(|| "an empty message".to_string()),
+        Ok(Ok(None)) => Err("the stream ended".into()),
+        Ok(Err(s)) => Err(format!("{:?}: {}", s.code(), s.message())),
+        Err(_) => Err("no answer in 10 s".into()),
+    }
+}
+
+use tokio_stream::StreamExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn agents_join_with_tokens_and_the_cluster_port_checks_certificates() {
+    let _serial = exclusive().await;
+    let image = ensure_busybox_image();
+    let (cluster, admin) = Cluster::start_secured(3).await;
+    let url = cluster.masters[0].url();
+    let addr = cluster.masters[0].cluster_addr();
+    let agent_token = join_token(&url, &admin, "agent", false);
+
+    // Two agents join with the token alone and run a job.
+    let names = ["sec-a", "sec-b"];
+    let mut agents: Vec<Agent> = names
+        .iter()
+        .map(|n| {
+            let mut a = Agent::new(
+                n,
+                cluster.dir.path(),
+                cluster.cluster_addrs(),
+                "33000:33100",
+            );
+            a.extra_args = vec!["--join-token".into(), agent_token.clone()];
+            a.start();
+            a
+        })
+        .collect();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {admin}").parse().unwrap(),
+    );
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    wait_hosts_up(&http, &url, &names).await;
+    let job = create_job(
+        &http,
+        &url,
+        json!({"id": "secured:1", "image": image, "command": ["sleep", "100000"],
+               "secondsToWaitBeforeKill": 1}),
+    )
+    .await;
+    for h in names {
+        let (s, v) = deploy_with_token(&http, &url, &job, h, "").await;
+        assert_eq!(s, 200, "{v}");
+    }
+    for h in names {
+        let t = wait_task(
+            &http,
+            &url,
+            &job,
+            h,
+            Duration::from_secs(90),
+            "RUNNING",
+            |t| t["state"] == "RUNNING",
+        )
+        .await;
+        let id = t["containerId"].as_str().unwrap();
+        assert_eq!(inspect(id, "{{.State.Running}}").as_deref(), Some("true"));
+    }
+    for a in &agents {
+        assert!(
+            a.state_dir.join("tls/cert.pem").exists(),
+            "{} kept its certificate",
+            a.name
+        );
+    }
+
+    // Without a certificate: no session.
+    let plain = open_session(&addr, None, "intruder").await;
+    assert!(plain.is_err(), "a session without TLS: {plain:?}");
+
+    // An agent certificate of host ghost-a: a session as ghost-a, none as ghost-b, no Raft.
+    let token: JoinToken = agent_token.parse().unwrap();
+    let ghost = helios_pki::enroll::enroll(&addr, &token, "ghost-a", &[])
+        .await
+        .expect("an agent certificate");
+    let as_b = open_session(&addr, Some(&ghost), "ghost-b").await;
+    match &as_b {
+        Ok(master_message::Msg::Refused(r)) => {
+            assert!(r.reason.contains("ghost-a"), "{}", r.reason)
+        }
+        Ok(master_message::Msg::Redirect(_)) => {}
+        other => panic!("a session as another host: {other:?}"),
+    }
+    let leader = cluster.wait_leader(Duration::from_secs(10)).await;
+    let leader_addr = cluster.masters[leader].cluster_addr();
+    let as_b = open_session(&leader_addr, Some(&ghost), "ghost-b").await;
+    assert!(
+        matches!(&as_b, Ok(master_message::Msg::Refused(r)) if r.reason.contains("ghost-a")),
+        "a session as another host at the leader: {as_b:?}"
+    );
+    let as_a = open_session(&leader_addr, Some(&ghost), "ghost-a").await;
+    assert!(
+        matches!(as_a, Ok(master_message::Msg::Welcome(_))),
+        "{as_a:?}"
+    );
+    let channel = tonic::transport::Endpoint::from_shared(format!("https://{leader_addr}"))
+        .unwrap()
+        .tls_config(ghost.client_tls("127.0.0.1"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("TLS with an agent certificate");
+    let raft = RaftServiceClient::new(channel)
+        .node_info(NodeInfoRequest {})
+        .await;
+    assert_eq!(
+        raft.expect_err("Raft with an agent certificate").code(),
+        Code::PermissionDenied
+    );
+
+    // A rotated token no longer joins; the new one does.
+    let rotated = join_token(&url, &admin, "agent", true);
+    assert_ne!(rotated, agent_token);
+    let old = helios_pki::enroll::enroll(&addr, &token, "late", &[]).await;
+    let err = format!("{:#}", old.expect_err("the rotated token joined"));
+    assert!(err.contains("no longer"), "{err}");
+    let new: JoinToken = rotated.parse().unwrap();
+    helios_pki::enroll::enroll(&addr, &new, "late", &[])
+        .await
+        .expect("the new token joins");
+    let master_token = join_token(&url, &admin, "master", false);
+    assert!(
+        helios_pki::enroll::enroll(&addr, &master_token.parse().unwrap(), "x", &[])
+            .await
+            .is_ok(),
+        "the master token was not changed by rotating the agent's"
+    );
+
+    // A certificate of another cluster is refused by the TLS handshake.
+    let (other, other_admin) = Cluster::start_secured(1).await;
+    let other_token: JoinToken = join_token(&other.masters[0].url(), &other_admin, "agent", false)
+        .parse()
+        .unwrap();
+    let foreign =
+        helios_pki::enroll::enroll(&other.masters[0].cluster_addr(), &other_token, "sec-a", &[])
+            .await
+            .expect("a certificate of the other cluster");
+    let crossed = open_session(&leader_addr, Some(&foreign), "sec-a").await;
+    assert!(
+        crossed.is_err(),
+        "another cluster's certificate: {crossed:?}"
+    );
+    let wrong_cluster = helios_pki::enroll::enroll(&addr, &other_token, "sec-c", &[]).await;
+    assert!(
+        wrong_cluster.is_err(),
+        "another cluster's join token joined"
+    );
+
+    // No log holds a token or a key.
+    let secrets = [
+        agent_token.as_str(),
+        rotated.as_str(),
+        master_token.as_str(),
+        admin.as_str(),
+    ];
+    let mut logs: Vec<std::path::PathBuf> = cluster
+        .masters
+        .iter()
+        .map(|m| m.log_path().to_path_buf())
+        .collect();
+    logs.extend(
+        names
+            .iter()
+            .map(|n| cluster.dir.path().join(format!("{n}.log"))),
+    );
+    for log in logs {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        for secret in secrets {
+            let (_, tail) = secret.rsplit_once('-').unwrap_or(("", secret));
+            assert!(!text.contains(tail), "{} holds a secret", log.display());
+        }
+        assert!(
+            !text.contains("PRIVATE KEY"),
+            "{} holds a key",
+            log.display()
+        );
+    }
+    for a in &mut agents {
+        a.kill9();
+    }
 }

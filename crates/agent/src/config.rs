@@ -106,6 +106,12 @@ pub struct Args {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "HELIOS_LOG_JSON")]
     pub log_json: bool,
+
+    /// An agent join token of a secured cluster (`helios-master join-token agent`): the agent
+    /// gets its certificate for the cluster port with it, once, and keeps it in
+    /// `<state-dir>/tls/`.
+    #[arg(long, env = "HELIOS_JOIN_TOKEN", hide_env_values = true)]
+    pub join_token: Option<String>,
 }
 
 /// A range of host ports, `start` inclusive, `end` exclusive.
@@ -186,6 +192,8 @@ pub struct AgentConfig {
     pub keep_exited: usize,
     /// The command-line arguments, reported in `AgentInfo.inputArguments`.
     pub input_arguments: Vec<String>,
+    /// The join token of a secured cluster (`--join-token`).
+    pub join_token: Option<helios_pki::JoinToken>,
 }
 
 impl AgentConfig {
@@ -210,8 +218,30 @@ impl AgentConfig {
             heartbeat: Duration::from_millis(5000),
             keep_exited: 2,
             input_arguments: Vec::new(),
+            join_token: None,
         }
     }
+}
+
+/// The command line as `AgentInfo.inputArguments` reports it (to every `read` token): a join
+/// token's value is replaced by `<redacted>`.
+fn redacted(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut secret_next = false;
+    for arg in args {
+        if secret_next {
+            out.push("<redacted>".to_string());
+            secret_next = false;
+        } else if arg == "--join-token" {
+            secret_next = true;
+            out.push(arg);
+        } else if arg.starts_with("--join-token=") {
+            out.push("--join-token=<redacted>".to_string());
+        } else {
+            out.push(arg);
+        }
+    }
+    out
 }
 
 /// The `--docker` value of a simulated host (the in-memory runtime).
@@ -351,6 +381,21 @@ impl Args {
             .name
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(host_name);
+        let join_token = match self.join_token.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) => {
+                let token: helios_pki::JoinToken = t
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--join-token: {e}"))?;
+                if token.role != helios_pki::Role::Agent {
+                    bail!(
+                        "--join-token is a {} token; an agent joins with an agent token",
+                        token.role
+                    );
+                }
+                Some(token)
+            }
+        };
         Ok(AgentConfig {
             name,
             id: self.id,
@@ -369,7 +414,8 @@ impl Args {
             add_hosts: self.add_hosts,
             heartbeat: Duration::from_millis(self.heartbeat_ms),
             keep_exited: self.keep_exited,
-            input_arguments: std::env::args().skip(1).collect(),
+            input_arguments: redacted(std::env::args().skip(1)),
+            join_token,
         })
     }
 }
@@ -377,6 +423,27 @@ impl Args {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn join_tokens_are_not_reported_as_arguments() {
+        let args = [
+            "--name",
+            "h",
+            "--join-token",
+            "HLJT-1-x",
+            "--join-token=HLJT-1-y",
+        ];
+        assert_eq!(
+            redacted(args.iter().map(|a| a.to_string())),
+            [
+                "--name",
+                "h",
+                "--join-token",
+                "<redacted>",
+                "--join-token=<redacted>"
+            ]
+        );
+    }
 
     fn parse(args: &[&str]) -> anyhow::Result<AgentConfig> {
         let mut argv = vec!["helios-agent"];

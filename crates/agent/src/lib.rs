@@ -189,6 +189,8 @@ impl Agent {
                 input_arguments: config.input_arguments.clone(),
                 started,
                 start_time_ms,
+                join_token: config.join_token.clone(),
+                tls_dir: state_dir.as_ref().map(|d| d.path().to_path_buf()),
             };
             tasks.push(tokio::spawn(session::run(
                 session_cfg,

@@ -77,6 +77,10 @@ pub struct SessionConfig {
     pub started: Instant,
     /// When the agent started, epoch ms.
     pub start_time_ms: i64,
+    /// The join token of a secured cluster: the agent gets its certificate with it.
+    pub join_token: Option<helios_pki::JoinToken>,
+    /// Where the agent keeps its certificate (`<state-dir>/tls/`); `None` in memory.
+    pub tls_dir: Option<std::path::PathBuf>,
 }
 
 /// How one connection attempt ended.
@@ -104,6 +108,14 @@ pub enum SessionEnd {
 /// Runs sessions until `shutdown` resolves.
 pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let mut material = match cfg.tls_dir.as_deref().map(helios_pki::Material::load) {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => {
+            tracing::error!("cannot use the certificate in the state dir: {e}");
+            None
+        }
+        None => None,
+    };
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let mut masters = MasterList::new(cfg.masters.clone(), cfg.discovery.clone());
     let mut redirect: Option<String> = None;
@@ -125,9 +137,37 @@ pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<
             }
             continue;
         };
+        if material.is_none()
+            && let Some(token) = &cfg.join_token
+        {
+            let got = tokio::select! {
+                got = helios_pki::enroll::enroll(&addr, token, &cfg.name, &[]) => got,
+                _ = &mut shutdown => return,
+            };
+            match got {
+                Ok(m) => {
+                    if let Some(dir) = &cfg.tls_dir
+                        && let Err(e) = m.save(dir)
+                    {
+                        tracing::error!("cannot keep the agent's certificate: {e}");
+                    }
+                    tracing::info!(master = %addr, "got the agent's cluster-port certificate");
+                    material = Some(m);
+                }
+                Err(e) => {
+                    tracing::warn!(master = %addr, "cannot get a certificate with the join token: {e:#}");
+                    let delay = backoff.next_delay();
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = &mut shutdown => return,
+                    }
+                    continue;
+                }
+            }
+        }
         let attempt_started = Instant::now();
         let end = tokio::select! {
-            end = session(&cfg, &worker, &addr) => end,
+            end = session(&cfg, &worker, &addr, material.as_ref()) => end,
             _ = &mut shutdown => return,
         };
         match &end {
@@ -316,9 +356,20 @@ fn status_report(updates: Vec<PendingUpdate>) -> pb::AgentMessage {
     msg(agent_message::Msg::Statuses(pb::StatusReport { updates }))
 }
 
-/// One connection to `addr`, from Hello to the end of the stream.
-pub async fn session(cfg: &SessionConfig, worker: &Arc<Worker>, addr: &str) -> SessionEnd {
-    let endpoint = match Endpoint::from_shared(format!("http://{addr}")) {
+/// One connection to `addr`, from Hello to the end of the stream; mutual TLS with `material`
+/// when the agent has a certificate (a secured cluster).
+pub async fn session(
+    cfg: &SessionConfig,
+    worker: &Arc<Worker>,
+    addr: &str,
+    material: Option<&helios_pki::Material>,
+) -> SessionEnd {
+    let endpoint = match material {
+        None => Endpoint::from_shared(format!("http://{addr}")),
+        Some(m) => Endpoint::from_shared(format!("https://{addr}"))
+            .and_then(|e| e.tls_config(m.client_tls(helios_pki::material::host_of(addr)))),
+    };
+    let endpoint = match endpoint {
         Ok(e) => e
             .connect_timeout(Duration::from_secs(3))
             .tcp_nodelay(true)

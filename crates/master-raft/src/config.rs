@@ -28,7 +28,12 @@ pub struct Args {
     pub name: Option<String>,
 
     /// Directory of this member's sled store.
-    #[arg(long, env = "HELIOS_DATA_DIR", default_value = "helios-data/master")]
+    #[arg(
+        long,
+        env = "HELIOS_DATA_DIR",
+        default_value = "helios-data/master",
+        global = true
+    )]
     pub data_dir: PathBuf,
 
     /// Listen address of the HTTP API.
@@ -119,9 +124,49 @@ pub struct Args {
     #[arg(long, env = "HELIOS_SECURITY", value_enum)]
     pub security: Option<Security>,
 
+    /// A master join token (`helios-master join-token master` on a member): with `--join` and
+    /// security on, this member gets its cluster-port certificate from the cluster with it.
+    #[arg(
+        long,
+        env = "HELIOS_JOIN_TOKEN",
+        requires = "join",
+        hide_env_values = true
+    )]
+    pub join_token: Option<String>,
+
+    /// How long the cluster-port certificates this master issues are valid: hours, or a
+    /// duration such as `30m` (default 90 days).
+    #[arg(long, env = "HELIOS_CERT_VALIDITY", default_value = "2160")]
+    pub cert_validity: String,
+
     /// Allow `--security off` on addresses that are not loopback.
     #[arg(long, env = "HELIOS_INSECURE_I_KNOW")]
     pub insecure_i_know: bool,
+
+    /// Instead of running a master, a command for one.
+    #[command(subcommand)]
+    pub command: Option<MasterCommand>,
+}
+
+/// Commands of `helios-master` other than running one.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum MasterCommand {
+    /// Print the join token of a role (`agent` or `master`) of a secured cluster, asking a
+    /// running master with an admin API token (the member's own `<data-dir>/admin-token`
+    /// unless --api-token-file or HELIOS_API_TOKEN says otherwise).
+    JoinToken {
+        /// `agent` or `master`.
+        role: String,
+        /// Replace the role's secret first: tokens printed before no longer join.
+        #[arg(long)]
+        rotate: bool,
+        /// The master's HTTP API.
+        #[arg(long, default_value = "http://127.0.0.1:5801")]
+        master: String,
+        /// File holding an admin API token.
+        #[arg(long)]
+        api_token_file: Option<PathBuf>,
+    },
 }
 
 /// Whether the master asks callers for credentials (`--security`).
@@ -183,27 +228,35 @@ pub struct MasterConfig {
     pub log_keep: u64,
     /// How long a host may stay DOWN before it is deregistered; `None` when disabled.
     pub agent_reaping_timeout: Option<Duration>,
-    /// Whether API calls need tokens (`--security`).
+    /// Whether API calls need tokens and the cluster port mutual TLS (`--security`).
     pub security: bool,
+    /// The join token to get this member's certificate with.
+    pub join_token: Option<helios_pki::JoinToken>,
+    /// Validity of the certificates this master issues.
+    pub cert_validity: Duration,
 }
 
 /// Parses `--agent-reaping-timeout`: a bare number is hours, as in Helios; anything else is a
 /// duration such as `30s`, `10m` or `1h 30m`. Zero disables reaping (`None`).
 pub fn parse_reaping_timeout(s: &str) -> anyhow::Result<Option<Duration>> {
+    parse_hours_or_duration("--agent-reaping-timeout", s)
+}
+
+/// Parses a flag that is hours when a bare number, else a duration such as `30s` or `1h 30m`;
+/// zero is `None`. Errors name `flag`.
+fn parse_hours_or_duration(flag: &str, s: &str) -> anyhow::Result<Option<Duration>> {
     let s = s.trim();
     let timeout = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         let hours: u64 = s
             .parse()
-            .with_context(|| format!("--agent-reaping-timeout {s:?} is too large"))?;
+            .with_context(|| format!("{flag} {s:?} is too large"))?;
         hours
             .checked_mul(3600)
             .map(Duration::from_secs)
-            .with_context(|| format!("--agent-reaping-timeout {s:?} is too large"))?
+            .with_context(|| format!("{flag} {s:?} is too large"))?
     } else {
         humantime::parse_duration(s).map_err(|e| {
-            anyhow::anyhow!(
-                "--agent-reaping-timeout {s:?} is neither hours nor a duration such as 30s or 10m: {e}"
-            )
+            anyhow::anyhow!("{flag} {s:?} is neither hours nor a duration such as 30s or 10m: {e}")
         })?
     };
     Ok((!timeout.is_zero()).then_some(timeout))
@@ -319,6 +372,25 @@ impl Args {
                 exposed.join(", ")
             ),
         };
+        let join_token = self
+            .join_token
+            .as_deref()
+            .map(str::parse::<helios_pki::JoinToken>)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--join-token: {e}"))?;
+        if let Some(token) = &join_token {
+            if token.role != helios_pki::Role::Master {
+                bail!(
+                    "--join-token is an {} token; a master joins with a master token",
+                    token.role
+                );
+            }
+            if !security {
+                bail!("--join-token is for a cluster with security on; add --security on");
+            }
+        }
+        let cert_validity = parse_hours_or_duration("--cert-validity", &self.cert_validity)?
+            .context("--cert-validity must be more than zero")?;
         Ok(MasterConfig {
             id: self.id,
             name: self
@@ -341,6 +413,8 @@ impl Args {
             max_agent_sessions: self.max_agent_sessions.max(1),
             agent_reaping_timeout,
             security,
+            join_token,
+            cert_validity,
         })
     }
 }

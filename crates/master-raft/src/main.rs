@@ -1,19 +1,88 @@
-//! The `helios-master` binary: parses flags, sets up logging, runs a master.
+//! The `helios-master` binary: parses flags, sets up logging, runs a master, or runs one of
+//! its commands (`join-token`).
 
+use std::path::Path;
+
+use anyhow::Context;
 use clap::Parser;
-use helios_master_raft::config::Args;
+use helios_master_raft::config::{Args, MasterCommand};
 use helios_master_raft::server;
 
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    helios_logging::init(args.log_json, "info,openraft=warn");
-    let result = match args.into_config() {
-        Ok(cfg) => server::run(cfg, server::shutdown_signal()).await,
-        Err(e) => Err(e),
+    let result = match args.command.clone() {
+        Some(MasterCommand::JoinToken {
+            role,
+            rotate,
+            master,
+            api_token_file,
+        }) => {
+            let file =
+                api_token_file.unwrap_or_else(|| args.data_dir.join(server::ADMIN_TOKEN_FILE));
+            join_token(&role, rotate, &master, &file).await
+        }
+        None => {
+            helios_logging::init(args.log_json, "info,openraft=warn");
+            match args.into_config() {
+                Ok(cfg) => server::run(cfg, server::shutdown_signal()).await,
+                Err(e) => Err(e),
+            }
+        }
     };
     if let Err(e) = result {
         eprintln!("helios-master: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// Prints the join token of `role` (after rotating it, with `rotate`), asked of the master at
+/// `master` with the admin token in `HELIOS_API_TOKEN` or else in `token_file`.
+async fn join_token(
+    role: &str,
+    rotate: bool,
+    master: &str,
+    token_file: &Path,
+) -> anyhow::Result<()> {
+    let admin = match std::env::var("HELIOS_API_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
+        Some(token) => token.trim().to_string(),
+        None => std::fs::read_to_string(token_file)
+            .with_context(|| {
+                format!(
+                    "cannot read an admin API token from {} (give --api-token-file or \
+                     HELIOS_API_TOKEN)",
+                    token_file.display()
+                )
+            })?
+            .trim()
+            .to_string(),
+    };
+    let base = master.trim_end_matches('/');
+    let client = reqwest::Client::new();
+    let request = if rotate {
+        client.post(format!("{base}/join-tokens/{role}/rotate"))
+    } else {
+        client.get(format!("{base}/join-tokens/{role}"))
+    };
+    let response = request
+        .bearer_auth(admin)
+        .timeout(std::time::Duration::from_secs(30))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the master at {base}"))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    match body["token"].as_str() {
+        Some(token) if status.is_success() => {
+            println!("{token}");
+            Ok(())
+        }
+        _ => anyhow::bail!(
+            "the master answered {status}: {}",
+            body["message"].as_str().unwrap_or("no message")
+        ),
     }
 }

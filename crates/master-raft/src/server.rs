@@ -15,6 +15,8 @@ use tracing::{debug, info, warn};
 
 use crate::clock::SystemClock;
 use crate::config::MasterConfig;
+use crate::dispatcher::enrollment::EnrollmentService;
+use crate::dispatcher::peer;
 use crate::dispatcher::{Dispatcher, liveness, statuses};
 use crate::gateway;
 use crate::housekeeping;
@@ -24,9 +26,15 @@ use crate::raft::bootstrap;
 use crate::raft::network::{MAX_MESSAGE, Network};
 use crate::raft::pb::raft_service_server::RaftServiceServer;
 use crate::raft::service::{RaftRpc, leader_node};
+use crate::raft::tls::ClusterTls;
 use crate::raft::types::{LogStore, MasterNode, Raft, StateMachine};
 use crate::state::{Command, CommandResult};
 use helios_api::pb::dispatcher_server::DispatcherServer;
+use helios_api::pb::enrollment_server::EnrollmentServer;
+use helios_pki::Material;
+use helios_pki::enroll::enroll;
+use helios_pki::material::host_of;
+use tonic::service::interceptor::InterceptedService;
 
 /// Checks that `dir` can be created and written, so a bad `--data-dir` fails at once.
 fn check_writable(dir: &std::path::Path) -> anyhow::Result<()> {
@@ -115,6 +123,14 @@ pub async fn serve(
     .validate()
     .context("invalid Raft configuration")?;
 
+    let material = cluster_material(&cfg).await?;
+    let (material_tx, material_rx) = tokio::sync::watch::channel(material);
+    let cluster_tls = if cfg.security {
+        ClusterTls::with(material_rx.clone())
+    } else {
+        ClusterTls::default()
+    };
+
     let log_store = LogStore::new(backend.clone()).context("cannot open the Raft log")?;
     let flush_stats = log_store.flush_stats();
     // Kept to join the store's threads at shutdown (openraft owns the other handle).
@@ -123,7 +139,7 @@ pub async fn serve(
     let raft = Raft::new(
         cfg.id,
         Arc::new(raft_config),
-        Network::default(),
+        Network::new(cluster_tls.clone()),
         log_store,
         sm.clone(),
     )
@@ -150,12 +166,15 @@ pub async fn serve(
     let app = Node::new(raft.clone(), &sm, settings, metrics, stop_rx.clone());
     let tasks = app.tasks.clone();
 
-    let (dispatcher, status_rx) = Dispatcher::with_session_limit(
+    let (mut dispatcher, status_rx) = Dispatcher::with_session_limit(
         app.clone(),
         cfg.agent_heartbeat_ms,
         stop_rx.clone(),
         cfg.max_agent_sessions,
     );
+    if cfg.security {
+        dispatcher = dispatcher.requiring_certificates();
+    }
     let batcher = tasks.spawn(statuses::run_batcher(app.clone(), status_rx));
     let liveness_task = tasks.spawn(liveness::run(dispatcher.clone(), stop_rx.clone()));
     let housekeeping_tasks =
@@ -164,17 +183,45 @@ pub async fn serve(
     let rpc = RaftServiceServer::new(RaftRpc::new(raft.clone(), cfg.id, node.clone()))
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
-    let cluster_server = tasks.spawn(
-        tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(Duration::from_secs(5)))
-            .add_service(rpc)
-            .add_service(DispatcherServer::new(dispatcher))
+    let cluster_server = {
+        let (stop_rx, mut material_rx) = (stop_rx.clone(), material_rx.clone());
+        let enrollment = EnrollmentService::new(app.clone(), cfg.cert_validity);
+        let security = cfg.security;
+        let dispatcher = dispatcher.clone();
+        let listener = listeners.cluster;
+        tasks.spawn(async move {
+            let mut builder = tonic::transport::Server::builder()
+                .http2_keepalive_interval(Some(Duration::from_secs(5)));
             // `Server::tcp_nodelay` only reaches listeners tonic binds itself.
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(listeners.cluster).with_nodelay(Some(true)),
-                stopped(stop_rx.clone()),
-            ),
-    );
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            if !security {
+                return builder
+                    .add_service(rpc)
+                    .add_service(DispatcherServer::new(dispatcher))
+                    .serve_with_incoming_shutdown(incoming, stopped(stop_rx))
+                    .await
+                    .map_err(anyhow::Error::from);
+            }
+            // Mutual TLS once this member has its certificate (a first master creates the CA
+            // first); only masters may call Raft, only agents open sessions.
+            let material = tokio::select! {
+                m = material_rx.wait_for(Option::is_some) => match m {
+                    Ok(m) => m.clone().context("no certificate")?,
+                    Err(_) => return Ok(()),
+                },
+                () = stopped(stop_rx.clone()) => return Ok(()),
+            };
+            builder
+                .tls_config(material.server_tls())
+                .context("TLS settings of the cluster port")?
+                .add_service(InterceptedService::new(rpc, peer::require_master))
+                .add_service(DispatcherServer::new(dispatcher))
+                .add_service(EnrollmentServer::new(enrollment))
+                .serve_with_incoming_shutdown(incoming, stopped(stop_rx))
+                .await
+                .map_err(anyhow::Error::from)
+        })
+    };
     let mut router =
         gateway::router(app.clone())?.merge(crate::grpc::router(app.clone(), stop_rx.clone()));
     if cfg.security {
@@ -198,11 +245,11 @@ pub async fn serve(
     );
 
     let formation = {
-        let (raft, cfg, node) = (raft.clone(), cfg.clone(), node.clone());
+        let (raft, cfg, node, tls) = (raft.clone(), cfg.clone(), node.clone(), cluster_tls.clone());
         tasks.spawn(async move {
             let r = match &cfg.join {
-                Some(addr) => bootstrap::join(&raft, cfg.id, &node, addr).await,
-                None => bootstrap::form_cluster(&raft, cfg.id, &node, &cfg.peers).await,
+                Some(addr) => bootstrap::join(&raft, cfg.id, &node, addr, &tls).await,
+                None => bootstrap::form_cluster(&raft, cfg.id, &node, &cfg.peers, &tls).await,
             };
             if let Err(e) = r {
                 warn!("cluster formation failed: {e:#}");
@@ -210,6 +257,14 @@ pub async fn serve(
         })
     };
     let cluster_id = tasks.spawn(ensure_cluster_id(app.clone(), stop_rx.clone()));
+    let own_certificate = (cfg.security && material_tx.borrow().is_none()).then(|| {
+        tasks.spawn(ensure_own_certificate(
+            app.clone(),
+            cfg.clone(),
+            material_tx,
+            stop_rx.clone(),
+        ))
+    });
     let admin_token = cfg.security.then(|| {
         tasks.spawn(ensure_admin_token(
             app.clone(),
@@ -234,6 +289,9 @@ pub async fn serve(
     }
     rollouts.abort();
     cluster_id.abort();
+    if let Some(task) = own_certificate {
+        task.abort();
+    }
     if let Some(task) = admin_token {
         task.abort();
     }
@@ -281,6 +339,106 @@ async fn stop_within_grace<T>(name: &str, server: tokio::task::JoinHandle<T>) {
     if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
         warn!("the {name} server did not stop within {SHUTDOWN_GRACE:?}; cancelling it");
         abort.abort();
+    }
+}
+
+/// The names a master's certificate holds besides its name: the hosts of its advertised
+/// addresses, which other masters and agents connect to.
+fn master_sans(cfg: &MasterConfig) -> Vec<String> {
+    let mut sans: Vec<String> = [&cfg.advertise_cluster, &cfg.advertise_http]
+        .into_iter()
+        .map(|a| host_of(a).to_string())
+        .collect();
+    sans.dedup();
+    sans
+}
+
+/// This member's cluster-port certificate with security on: the one in its data directory,
+/// else one obtained with `--join-token` from the member `--join` names; `None` for a first
+/// master, which makes its own once it created the CA ([`ensure_own_certificate`]).
+async fn cluster_material(cfg: &MasterConfig) -> anyhow::Result<Option<Material>> {
+    if !cfg.security {
+        return Ok(None);
+    }
+    if let Some(material) = Material::load(&cfg.data_dir)? {
+        return Ok(Some(material));
+    }
+    let Some(token) = &cfg.join_token else {
+        if cfg.join.is_some() {
+            anyhow::bail!(
+                "with security on, a master joins with a certificate: add --join-token (run \
+                 `helios-master join-token master` against a member)"
+            );
+        }
+        if cfg.peers.keys().any(|id| *id != cfg.id) {
+            anyhow::bail!(
+                "with security on, a cluster grows from its first master: start one master \
+                 without --peers, then add each other with --join ADDR --join-token TOKEN \
+                 (`helios-master join-token master`)"
+            );
+        }
+        return Ok(None);
+    };
+    let addr = cfg.join.as_deref().context("--join-token needs --join")?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match enroll(addr, token, &cfg.name, &master_sans(cfg)).await {
+            Ok(material) => {
+                material.save(&cfg.data_dir)?;
+                info!(via = addr, "got this master's cluster-port certificate");
+                return Ok(Some(material));
+            }
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                warn!(via = addr, "getting a cluster-port certificate: {e:#}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e.context(format!("cannot get a certificate from {addr}"))),
+        }
+    }
+}
+
+/// On a first master with security on: once this member leads, creates the cluster's CA
+/// (unless the cluster has one), then issues this member's own certificate from it, keeps it
+/// in the data directory and hands it to the cluster port.
+async fn ensure_own_certificate(
+    app: Node,
+    cfg: MasterConfig,
+    material: tokio::sync::watch::Sender<Option<Material>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut metrics = app.raft.metrics();
+    loop {
+        let leads = leader_node(&app.raft).map(|(id, _)| id) == Some(app.id);
+        let has_cluster_id = app.read_local(|s| s.cluster_id.is_some()).unwrap_or(false);
+        if leads && has_cluster_id {
+            let made = async {
+                crate::control::enrollment::ensure_pki(&app).await?;
+                crate::control::enrollment::own_material(
+                    &app,
+                    &cfg.name,
+                    &master_sans(&cfg),
+                    cfg.cert_validity,
+                )
+            };
+            match made.await {
+                Ok(Some(m)) => match m.save(&cfg.data_dir) {
+                    Ok(()) => {
+                        info!("created this master's cluster-port certificate");
+                        let _ = material.send(Some(m));
+                        return;
+                    }
+                    Err(e) => warn!("keeping this master's certificate: {e}"),
+                },
+                Ok(None) => {}
+                Err(e) => warn!("creating the cluster's CA: {e:#}"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { return },
+            _ = stop.changed() => return,
+        }
     }
 }
 

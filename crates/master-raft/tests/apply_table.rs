@@ -21,8 +21,8 @@ use helios_api::{
 use helios_master_raft::raft::types::{Logic, TypeConfig};
 use helios_master_raft::state::idempotency::{MAX_AGE_MS, MAX_KEYS, Seen};
 use helios_master_raft::state::{
-    ApiRole, ApiToken, Command, CommandResult as R, HISTORY_LIMIT, Host, State, StatusUpdate,
-    Versioned,
+    ApiRole, ApiToken, ClusterPki, Command, CommandResult as R, HISTORY_LIMIT, Host, State,
+    StatusUpdate, Versioned,
 };
 use helios_store::StateMachineLogic;
 use openraft::alias::EntryOf;
@@ -1938,6 +1938,7 @@ fn cases() -> Vec<Case> {
     cases.push(keys_beyond_the_count_bound());
     cases.extend(deployment_group_cases());
     cases.extend(api_token_cases());
+    cases.extend(pki_cases());
     cases.extend(rollout_cases::rollout_cases());
     cases
 }
@@ -2175,6 +2176,59 @@ fn api_token_cases() -> Vec<Case> {
     ]
 }
 
+fn pki(tag: &str) -> ClusterPki {
+    ClusterPki {
+        ca_cert_pem: format!("cert-{tag}"),
+        ca_key_pem: format!("key-{tag}"),
+        agent_secret: format!("agent-{tag}"),
+        master_secret: format!("master-{tag}"),
+    }
+}
+
+fn rotate(role: &str, secret: &str) -> Command {
+    Command::RotateJoinSecret {
+        role: role.into(),
+        secret: secret.into(),
+    }
+}
+
+/// The CA and join secrets: set once, secrets rotated per role.
+fn pki_cases() -> Vec<Case> {
+    use Expect::*;
+    vec![
+        case(
+            "pki: the first CA stays; secrets rotate per role; no CA or an unknown role refuses",
+            vec![
+                (rotate("agent", "x"), R::PkiMissing),
+                (Command::InitPki { pki: pki("1") }, R::Ok),
+                (Command::InitPki { pki: pki("2") }, R::Ok),
+                (rotate("agent", "a2"), R::Ok),
+                (rotate("root", "r"), R::PkiMissing),
+            ],
+            vec![Check(|s| {
+                let p = s.pki.as_ref().expect("a CA");
+                assert_eq!(p.ca_cert_pem, "cert-1");
+                assert_eq!(p.agent_secret, "a2");
+                assert_eq!(p.master_secret, "master-1");
+            })],
+        ),
+        case(
+            "pki: keyed inits and rotations apply once",
+            vec![
+                (
+                    keyed("i", "f", 0, Command::InitPki { pki: pki("1") }),
+                    R::Ok,
+                ),
+                (keyed("r", "f", 0, rotate("master", "m2")), R::Ok),
+                (keyed("r", "f", 0, rotate("master", "m2")), R::Ok),
+            ],
+            vec![Check(|s| {
+                assert_eq!(s.pki.as_ref().unwrap().master_secret, "m2");
+            })],
+        ),
+    ]
+}
+
 /// MAX_KEYS + 1 keyed writes: the oldest key is forgotten, the next oldest is not.
 fn keys_beyond_the_count_bound() -> Case {
     let write = |key: String, fingerprint: &str| keyed(&key, fingerprint, 0, down(&[], 0));
@@ -2248,6 +2302,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::CreateApiToken { .. } => "CreateApiToken",
         Command::BootstrapApiTokens { .. } => "BootstrapApiTokens",
         Command::RevokeApiToken { .. } => "RevokeApiToken",
+        Command::InitPki { .. } => "InitPki",
+        Command::RotateJoinSecret { .. } => "RotateJoinSecret",
     }
 }
 
@@ -2279,6 +2335,7 @@ fn result_name(result: &R) -> &'static str {
         R::ApiTokenNotFound => "ApiTokenNotFound",
         R::LastAdminToken => "LastAdminToken",
         R::ApiTokenRevoked { .. } => "ApiTokenRevoked",
+        R::PkiMissing => "PkiMissing",
     }
 }
 
@@ -2337,6 +2394,9 @@ const PAIRS: &[(&str, &str)] = &[
     ("RevokeApiToken", "ApiTokenRevoked"),
     ("RevokeApiToken", "ApiTokenNotFound"),
     ("RevokeApiToken", "LastAdminToken"),
+    ("InitPki", "Ok"),
+    ("RotateJoinSecret", "Ok"),
+    ("RotateJoinSecret", "PkiMissing"),
 ];
 
 #[test]

@@ -197,6 +197,60 @@ impl Cluster {
         self.hosts.as_ref()
     }
 
+    /// `n` members with `--security on`, formed as an operator does: the first alone (it
+    /// creates the CA and the first admin API token), then each other with `--join` and a
+    /// master join token asked of the first through the API. Returns once every member is a
+    /// live voter, with the admin token.
+    pub async fn start_secured(n: usize) -> (Cluster, String) {
+        let opts = ClusterOptions {
+            size: n,
+            extra_args: vec!["--security".into(), "on".into()],
+            ..ClusterOptions::default()
+        };
+        let mut cluster = Self::prepare_with(&opts, |_| Vec::new()).expect("lay out the cluster");
+        for m in &mut cluster.masters {
+            m.peers.clear();
+        }
+        cluster.masters[0].start();
+        let token_file = cluster.masters[0].data_dir.join("admin-token");
+        let admin = crate::eventually(Duration::from_secs(30), "the first admin token", || {
+            let text = std::fs::read_to_string(&token_file).ok();
+            async move { text.map(|t| t.trim().to_string()) }
+        })
+        .await;
+        let client = reqwest::Client::new();
+        let first = cluster.masters[0].url();
+        let join_token = crate::eventually(Duration::from_secs(30), "a master join token", || {
+            let req = client
+                .get(format!("{first}/join-tokens/master"))
+                .bearer_auth(&admin);
+            async move {
+                let v: Value = req.send().await.ok()?.json().await.ok()?;
+                v["token"].as_str().map(str::to_string)
+            }
+        })
+        .await;
+        let first_cluster = cluster.masters[0].cluster_addr();
+        for m in &mut cluster.masters[1..] {
+            m.extra_args
+                .extend(["--join", &first_cluster, "--join-token", &join_token].map(String::from));
+            m.start();
+        }
+        crate::eventually(Duration::from_secs(60), "every member a live voter", || {
+            let req = client
+                .get(format!("{first}/masters?all=true"))
+                .bearer_auth(&admin);
+            async move {
+                let v: Value = req.send().await.ok()?.json().await.ok()?;
+                let members = v.as_array()?;
+                (members.len() == n && members.iter().all(|m| m["state"] == "up")).then_some(())
+            }
+        })
+        .await;
+        cluster.wait_leader(Duration::from_secs(30)).await;
+        (cluster, admin)
+    }
+
     /// Starts every member and waits for a leader.
     pub async fn start_all(&mut self) {
         for m in &mut self.masters {

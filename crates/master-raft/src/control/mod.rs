@@ -7,6 +7,7 @@
 //! * [`deployment_groups`]: create, remove, list, inspect deployment groups, their status,
 //!   rolling updates and stopping them.
 //! * [`members`]: the masters and their state.
+//! * [`enrollment`]: the cluster's CA, join tokens and the certificates they get.
 //! * [`tokens`]: API tokens: create, list, revoke, and who may call what.
 //! * [`version`]: how a client's version compares with ours.
 //!
@@ -17,6 +18,7 @@
 
 pub mod deployment_groups;
 pub mod deployments;
+pub mod enrollment;
 pub mod hosts;
 pub mod jobs;
 pub mod members;
@@ -56,6 +58,14 @@ pub enum Error {
         /// The status word (`TOKEN_NAME_TAKEN`, …).
         word: &'static str,
         /// What conflicts.
+        message: String,
+    },
+    /// The caller is not allowed to (a join token that is wrong or rotated away).
+    #[error("{message}")]
+    Denied {
+        /// The status word (`JOIN_REFUSED`, …).
+        word: &'static str,
+        /// Why.
         message: String,
     },
     /// A command answered what its use case never expects: a bug.

@@ -9,10 +9,16 @@
 //!
 //! Liveness lives in the leader's memory ([`liveness`]); only UP/DOWN transitions are written.
 //! Task statuses from all agents are batched into few Raft writes ([`statuses`]).
+//!
+//! With security on, the cluster port is mutual TLS: a session needs an agent certificate
+//! naming the host it opens ([`peer`]), and [`enrollment`] issues certificates for join
+//! tokens.
 
 pub mod assignments;
+pub mod enrollment;
 pub mod host_changes;
 pub mod liveness;
+pub mod peer;
 mod session;
 pub mod statuses;
 
@@ -66,6 +72,8 @@ struct Inner {
     max_sessions: usize,
     /// Wakes the session of a host whose deployments an applied entry changed.
     changes: Arc<host_changes::HostChanges>,
+    /// Whether sessions need an agent certificate naming their host (security on).
+    require_certificates: bool,
 }
 
 impl Dispatcher {
@@ -106,9 +114,19 @@ impl Dispatcher {
                 sessions: Arc::new(tokio::sync::Semaphore::new(max_sessions)),
                 max_sessions,
                 changes,
+                require_certificates: false,
             }),
         };
         (d, status_rx)
+    }
+
+    /// The same dispatcher, requiring that each session comes with an agent certificate of
+    /// the host it opens (security on). Call before sharing it.
+    pub fn requiring_certificates(mut self) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.require_certificates = true;
+        }
+        self
     }
 
     /// The handler state of this master.
@@ -145,11 +163,16 @@ impl DispatcherService for Dispatcher {
                 self.inner.max_sessions
             )));
         };
+        let certified_host = if self.inner.require_certificates {
+            Some(peer::require(&request, helios_pki::Role::Agent)?.name)
+        } else {
+            None
+        };
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(256);
         let dispatcher = self.clone();
         self.inner.app.tasks.spawn(async move {
-            session::run(dispatcher, inbound, tx).await;
+            session::run(dispatcher, inbound, tx, certified_host).await;
             drop(permit);
         });
         Ok(Response::new(ReceiverStream::new(rx)))

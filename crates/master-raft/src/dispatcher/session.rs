@@ -32,8 +32,14 @@ fn json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
     serde_json::from_slice(bytes).ok()
 }
 
-/// Runs one session until the agent goes away or this master stops leading.
-pub async fn run(d: Dispatcher, mut inbound: Streaming<pb::AgentMessage>, tx: Tx) {
+/// Runs one session until the agent goes away or this master stops leading. With security on,
+/// `certified_host` is the host the agent's certificate names: the only one it may open.
+pub async fn run(
+    d: Dispatcher,
+    mut inbound: Streaming<pb::AgentMessage>,
+    tx: Tx,
+    certified_host: Option<String>,
+) {
     let hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
         Ok(Ok(Some(pb::AgentMessage {
             msg: Some(In::Hello(h)),
@@ -47,6 +53,14 @@ pub async fn run(d: Dispatcher, mut inbound: Streaming<pb::AgentMessage>, tx: Tx
     };
     let app = d.app().clone();
     let name = hello.name.clone();
+    if let Some(certified) = certified_host.filter(|c| *c != name) {
+        warn!(host = %name, certificate = %certified, "refusing agent session: the certificate is another host's");
+        let reason = format!(
+            "the agent's certificate is for host {certified:?}; it cannot open a session as {name:?}"
+        );
+        send(&tx, Out::Refused(pb::Refused { reason })).await;
+        return;
+    }
     match leader_node(&app.raft) {
         Some((id, _)) if id == app.id => {}
         other => {

@@ -38,7 +38,7 @@ pub fn needed_role(method: &Method, path: &str) -> Option<ApiRole> {
         [service, _] if service.starts_with("grpc.health.") => None,
         [service, _] if service.starts_with("grpc.reflection.") => None,
         ["helios.v1.Helios", rpc] => Some(grpc_role(rpc)),
-        ["tokens", ..] => Some(ApiRole::Admin),
+        ["tokens" | "join-tokens", ..] => Some(ApiRole::Admin),
         _ if matches!(*method, Method::GET | Method::HEAD) => Some(ApiRole::Read),
         [.., "statuses"] if *method == Method::POST => Some(ApiRole::Read),
         ["hosts", _] | ["masters", ..] => Some(ApiRole::Admin),
@@ -194,6 +194,10 @@ mod tests {
         assert_eq!(role(Method::DELETE, "/hosts/h"), Some(ApiRole::Admin));
         assert_eq!(role(Method::GET, "/tokens"), Some(ApiRole::Admin));
         assert_eq!(role(Method::DELETE, "/tokens/x"), Some(ApiRole::Admin));
+        assert_eq!(
+            role(Method::GET, "/join-tokens/agent"),
+            Some(ApiRole::Admin)
+        );
         assert_eq!(role(Method::GET, "/no/such/path"), Some(ApiRole::Read));
         let rpc = |name: &str| role(Method::POST, &format!("/helios.v1.Helios/{name}"));
         assert_eq!(rpc("Watch"), Some(ApiRole::Read));

@@ -101,6 +101,9 @@ impl From<control::Error> for ApiError {
             control::Error::Conflict { word, message } => {
                 Self::new(StatusCode::CONFLICT, word, message)
             }
+            control::Error::Denied { word, message } => {
+                Self::new(StatusCode::FORBIDDEN, word, message)
+            }
             e @ control::Error::Unexpected(_) => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string())
             }

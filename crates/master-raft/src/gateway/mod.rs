@@ -125,6 +125,11 @@ pub fn router(node: Node) -> anyhow::Result<Router> {
         .route("/masters", get(cluster::masters))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/join-tokens/{role}", get(tokens::join_token))
+        .route(
+            "/join-tokens/{role}/rotate",
+            post(tokens::rotate_join_token),
+        )
         .route("/version/check", get(cluster::version_check))
         .layer(middleware::from_fn_with_state(
             forwarder,

@@ -1,5 +1,6 @@
-//! API token endpoints (ours; admin only): `POST /tokens`, `GET /tokens`,
-//! `DELETE /tokens/{id or name}`.
+//! Credential endpoints (ours; admin only): API tokens (`POST /tokens`, `GET /tokens`,
+//! `DELETE /tokens/{id or name}`) and join tokens (`GET /join-tokens/{agent|master}`,
+//! `POST /join-tokens/{agent|master}/rotate`).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -11,7 +12,7 @@ use serde_json::json;
 
 use super::ApiError;
 use super::jobs::{Params, json_body, params, stale};
-use crate::control::tokens;
+use crate::control::{enrollment, tokens};
 use crate::exactly_once::WriteKey;
 use crate::node::Node;
 use crate::state::ApiRole;
@@ -63,4 +64,34 @@ pub async fn revoke(
 ) -> Result<Response, ApiError> {
     let id = tokens::revoke(&node, &key, &id_or_name).await?;
     Ok(Json(json!({"status": "REVOKED", "id": id})).into_response())
+}
+
+/// The role of a join-token path, or 400.
+fn join_role(role: &str) -> Result<helios_pki::Role, ApiError> {
+    role.parse()
+        .map_err(|e: String| ApiError::bad_request("INVALID_ROLE", e))
+}
+
+/// `GET /join-tokens/{agent|master}`: the role's current join token.
+pub async fn join_token(
+    State(node): State<Node>,
+    Path(role): Path<String>,
+    q: Params,
+) -> Result<Response, ApiError> {
+    let q = params(q)?;
+    let role = join_role(&role)?;
+    let token = enrollment::join_token(&node, role, stale(&q)).await?;
+    Ok(Json(json!({"role": role.as_str(), "token": token.to_string()})).into_response())
+}
+
+/// `POST /join-tokens/{agent|master}/rotate`: a new secret for the role; tokens with the old
+/// one no longer join (certificates they got stay valid).
+pub async fn rotate_join_token(
+    State(node): State<Node>,
+    Extension(key): Extension<WriteKey>,
+    Path(role): Path<String>,
+) -> Result<Response, ApiError> {
+    let role = join_role(&role)?;
+    let token = enrollment::rotate(&node, &key, role).await?;
+    Ok(Json(json!({"role": role.as_str(), "token": token.to_string()})).into_response())
 }

@@ -103,6 +103,7 @@ pub fn from_control(e: control::Error) -> Status {
         control::Error::Conflict { word, message } => {
             status_as(word, StatusCode::CONFLICT, message)
         }
+        control::Error::Denied { word, message } => status_as(word, StatusCode::FORBIDDEN, message),
         e @ control::Error::Unexpected(_) => status("INTERNAL", e.to_string()),
     }
 }

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 use crate::raft::network::client;
 use crate::raft::pb;
 use crate::raft::service::has_state;
+use crate::raft::tls::ClusterTls;
 use crate::raft::types::{MasterNode, Raft};
 
 const RETRY: Duration = Duration::from_millis(300);
@@ -25,6 +26,7 @@ pub async fn form_cluster(
     id: u64,
     node: &MasterNode,
     peers: &BTreeMap<u64, String>,
+    tls: &ClusterTls,
 ) -> anyhow::Result<()> {
     if has_state(raft) {
         info!("member has Raft state; rejoining the existing cluster");
@@ -41,7 +43,7 @@ pub async fn form_cluster(
     let mut members = BTreeMap::from([(id, node.clone())]);
     for (&peer, addr) in peers.iter().filter(|(p, _)| **p != id) {
         let (peer_node, peer_has_state) = loop {
-            match node_info(addr).await {
+            match node_info(addr, tls).await {
                 Ok((pid, n, s)) if pid == peer => break (n, s),
                 Ok((pid, ..)) => bail!(
                     "--peers names member {peer} at {addr}, but the master there has id {pid}"
@@ -72,8 +74,8 @@ pub async fn form_cluster(
     }
 }
 
-async fn node_info(addr: &str) -> anyhow::Result<(u64, MasterNode, bool)> {
-    let mut c = client(addr)?;
+async fn node_info(addr: &str, tls: &ClusterTls) -> anyhow::Result<(u64, MasterNode, bool)> {
+    let mut c = client(addr, tls)?;
     let mut req = tonic::Request::new(pb::NodeInfoRequest {});
     req.set_timeout(Duration::from_secs(1));
     let reply = c.node_info(req).await?.into_inner();
@@ -86,7 +88,13 @@ async fn node_info(addr: &str) -> anyhow::Result<(u64, MasterNode, bool)> {
 
 /// Asks the cluster reachable at `addr` to add this member, following the leader's address,
 /// until it is a voter.
-pub async fn join(raft: &Raft, id: u64, node: &MasterNode, addr: &str) -> anyhow::Result<()> {
+pub async fn join(
+    raft: &Raft,
+    id: u64,
+    node: &MasterNode,
+    addr: &str,
+    tls: &ClusterTls,
+) -> anyhow::Result<()> {
     let is_voter = || {
         raft.metrics()
             .borrow_watched()
@@ -101,7 +109,7 @@ pub async fn join(raft: &Raft, id: u64, node: &MasterNode, addr: &str) -> anyhow
             return Ok(());
         }
         let attempt = async {
-            let mut c = client(&target)?;
+            let mut c = client(&target, tls)?;
             let reply = c
                 .join(pb::JoinRequest {
                     id,

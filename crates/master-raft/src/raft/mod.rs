@@ -6,6 +6,7 @@ pub mod leader;
 pub mod network;
 pub mod service;
 pub mod tenure;
+pub mod tls;
 pub mod types;
 
 /// Generated code of `proto/raft.proto`.

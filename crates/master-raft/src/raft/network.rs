@@ -25,10 +25,11 @@ use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use rand::Rng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::raft::pb;
 use crate::raft::pb::raft_service_client::RaftServiceClient;
+use crate::raft::tls::ClusterTls;
 use crate::raft::types::{MasterNode, TypeConfig};
 
 /// Size of one snapshot chunk.
@@ -49,11 +50,24 @@ pub const UNREACHABLE_REPORT_INTERVAL: Duration = Duration::from_secs(30);
 pub struct Network {
     /// Outages of peers, shared by every client (replication, heartbeats, votes).
     reachability: Arc<Reachability>,
+    /// Plain or mutual TLS.
+    tls: ClusterTls,
+}
+
+impl Network {
+    /// A network whose connections use `tls`.
+    pub fn new(tls: ClusterTls) -> Self {
+        Network {
+            reachability: Arc::default(),
+            tls,
+        }
+    }
 }
 
 /// Opens a lazily connected channel to a cluster address (`host:port`).
-pub fn channel(cluster_addr: &str) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(format!("http://{cluster_addr}"))?
+pub fn channel(cluster_addr: &str, tls: &ClusterTls) -> anyhow::Result<Channel> {
+    Ok(tls
+        .endpoint(cluster_addr)?
         .connect_timeout(Duration::from_millis(500))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(5))
@@ -63,8 +77,8 @@ pub fn channel(cluster_addr: &str) -> Result<Channel, tonic::transport::Error> {
 }
 
 /// A client for the Raft service of one address.
-pub fn client(cluster_addr: &str) -> Result<RaftServiceClient<Channel>, tonic::transport::Error> {
-    Ok(RaftServiceClient::new(channel(cluster_addr)?)
+pub fn client(cluster_addr: &str, tls: &ClusterTls) -> anyhow::Result<RaftServiceClient<Channel>> {
+    Ok(RaftServiceClient::new(channel(cluster_addr, tls)?)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE))
 }
@@ -76,7 +90,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         PeerClient {
             target,
             addr: node.cluster_addr.clone(),
-            client: client(&node.cluster_addr).map_err(|e| e.to_string()),
+            client: client(&node.cluster_addr, &self.tls).map_err(|e| format!("{e:#}")),
             reachability: self.reachability.clone(),
         }
     }

@@ -191,6 +191,18 @@ pub enum Command {
         /// The token's id, or else its name.
         id_or_name: String,
     },
+    /// Sets the cluster's CA and join secrets, unless it has them.
+    InitPki {
+        /// Made by the leader.
+        pki: super::ClusterPki,
+    },
+    /// Replaces the join secret of a role (`agent` or `master`).
+    RotateJoinSecret {
+        /// `agent` or `master`.
+        role: String,
+        /// The new secret.
+        secret: String,
+    },
     /// A client's write with its idempotency key: applied only if the key is new, else
     /// answered with the key's first result (see [`super::idempotency`]).
     Idempotent {
@@ -269,6 +281,8 @@ impl fmt::Display for Command {
                 write!(f, "bootstrap-api-tokens {}", token.name)
             }
             Command::RevokeApiToken { id_or_name } => write!(f, "revoke-api-token {id_or_name}"),
+            Command::InitPki { .. } => write!(f, "init-pki"),
+            Command::RotateJoinSecret { role, .. } => write!(f, "rotate-join-secret {role}"),
             Command::Idempotent { key, command, .. } => write!(f, "{command} (key {key})"),
         }
     }
@@ -343,4 +357,6 @@ pub enum CommandResult {
         /// Its id.
         id: String,
     },
+    /// The cluster has no CA (security was never on), or the role is unknown.
+    PkiMissing,
 }

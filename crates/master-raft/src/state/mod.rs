@@ -12,6 +12,7 @@ mod deployments;
 mod hosts;
 pub mod idempotency;
 mod jobs;
+mod pki;
 mod rollout_plan;
 mod rollouts;
 mod stored_job;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use api_tokens::{ApiRole, ApiToken};
 pub use command::{Command, CommandResult, StatusUpdate};
 pub use idempotency::IdempotencyTable;
+pub use pki::ClusterPki;
 pub use rollouts::{GroupProgress, RolloutRun, RolloutWakeup, natural_order};
 pub use stored_job::{AsJson, StoredJob};
 
@@ -139,6 +141,9 @@ pub struct State {
     /// runs with security on).
     #[serde(default)]
     pub api_tokens_bootstrapped: bool,
+    /// The cluster's CA and join secrets, once a master with security on set them.
+    #[serde(default)]
+    pub pki: Option<ClusterPki>,
 }
 
 impl State {
@@ -285,6 +290,8 @@ impl State {
             Command::CreateApiToken { token } => self.create_api_token(token),
             Command::BootstrapApiTokens { token } => self.bootstrap_api_tokens(token),
             Command::RevokeApiToken { id_or_name } => self.revoke_api_token(id_or_name),
+            Command::InitPki { pki } => self.init_pki(pki),
+            Command::RotateJoinSecret { role, secret } => self.rotate_join_secret(role, secret),
         }
     }
 }

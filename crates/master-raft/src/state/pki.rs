@@ -1,0 +1,53 @@
+//! The cluster's certificate authority and join-token secrets (issue 13), replicated so that
+//! every master can issue certificates and check join tokens, and a new leader goes on where
+//! the old one stopped. A snapshot therefore holds the CA's key: a data directory, and any
+//! copy of it, is as secret as the key itself (see ARCHITECTURE.md, "Security").
+
+use serde::{Deserialize, Serialize};
+
+use super::{CommandResult, State};
+
+/// The CA and the current join secret of each role.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterPki {
+    /// The CA certificate, PEM.
+    pub ca_cert_pem: String,
+    /// The CA's private key, PEM.
+    pub ca_key_pem: String,
+    /// The secret of agent join tokens.
+    pub agent_secret: String,
+    /// The secret of master join tokens.
+    pub master_secret: String,
+}
+
+impl std::fmt::Debug for ClusterPki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterPki")
+            .field("ca_cert_pem", &self.ca_cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    /// Sets the CA and secrets unless the cluster has them (the first leader's stay).
+    pub(super) fn init_pki(&mut self, pki: &ClusterPki) -> CommandResult {
+        if self.pki.is_none() {
+            self.pki = Some(pki.clone());
+        }
+        CommandResult::Ok
+    }
+
+    /// Replaces the join secret of `role` (`agent` or `master`): tokens with the old one no
+    /// longer join.
+    pub(super) fn rotate_join_secret(&mut self, role: &str, secret: &str) -> CommandResult {
+        let Some(pki) = self.pki.as_mut() else {
+            return CommandResult::PkiMissing;
+        };
+        match role {
+            "agent" => pki.agent_secret = secret.to_string(),
+            "master" => pki.master_secret = secret.to_string(),
+            _ => return CommandResult::PkiMissing,
+        }
+        CommandResult::Ok
+    }
+}

@@ -1,0 +1,141 @@
+//! A holder's TLS material for the cluster port: its private key, its certificate chain (its
+//! certificate, then the CA's) and the CA certificate, kept in `<dir>/tls/` (the key mode
+//! 0600), and the tonic TLS settings made from them.
+
+use std::path::{Path, PathBuf};
+
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use tonic::transport::{Certificate, ClientTlsConfig, ServerTlsConfig};
+
+use crate::PkiError;
+use crate::identity::Identity;
+
+/// The subdirectory of a data or state directory that holds the material.
+pub const TLS_DIR: &str = "tls";
+
+/// A key, its certificate chain and the CA, PEM.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Material {
+    /// The private key (secret).
+    pub key_pem: String,
+    /// The certificate, then the CA's.
+    pub chain_pem: String,
+    /// The CA certificate.
+    pub ca_pem: String,
+}
+
+impl std::fmt::Debug for Material {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Material")
+            .field("chain_pem", &self.chain_pem)
+            .field("key_pem", &"<secret>")
+            .finish()
+    }
+}
+
+fn files(dir: &Path) -> [PathBuf; 3] {
+    let tls = dir.join(TLS_DIR);
+    [
+        tls.join("key.pem"),
+        tls.join("cert.pem"),
+        tls.join("ca.pem"),
+    ]
+}
+
+impl Material {
+    /// The material kept in `dir`, `None` when there is none yet.
+    pub fn load(dir: &Path) -> Result<Option<Material>, PkiError> {
+        let [key, chain, ca] = files(dir);
+        if !key.exists() {
+            return Ok(None);
+        }
+        let read = |p: &Path| {
+            std::fs::read_to_string(p)
+                .map_err(|e| PkiError::Files(format!("cannot read {}: {e}", p.display())))
+        };
+        let material = Material {
+            key_pem: read(&key)?,
+            chain_pem: read(&chain)?,
+            ca_pem: read(&ca)?,
+        };
+        material.identity()?;
+        Ok(Some(material))
+    }
+
+    /// Writes the material to `dir` (each file written whole, then renamed into place and
+    /// synced; the key only its owner can read).
+    pub fn save(&self, dir: &Path) -> Result<(), PkiError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let tls = dir.join(TLS_DIR);
+        let failed = |p: &Path, e: std::io::Error| {
+            PkiError::Files(format!("cannot write {}: {e}", p.display()))
+        };
+        std::fs::create_dir_all(&tls).map_err(|e| failed(&tls, e))?;
+        let [key, chain, ca] = files(dir);
+        for (path, text) in [
+            (&ca, &self.ca_pem),
+            (&chain, &self.chain_pem),
+            (&key, &self.key_pem),
+        ] {
+            let tmp = path.with_extension("pem.tmp");
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(|e| failed(&tmp, e))?;
+            f.write_all(text.as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| failed(&tmp, e))?;
+            std::fs::rename(&tmp, path).map_err(|e| failed(path, e))?;
+        }
+        std::fs::File::open(&tls)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| failed(&tls, e))
+    }
+
+    /// The holder's certificate, DER.
+    pub fn leaf(&self) -> Result<CertificateDer<'static>, PkiError> {
+        CertificateDer::from_pem_slice(self.chain_pem.as_bytes())
+            .map_err(|e| PkiError::Certificate(format!("cannot read the certificate: {e}")))
+    }
+
+    /// Who the certificate names.
+    pub fn identity(&self) -> Result<Identity, PkiError> {
+        Identity::of(self.leaf()?.as_ref())
+    }
+
+    /// The cluster port's server settings: this certificate, and client certificates checked
+    /// against the CA when sent (enrollment comes without one; every other service requires
+    /// one, see the master's checks).
+    pub fn server_tls(&self) -> ServerTlsConfig {
+        ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(
+                &self.chain_pem,
+                &self.key_pem,
+            ))
+            .client_ca_root(Certificate::from_pem(&self.ca_pem))
+            .client_auth_optional(true)
+    }
+
+    /// Settings of a connection to the cluster port of `host` (a name or IP address the
+    /// master's certificate holds), with this certificate.
+    pub fn client_tls(&self, host: &str) -> ClientTlsConfig {
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca_pem))
+            .identity(tonic::transport::Identity::from_pem(
+                &self.chain_pem,
+                &self.key_pem,
+            ))
+            .domain_name(host.trim_start_matches('[').trim_end_matches(']'))
+    }
+}
+
+/// The host part of `host:port` (brackets of an IPv6 address removed).
+pub fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
