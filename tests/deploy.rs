@@ -134,10 +134,10 @@ async fn compose_cluster_forms_from_built_images() {
     );
 
     compose.ok(&["up", "-d"]);
+    let c = reqwest::Client::new();
     let url = compose.url();
-    let open = reqwest::Client::new();
     let ready = eventually(WAIT, "/readyz READY with a leader", || async {
-        let (s, v) = call(open.get(format!("{url}/readyz"))).await;
+        let (s, v) = call(c.get(format!("{url}/readyz"))).await;
         (s == 200 && v["status"] == "READY" && v["leader"].is_u64()).then_some(v)
     })
     .await;
@@ -147,30 +147,6 @@ async fn compose_cluster_forms_from_built_images() {
             .is_some_and(|n| n.starts_with("master")),
         "{ready}"
     );
-    // Security is on: unauthenticated calls are refused; the first admin token comes out of a
-    // master's volume with deploy/admin-token.sh, as deploy/README.md shows.
-    let (status, _) = call(open.get(format!("{url}/masters"))).await;
-    assert_eq!(status, 401, "the compose cluster answers without a token");
-    let token = eventually(
-        WAIT,
-        "deploy/admin-token.sh prints the admin token",
-        || async {
-            let out = Command::new(compose.deploy.join("admin-token.sh"))
-                .arg(&compose.project)
-                .output()
-                .expect("run deploy/admin-token.sh");
-            let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            (out.status.success() && token.starts_with("hlt_")).then_some(token)
-        },
-    )
-    .await;
-    let mut headers = reqwest::header::HeaderMap::new();
-    let bearer = format!("Bearer {token}").parse().expect("a header value");
-    headers.insert(reqwest::header::AUTHORIZATION, bearer);
-    let c = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .expect("HTTP client");
     eventually(WAIT, "three masters listed", || async {
         let (s, v) = call(c.get(format!("{url}/masters"))).await;
         (s == 200 && v == serde_json::json!(["master1", "master2", "master3"])).then_some(())
@@ -179,15 +155,7 @@ async fn compose_cluster_forms_from_built_images() {
     wait_hosts_up(&c, &url, &["agent1", "agent2"]).await;
 
     // The CLI image, inside the compose network, as deploy/README.md shows it.
-    let hosts = compose.ok(&[
-        "run",
-        "--rm",
-        "-e",
-        &format!("HELIOS_API_TOKEN={token}"),
-        "cli",
-        "hosts",
-        "-q",
-    ]);
+    let hosts = compose.ok(&["run", "--rm", "cli", "hosts", "-q"]);
     let mut names: Vec<&str> = hosts.lines().map(|l| l.trim_end_matches('.')).collect();
     names.sort();
     assert_eq!(names, ["agent1", "agent2"], "{hosts}");

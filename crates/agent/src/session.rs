@@ -180,6 +180,13 @@ pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<
             SessionEnd::Redirect(_) => {
                 tracing::info!(master = %addr, "master knows no leader yet; retrying");
             }
+            SessionEnd::Unreachable(e)
+                if material.is_none() && !e.contains("onnection refused") =>
+            {
+                // A master with security on closes a connection without TLS at once.
+                tracing::warn!(master = %addr, error = %e,
+                    "cannot reach master (if the masters run with security on, the agent needs --join-token)");
+            }
             SessionEnd::Unreachable(e) => {
                 tracing::warn!(master = %addr, error = %e, "cannot reach master");
             }

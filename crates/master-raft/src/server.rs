@@ -95,6 +95,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     check_writable(&cfg.data_dir)?;
+    if cfg.security {
+        // The replicated state holds the cluster's CA key: only this user may read it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cfg.data_dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {} to its owner", cfg.data_dir.display()))?;
+    }
     let backend: Arc<dyn KvBackend> = Arc::new(
         SledBackend::open(&cfg.data_dir)
             .with_context(|| format!("cannot open store in {}", cfg.data_dir.display()))?,

@@ -73,6 +73,11 @@ impl Material {
             PkiError::Files(format!("cannot write {}: {e}", p.display()))
         };
         std::fs::create_dir_all(&tls).map_err(|e| failed(&tls, e))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tls, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| failed(&tls, e))?;
+        }
         let [key, chain, ca] = files(dir);
         for (path, text) in [
             (&ca, &self.ca_pem),
@@ -138,4 +143,46 @@ impl Material {
 pub fn host_of(addr: &str) -> &str {
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
     host.trim_start_matches('[').trim_end_matches(']')
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::authority::{Authority, key_and_request};
+    use crate::identity::Role;
+
+    #[test]
+    fn material_round_trips_and_only_its_owner_reads_the_key() {
+        let ca = Authority::create("c-1").unwrap();
+        let (key_pem, csr) = key_and_request("m1").unwrap();
+        let cert = ca
+            .issue(
+                &csr,
+                Role::Master,
+                "m1",
+                &[],
+                "c-1",
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        let material = Material {
+            key_pem,
+            chain_pem: format!("{cert}{}", ca.cert_pem),
+            ca_pem: ca.cert_pem.clone(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Material::load(dir.path()).unwrap(), None);
+        material.save(dir.path()).unwrap();
+        assert_eq!(Material::load(dir.path()).unwrap(), Some(material.clone()));
+        let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(dir.path().join("tls")), 0o700);
+        assert_eq!(mode(dir.path().join("tls/key.pem")), 0o600);
+        assert_eq!(material.identity().unwrap().name, "m1");
+        assert!(!format!("{material:?}").contains("PRIVATE KEY"));
+        assert_eq!(host_of("[::1]:5802"), "::1");
+        assert_eq!(host_of("m1.example:5802"), "m1.example");
+    }
 }

@@ -180,11 +180,15 @@ impl Cluster {
 
     /// Starts member `i` (0-based) on host `i + 1` of `hosts`, each in its own network
     /// namespace, and waits for a leader. The cluster keeps a handle on the hosts, for the
-    /// network faults of [`Cluster::inject`].
+    /// network faults of [`Cluster::inject`]. The hosts' addresses are not loopback, so the
+    /// members are told `--security off --insecure-i-know`: these clusters test Raft under
+    /// network faults, on a bridge of this machine's own (security has tests of its own).
     pub async fn on_hosts(hosts: &Hosts, n: usize) -> Cluster {
         let mut cluster = Self::prepare(n, |id| hosts.wrapper(id as usize));
         for m in &mut cluster.masters {
             m.ip = hosts.ip(m.id as usize);
+            m.extra_args
+                .extend(["--security", "off", "--insecure-i-know"].map(String::from));
         }
         set_peers(&mut cluster.masters);
         cluster.hosts = Some(hosts.clone());
