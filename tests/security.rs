@@ -522,6 +522,23 @@ async fn agents_join_with_tokens_and_the_cluster_port_checks_certificates() {
         Code::PermissionDenied
     );
 
+    // `helios deregister` revokes the host's certificate: no session opens with it again.
+    let out = helios_cli(
+        &url,
+        &["deregister", "ghost-a", "--yes"],
+        &[("HELIOS_API_TOKEN", &admin)],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = open_session(&leader_addr, Some(&ghost), "ghost-a").await;
+    assert!(
+        matches!(&again, Ok(master_message::Msg::Refused(r)) if r.reason.contains("revoked")),
+        "a session with a revoked certificate: {again:?}"
+    );
+
     // A rotated token no longer joins; the new one does.
     let rotated = join_token(&url, &admin, "agent", true);
     assert_ne!(rotated, agent_token);

@@ -142,6 +142,7 @@ fn up_with(
         host_info,
         agent_info,
         now_ms,
+        cert_serial: None,
     }
 }
 
@@ -2192,10 +2193,51 @@ fn rotate(role: &str, secret: &str) -> Command {
     }
 }
 
+fn up_certified(host: &str, serial: &str) -> Command {
+    match up(host, &format!("{host}-id"), 5) {
+        Command::AgentUp {
+            name,
+            id,
+            labels,
+            env,
+            host_info,
+            agent_info,
+            now_ms,
+            ..
+        } => Command::AgentUp {
+            name,
+            id,
+            labels,
+            env,
+            host_info,
+            agent_info,
+            now_ms,
+            cert_serial: Some(serial.into()),
+        },
+        other => other,
+    }
+}
+
 /// The CA and join secrets: set once, secrets rotated per role.
 fn pki_cases() -> Vec<Case> {
     use Expect::*;
     vec![
+        case(
+            "pki: deregistering a host revokes its agent's certificate; reaping only forgets it",
+            vec![
+                (up_certified("h1", "s1"), R::Ok),
+                (up_certified("h2", "s2"), R::Ok),
+                (up_certified("h1", "s1b"), R::Ok),
+                (deregister("h1"), R::Ok),
+                (down(&["h2"], 9), R::Ok),
+                (reap("h2", 9), R::Ok),
+            ],
+            vec![Check(|s| {
+                assert!(s.host_certificates.is_empty());
+                let revoked: Vec<&String> = s.revoked_certificates.iter().collect();
+                assert_eq!(revoked, ["s1b"]);
+            })],
+        ),
         case(
             "pki: the first CA stays; secrets rotate per role; no CA or an unknown role refuses",
             vec![

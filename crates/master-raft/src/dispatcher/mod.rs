@@ -163,8 +163,8 @@ impl DispatcherService for Dispatcher {
                 self.inner.max_sessions
             )));
         };
-        let certified_host = if self.inner.require_certificates {
-            Some(peer::require(&request, helios_pki::Role::Agent)?.name)
+        let certified = if self.inner.require_certificates {
+            Some(peer::require(&request, helios_pki::Role::Agent)?)
         } else {
             None
         };
@@ -172,7 +172,7 @@ impl DispatcherService for Dispatcher {
         let (tx, rx) = mpsc::channel(256);
         let dispatcher = self.clone();
         self.inner.app.tasks.spawn(async move {
-            session::run(dispatcher, inbound, tx, certified_host).await;
+            session::run(dispatcher, inbound, tx, certified).await;
             drop(permit);
         });
         Ok(Response::new(ReceiverStream::new(rx)))

@@ -14,6 +14,7 @@ use tracing::{debug, info, warn};
 
 use super::assignments::{HostTask, changes, complete, host_tasks};
 use super::{Dispatcher, Liveness};
+use crate::node::Node;
 use crate::raft::service::leader_node;
 use crate::state::{Command, StatusUpdate};
 
@@ -33,12 +34,13 @@ fn json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
 }
 
 /// Runs one session until the agent goes away or this master stops leading. With security on,
-/// `certified_host` is the host the agent's certificate names: the only one it may open.
+/// `certified` is what the agent's certificate says: the only host it may open, and the
+/// serial that `helios deregister` revokes.
 pub async fn run(
     d: Dispatcher,
     mut inbound: Streaming<pb::AgentMessage>,
     tx: Tx,
-    certified_host: Option<String>,
+    certified: Option<helios_pki::Identity>,
 ) {
     let hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
         Ok(Ok(Some(pb::AgentMessage {
@@ -53,11 +55,11 @@ pub async fn run(
     };
     let app = d.app().clone();
     let name = hello.name.clone();
-    if let Some(certified) = certified_host.filter(|c| *c != name) {
-        warn!(host = %name, certificate = %certified, "refusing agent session: the certificate is another host's");
-        let reason = format!(
-            "the agent's certificate is for host {certified:?}; it cannot open a session as {name:?}"
-        );
+    if let Some(reason) = certified
+        .as_ref()
+        .and_then(|id| certificate_refusal(&app, id, &name))
+    {
+        warn!(host = %name, "refusing agent session: {reason}");
         send(&tx, Out::Refused(pb::Refused { reason })).await;
         return;
     }
@@ -93,6 +95,7 @@ pub async fn run(
         host_info: json::<HostInfo>(&hello.host_info_json),
         agent_info: json::<AgentInfo>(&hello.agent_info_json),
         now_ms: app.clock.now_ms(),
+        cert_serial: certified.as_ref().map(|id| id.serial.clone()),
     };
     if let Err(e) = app.write(up).await {
         send(
@@ -132,6 +135,11 @@ pub async fn run(
             changed = host_changed.changed() => {
                 if changed.is_err() { break; }
                 host_changed.borrow_and_update();
+                if let Some(reason) = certified.as_ref().and_then(|id| certificate_refusal(&app, id, &name)) {
+                    info!(host = %name, "ending agent session: {reason}");
+                    send(&tx, Out::Refused(pb::Refused { reason })).await;
+                    break;
+                }
                 let Ok((index, now)) = app.read_local(|s| {
                     (*app.applied.borrow(), host_tasks(s, &name))
                 }) else { break };
@@ -187,6 +195,26 @@ pub async fn run(
     }
     d.inner.changes.unsubscribe(&name);
     debug!(host = %name, session, "agent session ended");
+}
+
+/// Why an agent with certificate `id` may not hold a session as host `name`: another host's
+/// certificate, or a revoked one. `None` when it may.
+fn certificate_refusal(app: &Node, id: &helios_pki::Identity, name: &str) -> Option<String> {
+    if id.name != name {
+        return Some(format!(
+            "the agent's certificate is for host {:?}; it cannot open a session as {name:?}",
+            id.name
+        ));
+    }
+    let revoked = app
+        .read_local(|s| s.revoked_certificates.contains(&id.serial))
+        .unwrap_or(false);
+    revoked.then(|| {
+        format!(
+            "the certificate of host {name:?} was revoked when the host was deregistered: \
+             remove the agent's tls/ directory and rejoin with a join token"
+        )
+    })
 }
 
 /// Decides whether an agent may open a session; the reason when not.

@@ -59,6 +59,10 @@ pub enum Command {
         agent_info: Option<AgentInfo>,
         /// Leader clock (epoch ms).
         now_ms: i64,
+        /// The serial of the agent's certificate, with security on (absent from entries of
+        /// earlier versions): `helios deregister` revokes it.
+        #[serde(default)]
+        cert_serial: Option<String>,
     },
     /// Fresh host and agent facts (sent every minute by agents).
     UpdateHostInfo {

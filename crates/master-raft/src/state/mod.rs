@@ -144,6 +144,13 @@ pub struct State {
     /// The cluster's CA and join secrets, once a master with security on set them.
     #[serde(default)]
     pub pki: Option<ClusterPki>,
+    /// The serial of each host's agent certificate, as its last session showed it.
+    #[serde(default)]
+    pub host_certificates: OrdMap<String, String>,
+    /// Serials of agent certificates revoked by `helios deregister`: no session opens with
+    /// them again (the agent rejoins with a join token).
+    #[serde(default)]
+    pub revoked_certificates: OrdSet<String>,
 }
 
 impl State {
@@ -216,8 +223,10 @@ impl State {
                 host_info,
                 agent_info,
                 now_ms,
+                cert_serial,
             } => {
                 let was_up = self.hosts.get(name).is_some_and(|h| h.up);
+                self.record_certificate(name, cert_serial.as_deref());
                 let result = self.agent_up(
                     index,
                     name,
@@ -240,6 +249,7 @@ impl State {
             Command::DeregisterHost { name, now_ms } => {
                 let result = self.deregister_host(name);
                 if result == CommandResult::Ok {
+                    self.revoke_host_certificate(name);
                     self.track_host(index, name, false, *now_ms);
                 }
                 result
@@ -251,6 +261,8 @@ impl State {
             } => {
                 let result = self.deregister_dead_host(name, *down_since_ms);
                 if result == CommandResult::Ok {
+                    // Reaped, not banned: the agent may come back with its certificate.
+                    self.host_certificates.remove(name);
                     self.track_host(index, name, false, *now_ms);
                 }
                 result
@@ -421,6 +433,7 @@ mod dead_host_tests {
             host_info: None,
             agent_info: None,
             now_ms,
+            cert_serial: None,
         }
     }
 

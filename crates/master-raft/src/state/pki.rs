@@ -37,6 +37,26 @@ impl State {
         CommandResult::Ok
     }
 
+    /// Remembers the serial of the certificate host `name`'s agent opened its session with.
+    pub(super) fn record_certificate(&mut self, name: &str, serial: Option<&str>) {
+        match serial {
+            Some(serial) => {
+                self.host_certificates
+                    .insert(name.to_string(), serial.to_string());
+            }
+            None => {
+                self.host_certificates.remove(name);
+            }
+        }
+    }
+
+    /// Revokes the certificate of host `name`'s agent (it was deregistered).
+    pub(super) fn revoke_host_certificate(&mut self, name: &str) {
+        if let Some(serial) = self.host_certificates.remove(name) {
+            self.revoked_certificates.insert(serial);
+        }
+    }
+
     /// Replaces the join secret of `role` (`agent` or `master`): tokens with the old one no
     /// longer join.
     pub(super) fn rotate_join_secret(&mut self, role: &str, secret: &str) -> CommandResult {
