@@ -549,6 +549,13 @@ async fn agents_join_with_tokens_and_the_cluster_port_checks_certificates() {
     helios_pki::enroll::enroll(&addr, &new, "late", &[])
         .await
         .expect("the new token joins");
+    // A join token does not take over a host whose agent has a certificate in force.
+    let takeover = helios_pki::enroll::enroll(&addr, &new, "sec-a", &[]).await;
+    let err = format!(
+        "{:#}",
+        takeover.expect_err("a second certificate for sec-a")
+    );
+    assert!(err.contains("already has an agent certificate"), "{err}");
     let master_token = join_token(&url, &admin, "master", false);
     assert!(
         helios_pki::enroll::enroll(&addr, &master_token.parse().unwrap(), "x", &[])

@@ -117,10 +117,12 @@ pub struct Args {
     #[arg(long, env = "HELIOS_LOG_JSON")]
     pub log_json: bool,
 
-    /// `on`: every API call (REST and gRPC) needs an API token with a role; the first leader
-    /// creates an admin token and writes it to `<data-dir>/admin-token` (printed once on a terminal).
-    /// `off`: anyone who reaches the HTTP port may do anything (Helios's behaviour). Default:
-    /// off when every address this master listens on and advertises is loopback, else on.
+    /// `on`: every API call (REST and gRPC) needs an API token with a role, and the cluster
+    /// port is mutual TLS with certificates of the cluster's own CA (join tokens); the first
+    /// master writes the first admin token to `<data-dir>/admin-token`. `off`: anyone who
+    /// reaches the ports may do anything (Helios's behaviour). Default: off when every address
+    /// this master listens on and advertises is loopback, or when its data directory predates
+    /// security; else on.
     #[arg(long, env = "HELIOS_SECURITY", value_enum)]
     pub security: Option<Security>,
 
@@ -135,8 +137,9 @@ pub struct Args {
     pub join_token: Option<String>,
 
     /// How long the cluster-port certificates this master issues are valid: hours, or a
-    /// duration such as `30m` (default 90 days).
-    #[arg(long, env = "HELIOS_CERT_VALIDITY", default_value = "2160")]
+    /// duration such as `30m`. Certificates are not renewed yet, so the default is ten years
+    /// (like the CA's): revoke an agent's with `helios deregister`, and rotate join tokens.
+    #[arg(long, env = "HELIOS_CERT_VALIDITY", default_value = "87600")]
     pub cert_validity: String,
 
     /// Allow `--security off` on addresses that are not loopback.
@@ -168,6 +171,11 @@ pub enum MasterCommand {
         api_token_file: Option<PathBuf>,
     },
 }
+
+/// The file a member with security on keeps in its data directory: without it, a directory
+/// with state was made before security existed, and `--security` left to its default stays
+/// off for it.
+pub const SECURED_MARKER: &str = "security-on";
 
 /// Whether the master asks callers for credentials (`--security`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -230,6 +238,8 @@ pub struct MasterConfig {
     pub agent_reaping_timeout: Option<Duration>,
     /// Whether API calls need tokens and the cluster port mutual TLS (`--security`).
     pub security: bool,
+    /// Security was left off because the data directory predates it (see [`SECURED_MARKER`]).
+    pub unsecured_legacy_data: bool,
     /// The join token to get this member's certificate with.
     pub join_token: Option<helios_pki::JoinToken>,
     /// Validity of the certificates this master issues.
@@ -288,7 +298,8 @@ pub fn parse_peers(s: &str) -> anyhow::Result<BTreeMap<u64, String>> {
     Ok(peers)
 }
 
-fn host_name() -> String {
+/// The machine's host name (`localhost` when it has none).
+pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .ok()
@@ -361,8 +372,14 @@ impl Args {
         .chain(self.join.clone())
         .filter(|a| !is_loopback(a))
         .collect();
+        // A data directory with state but without the marker of a secured member was made
+        // before security existed (or with it off): `auto` keeps it as it was, so that an
+        // upgrade does not lock out its peers, agents and clients.
+        let legacy_data =
+            self.data_dir.join("db").exists() && !self.data_dir.join(SECURED_MARKER).exists();
         let security = match self.security {
             Some(Security::On) => true,
+            None if legacy_data && !exposed.is_empty() => false,
             None => !exposed.is_empty(),
             Some(Security::Off) if exposed.is_empty() || self.insecure_i_know => false,
             Some(Security::Off) => bail!(
@@ -413,6 +430,7 @@ impl Args {
             max_agent_sessions: self.max_agent_sessions.max(1),
             agent_reaping_timeout,
             security,
+            unsecured_legacy_data: legacy_data && !exposed.is_empty() && self.security.is_none(),
             join_token,
             cert_validity,
         })
@@ -497,6 +515,20 @@ mod tests {
                 .security
         );
         assert!(is_loopback("localhost:1") && is_loopback("[::1]:2") && !is_loopback("m2:1"));
+        // A data directory with state from before security keeps it off unless told.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("db"), b"").unwrap();
+        let data = ["--data-dir", dir.path().to_str().unwrap()];
+        let legacy = config(&data).unwrap();
+        assert!(!legacy.security && legacy.unsecured_legacy_data);
+        assert!(
+            config(&[&data[..], &["--security", "on"]].concat())
+                .unwrap()
+                .security
+        );
+        std::fs::write(dir.path().join(SECURED_MARKER), b"").unwrap();
+        let secured = config(&data).unwrap();
+        assert!(secured.security && !secured.unsecured_legacy_data);
     }
 
     #[test]

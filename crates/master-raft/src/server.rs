@@ -100,6 +100,16 @@ pub async fn serve(
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&cfg.data_dir, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot restrict {} to its owner", cfg.data_dir.display()))?;
+        let marker = cfg.data_dir.join(crate::config::SECURED_MARKER);
+        std::fs::write(&marker, b"this member runs with --security on\n")
+            .with_context(|| format!("cannot write {}", marker.display()))?;
+    }
+    if cfg.unsecured_legacy_data {
+        warn!(
+            data_dir = %cfg.data_dir.display(),
+            "security is off: this data directory predates it, and other machines can reach this \
+             master; anyone who reaches its ports may do anything (see the README, Security)"
+        );
     }
     let backend: Arc<dyn KvBackend> = Arc::new(
         SledBackend::open(&cfg.data_dir)
@@ -349,12 +359,21 @@ async fn stop_within_grace<T>(name: &str, server: tokio::task::JoinHandle<T>) {
 }
 
 /// The names a master's certificate holds besides its name: the hosts of its advertised
-/// addresses, which other masters and agents connect to.
+/// addresses, which other masters and agents connect to, its specific listen addresses and
+/// the machine's host name.
 fn master_sans(cfg: &MasterConfig) -> Vec<String> {
     let mut sans: Vec<String> = [&cfg.advertise_cluster, &cfg.advertise_http]
         .into_iter()
         .map(|a| host_of(a).to_string())
         .collect();
+    // Also the addresses it listens on, when they are specific, and the machine's name.
+    for ip in [cfg.cluster.ip(), cfg.http.ip()] {
+        if !ip.is_unspecified() {
+            sans.push(ip.to_string());
+        }
+    }
+    sans.push(crate::config::host_name());
+    sans.sort();
     sans.dedup();
     sans
 }
@@ -404,8 +423,8 @@ async fn cluster_material(cfg: &MasterConfig) -> anyhow::Result<Option<Material>
 }
 
 /// On a first master with security on: once this member leads, creates the cluster's CA
-/// (unless the cluster has one), then issues this member's own certificate from it, keeps it
-/// in the data directory and hands it to the cluster port.
+/// (unless its state has one already), then issues this member's own certificate from it,
+/// keeps it in the data directory and hands it to the cluster port.
 async fn ensure_own_certificate(
     app: Node,
     cfg: MasterConfig,
@@ -415,10 +434,16 @@ async fn ensure_own_certificate(
     let mut metrics = app.raft.metrics();
     loop {
         let leads = leader_node(&app.raft).map(|(id, _)| id) == Some(app.id);
-        let has_cluster_id = app.read_local(|s| s.cluster_id.is_some()).unwrap_or(false);
-        if leads && has_cluster_id {
+        let (has_cluster_id, has_pki) = app
+            .read_local(|s| (s.cluster_id.is_some(), s.pki.is_some()))
+            .unwrap_or((false, false));
+        // A member whose state holds the CA issues its own certificate without leading (a
+        // first master that lost its tls/ directory could not lead without one).
+        if has_pki || (leads && has_cluster_id) {
             let made = async {
-                crate::control::enrollment::ensure_pki(&app).await?;
+                if !has_pki {
+                    crate::control::enrollment::ensure_pki(&app).await?;
+                }
                 crate::control::enrollment::own_material(
                     &app,
                     &cfg.name,
@@ -501,8 +526,11 @@ async fn ensure_admin_token(
             .read_local(|s| s.api_tokens_bootstrapped)
             .unwrap_or(true);
         if leads && needed {
+            let kept = std::fs::read_to_string(&pending)
+                .ok()
+                .map(|t| t.trim().to_string());
             let keep = |token: &str| write_secret(&pending, token);
-            if let Err(e) = crate::control::tokens::bootstrap(&app, keep).await {
+            if let Err(e) = crate::control::tokens::bootstrap(&app, kept, keep).await {
                 warn!("creating the first admin API token: {e:#}");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

@@ -21,7 +21,7 @@ use helios_api::{
 use helios_master_raft::raft::types::{Logic, TypeConfig};
 use helios_master_raft::state::idempotency::{MAX_AGE_MS, MAX_KEYS, Seen};
 use helios_master_raft::state::{
-    ApiRole, ApiToken, ClusterPki, Command, CommandResult as R, HISTORY_LIMIT, Host, State,
+    ApiRole, ApiToken, ClusterPki, Command, CommandResult as R, HISTORY_LIMIT, Host, Secret, State,
     StatusUpdate, Versioned,
 };
 use helios_store::StateMachineLogic;
@@ -2189,33 +2189,17 @@ fn pki(tag: &str) -> ClusterPki {
 fn rotate(role: &str, secret: &str) -> Command {
     Command::RotateJoinSecret {
         role: role.into(),
-        secret: secret.into(),
+        secret: Secret(secret.into()),
     }
 }
 
+/// [`up`] of an agent whose session came with a certificate of serial `serial`.
 fn up_certified(host: &str, serial: &str) -> Command {
-    match up(host, &format!("{host}-id"), 5) {
-        Command::AgentUp {
-            name,
-            id,
-            labels,
-            env,
-            host_info,
-            agent_info,
-            now_ms,
-            ..
-        } => Command::AgentUp {
-            name,
-            id,
-            labels,
-            env,
-            host_info,
-            agent_info,
-            now_ms,
-            cert_serial: Some(serial.into()),
-        },
-        other => other,
+    let mut command = up(host, &format!("{host}-id"), 5);
+    if let Command::AgentUp { cert_serial, .. } = &mut command {
+        *cert_serial = Some(serial.into());
     }
+    command
 }
 
 /// The CA and join secrets: set once, secrets rotated per role.

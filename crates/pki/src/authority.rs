@@ -83,7 +83,8 @@ impl Authority {
     }
 
     /// Signs the key of `csr_pem` for `name` with `role` in cluster `cluster_id`, valid for
-    /// `validity` and for the names in `sans` (host names or IP addresses) besides `name`.
+    /// `validity`; a master's certificate also serves for `name` and the names in `sans`
+    /// (host names or IP addresses), an agent's only authenticates a client.
     /// Only the request's key is used: the role, name and names come from the caller, who
     /// checked them. Answers the PEM certificate.
     pub fn issue(
@@ -106,8 +107,14 @@ impl Authority {
         dn.push(DnType::OrganizationalUnitName, role.unit());
         dn.push(DnType::OrganizationName, cluster_id);
         params.distinguished_name = dn;
-        let mut names: Vec<&str> = vec![name];
-        names.extend(sans.iter().map(String::as_str));
+        // Only a master serves the cluster port: an agent's certificate names no host a
+        // client could connect to, and is good for client authentication only, so that no
+        // agent certificate can pose as a master.
+        let mut names: Vec<&str> = Vec::new();
+        if role == Role::Master {
+            names.push(name);
+            names.extend(sans.iter().map(String::as_str));
+        }
         names.dedup();
         for n in names {
             let san = match n
@@ -129,10 +136,13 @@ impl Authority {
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
         ];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
+        params.extended_key_usages = match role {
+            Role::Master => vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+            Role::Agent => vec![ExtendedKeyUsagePurpose::ClientAuth],
+        };
         params.serial_number = Some(SerialNumber::from_slice(&rand::random::<[u8; 16]>()));
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - BACKDATE;

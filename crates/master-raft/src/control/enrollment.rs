@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::{Error, Freshness, read};
 use crate::exactly_once::WriteKey;
 use crate::node::Node;
-use crate::state::{ClusterPki, Command, CommandResult};
+use crate::state::{ClusterPki, Command, CommandResult, Secret};
 
 /// The longest certificate name accepted (a DNS name's limit).
 const MAX_NAME: usize = 253;
@@ -50,7 +50,7 @@ pub async fn join_token(node: &Node, role: Role, freshness: Freshness) -> Result
 pub async fn rotate(node: &Node, key: &WriteKey, role: Role) -> Result<JoinToken, Error> {
     let command = Command::RotateJoinSecret {
         role: role.as_str().to_string(),
-        secret: JoinToken::new_secret(),
+        secret: Secret(JoinToken::new_secret()),
     };
     match node.write_keyed(key, command).await? {
         CommandResult::Ok => join_token(node, role, Freshness::Local).await,
@@ -85,8 +85,9 @@ fn same_secret(a: &str, b: &str) -> bool {
 }
 
 /// A certificate for `name` (and `sans`) of the key in `csr_pem`, if `token` is a current join
-/// token of this cluster: its role is the token's. Answers the chain (certificate, then CA)
-/// and the CA, PEM.
+/// token of this cluster: its role is the token's. An agent name whose host has a certificate
+/// in force is refused until the host is deregistered. Answers the chain (certificate, then
+/// CA) and the CA, PEM.
 pub fn issue(
     node: &Node,
     token: &str,
@@ -107,7 +108,13 @@ pub fn issue(
                 .as_str(),
         )?;
     }
-    let (pki, cluster_id) = node.read_local(|s| (s.pki.clone(), s.cluster_id.clone()))?;
+    let (pki, cluster_id, bound) = node.read_local(|s| {
+        (
+            s.pki.clone(),
+            s.cluster_id.clone(),
+            s.host_certificates.contains_key(name),
+        )
+    })?;
     let pki = pki.ok_or_else(missing)?;
     let current = token_of(&pki, token.role)?;
     if token.ca_fingerprint != current.ca_fingerprint {
@@ -120,6 +127,16 @@ pub fn issue(
         return Err(Error::Denied {
             word: "JOIN_REFUSED",
             message: format!("the {} join token is not (or no longer) valid", token.role),
+        });
+    }
+    if token.role == Role::Agent && bound {
+        // Another agent holds this host's name: a join token does not take it over.
+        return Err(Error::Denied {
+            word: "HOST_CERTIFIED",
+            message: format!(
+                "host {name:?} already has an agent certificate in force; deregister the host \
+                 (`helios deregister {name}`) before it joins again"
+            ),
         });
     }
     let authority = Authority {

@@ -25,8 +25,8 @@ pub const MAX_NAME: usize = 64;
 /// The name of the first admin token.
 pub const BOOTSTRAP_NAME: &str = "bootstrap-admin";
 
-/// A token just created: the only time its secret is known.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// A token just created: the only time its secret is known (`Debug` does not show it).
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NewToken {
     /// Its id.
     pub id: String,
@@ -38,6 +38,16 @@ pub struct NewToken {
     pub token: String,
     /// When it was created (epoch ms).
     pub created: i64,
+}
+
+impl std::fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewToken")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The SHA-256 of a token, lowercase hex: what the state keys tokens by.
@@ -145,18 +155,26 @@ pub async fn revoke(node: &Node, key: &WriteKey, id_or_name: &str) -> Result<Str
 }
 
 /// Creates the cluster's first admin token if no leader did before, and answers it; `None`
-/// when the cluster has had one. `keep` is called with the token before it is proposed, so
+/// when the cluster has had one. `kept` is the token an earlier attempt wrote down, proposed
+/// again instead of a new one. `keep` is called with the token before it is proposed, so
 /// that the token is written down (a file) before it can be in force: a leader that dies
 /// between the commit and its answer must not leave a cluster whose only admin token nobody
 /// knows.
 pub async fn bootstrap(
     node: &Node,
+    kept: Option<String>,
     keep: impl FnOnce(&str) -> anyhow::Result<()>,
 ) -> anyhow::Result<Option<String>> {
     if node.read_local(|s| s.api_tokens_bootstrapped)? {
         return Ok(None);
     }
-    let (token, record) = mint(node, BOOTSTRAP_NAME, ApiRole::Admin);
+    let (mut token, mut record) = mint(node, BOOTSTRAP_NAME, ApiRole::Admin);
+    if let Some(kept) = kept.filter(|t| t.starts_with(TOKEN_PREFIX)) {
+        // An earlier attempt's token, written down and perhaps committed after its attempt
+        // failed: proposing it again keeps the file and the state in step.
+        record.hash = hash(&kept);
+        token = kept;
+    }
     keep(&token)?;
     match node
         .write(Command::BootstrapApiTokens { token: record })

@@ -206,13 +206,24 @@ fn certificate_refusal(app: &Node, id: &helios_pki::Identity, name: &str) -> Opt
             id.name
         ));
     }
-    let revoked = app
-        .read_local(|s| s.revoked_certificates.contains(&id.serial))
-        .unwrap_or(false);
-    revoked.then(|| {
-        format!(
+    let (revoked, bound) = app
+        .read_local(|s| {
+            (
+                s.revoked_certificates.contains(&id.serial),
+                s.host_certificates.get(name).cloned(),
+            )
+        })
+        .unwrap_or((false, None));
+    if revoked {
+        return Some(format!(
             "the certificate of host {name:?} was revoked when the host was deregistered: \
              remove the agent's tls/ directory and rejoin with a join token"
+        ));
+    }
+    bound.filter(|serial| *serial != id.serial).map(|_| {
+        format!(
+            "another certificate of host {name:?} is in force; deregister the host before \
+             its agent joins with a new one"
         )
     })
 }

@@ -205,7 +205,7 @@ pub enum Command {
         /// `agent` or `master`.
         role: String,
         /// The new secret.
-        secret: String,
+        secret: super::Secret,
     },
     /// A client's write with its idempotency key: applied only if the key is new, else
     /// answered with the key's first result (see [`super::idempotency`]).

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use api_tokens::{ApiRole, ApiToken};
 pub use command::{Command, CommandResult, StatusUpdate};
 pub use idempotency::IdempotencyTable;
-pub use pki::ClusterPki;
+pub use pki::{ClusterPki, Secret};
 pub use rollouts::{GroupProgress, RolloutRun, RolloutWakeup, natural_order};
 pub use stored_job::{AsJson, StoredJob};
 

@@ -7,6 +7,18 @@ use serde::{Deserialize, Serialize};
 
 use super::{CommandResult, State};
 
+/// A secret in the replicated state or a command: serialized as the string it holds, shown by
+/// `Debug` as `<secret>` (entries and states may be logged at debug level).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
 /// The CA and the current join secret of each role.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterPki {
@@ -59,7 +71,8 @@ impl State {
 
     /// Replaces the join secret of `role` (`agent` or `master`): tokens with the old one no
     /// longer join.
-    pub(super) fn rotate_join_secret(&mut self, role: &str, secret: &str) -> CommandResult {
+    pub(super) fn rotate_join_secret(&mut self, role: &str, secret: &Secret) -> CommandResult {
+        let secret = secret.0.as_str();
         let Some(pki) = self.pki.as_mut() else {
             return CommandResult::PkiMissing;
         };
