@@ -4,7 +4,9 @@
 //! one use case, and encodes its outcome with Helios's status code ([`error`] holds the one
 //! mapping of errors). API routes run on the leader: a follower forwards them ([`forward`]).
 //! `/healthz`, `/readyz` and `/metrics` are answered by each master about itself. Every error,
-//! axum's own rejections included, is a JSON body naming the problem ([`rejections`]).
+//! axum's own rejections included, is a JSON body naming the problem ([`rejections`]). With
+//! security on, [`access`] (applied by `server` over REST and gRPC together) asks every call
+//! for an API token with the role it needs; [`tokens`] serves API and join tokens.
 
 pub mod access;
 mod cluster;
