@@ -529,7 +529,10 @@ async fn ensure_admin_token(
             let kept = std::fs::read_to_string(&pending)
                 .ok()
                 .map(|t| t.trim().to_string());
-            let keep = |token: &str| write_secret(&pending, token);
+            let keep = |token: &str| {
+                helios_pki::write_private(&pending, format!("{token}\n").as_bytes())
+                    .map_err(anyhow::Error::from)
+            };
             if let Err(e) = crate::control::tokens::bootstrap(&app, kept, keep).await {
                 warn!("creating the first admin API token: {e:#}");
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -580,22 +583,6 @@ fn settle_pending_token(
             .with_context(|| format!("cannot remove {}", pending.display()))?;
     }
     Ok(())
-}
-
-/// Writes a secret to a new file only its owner can read, synced.
-fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(format!("{secret}\n").as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

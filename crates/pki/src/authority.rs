@@ -30,7 +30,8 @@ pub fn fingerprint(cert_pem: &str) -> Result<String, PkiError> {
     Ok(hex(&Sha256::digest(der.as_ref())))
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// Bytes as lowercase hex digits.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

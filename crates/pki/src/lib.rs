@@ -18,10 +18,11 @@ pub mod identity;
 pub mod join_token;
 pub mod material;
 
-pub use authority::{Authority, fingerprint};
+pub use authority::{Authority, fingerprint, hex};
 pub use identity::{Identity, Role};
 pub use join_token::JoinToken;
 pub use material::Material;
+pub use material::write_private;
 
 /// What went wrong with certificates or tokens; each names the problem.
 #[derive(Debug, thiserror::Error)]

@@ -66,8 +66,6 @@ impl Material {
     /// Writes the material to `dir` (each file written whole, then renamed into place and
     /// synced; the key only its owner can read).
     pub fn save(&self, dir: &Path) -> Result<(), PkiError> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         let tls = dir.join(TLS_DIR);
         let failed = |p: &Path, e: std::io::Error| {
             PkiError::Files(format!("cannot write {}: {e}", p.display()))
@@ -84,18 +82,7 @@ impl Material {
             (&chain, &self.chain_pem),
             (&key, &self.key_pem),
         ] {
-            let tmp = path.with_extension("pem.tmp");
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(|e| failed(&tmp, e))?;
-            f.write_all(text.as_bytes())
-                .and_then(|()| f.sync_all())
-                .map_err(|e| failed(&tmp, e))?;
-            std::fs::rename(&tmp, path).map_err(|e| failed(path, e))?;
+            write_private(path, text.as_bytes())?;
         }
         std::fs::File::open(&tls)
             .and_then(|d| d.sync_all())
@@ -137,6 +124,30 @@ impl Material {
             ))
             .domain_name(host.trim_start_matches('[').trim_end_matches(']'))
     }
+}
+
+/// Writes `bytes` to `path` so that only its owner can read it (mode 0600): whole into a
+/// temporary file beside it, synced, then renamed into place, so a crash leaves the old file
+/// or the new one.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), PkiError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let failed =
+        |p: &Path, e: std::io::Error| PkiError::Files(format!("cannot write {}: {e}", p.display()));
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| failed(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| failed(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| failed(path, e))
 }
 
 /// The host part of `host:port` (brackets of an IPv6 address removed).

@@ -52,10 +52,7 @@ impl std::fmt::Debug for NewToken {
 
 /// The SHA-256 of a token, lowercase hex: what the state keys tokens by.
 pub fn hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    helios_pki::hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// A fresh token, its id and the record the state keeps.
@@ -63,10 +60,9 @@ fn mint(node: &Node, name: &str, role: ApiRole) -> (String, ApiToken) {
     let mut rng = rand::rng();
     let secret: [u8; 32] = rng.random();
     let id: [u8; 8] = rng.random();
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    let token = format!("{TOKEN_PREFIX}{}", hex(&secret));
+    let token = format!("{TOKEN_PREFIX}{}", helios_pki::hex(&secret));
     let record = ApiToken {
-        id: hex(&id),
+        id: helios_pki::hex(&id),
         name: name.to_string(),
         role,
         hash: hash(&token),

@@ -24,7 +24,7 @@ impl WriteKey {
         }
         Ok(WriteKey {
             key,
-            fingerprint: hex(&hash.finalize()),
+            fingerprint: helios_pki::hex(&hash.finalize()),
         })
     }
 }
@@ -50,10 +50,6 @@ fn parse(raw: &[u8]) -> Result<String, String> {
         ));
     }
     Ok(String::from_utf8_lossy(raw).into_owned())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
