@@ -99,7 +99,7 @@ fn helios_cli(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn api_tokens_with_roles_on_every_master() {
     let _serial = exclusive().await;
-    let (cluster, admin) = Cluster::start_secured(3).await;
+    let (cluster, admin) = Cluster::start_secured(3, &[]).await;
     let leader = cluster.wait_leader(Duration::from_secs(20)).await;
     let urls = cluster.urls();
     let follower = urls[(leader + 1) % 3].clone();
@@ -414,7 +414,7 @@ use tokio_stream::StreamExt;
 async fn agents_join_with_tokens_and_the_cluster_port_checks_certificates() {
     let _serial = exclusive().await;
     let image = ensure_busybox_image();
-    let (cluster, admin) = Cluster::start_secured(3).await;
+    let (cluster, admin) = Cluster::start_secured(3, &[]).await;
     let url = cluster.masters[0].url();
     let addr = cluster.masters[0].cluster_addr();
     let agent_token = join_token(&url, &admin, "agent", false);
@@ -565,7 +565,7 @@ async fn agents_join_with_tokens_and_the_cluster_port_checks_certificates() {
     );
 
     // A certificate of another cluster is refused by the TLS handshake.
-    let (other, other_admin) = Cluster::start_secured(1).await;
+    let (other, other_admin) = Cluster::start_secured(1, &[]).await;
     let other_token: JoinToken = join_token(&other.masters[0].url(), &other_admin, "agent", false)
         .parse()
         .unwrap();
@@ -616,4 +616,170 @@ async fn agents_join_with_tokens_and_the_cluster_port_checks_certificates() {
     for a in &mut agents {
         a.kill9();
     }
+}
+
+/// How many sessions host `name`'s agent opened, as the masters' logs tell.
+fn sessions_opened(cluster: &Cluster, name: &str) -> usize {
+    cluster
+        .masters
+        .iter()
+        .map(|m| std::fs::read_to_string(m.log_path()).unwrap_or_default())
+        .flat_map(|log| {
+            log.lines()
+                .filter(|l| l.contains("agent connected") && l.contains(name))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .count()
+}
+
+/// The serial of the certificate kept in `dir`.
+fn serial_in(dir: &Path) -> String {
+    helios_pki::Material::load(dir)
+        .expect("readable TLS material")
+        .expect("TLS material")
+        .identity()
+        .unwrap()
+        .serial
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn certificates_renew_before_expiry_without_a_session_drop() {
+    let _serial = exclusive().await;
+    let image = ensure_busybox_image();
+    // Certificates of 40 s: renewed between 20 s and 30 s after they are issued.
+    let (mut cluster, admin) = Cluster::start_secured(3, &["--cert-validity", "40s"]).await;
+    let url = cluster.masters[0].url();
+    let agent_token = join_token(&url, &admin, "agent", false);
+    let name = "renew-a";
+    let mut agent = Agent::new(
+        name,
+        cluster.dir.path(),
+        cluster.cluster_addrs(),
+        "33200:33300",
+    );
+    agent.extra_args = vec!["--join-token".into(), agent_token];
+    agent.start();
+    let http = reqwest::Client::builder()
+        .default_headers(
+            [(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {admin}").parse().unwrap(),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .unwrap();
+    wait_hosts_up(&http, &url, &[name]).await;
+    let first = helios_pki::Material::load(&agent.state_dir)
+        .unwrap()
+        .expect("the agent's first certificate");
+    let (_, first_expiry) = first.validity().unwrap();
+    let first_serial = first.identity().unwrap().serial;
+    let master_serials: Vec<String> = cluster
+        .masters
+        .iter()
+        .map(|m| serial_in(&m.data_dir))
+        .collect();
+    let job = create_job(
+        &http,
+        &url,
+        json!({"id": "renewed:1", "image": image, "command": ["sleep", "100000"],
+               "secondsToWaitBeforeKill": 1}),
+    )
+    .await;
+    let (s, v) = deploy_with_token(&http, &url, &job, name, "").await;
+    assert_eq!(s, 200, "{v}");
+    let running = |t: &Value| t["state"] == "RUNNING";
+    let task = wait_task(
+        &http,
+        &url,
+        &job,
+        name,
+        Duration::from_secs(90),
+        "RUNNING",
+        running,
+    )
+    .await;
+    let container = task["containerId"].as_str().unwrap().to_string();
+
+    // Past the first certificates' expiry: every holder has renewed, and the agent's session
+    // is the one it opened at the start.
+    let now = std::time::SystemTime::now();
+    tokio::time::sleep(
+        first_expiry.duration_since(now).unwrap_or_default() + Duration::from_secs(2),
+    )
+    .await;
+    assert_ne!(
+        serial_in(&agent.state_dir),
+        first_serial,
+        "the agent renewed"
+    );
+    for (m, before) in cluster.masters.iter().zip(&master_serials) {
+        assert_ne!(&serial_in(&m.data_dir), before, "{} renewed", m.id);
+    }
+    assert_eq!(
+        sessions_opened(&cluster, name),
+        1,
+        "the session was not dropped"
+    );
+    wait_hosts_up(&http, &url, &[name]).await;
+    let task = wait_task(
+        &http,
+        &url,
+        &job,
+        name,
+        Duration::from_secs(10),
+        "RUNNING",
+        running,
+    )
+    .await;
+    assert_eq!(task["containerId"].as_str(), Some(container.as_str()));
+
+    // The expired certificate opens nothing; the leader says why in its log.
+    let leader = cluster.wait_leader(Duration::from_secs(10)).await;
+    let leader_addr = cluster.masters[leader].cluster_addr();
+    let expired = open_session(&leader_addr, Some(&first), name).await;
+    assert!(
+        expired.is_err(),
+        "a session with an expired certificate: {expired:?}"
+    );
+    let refusal = helios_testkit::eventually(Duration::from_secs(10), "the refusal logged", || {
+        let log = std::fs::read_to_string(cluster.masters[leader].log_path()).unwrap_or_default();
+        async move {
+            log.lines()
+                .find(|l| l.contains("refused a TLS connection") && l.contains("xpired"))
+                .map(str::to_string)
+        }
+    })
+    .await;
+    assert!(refusal.contains("127.0.0.1"), "{refusal}");
+
+    // The renewed certificates make new connections: with the leader gone, the others elect
+    // one over fresh Raft connections and the agent opens its next session there.
+    cluster.masters[leader].kill9();
+    helios_testkit::eventually(Duration::from_secs(60), "a second session", || {
+        let n = sessions_opened(&cluster, name);
+        async move { (n >= 2).then_some(()) }
+    })
+    .await;
+    let other = (leader + 1) % cluster.masters.len();
+    let url = cluster.masters[other].url();
+    wait_hosts_up(&http, &url, &[name]).await;
+    let task = wait_task(
+        &http,
+        &url,
+        &job,
+        name,
+        Duration::from_secs(30),
+        "RUNNING",
+        running,
+    )
+    .await;
+    assert_eq!(task["containerId"].as_str(), Some(container.as_str()));
+    // That session retired the first certificate for good.
+    let retired = open_session(&cluster.masters[other].cluster_addr(), Some(&first), name).await;
+    assert!(retired.is_err(), "{retired:?}");
+    agent.kill9();
 }

@@ -6,6 +6,7 @@
 //! * [`persist`]: the locked state dir (id, executions, task statuses, cluster state).
 //! * [`file_writer`]: state-dir files rewritten by a thread of their own, off the hot path.
 //! * [`session`]: the gRPC stream to the leading master, reconnects, redirects.
+//! * [`certificate`]: the cluster-port certificate of a secured cluster, and its renewal.
 //! * [`worker`]: assignments → executions → supervisors; reaping.
 //! * [`supervisor`]: one task per job driving its container (pure `step`, restart policy).
 //! * [`runtime`]: the [`runtime::ContainerRuntime`] trait, container specs, and Docker.
@@ -23,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod backoff;
+pub mod certificate;
 pub mod config;
 pub mod file_writer;
 pub mod health;

@@ -26,11 +26,12 @@ use std::time::{Duration, Instant};
 
 use helios_api::pb::dispatcher_client::DispatcherClient;
 use helios_api::pb::{self, agent_message, master_message};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Endpoint;
 
 use crate::backoff::Backoff;
+use crate::certificate::AgentCertificate;
 use crate::config::MasterDiscovery;
 use crate::reporter::{self, PendingUpdate};
 use crate::worker::{ApplyOutcome, Worker};
@@ -108,14 +109,11 @@ pub enum SessionEnd {
 /// Runs sessions until `shutdown` resolves.
 pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
-    let mut material = match cfg.tls_dir.as_deref().map(helios_pki::Material::load) {
-        Some(Ok(m)) => m,
-        Some(Err(e)) => {
-            tracing::error!("cannot use the certificate in the state dir: {e}");
-            None
-        }
-        None => None,
-    };
+    let certificate = AgentCertificate::load(cfg.tls_dir.clone());
+    // The master of the current session, where the certificate is renewed.
+    let (master_tx, master_rx) = watch::channel(None::<String>);
+    let renewal = tokio::spawn(certificate.clone().renew_forever(master_rx));
+    let _stop_renewal = AbortOnDrop(renewal);
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let mut masters = MasterList::new(cfg.masters.clone(), cfg.discovery.clone());
     let mut redirect: Option<String> = None;
@@ -137,7 +135,7 @@ pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<
             }
             continue;
         };
-        if material.is_none()
+        if certificate.current().is_none()
             && let Some(token) = &cfg.join_token
         {
             let got = tokio::select! {
@@ -146,13 +144,8 @@ pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<
             };
             match got {
                 Ok(m) => {
-                    if let Some(dir) = &cfg.tls_dir
-                        && let Err(e) = m.save(dir)
-                    {
-                        tracing::error!("cannot keep the agent's certificate: {e}");
-                    }
                     tracing::info!(master = %addr, "got the agent's cluster-port certificate");
-                    material = Some(m);
+                    certificate.replace(m);
                 }
                 Err(e) => {
                     tracing::warn!(master = %addr, "cannot get a certificate with the join token: {e:#}");
@@ -166,6 +159,8 @@ pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<
             }
         }
         let attempt_started = Instant::now();
+        let material = certificate.current();
+        master_tx.send_replace(Some(addr.clone()));
         let end = tokio::select! {
             end = session(&cfg, &worker, &addr, material.as_ref()) => end,
             _ = &mut shutdown => return,
@@ -212,6 +207,15 @@ pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<
             _ = tokio::time::sleep(delay) => {}
             _ = &mut shutdown => return,
         }
+    }
+}
+
+/// Aborts a task when dropped (the session loop's helpers end with it).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -137,9 +137,9 @@ pub struct Args {
     pub join_token: Option<String>,
 
     /// How long the cluster-port certificates this master issues are valid: hours, or a
-    /// duration such as `30m`. Certificates are not renewed yet, so the default is ten years
-    /// (like the CA's): revoke an agent's with `helios deregister`, and rotate join tokens.
-    #[arg(long, env = "HELIOS_CERT_VALIDITY", default_value = "87600")]
+    /// duration such as `30m` (90 days by default, as Swarm). Agents and masters renew theirs
+    /// between half and three quarters of that, without dropping their connections.
+    #[arg(long, env = "HELIOS_CERT_VALIDITY", default_value = "2160")]
     pub cert_validity: String,
 
     /// Allow `--security off` on addresses that are not loopback.

@@ -6,8 +6,10 @@
 //! built on the shared use cases of [`control`]. The leader also does the housekeeping
 //! ([`housekeeping`]): expired jobs, dead agents, and runs rolling updates
 //! ([`rollout_engine`]). [`server`] wires them together; [`config`]
-//! holds the command-line flags.
+//! holds the command-line flags; [`certificates`] keeps this master's own cluster-port
+//! certificate (security on).
 
+pub mod certificates;
 pub mod clock;
 pub mod config;
 pub mod control;

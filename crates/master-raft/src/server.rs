@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tracing::{debug, info, warn};
 
+use crate::certificates;
 use crate::clock::SystemClock;
 use crate::config::MasterConfig;
 use crate::dispatcher::enrollment::EnrollmentService;
@@ -31,9 +32,6 @@ use crate::raft::types::{LogStore, MasterNode, Raft, StateMachine};
 use crate::state::{Command, CommandResult};
 use helios_api::pb::dispatcher_server::DispatcherServer;
 use helios_api::pb::enrollment_server::EnrollmentServer;
-use helios_pki::Material;
-use helios_pki::enroll::enroll;
-use helios_pki::material::host_of;
 use tonic::service::interceptor::InterceptedService;
 
 /// Checks that `dir` can be created and written, so a bad `--data-dir` fails at once.
@@ -139,7 +137,7 @@ pub async fn serve(
     .validate()
     .context("invalid Raft configuration")?;
 
-    let material = cluster_material(&cfg).await?;
+    let material = certificates::cluster_material(&cfg).await?;
     let (material_tx, material_rx) = tokio::sync::watch::channel(material);
     let cluster_tls = if cfg.security {
         ClusterTls::with(material_rx.clone())
@@ -208,9 +206,9 @@ pub async fn serve(
         tasks.spawn(async move {
             let mut builder = tonic::transport::Server::builder()
                 .http2_keepalive_interval(Some(Duration::from_secs(5)));
-            // `Server::tcp_nodelay` only reaches listeners tonic binds itself.
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
             if !security {
+                // `Server::tcp_nodelay` only reaches listeners tonic binds itself.
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
                 return builder
                     .add_service(rpc)
                     .add_service(DispatcherServer::new(dispatcher))
@@ -219,23 +217,38 @@ pub async fn serve(
                     .map_err(anyhow::Error::from);
             }
             // Mutual TLS once this member has its certificate (a first master creates the CA
-            // first); only masters may call Raft, only agents open sessions.
-            let material = tokio::select! {
+            // first); only masters may call Raft, only agents open sessions. A renewed
+            // certificate serves new connections; open ones go on.
+            let config = tokio::select! {
                 m = material_rx.wait_for(Option::is_some) => match m {
-                    Ok(m) => m.clone().context("no certificate")?,
+                    Ok(m) => m.as_ref().context("no certificate")?.server_config()?,
                     Err(_) => return Ok(()),
                 },
                 () = stopped(stop_rx.clone()) => return Ok(()),
             };
-            builder
-                .tls_config(material.server_tls())
-                .context("TLS settings of the cluster port")?
+            let (config_tx, config_rx) = tokio::sync::watch::channel(config);
+            let follow = tokio::spawn(async move {
+                while material_rx.changed().await.is_ok() {
+                    let renewed = material_rx.borrow_and_update().clone();
+                    match renewed.map(|m| m.server_config()).transpose() {
+                        Ok(Some(config)) => {
+                            let _ = config_tx.send(config);
+                        }
+                        Ok(None) => {}
+                        Err(e) => warn!("cannot serve the renewed certificate: {e}"),
+                    }
+                }
+            });
+            let incoming = helios_pki::serving::incoming(listener, config_rx, "cluster port");
+            let served = builder
                 .add_service(InterceptedService::new(rpc, peer::require_master))
                 .add_service(DispatcherServer::new(dispatcher))
                 .add_service(EnrollmentServer::new(enrollment))
                 .serve_with_incoming_shutdown(incoming, stopped(stop_rx))
                 .await
-                .map_err(anyhow::Error::from)
+                .map_err(anyhow::Error::from);
+            follow.abort();
+            served
         })
     };
     let mut router =
@@ -274,7 +287,15 @@ pub async fn serve(
     };
     let cluster_id = tasks.spawn(ensure_cluster_id(app.clone(), stop_rx.clone()));
     let own_certificate = (cfg.security && material_tx.borrow().is_none()).then(|| {
-        tasks.spawn(ensure_own_certificate(
+        tasks.spawn(certificates::ensure_own_certificate(
+            app.clone(),
+            cfg.clone(),
+            material_tx.clone(),
+            stop_rx.clone(),
+        ))
+    });
+    let renewal = cfg.security.then(|| {
+        tasks.spawn(certificates::renew_own_certificate(
             app.clone(),
             cfg.clone(),
             material_tx,
@@ -305,7 +326,7 @@ pub async fn serve(
     }
     rollouts.abort();
     cluster_id.abort();
-    if let Some(task) = own_certificate {
+    for task in [own_certificate, renewal].into_iter().flatten() {
         task.abort();
     }
     if let Some(task) = admin_token {
@@ -355,121 +376,6 @@ async fn stop_within_grace<T>(name: &str, server: tokio::task::JoinHandle<T>) {
     if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
         warn!("the {name} server did not stop within {SHUTDOWN_GRACE:?}; cancelling it");
         abort.abort();
-    }
-}
-
-/// The names a master's certificate holds besides its name: the hosts of its advertised
-/// addresses, which other masters and agents connect to, its specific listen addresses and
-/// the machine's host name.
-fn master_sans(cfg: &MasterConfig) -> Vec<String> {
-    let mut sans: Vec<String> = [&cfg.advertise_cluster, &cfg.advertise_http]
-        .into_iter()
-        .map(|a| host_of(a).to_string())
-        .collect();
-    // Also the addresses it listens on, when they are specific, and the machine's name.
-    for ip in [cfg.cluster.ip(), cfg.http.ip()] {
-        if !ip.is_unspecified() {
-            sans.push(ip.to_string());
-        }
-    }
-    sans.push(crate::config::host_name());
-    sans.sort();
-    sans.dedup();
-    sans
-}
-
-/// This member's cluster-port certificate with security on: the one in its data directory,
-/// else one obtained with `--join-token` from the member `--join` names; `None` for a first
-/// master, which makes its own once it created the CA ([`ensure_own_certificate`]).
-async fn cluster_material(cfg: &MasterConfig) -> anyhow::Result<Option<Material>> {
-    if !cfg.security {
-        return Ok(None);
-    }
-    if let Some(material) = Material::load(&cfg.data_dir)? {
-        return Ok(Some(material));
-    }
-    let Some(token) = &cfg.join_token else {
-        if cfg.join.is_some() {
-            anyhow::bail!(
-                "with security on, a master joins with a certificate: add --join-token (run \
-                 `helios-master join-token master` against a member)"
-            );
-        }
-        if cfg.peers.keys().any(|id| *id != cfg.id) {
-            anyhow::bail!(
-                "with security on, a cluster grows from its first master: start one master \
-                 without --peers, then add each other with --join ADDR --join-token TOKEN \
-                 (`helios-master join-token master`)"
-            );
-        }
-        return Ok(None);
-    };
-    let addr = cfg.join.as_deref().context("--join-token needs --join")?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        match enroll(addr, token, &cfg.name, &master_sans(cfg)).await {
-            Ok(material) => {
-                material.save(&cfg.data_dir)?;
-                info!(via = addr, "got this master's cluster-port certificate");
-                return Ok(Some(material));
-            }
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                warn!(via = addr, "getting a cluster-port certificate: {e:#}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(e) => return Err(e.context(format!("cannot get a certificate from {addr}"))),
-        }
-    }
-}
-
-/// On a first master with security on: once this member leads, creates the cluster's CA
-/// (unless its state has one already), then issues this member's own certificate from it,
-/// keeps it in the data directory and hands it to the cluster port.
-async fn ensure_own_certificate(
-    app: Node,
-    cfg: MasterConfig,
-    material: tokio::sync::watch::Sender<Option<Material>>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut metrics = app.raft.metrics();
-    loop {
-        let leads = leader_node(&app.raft).map(|(id, _)| id) == Some(app.id);
-        let (has_cluster_id, has_pki) = app
-            .read_local(|s| (s.cluster_id.is_some(), s.pki.is_some()))
-            .unwrap_or((false, false));
-        // A member whose state holds the CA issues its own certificate without leading (a
-        // first master that lost its tls/ directory could not lead without one).
-        if has_pki || (leads && has_cluster_id) {
-            let made = async {
-                if !has_pki {
-                    crate::control::enrollment::ensure_pki(&app).await?;
-                }
-                crate::control::enrollment::own_material(
-                    &app,
-                    &cfg.name,
-                    &master_sans(&cfg),
-                    cfg.cert_validity,
-                )
-            };
-            match made.await {
-                Ok(Some(m)) => match m.save(&cfg.data_dir) {
-                    Ok(()) => {
-                        info!("created this master's cluster-port certificate");
-                        let _ = material.send(Some(m));
-                        return;
-                    }
-                    Err(e) => warn!("keeping this master's certificate: {e}"),
-                },
-                Ok(None) => {}
-                Err(e) => warn!("creating the cluster's CA: {e:#}"),
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        }
-        tokio::select! {
-            changed = metrics.changed() => if changed.is_err() { return },
-            _ = stop.changed() => return,
-        }
     }
 }
 

@@ -2202,10 +2202,63 @@ fn up_certified(host: &str, serial: &str) -> Command {
     command
 }
 
+/// Host `host`'s agent renewed its certificate; the new one has serial `serial`.
+fn renewed(host: &str, serial: &str) -> Command {
+    Command::CertificateRenewed {
+        host: host.into(),
+        serial: serial.into(),
+    }
+}
+
 /// The CA and join secrets: set once, secrets rotated per role.
 fn pki_cases() -> Vec<Case> {
     use Expect::*;
     vec![
+        case(
+            "pki: a renewed certificate opens sessions beside the old, and its first retires it",
+            vec![
+                (up_certified("h1", "s1"), R::Ok),
+                (renewed("h1", "s2"), R::Ok),
+            ],
+            vec![Check(|s| {
+                assert!(s.certificate_in_force("h1", "s1"));
+                assert!(s.certificate_in_force("h1", "s2"));
+                assert!(!s.certificate_in_force("h1", "s3"));
+                assert!(s.certificate_in_force("h9", "any"), "a host without one");
+                assert!(s.revoked_certificates.is_empty());
+            })],
+        ),
+        case(
+            "pki: the renewed certificate's session revokes the old; deregistering revokes both",
+            vec![
+                (up_certified("h1", "s1"), R::Ok),
+                (renewed("h1", "s2"), R::Ok),
+                (up_certified("h1", "s2"), R::Ok),
+                (keyed("k", "f", 0, renewed("h1", "s3")), R::Ok),
+            ],
+            vec![Check(|s| {
+                assert!(!s.certificate_in_force("h1", "s1"));
+                let revoked: Vec<&String> = s.revoked_certificates.iter().collect();
+                assert_eq!(revoked, ["s1"]);
+                assert_eq!(
+                    s.host_certificates.get("h1").map(String::as_str),
+                    Some("s2")
+                );
+            })],
+        ),
+        case(
+            "pki: deregistering a host revokes its certificate and the renewed one",
+            vec![
+                (up_certified("h1", "s1"), R::Ok),
+                (renewed("h1", "s2"), R::Ok),
+                (deregister("h1"), R::Ok),
+            ],
+            vec![Check(|s| {
+                let revoked: Vec<&String> = s.revoked_certificates.iter().collect();
+                assert_eq!(revoked, ["s1", "s2"]);
+                assert!(s.renewed_certificates.is_empty());
+            })],
+        ),
         case(
             "pki: deregistering a host revokes its agent's certificate; reaping only forgets it",
             vec![
@@ -2330,6 +2383,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::RevokeApiToken { .. } => "RevokeApiToken",
         Command::InitPki { .. } => "InitPki",
         Command::RotateJoinSecret { .. } => "RotateJoinSecret",
+        Command::CertificateRenewed { .. } => "CertificateRenewed",
     }
 }
 
@@ -2423,6 +2477,7 @@ const PAIRS: &[(&str, &str)] = &[
     ("InitPki", "Ok"),
     ("RotateJoinSecret", "Ok"),
     ("RotateJoinSecret", "PkiMissing"),
+    ("CertificateRenewed", "Ok"),
 ];
 
 #[test]

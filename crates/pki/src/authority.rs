@@ -17,7 +17,7 @@ use crate::identity::Role;
 const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Certificates are valid from a little before they are issued, for clocks a bit behind.
-const BACKDATE: Duration = Duration::from_secs(300);
+pub(crate) const BACKDATE: Duration = Duration::from_secs(300);
 
 fn bad(what: &str, e: impl std::fmt::Display) -> PkiError {
     PkiError::Certificate(format!("{what}: {e}"))

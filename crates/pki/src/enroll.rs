@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use helios_api::pb::enrollment_client::EnrollmentClient;
-use helios_api::pb::{GetCaRequest, IssueRequest};
+use helios_api::pb::{GetCaRequest, IssueRequest, RenewRequest};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -178,6 +178,49 @@ pub async fn enroll(
         id.role == token.role && id.name == name,
         "the master issued a certificate for {id}, not for {} {name:?}",
         token.role
+    );
+    Ok(material)
+}
+
+/// Asks the master at `addr` (its cluster address) for a new certificate, with the same role
+/// and name, of a key made here, showing the certificate of `current` (still valid); answers
+/// the new material. The cluster port's mutual TLS is the proof: no join token is needed.
+pub async fn renew(addr: &str, current: &Material) -> anyhow::Result<Material> {
+    use anyhow::Context;
+    let before = current.identity()?;
+    let channel = Endpoint::from_shared(format!("https://{addr}"))
+        .context("bad master address")?
+        .tls_config(current.client_tls(host_of(addr)))
+        .context("TLS settings")?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the master at {addr} over TLS"))?;
+    let (key_pem, csr_pem) = key_and_request(&before.name)?;
+    let reply = EnrollmentClient::new(channel)
+        .renew(RenewRequest { csr_pem })
+        .await
+        .map_err(|s| {
+            anyhow::anyhow!(
+                "the master at {addr} refused to renew the certificate: {}",
+                s.message()
+            )
+        })?
+        .into_inner();
+    anyhow::ensure!(
+        reply.ca_pem == current.ca_pem,
+        "the master at {addr} answered another CA"
+    );
+    let material = Material {
+        key_pem,
+        chain_pem: reply.chain_pem,
+        ca_pem: reply.ca_pem,
+    };
+    let after = material.identity()?;
+    anyhow::ensure!(
+        after.role == before.role && after.name == before.name,
+        "the master renewed {before} as {after}"
     );
     Ok(material)
 }

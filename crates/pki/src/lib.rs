@@ -10,13 +10,16 @@
 //! * [`material`]: a holder's key, certificate chain and CA on disk, and the tonic TLS
 //!   settings made from them.
 //! * [`enroll`]: the client side of getting a certificate with a join token, over a
-//!   connection pinned to the token's CA fingerprint.
+//!   connection pinned to the token's CA fingerprint, and of renewing one before it expires.
+//! * [`serving`]: accepting TLS connections with settings that change while the server runs
+//!   (a renewed certificate).
 
 pub mod authority;
 pub mod enroll;
 pub mod identity;
 pub mod join_token;
 pub mod material;
+pub mod serving;
 
 pub use authority::{Authority, fingerprint, hex};
 pub use identity::{Identity, Role};

@@ -4,11 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
-use rustls::pki_types::CertificateDer;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use rustls::pki_types::pem::PemObject;
-use tonic::transport::{Certificate, ClientTlsConfig, ServerTlsConfig};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tonic::transport::{Certificate, ClientTlsConfig};
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::PkiError;
+use crate::authority::BACKDATE;
 use crate::identity::Identity;
 
 /// The subdirectory of a data or state directory that holds the material.
@@ -101,16 +106,59 @@ impl Material {
     }
 
     /// The cluster port's server settings: this certificate, and client certificates checked
-    /// against the CA when sent (enrollment comes without one; every other service requires
-    /// one, see the master's checks).
-    pub fn server_tls(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(tonic::transport::Identity::from_pem(
-                &self.chain_pem,
-                &self.key_pem,
-            ))
-            .client_ca_root(Certificate::from_pem(&self.ca_pem))
-            .client_auth_optional(true)
+    /// against the CA (signature and expiry) when sent. Enrollment comes without one; every
+    /// other service requires one, see the master's checks.
+    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            PkiError::Certificate(format!("TLS settings of the cluster port: {what}: {e}"))
+        };
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+            let ca = ca.map_err(|e| bad("the CA certificate", &e))?;
+            roots.add(ca).map_err(|e| bad("the CA certificate", &e))?;
+        }
+        let clients = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| bad("client verifier", &e))?;
+        let chain = CertificateDer::pem_slice_iter(self.chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("the certificate chain", &e))?;
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
+            .map_err(|e| bad("the private key", &e))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad("protocol versions", &e))?
+            .with_client_cert_verifier(clients)
+            .with_single_cert(chain, key)
+            .map_err(|e| bad("the certificate and key", &e))?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// When the certificate is valid from (when it was issued) and until.
+    pub fn validity(&self) -> Result<(SystemTime, SystemTime), PkiError> {
+        let leaf = self.leaf()?;
+        let (_, cert) = X509Certificate::from_der(leaf.as_ref())
+            .map_err(|e| PkiError::Certificate(format!("cannot read the certificate: {e}")))?;
+        let at = |t: x509_parser::time::ASN1Time| {
+            UNIX_EPOCH + Duration::from_secs(u64::try_from(t.timestamp()).unwrap_or(0))
+        };
+        let validity = cert.validity();
+        Ok((at(validity.not_before) + BACKDATE, at(validity.not_after)))
+    }
+
+    /// When to renew the certificate: at a random point between half and three quarters of
+    /// its lifetime (as Swarm does), so that a fleet enrolled together does not renew at once.
+    pub fn renewal_due(&self) -> Result<SystemTime, PkiError> {
+        let (issued, expires) = self.validity()?;
+        let lifetime = expires.duration_since(issued).unwrap_or_default();
+        let share = rand::random_range(0.5..0.75);
+        Ok(issued + lifetime.mul_f64(share))
     }
 
     /// Settings of a connection to the cluster port of `host` (a name or IP address the

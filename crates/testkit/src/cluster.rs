@@ -204,11 +204,13 @@ impl Cluster {
     /// `n` members with `--security on`, formed as an operator does: the first alone (it
     /// creates the CA and the first admin API token), then each other with `--join` and a
     /// master join token asked of the first through the API. Returns once every member is a
-    /// live voter, with the admin token.
-    pub async fn start_secured(n: usize) -> (Cluster, String) {
+    /// live voter, with the admin token. Every member also gets `extra_args`.
+    pub async fn start_secured(n: usize, extra_args: &[&str]) -> (Cluster, String) {
+        let mut args = vec!["--security", "on"];
+        args.extend_from_slice(extra_args);
         let opts = ClusterOptions {
             size: n,
-            extra_args: vec!["--security".into(), "on".into()],
+            extra_args: args.into_iter().map(String::from).collect(),
             ..ClusterOptions::default()
         };
         let mut cluster = Self::prepare_with(&opts, |_| Vec::new()).expect("lay out the cluster");

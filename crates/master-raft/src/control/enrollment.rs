@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use helios_pki::{Authority, JoinToken, Material, Role};
+use helios_pki::{Authority, Identity, JoinToken, Material, Role};
 use sha2::{Digest, Sha256};
 
 use super::{Error, Freshness, read};
@@ -139,19 +139,104 @@ pub fn issue(
             ),
         });
     }
-    let authority = Authority {
-        cert_pem: pki.ca_cert_pem.clone(),
-        key_pem: pki.ca_key_pem.clone(),
-    };
-    let cluster_id = cluster_id.unwrap_or_default();
     let sans = match token.role {
         Role::Master => sans.to_vec(),
         Role::Agent => Vec::new(),
     };
+    sign(&pki, cluster_id, csr_pem, token.role, name, &sans, validity)
+}
+
+/// Signs the key in `csr_pem` for `role` and `name` with the cluster's CA; answers the chain
+/// (certificate, then CA) and the CA, PEM.
+fn sign(
+    pki: &ClusterPki,
+    cluster_id: Option<String>,
+    csr_pem: &str,
+    role: Role,
+    name: &str,
+    sans: &[String],
+    validity: Duration,
+) -> Result<(String, String), Error> {
+    let authority = Authority {
+        cert_pem: pki.ca_cert_pem.clone(),
+        key_pem: pki.ca_key_pem.clone(),
+    };
     let cert = authority
-        .issue(csr_pem, token.role, name, &sans, &cluster_id, validity)
+        .issue(
+            csr_pem,
+            role,
+            name,
+            sans,
+            &cluster_id.unwrap_or_default(),
+            validity,
+        )
         .map_err(|e| Error::invalid("INVALID_REQUEST", e.to_string()))?;
-    Ok((format!("{cert}{}", pki.ca_cert_pem), pki.ca_cert_pem))
+    Ok((
+        format!("{cert}{}", pki.ca_cert_pem),
+        pki.ca_cert_pem.clone(),
+    ))
+}
+
+/// A new certificate for the agent whose certificate (still valid: the TLS layer checked it)
+/// is `caller`, of the key in `csr_pem`, with the same name. Refused for a revoked certificate
+/// or one that is no longer the host's; the new serial is recorded so that the agent's next
+/// session may use it (see [`crate::state::State::certificate_in_force`]). Masters renew
+/// their own from the CA they hold. On the leader only (it records the serial).
+pub async fn renew(
+    node: &Node,
+    caller: &Identity,
+    csr_pem: &str,
+    validity: Duration,
+) -> Result<(String, String), Error> {
+    if caller.role != Role::Agent {
+        return Err(Error::Denied {
+            word: "RENEW_REFUSED",
+            message: format!("{caller} renews its certificate from the CA it holds"),
+        });
+    }
+    let (pki, cluster_id, revoked, in_force) = node.read_local(|s| {
+        (
+            s.pki.clone(),
+            s.cluster_id.clone(),
+            s.revoked_certificates.contains(&caller.serial),
+            s.certificate_in_force(&caller.name, &caller.serial),
+        )
+    })?;
+    let pki = pki.ok_or_else(missing)?;
+    if revoked || !in_force {
+        return Err(Error::Denied {
+            word: "RENEW_REFUSED",
+            message: format!(
+                "the certificate {caller} is revoked or no longer the host's: the agent needs \
+                 a join token again"
+            ),
+        });
+    }
+    let (chain_pem, ca_pem) = sign(
+        &pki,
+        cluster_id,
+        csr_pem,
+        Role::Agent,
+        &caller.name,
+        &[],
+        validity,
+    )?;
+    let serial = Material {
+        key_pem: String::new(),
+        chain_pem: chain_pem.clone(),
+        ca_pem: ca_pem.clone(),
+    }
+    .identity()
+    .map_err(|e| Error::invalid("INVALID_REQUEST", e.to_string()))?
+    .serial;
+    let command = Command::CertificateRenewed {
+        host: caller.name.clone(),
+        serial,
+    };
+    match node.write(command).await? {
+        CommandResult::Ok => Ok((chain_pem, ca_pem)),
+        other => Err(Error::Unexpected(other)),
+    }
 }
 
 /// On the leader of a cluster without a CA: creates one with fresh join secrets.
@@ -183,22 +268,20 @@ pub fn own_material(
     let Some(pki) = pki else {
         return Ok(None);
     };
-    let authority = Authority {
-        cert_pem: pki.ca_cert_pem.clone(),
-        key_pem: pki.ca_key_pem,
-    };
     let (key_pem, csr_pem) = helios_pki::authority::key_and_request(name)?;
-    let cert = authority.issue(
+    let (chain_pem, ca_pem) = sign(
+        &pki,
+        cluster_id,
         &csr_pem,
         Role::Master,
         name,
         sans,
-        &cluster_id.unwrap_or_default(),
         validity,
-    )?;
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Some(Material {
         key_pem,
-        chain_pem: format!("{cert}{}", pki.ca_cert_pem),
-        ca_pem: pki.ca_cert_pem,
+        chain_pem,
+        ca_pem,
     }))
 }

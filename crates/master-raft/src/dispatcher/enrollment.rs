@@ -1,6 +1,7 @@
 //! The `Enrollment` service of the cluster port (`proto/agent.proto`): the CA certificate for
-//! anyone, and a certificate for whoever shows a current join token (issue 13). Served by
-//! every master without a client certificate; the checks are in
+//! anyone, a certificate for whoever shows a current join token (issue 13), and a renewed one
+//! for an agent that shows its certificate. Served by every master, the first two without a
+//! client certificate; the checks are in
 //! [`crate::control::enrollment`].
 
 use std::time::Duration;
@@ -71,6 +72,24 @@ impl Enrollment for EnrollmentService {
             }
             Err(e) => {
                 warn!(%peer, name = %r.name, "refusing a certificate: {e}");
+                Err(status(e))
+            }
+        }
+    }
+
+    async fn renew(
+        &self,
+        request: Request<pb::RenewRequest>,
+    ) -> Result<Response<pb::IssueReply>, Status> {
+        let caller = super::peer::require(&request, helios_pki::Role::Agent)?;
+        let r = request.into_inner();
+        match enrollment::renew(&self.node, &caller, &r.csr_pem, self.validity).await {
+            Ok((chain_pem, ca_pem)) => {
+                info!(identity = %caller, "renewed an agent's cluster-port certificate");
+                Ok(Response::new(pb::IssueReply { chain_pem, ca_pem }))
+            }
+            Err(e) => {
+                warn!(identity = %caller, "refusing to renew a certificate: {e}");
                 Err(status(e))
             }
         }

@@ -206,21 +206,21 @@ fn certificate_refusal(app: &Node, id: &helios_pki::Identity, name: &str) -> Opt
             id.name
         ));
     }
-    let (revoked, bound) = app
+    let (revoked, in_force) = app
         .read_local(|s| {
             (
                 s.revoked_certificates.contains(&id.serial),
-                s.host_certificates.get(name).cloned(),
+                s.certificate_in_force(name, &id.serial),
             )
         })
-        .unwrap_or((false, None));
+        .unwrap_or((false, true));
     if revoked {
         return Some(format!(
-            "the certificate of host {name:?} was revoked when the host was deregistered: \
-             remove the agent's tls/ directory and rejoin with a join token"
+            "the certificate of host {name:?} was revoked (the host was deregistered, or the \
+             agent renewed it): remove the agent's tls/ directory and rejoin with a join token"
         ));
     }
-    bound.filter(|serial| *serial != id.serial).map(|_| {
+    (!in_force).then(|| {
         format!(
             "another certificate of host {name:?} is in force; deregister the host before \
              its agent joins with a new one"

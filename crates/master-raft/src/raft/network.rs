@@ -91,6 +91,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             addr: node.cluster_addr.clone(),
             client: client(&node.cluster_addr, &self.tls).map_err(|e| format!("{e:#}")),
+            tls: self.tls.clone(),
             reachability: self.reachability.clone(),
         }
     }
@@ -104,6 +105,9 @@ pub struct PeerClient {
     addr: String,
     /// The client, or why the peer's address is unusable.
     client: Result<RaftServiceClient<Channel>, String>,
+    /// This member's TLS material: a new certificate (renewed, or a first master's) makes a
+    /// new channel, since a channel reconnects with the certificate it was made with.
+    tls: ClusterTls,
     /// Where failures and successes to reach the peer are recorded and reported.
     reachability: Arc<Reachability>,
 }
@@ -247,7 +251,10 @@ fn status_to_rpc(status: tonic::Status) -> RPCError<TypeConfig> {
 }
 
 impl PeerClient {
-    fn client(&self) -> Result<RaftServiceClient<Channel>, RPCError<TypeConfig>> {
+    fn client(&mut self) -> Result<RaftServiceClient<Channel>, RPCError<TypeConfig>> {
+        if self.tls.take_change() {
+            self.client = client(&self.addr, &self.tls).map_err(|e| format!("{e:#}"));
+        }
         self.client.clone().map_err(|e| {
             let error = format!("bad address of member {}: {e}", self.target);
             self.report(
@@ -341,7 +348,8 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             },
             &option,
         );
-        let reply = self.observe(self.client()?.append_entries(req).await)?;
+        let mut client = self.client()?;
+        let reply = self.observe(client.append_entries(req).await)?;
         Ok(decode(&reply.into_inner().payload)?)
     }
 
@@ -404,7 +412,8 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             },
             &option,
         );
-        let reply = self.observe(self.client()?.vote(req).await)?;
+        let mut client = self.client()?;
+        let reply = self.observe(client.vote(req).await)?;
         Ok(decode(&reply.into_inner().payload)?)
     }
 

@@ -20,6 +20,21 @@ impl ClusterTls {
         ClusterTls(Some(material))
     }
 
+    /// Whether this member's certificate changed since the last call (or since this handle
+    /// was cloned): connections made before use the old one.
+    pub fn take_change(&mut self) -> bool {
+        match &mut self.0 {
+            Some(material) => {
+                let changed = material.has_changed().unwrap_or(false);
+                if changed {
+                    material.mark_unchanged();
+                }
+                changed
+            }
+            None => false,
+        }
+    }
+
     /// Whether connections use TLS (security is on).
     pub fn is_on(&self) -> bool {
         self.0.is_some()

@@ -219,6 +219,14 @@ pub enum Command {
         /// The write itself.
         command: Box<Command>,
     },
+    /// Host `host`'s agent renewed its certificate: a session may open with the certificate
+    /// of serial `serial` besides the one in force, and doing so retires the old one.
+    CertificateRenewed {
+        /// The host.
+        host: String,
+        /// The new certificate's serial, hex.
+        serial: String,
+    },
 }
 
 /// One task status change of one host.
@@ -288,6 +296,9 @@ impl fmt::Display for Command {
             Command::InitPki { .. } => write!(f, "init-pki"),
             Command::RotateJoinSecret { role, .. } => write!(f, "rotate-join-secret {role}"),
             Command::Idempotent { key, command, .. } => write!(f, "{command} (key {key})"),
+            Command::CertificateRenewed { host, serial } => {
+                write!(f, "certificate-renewed {host} {serial}")
+            }
         }
     }
 }

@@ -151,6 +151,10 @@ pub struct State {
     /// them again (the agent rejoins with a join token).
     #[serde(default)]
     pub revoked_certificates: OrdSet<String>,
+    /// The serial of each host's renewed agent certificate that no session showed yet: its
+    /// first session retires the one in [`Self::host_certificates`].
+    #[serde(default)]
+    pub renewed_certificates: OrdMap<String, String>,
 }
 
 impl State {
@@ -262,7 +266,7 @@ impl State {
                 let result = self.deregister_dead_host(name, *down_since_ms);
                 if result == CommandResult::Ok {
                     // Reaped, not banned: the agent may come back with its certificate.
-                    self.host_certificates.remove(name);
+                    self.forget_host_certificates(name);
                     self.track_host(index, name, false, *now_ms);
                 }
                 result
@@ -304,6 +308,11 @@ impl State {
             Command::RevokeApiToken { id_or_name } => self.revoke_api_token(id_or_name),
             Command::InitPki { pki } => self.init_pki(pki),
             Command::RotateJoinSecret { role, secret } => self.rotate_join_secret(role, secret),
+            Command::CertificateRenewed { host, serial } => {
+                self.renewed_certificates
+                    .insert(host.clone(), serial.clone());
+                CommandResult::Ok
+            }
         }
     }
 }

@@ -50,23 +50,49 @@ impl State {
     }
 
     /// Remembers the serial of the certificate host `name`'s agent opened its session with.
+    /// The first session with a renewed certificate retires the one it replaces.
     pub(super) fn record_certificate(&mut self, name: &str, serial: Option<&str>) {
-        match serial {
-            Some(serial) => {
-                self.host_certificates
-                    .insert(name.to_string(), serial.to_string());
-            }
-            None => {
-                self.host_certificates.remove(name);
+        let Some(serial) = serial else {
+            self.forget_host_certificates(name);
+            return;
+        };
+        let previous = self
+            .host_certificates
+            .insert(name.to_string(), serial.to_string());
+        if self.renewed_certificates.get(name).map(String::as_str) == Some(serial) {
+            self.renewed_certificates.remove(name);
+            if let Some(old) = previous.filter(|old| old != serial) {
+                self.revoked_certificates.insert(old);
             }
         }
     }
 
-    /// Revokes the certificate of host `name`'s agent (it was deregistered).
-    pub(super) fn revoke_host_certificate(&mut self, name: &str) {
-        if let Some(serial) = self.host_certificates.remove(name) {
-            self.revoked_certificates.insert(serial);
+    /// Whether host `name`'s agent may open a session with the certificate of `serial`: the
+    /// one in force, a renewed one, or any while the host has none.
+    pub fn certificate_in_force(&self, name: &str, serial: &str) -> bool {
+        match self.host_certificates.get(name) {
+            None => true,
+            Some(bound) => {
+                bound == serial
+                    || self.renewed_certificates.get(name).map(String::as_str) == Some(serial)
+            }
         }
+    }
+
+    /// Revokes the certificates of host `name`'s agent (it was deregistered).
+    pub(super) fn revoke_host_certificate(&mut self, name: &str) {
+        let serials = [
+            self.host_certificates.remove(name),
+            self.renewed_certificates.remove(name),
+        ];
+        self.revoked_certificates
+            .extend(serials.into_iter().flatten());
+    }
+
+    /// Forgets host `name`'s certificates without revoking them (the host was reaped).
+    pub(super) fn forget_host_certificates(&mut self, name: &str) {
+        self.host_certificates.remove(name);
+        self.renewed_certificates.remove(name);
     }
 
     /// Replaces the join secret of `role` (`agent` or `master`): tokens with the old one no
