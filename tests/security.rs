@@ -8,7 +8,9 @@
 //! Mutual TLS on the cluster port: agents join with a join token and run containers; a
 //! connection without a certificate, with another cluster's certificate or with a rotated
 //! token gets nothing; an agent certificate opens no session for another host and sends no
-//! Raft RPC.
+//! Raft RPC. Env values a job marks secret reach its containers but no `read` token and no
+//! log; certificates renew before they expire without dropping a session, and an expired one
+//! opens nothing.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -349,6 +351,91 @@ fn security_off_on_a_reachable_address_needs_insecure_i_know() {
     );
 }
 
+/// The value of a job's env marked secret (`secretEnv`).
+const SECRET_VALUE: &str = "s3cr3t-hunter2";
+
+/// `job` (deployed, its `DB_PASSWORD` secret) as tokens of each role see it: a `read` token
+/// never gets the secret value (`helios inspect`, REST job, job and host statuses, gRPC, at
+/// a follower too), a `deploy` token does.
+async fn secret_env_is_hidden_from_read_tokens(cluster: &Cluster, admin: &str, job: &str) {
+    let http = reqwest::Client::new();
+    let leader = cluster.wait_leader(Duration::from_secs(10)).await;
+    let follower = cluster.masters[(leader + 1) % cluster.masters.len()].url();
+    let reader = create_token(&http, &follower, admin, "secret-reader", "read").await;
+    let deployer = create_token(&http, &follower, admin, "secret-deployer", "deploy").await;
+    for url in [cluster.masters[leader].url(), follower] {
+        let inspect = |token: &str| {
+            helios_cli(
+                &url,
+                &["inspect", job, "--json"],
+                &[("HELIOS_API_TOKEN", token)],
+            )
+        };
+        let out = inspect(&reader);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !text.contains(SECRET_VALUE),
+            "helios inspect, read token: {text}"
+        );
+        assert!(text.contains("<secret>") && text.contains("prod"), "{text}");
+        let out = inspect(&deployer);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            text.contains(SECRET_VALUE),
+            "helios inspect, deploy token: {text}"
+        );
+        for (method, path, body) in [
+            (Method::GET, format!("/jobs/{job}"), None),
+            (Method::GET, "/jobs?q=secured".to_string(), None),
+            (Method::GET, format!("/jobs/{job}/status"), None),
+            (
+                Method::POST,
+                "/jobs/statuses".to_string(),
+                Some(json!([job])),
+            ),
+            (Method::GET, "/hosts/sec-a/status".to_string(), None),
+            (Method::GET, format!("/history/jobs/{job}"), None),
+        ] {
+            let (status, v) =
+                call(&http, method, &format!("{url}{path}"), Some(&reader), body).await;
+            assert_eq!(status, 200, "{path}: {v}");
+            assert!(!v.to_string().contains(SECRET_VALUE), "{path}: {v}");
+        }
+        let mut grpc = HeliosClient::connect(url.clone()).await.expect("gRPC");
+        let got = grpc
+            .get_job(grpc_request(
+                helios_api::v1::GetJobRequest {
+                    job_id: job.to_string(),
+                    stale: false,
+                },
+                Some(&reader),
+            ))
+            .await
+            .expect("GetJob with a read token")
+            .into_inner();
+        let env = &got.job.expect("a job").env;
+        assert_eq!(env["DB_PASSWORD"], "<secret>");
+        assert_eq!(env["MODE"], "prod");
+        let host = grpc
+            .host_status(grpc_request(
+                helios_api::v1::HostStatusRequest {
+                    host: "sec-a".into(),
+                    ..Default::default()
+                },
+                Some(&reader),
+            ))
+            .await
+            .expect("HostStatus with a read token")
+            .into_inner();
+        assert!(!format!("{host:?}").contains(SECRET_VALUE), "{host:?}");
+    }
+}
+
 /// A join token of `role`, printed by `helios-master join-token` run against `url` with the
 /// admin token in the environment (`--rotate` first, with `rotate`).
 fn join_token(url: &str, admin: &str, role: &str, rotate: bool) -> String {
@@ -449,7 +536,9 @@ async fn agents_join_with_tokens_and_the_cluster_port_checks_certificates() {
         &http,
         &url,
         json!({"id": "secured:1", "image": image, "command": ["sleep", "100000"],
-               "secondsToWaitBeforeKill": 1}),
+               "secondsToWaitBeforeKill": 1,
+               "env": {"DB_PASSWORD": SECRET_VALUE, "MODE": "prod"},
+               "secretEnv": ["DB_PASSWORD"]}),
     )
     .await;
     for h in names {
@@ -469,7 +558,13 @@ async fn agents_join_with_tokens_and_the_cluster_port_checks_certificates() {
         .await;
         let id = t["containerId"].as_str().unwrap();
         assert_eq!(inspect(id, "{{.State.Running}}").as_deref(), Some("true"));
+        let env = inspect(id, "{{json .Config.Env}}").unwrap_or_default();
+        assert!(
+            env.contains(SECRET_VALUE),
+            "the container got its secret: {env}"
+        );
     }
+    secret_env_is_hidden_from_read_tokens(&cluster, &admin, &job).await;
     for a in &agents {
         assert!(
             a.state_dir.join("tls/cert.pem").exists(),
@@ -584,8 +679,9 @@ async fn agents_join_with_tokens_and_the_cluster_port_checks_certificates() {
         "another cluster's join token joined"
     );
 
-    // No log holds a token or a key.
+    // No log holds a token, a key or a secret env value.
     let secrets = [
+        SECRET_VALUE,
         agent_token.as_str(),
         rotated.as_str(),
         master_token.as_str(),

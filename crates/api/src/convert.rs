@@ -618,6 +618,7 @@ impl From<Job> for v1::Job {
             resources,
             rollout_options,
             runtime,
+            secret_env,
             seconds_to_wait_before_kill,
             security_opt,
             token,
@@ -650,6 +651,7 @@ impl From<Job> for v1::Job {
             security_opt,
             token,
             volumes: volumes.into_iter().collect(),
+            secret_env: secret_env.into_iter().collect(),
         }
     }
 }
@@ -683,6 +685,7 @@ impl FromProto<v1::Job> for Job {
             security_opt,
             token,
             volumes,
+            secret_env,
         } = p;
         let expires = expires_ms
             .map(|ms| {
@@ -717,6 +720,7 @@ impl FromProto<v1::Job> for Job {
             resources: opt(resources, at.field("resources"))?,
             rollout_options: opt(rollout_options, at.field("rollout_options"))?,
             runtime,
+            secret_env: secret_env.into_iter().collect(),
             seconds_to_wait_before_kill,
             security_opt,
             token,

@@ -178,6 +178,7 @@ fn canonical_job(job: &Job) -> Map<String, Value> {
         "secondsToWaitBeforeKill",
         job.seconds_to_wait_before_kill,
     );
+    put_list(&mut m, "secretEnv", &job.secret_env);
     put_list(&mut m, "securityOpt", &job.security_opt);
     put_str(&mut m, "token", Some(&job.token));
     put_str_map(&mut m, "volumes", &job.volumes);

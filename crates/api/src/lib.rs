@@ -5,6 +5,7 @@
 //! * [`hash`]: the job-id hash, computed exactly as Helios does, so a job file gets the same
 //!   id here and in Helios.
 //! * [`validate`]: the job validator, reporting every problem with Helios's messages.
+//! * [`secrets`]: hiding the env values a job marks secret from callers that may only read.
 //!
 //! Invariant: this crate does no I/O and has no async code (except, behind the `grpc` feature,
 //! the typed client of the public API in [`client`]); it must stay fast to compile.
@@ -17,6 +18,7 @@ pub mod hash;
 pub mod http_client;
 pub mod idempotency;
 pub mod model;
+pub mod secrets;
 pub mod validate;
 
 pub use model::date::{format_jackson as format_jackson_date, parse_lenient as parse_date};

@@ -103,6 +103,11 @@ impl JobValidator {
         }
         check_ramdisks(job, &mut errors);
         check_grace_period_and_static_ports(job, &mut errors);
+        for key in job.secret_env.iter().filter(|k| !job.env.contains_key(*k)) {
+            errors.insert(format!(
+                "secretEnv names {key:?}, which is not a key of env."
+            ));
+        }
         errors.into_iter().collect()
     }
 
@@ -537,6 +542,23 @@ mod tests {
 
     fn image_errors(image: &str) -> Vec<String> {
         errors(|j| j.image = Some(image.to_string()))
+    }
+
+    #[test]
+    fn secret_env_names_only_keys_of_env() {
+        check(
+            |j| {
+                j.env.insert("PASSWORD".into(), "x".into());
+                j.secret_env.insert("PASSWORD".into());
+            },
+            &[],
+        );
+        check(
+            |j| {
+                j.secret_env.insert("TYPO".into());
+            },
+            &["secretEnv names \"TYPO\", which is not a key of env."],
+        );
     }
 
     #[test]

@@ -22,6 +22,9 @@ use super::service::{ServiceEndpoint, ServicePorts};
 /// Seconds the agent gives `docker stop` when a job sets no `secondsToWaitBeforeKill`.
 pub const DEFAULT_SECONDS_TO_WAIT_BEFORE_KILL: i32 = 120;
 
+/// What a secret env value reads as for a caller that may not see it.
+pub const SECRET_PLACEHOLDER: &str = "<secret>";
+
 /// An immutable container specification, identified by its [`JobId`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -92,6 +95,15 @@ pub struct Job {
     /// Docker runtime, such as `nvidia`.
     #[serde(default)]
     pub runtime: Option<String>,
+    /// Keys of [`Self::env`] whose values are secret (ours, not Helios's): never logged, and
+    /// shown only as [`SECRET_PLACEHOLDER`] to callers that may only read. Omitted from the
+    /// JSON when empty, so jobs without secrets read and hash as Helios's.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeSet::is_empty"
+    )]
+    pub secret_env: BTreeSet<String>,
     /// `docker stop` timeout; the agent uses [`DEFAULT_SECONDS_TO_WAIT_BEFORE_KILL`] when
     /// absent.
     #[serde(default)]

@@ -8,6 +8,9 @@
 //! [`control::tokens::authorize`]. Refusals are 401 (no token, unknown or revoked) and 403
 //! (role too weak), as JSON for REST and as `UNAUTHENTICATED` / `PERMISSION_DENIED` for gRPC.
 //!
+//! A token that may only read sees the env values jobs mark secret (`secretEnv`) as
+//! `"<secret>"`: [`check`] rewrites its JSON answers and marks its gRPC calls [`ReadOnly`].
+//!
 //! Every master judges every call it receives against its own applied state, and a follower
 //! forwards the call with the token to the leader, which judges it again: a revoke is in force
 //! on the leader once acknowledged, so no forwarded call passes a revoked token. A token that
@@ -87,10 +90,67 @@ pub async fn check(State(node): State<Node>, req: Request, next: Next) -> Respon
         verdict = caught_up(&node, presented, needed).await;
     }
     match verdict {
-        Ok(Ok(())) => next.run(req).await,
-        Ok(Err(refusal)) => refused(&req, &refusal),
-        Err(e) => ApiError::from(e).into_response(),
+        Ok(Ok(())) => {}
+        Ok(Err(refusal)) => return refused(&req, &refusal),
+        Err(e) => return ApiError::from(e).into_response(),
     }
+    // A token that may read but not deploy sees no secret env value.
+    let may_deploy = matches!(
+        tokens::authorize(&node, presented, ApiRole::Deploy),
+        Ok(Ok(()))
+    );
+    if may_deploy {
+        return next.run(req).await;
+    }
+    let mut req = req;
+    req.extensions_mut().insert(ReadOnly);
+    hide_secrets(next.run(req).await).await
+}
+
+/// Marks a call whose token may only read: its answers hide the env values jobs mark secret
+/// (REST here, gRPC in [`crate::grpc::secrets`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOnly;
+
+/// A JSON answer with every secret env value hidden ([`helios_api::secrets::redact_json`]);
+/// other answers (gRPC, text) as they are. Answers without `secretEnv` pass unparsed.
+async fn hide_secrets(resp: Response) -> Response {
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                format!("reading the answer: {e}"),
+            )
+            .into_response();
+        }
+    };
+    if !bytes.windows(11).any(|w| w == b"\"secretEnv\"") {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    // Fails closed: an answer that mentions secrets but cannot be rewritten is not sent.
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "cannot hide the secret values of this answer",
+        )
+        .into_response();
+    };
+    helios_api::secrets::redact_json(&mut value);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = axum::body::Body::from(serde_json::to_vec(&value).unwrap_or_default());
+    Response::from_parts(parts, body)
 }
 
 /// [`tokens::authorize`] again after each entry this member applies, until the token is known

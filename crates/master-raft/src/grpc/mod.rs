@@ -13,11 +13,13 @@
 //!   `UNAVAILABLE` with `x-helios-leader` and the client retries there.
 //! * [`watch`]: the `Watch` stream, served by the member it is opened on.
 //! * [`error`]: the one mapping of Helios refusals to gRPC codes.
+//! * [`secrets`]: secret env values hidden from tokens that may only read.
 //! * health (`grpc.health.v1`): `""` is SERVING while the process runs; `helios.v1.Helios` is
 //!   SERVING while a leader is known, NOT_SERVING otherwise.
 //! * reflection v1 and v1alpha, for `grpcurl` without .proto files.
 
 pub mod error;
+pub mod secrets;
 pub mod service;
 pub mod watch;
 mod write;

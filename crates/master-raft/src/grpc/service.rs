@@ -37,6 +37,7 @@ const LIST_PAGE_MAX: usize = 10_000;
 /// one job): under the 4 MiB that gRPC clients accept by default, whatever the jobs' size.
 const LIST_PAGE_BYTES: usize = 3 << 20;
 use super::error::{from_control, invalid_job, outcome, refusal, status, with_leader};
+use super::secrets::{HideSecrets, read_only};
 use super::watch::{self, WatchLimit};
 use crate::control::deployments::{self, DeployRequest};
 use crate::control::jobs::StatusFields;
@@ -431,10 +432,11 @@ impl Helios for HeliosApi {
         if !req.get_ref().stale {
             at_leader!(self, req, get_job);
         }
+        let hide = read_only(&req);
         let req = req.into_inner();
         let found = jobs::job(&self.node, &req.job_id, freshness(req.stale)).await;
         let (id, job) = found.map_err(|e| self.failed(e))?;
-        Ok(Response::new(job_entry(id, job)))
+        Ok(Response::new(job_entry(id, job).shown(hide)))
     }
 
     async fn list_jobs(
@@ -444,6 +446,7 @@ impl Helios for HeliosApi {
         if !req.get_ref().stale {
             at_leader!(self, req, list_jobs);
         }
+        let hide = read_only(&req);
         let req = req.into_inner();
         let page_size = match req.page_size {
             0 => LIST_PAGE_DEFAULT,
@@ -461,7 +464,7 @@ impl Helios for HeliosApi {
         .map_err(|e| self.failed(e))?;
         let (mut jobs, mut bytes, mut more) = (Vec::new(), 0, false);
         for (id, job) in found {
-            let entry = job_entry(id, job);
+            let entry = job_entry(id, job).shown(hide);
             let len = prost::Message::encoded_len(&entry);
             if jobs.len() == page_size || (!jobs.is_empty() && bytes + len > LIST_PAGE_BYTES) {
                 more = true;
@@ -492,10 +495,11 @@ impl Helios for HeliosApi {
         req: Request<v1::JobStatusRequest>,
     ) -> Result<Response<v1::JobStatusResponse>, Status> {
         at_leader!(self, req, job_status);
+        let hide = read_only(&req);
         let (id, js) = jobs::job_status(&self.node, &req.into_inner().job_id)
             .await
             .map_err(|e| self.failed(e))?;
-        Ok(Response::new(job_status_response(id, js)))
+        Ok(Response::new(job_status_response(id, js).shown(hide)))
     }
 
     async fn job_statuses(
@@ -503,11 +507,12 @@ impl Helios for HeliosApi {
         req: Request<v1::JobStatusesRequest>,
     ) -> Result<Response<v1::JobStatusesResponse>, Status> {
         at_leader!(self, req, job_statuses);
+        let hide = read_only(&req);
         let found = jobs::job_statuses(&self.node, &req.get_ref().job_ids, StatusFields::All)
             .await
             .map_err(|e| self.failed(e))?;
         let statuses = found
-            .map(|(id, js)| job_status_response(id, js.decoded()))
+            .map(|(id, js)| job_status_response(id, js.decoded()).shown(hide))
             .collect();
         Ok(Response::new(v1::JobStatusesResponse { statuses }))
     }
@@ -517,6 +522,7 @@ impl Helios for HeliosApi {
         req: Request<v1::JobHistoryRequest>,
     ) -> Result<Response<v1::JobHistoryResponse>, Status> {
         at_leader!(self, req, job_history);
+        let hide = read_only(&req);
         let id = req.into_inner().job_id;
         let history = jobs::job_history(&self.node, &id)
             .await
@@ -524,8 +530,10 @@ impl Helios for HeliosApi {
         if history.status == helios_api::TaskStatusEventsStatus::JobIdNotFound {
             return Err(status("JOB_ID_NOT_FOUND", format!("no job {id}")));
         }
-        let events = history.events.into_iter().map(Into::into).collect();
-        Ok(Response::new(v1::JobHistoryResponse { events }))
+        let events: Vec<v1::TaskStatusEvent> = history.events.into_iter().map(Into::into).collect();
+        Ok(Response::new(v1::JobHistoryResponse {
+            events: events.shown(hide),
+        }))
     }
 
     async fn list_hosts(
@@ -565,12 +573,15 @@ impl Helios for HeliosApi {
         req: Request<v1::HostStatusRequest>,
     ) -> Result<Response<v1::HostStatusResponse>, Status> {
         at_leader!(self, req, host_status);
+        let hide = read_only(&req);
         let req = req.into_inner();
         let filter = host_state_filter(req.status_filter());
         let hs = hosts::host_status(&self.node, &req.host, filter)
             .await
             .map_err(|e| self.failed(e))?;
-        Ok(Response::new(host_status_response(req.host, hs)))
+        Ok(Response::new(
+            host_status_response(req.host, hs).shown(hide),
+        ))
     }
 
     async fn host_statuses(
@@ -578,6 +589,7 @@ impl Helios for HeliosApi {
         req: Request<v1::HostStatusesRequest>,
     ) -> Result<Response<v1::HostStatusesResponse>, Status> {
         at_leader!(self, req, host_statuses);
+        let hide = read_only(&req);
         let req = req.into_inner();
         let filter = host_state_filter(req.status_filter());
         let found = hosts::host_statuses(&self.node, &req.hosts, filter)
@@ -585,7 +597,7 @@ impl Helios for HeliosApi {
             .map_err(|e| self.failed(e))?;
         let statuses = found
             .into_iter()
-            .map(|(host, hs)| host_status_response(host, hs))
+            .map(|(host, hs)| host_status_response(host, hs).shown(hide))
             .collect();
         Ok(Response::new(v1::HostStatusesResponse { statuses }))
     }
@@ -764,11 +776,17 @@ impl Helios for HeliosApi {
         req: Request<v1::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let permit = self.watches.acquire()?;
-        Ok(Response::new(watch::start(
+        let hide = read_only(&req);
+        let stream = watch::start(
             self.node.clone(),
             req.into_inner(),
             self.stop.clone(),
             permit,
-        )?))
+        )?;
+        if !hide {
+            return Ok(Response::new(stream));
+        }
+        let hidden = tokio_stream::StreamExt::map(stream, |r| r.map(|w| w.shown(true)));
+        Ok(Response::new(Box::pin(hidden)))
     }
 }
