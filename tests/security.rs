@@ -879,3 +879,234 @@ async fn certificates_renew_before_expiry_without_a_session_drop() {
     assert!(retired.is_err(), "{retired:?}");
     agent.kill9();
 }
+
+/// A certificate of `role` named `name` (valid for 127.0.0.1 when a master's) from `ca`,
+/// written as `<dir>/<file>.pem` (the chain) and `<dir>/<file>-key.pem`; answers its serial.
+fn issue_files(
+    ca: &helios_pki::Authority,
+    role: helios_pki::Role,
+    name: &str,
+    dir: &Path,
+    file: &str,
+) -> String {
+    let (key, csr) = helios_pki::authority::key_and_request(name).unwrap();
+    let cert = ca
+        .issue(
+            &csr,
+            role,
+            name,
+            &["127.0.0.1".to_string()],
+            "files",
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+    let chain = format!("{cert}{}", ca.cert_pem);
+    helios_pki::write_private(&dir.join(format!("{file}.pem")), chain.as_bytes()).unwrap();
+    helios_pki::write_private(&dir.join(format!("{file}-key.pem")), key.as_bytes()).unwrap();
+    helios_pki::Material {
+        key_pem: key,
+        chain_pem: chain,
+        ca_pem: ca.cert_pem.clone(),
+    }
+    .identity()
+    .unwrap()
+    .serial
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_http_api_serves_tls_from_files_and_reloads_them() {
+    let _serial = exclusive().await;
+    // An operator's CA, a certificate per master (for 127.0.0.1) and one for the CLI.
+    let mut cluster = Cluster::prepare_with(
+        &helios_testkit::ClusterOptions {
+            size: 3,
+            ..Default::default()
+        },
+        |_| Vec::new(),
+    )
+    .unwrap();
+    let dir = cluster.dir.path().to_path_buf();
+    let ca = helios_pki::Authority::create("operator").unwrap();
+    std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
+    let client_serial = issue_files(&ca, helios_pki::Role::Agent, "operator", &dir, "client");
+    let mut first_serial = String::new();
+    for m in &mut cluster.masters {
+        let file = format!("m{}", m.id);
+        let serial = issue_files(&ca, helios_pki::Role::Master, &file, &dir, &file);
+        if m.id == 1 {
+            first_serial = serial;
+        }
+        let path = |suffix: &str| dir.join(format!("{file}{suffix}")).display().to_string();
+        m.extra_args.extend([
+            "--tls-cert".to_string(),
+            path(".pem"),
+            "--tls-key".to_string(),
+            path("-key.pem"),
+            "--tls-ca".to_string(),
+            dir.join("ca.pem").display().to_string(),
+        ]);
+        m.start();
+    }
+    assert_ne!(client_serial, first_serial);
+    let https = |m: &helios_testkit::Master| format!("https://127.0.0.1:{}", m.http_port);
+    let tls_args: Vec<String> = [
+        "--tls-ca",
+        "ca.pem",
+        "--tls-cert",
+        "client.pem",
+        "--tls-key",
+        "client-key.pem",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, a)| {
+        if i % 2 == 1 {
+            dir.join(a).display().to_string()
+        } else {
+            a.to_string()
+        }
+    })
+    .collect();
+    let cli = |url: &str, args: &[&str], tls: bool| {
+        let mut all: Vec<&str> = Vec::new();
+        if tls {
+            all.extend(tls_args.iter().map(String::as_str));
+        }
+        all.extend(args);
+        helios_cli(url, &all, &[])
+    };
+    let first = https(&cluster.masters[0]);
+    helios_testkit::eventually(Duration::from_secs(60), "a leader over https", || {
+        let out = cli(&first, &["masters", "--json"], true);
+        async move { out.status.success().then_some(()) }
+    })
+    .await;
+
+    // Writes at every member, forwarded to the leader over https with the member's own
+    // certificate, and reads back.
+    for (i, m) in cluster.masters.iter().enumerate() {
+        let name = format!("tls-job-{i}");
+        let out = cli(
+            &https(m),
+            &["create", &format!("{name}:1"), "busybox", "--json"],
+            true,
+        );
+        assert!(
+            out.status.success(),
+            "create at member {}: {}",
+            m.id,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = cli(&first, &["jobs", "tls-job", "--json"], true);
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        (0..3).all(|i| listed.contains(&format!("tls-job-{i}:1"))),
+        "{listed}"
+    );
+
+    // gRPC over the same TLS port, at a follower (forwarded).
+    let leader = helios_testkit::eventually(Duration::from_secs(10), "the leader's id", || {
+        let out = cli(&first, &["masters", "--all", "--json"], true);
+        async move {
+            let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+            v.as_array()?
+                .iter()
+                .find(|m| m["role"] == "leader")
+                .and_then(|m| m["id"].as_u64())
+        }
+    })
+    .await;
+    let follower = cluster.masters.iter().find(|m| m.id != leader).unwrap();
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(https(follower))
+        .unwrap()
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(read("ca.pem")))
+                .identity(tonic::transport::Identity::from_pem(
+                    read("client.pem"),
+                    read("client-key.pem"),
+                )),
+        )
+        .unwrap()
+        .connect()
+        .await
+        .expect("gRPC over TLS");
+    let jobs = HeliosClient::new(channel)
+        .list_jobs(ListJobsRequest::default())
+        .await
+        .expect("ListJobs over TLS at a follower")
+        .into_inner();
+    assert_eq!(jobs.jobs.len(), 3, "{jobs:?}");
+
+    // Refused: plain HTTP, and TLS without a client certificate.
+    let once = |url: String, extra: &[String]| {
+        Command::new(bin("helios"))
+            .args(["-z", &url, "--retry-timeout", "2"])
+            .args(extra)
+            .args(["jobs", "--json"])
+            .env("HOME", "/nonexistent")
+            .output()
+            .expect("run helios")
+    };
+    let plain = once(
+        format!("http://127.0.0.1:{}", cluster.masters[0].http_port),
+        &[],
+    );
+    assert!(!plain.status.success(), "plain HTTP answered");
+    let anonymous = once(first.clone(), &tls_args[..2]);
+    assert!(
+        !anonymous.status.success(),
+        "no client certificate: {}",
+        String::from_utf8_lossy(&anonymous.stdout)
+    );
+    let with_certificate = once(first.clone(), &tls_args);
+    assert!(
+        with_certificate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_certificate.stderr)
+    );
+
+    // New files in place: new connections get the new certificate, without a restart.
+    let served_serial = || async {
+        let identity =
+            reqwest::Identity::from_pem(&[read("client.pem"), read("client-key.pem")].concat())
+                .unwrap();
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&read("ca.pem")).unwrap()])
+            .identity(identity)
+            .tls_info(true)
+            .build()
+            .unwrap();
+        let resp = client.get(format!("{first}/healthz")).send().await.ok()?;
+        let info = resp.extensions().get::<reqwest::tls::TlsInfo>()?;
+        let der = info.peer_certificate()?.to_vec();
+        helios_pki::Identity::of(&der).ok().map(|i| i.serial)
+    };
+    assert_eq!(
+        served_serial().await.as_deref(),
+        Some(first_serial.as_str())
+    );
+    let renewed = issue_files(&ca, helios_pki::Role::Master, "m1", &dir, "m1");
+    helios_testkit::eventually(
+        Duration::from_secs(20),
+        "the new certificate served",
+        || {
+            let renewed = renewed.clone();
+            async move { (served_serial().await? == renewed).then_some(()) }
+        },
+    )
+    .await;
+    let out = cli(&first, &["jobs", "--json"], true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // No log mentions a private key.
+    for m in &cluster.masters {
+        let log = std::fs::read_to_string(m.log_path()).unwrap_or_default();
+        assert!(!log.contains("PRIVATE KEY"), "member {} logged a key", m.id);
+    }
+}

@@ -4,6 +4,9 @@
 //! fails when there are none (a `FROM scratch` image, a minimal container). Such a machine can
 //! still talk plain `http://`, and `https://` to public CAs: [`build`] then falls back to the
 //! Mozilla roots bundled in the binary and says so once, instead of failing at start-up.
+//!
+//! [`TlsOptions`]: the operator's CA and client certificate for https masters, read from
+//! PEM files, for every client that reaches a master's HTTP API (the CLI, forwarding).
 
 /// Which certificate authorities a client built by [`build`] trusts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +51,87 @@ pub fn build(
                 Err(_) => Err(system_error),
             }
         }
+    }
+}
+
+/// How https masters are trusted and which client certificate is shown to them (the CLI's
+/// `-k`, `--tls-ca`, `--tls-cert`, `--tls-key`; a master's own files when it forwards).
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// `-k`: accept any certificate.
+    pub insecure: bool,
+    /// The CA certificates to trust besides the system's.
+    pub ca: Vec<reqwest::Certificate>,
+    /// The client certificate and its key.
+    pub identity: Option<reqwest::Identity>,
+}
+
+/// The files [`TlsOptions::load`] reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsOptionsFiles<'a> {
+    /// A PEM file of CA certificates.
+    pub ca: Option<&'a std::path::Path>,
+    /// A PEM file of the client certificate (chain).
+    pub cert: Option<&'a std::path::Path>,
+    /// A PEM file of its private key.
+    pub key: Option<&'a std::path::Path>,
+}
+
+impl TlsOptions {
+    /// Reads the files; the error names the file and what is wrong with it.
+    pub fn load(insecure: bool, files: TlsOptionsFiles<'_>) -> Result<TlsOptions, String> {
+        let read = |flag: &str, p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| format!("{flag} {}: {e}", p.display()))
+        };
+        let ca = match files.ca {
+            None => Vec::new(),
+            Some(path) => {
+                let certs = reqwest::Certificate::from_pem_bundle(&read("--tls-ca", path)?)
+                    .map_err(|e| format!("--tls-ca {}: {e}", path.display()))?;
+                if certs.is_empty() {
+                    return Err(format!(
+                        "--tls-ca {}: no PEM certificate in it",
+                        path.display()
+                    ));
+                }
+                certs
+            }
+        };
+        let identity = match (files.cert, files.key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                let mut pem = read("--tls-cert", cert)?;
+                pem.push(b'\n');
+                pem.extend(read("--tls-key", key)?);
+                Some(reqwest::Identity::from_pem(&pem).map_err(|e| {
+                    format!(
+                        "--tls-cert {} and --tls-key {}: not a certificate and its key: {e}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?)
+            }
+            _ => return Err("--tls-cert and --tls-key go together".to_string()),
+        };
+        Ok(TlsOptions {
+            insecure,
+            ca,
+            identity,
+        })
+    }
+}
+
+impl TlsOptions {
+    /// `builder` trusting the CA certificates and showing the client certificate.
+    pub fn apply(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        let mut builder = builder.tls_certs_merge(self.ca.clone());
+        if let Some(identity) = &self.identity {
+            builder = builder.identity(identity.clone());
+        }
+        if self.insecure {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        builder
     }
 }
 

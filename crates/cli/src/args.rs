@@ -128,6 +128,20 @@ pub struct GlobalArgs {
     #[arg(short = 'k', long = "insecure", global = true, help_heading = GLOBAL)]
     pub insecure: bool,
 
+    /// Trust this CA (PEM) for https masters, besides the system's [default: the config
+    /// file's tlsCa].
+    #[arg(long = "tls-ca", value_name = "FILE", env = "HELIOS_TLS_CA", global = true, help_heading = GLOBAL)]
+    pub tls_ca: Option<std::path::PathBuf>,
+
+    /// Show this client certificate (PEM) to https masters that require one; with --tls-key
+    /// [default: the config file's tlsCert].
+    #[arg(long = "tls-cert", value_name = "FILE", env = "HELIOS_TLS_CERT", global = true, help_heading = GLOBAL)]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key (PEM) of --tls-cert [default: the config file's tlsKey].
+    #[arg(long = "tls-key", value_name = "FILE", env = "HELIOS_TLS_KEY", global = true, help_heading = GLOBAL)]
+    pub tls_key: Option<std::path::PathBuf>,
+
     /// Timeout in seconds of each HTTP request to a master.
     #[arg(
         long = "http-timeout",

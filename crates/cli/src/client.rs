@@ -308,9 +308,11 @@ pub struct ConnectOptions {
     /// How error messages name the cluster (`Request timed out to master in <label>`);
     /// the target's name when `None`.
     pub label: Option<String>,
-    /// `-k`: accept any TLS certificate.
-    pub insecure: bool,
+    /// How https masters are trusted, and the client certificate shown to them.
+    pub tls: TlsOptions,
 }
+
+pub use helios_api::http_client::{TlsOptions, TlsOptionsFiles};
 
 /// A client for one cluster.
 #[derive(Debug, Clone)]
@@ -345,7 +347,7 @@ impl HeliosClient {
         );
         let mut http = Vec::with_capacity(target.endpoints.len());
         for endpoint in &target.endpoints {
-            let (client, roots) = http_client(endpoint, options.insecure)?;
+            let (client, roots) = http_client(endpoint, &options.tls)?;
             if let Some(note) = roots.note().filter(|_| config.verbose >= 1) {
                 eprintln!("{note}");
             }
@@ -958,15 +960,13 @@ impl HeliosClient {
 /// [`helios_api::http_client`]).
 fn http_client(
     endpoint: &Endpoint,
-    insecure: bool,
+    tls: &TlsOptions,
 ) -> reqwest::Result<(reqwest::Client, helios_api::http_client::Roots)> {
     helios_api::http_client::build(|| {
         let mut builder = reqwest::Client::builder()
             .no_proxy()
             .user_agent(format!("helios-cli/{CLIENT_VERSION}"));
-        if insecure {
-            builder = builder.tls_danger_accept_invalid_certs(true);
-        }
+        builder = tls.apply(builder);
         if let (Some(addr), Some(host)) = (endpoint.addr, endpoint.url.host_str()) {
             builder = builder.resolve(host, addr);
         }
@@ -1318,7 +1318,10 @@ mod tests {
         // -k accepts it.
         let insecure = ConnectOptions {
             label: None,
-            insecure: true,
+            tls: TlsOptions {
+                insecure: true,
+                ..TlsOptions::default()
+            },
         };
         let c = HeliosClient::with_options(
             target(std::slice::from_ref(&url)),
@@ -1354,7 +1357,7 @@ mod tests {
         let dead = dead_endpoint().await;
         let options = ConnectOptions {
             label: Some("example.test (srv: helios)".into()),
-            insecure: false,
+            tls: TlsOptions::default(),
         };
         let c = HeliosClient::with_options(
             target(std::slice::from_ref(&dead)),

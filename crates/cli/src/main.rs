@@ -37,7 +37,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 
 use crate::args::{Cli, Command};
-use crate::client::{CLIENT_VERSION, ClientConfig};
+use crate::client::{CLIENT_VERSION, ClientConfig, TlsOptions, TlsOptionsFiles};
 use crate::commands::{Context, Masters};
 use crate::lookup::Lookup;
 use crate::target::{
@@ -123,6 +123,21 @@ fn run() -> i32 {
             return 1;
         }
     };
+    let files = &user.config.tls;
+    let tls = match TlsOptions::load(
+        cli.global.insecure,
+        TlsOptionsFiles {
+            ca: cli.global.tls_ca.as_deref().or(files.ca.as_deref()),
+            cert: cli.global.tls_cert.as_deref().or(files.cert.as_deref()),
+            key: cli.global.tls_key.as_deref().or(files.key.as_deref()),
+        },
+    ) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
     let config = ClientConfig {
         api_token,
         user: cli.global.username.clone().unwrap_or_else(default_username),
@@ -154,7 +169,7 @@ fn run() -> i32 {
     let masters = Masters {
         specs: &specs,
         lookup: &lookup,
-        insecure: cli.global.insecure,
+        tls,
     };
     runtime.block_on(commands::run_on(
         &command,

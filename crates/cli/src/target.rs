@@ -145,6 +145,19 @@ pub struct CliConfig {
     pub api_token: Option<String>,
     /// `apiTokenFile` (ours): a file holding the API token, when set.
     pub api_token_file: Option<PathBuf>,
+    /// `tlsCa`, `tlsCert`, `tlsKey` (ours): the TLS files of https masters, when set.
+    pub tls: TlsFilesConfig,
+}
+
+/// The TLS files the configuration file names (`tlsCa`, `tlsCert`, `tlsKey`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFilesConfig {
+    /// `tlsCa`: a CA to trust.
+    pub ca: Option<PathBuf>,
+    /// `tlsCert`: the client certificate.
+    pub cert: Option<PathBuf>,
+    /// `tlsKey`: its key.
+    pub key: Option<PathBuf>,
 }
 
 /// A configuration source that could not be used. Its `Display` form is the one-line message.
@@ -171,7 +184,8 @@ pub enum ConfigProblem {
 
 impl CliConfig {
     /// Parses the configuration file's text: a JSON object whose `masterEndpoints` and
-    /// `domains` are lists of strings and `srvName`, `apiToken` and `apiTokenFile` strings;
+    /// `domains` are lists of strings and `srvName`, `apiToken`, `apiTokenFile`, `tlsCa`,
+    /// `tlsCert` and `tlsKey` strings;
     /// other keys are ignored.
     pub fn parse(text: &str) -> Result<CliConfig, String> {
         let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
@@ -205,6 +219,11 @@ impl CliConfig {
             srv_name: string("srvName")?,
             api_token: string("apiToken")?,
             api_token_file: string("apiTokenFile")?.map(PathBuf::from),
+            tls: TlsFilesConfig {
+                ca: string("tlsCa")?.map(PathBuf::from),
+                cert: string("tlsCert")?.map(PathBuf::from),
+                key: string("tlsKey")?.map(PathBuf::from),
+            },
         })
     }
 
@@ -235,6 +254,7 @@ impl CliConfig {
     pub fn with_helios_master(&self, value: &str) -> Result<CliConfig, ConfigProblem> {
         let srv_name = self.srv_name.clone();
         let (api_token, api_token_file) = (self.api_token.clone(), self.api_token_file.clone());
+        let tls = self.tls.clone();
         let Some(scheme) = uri_scheme(value) else {
             return Err(ConfigProblem::EnvNoScheme(value.to_string()));
         };
@@ -245,6 +265,7 @@ impl CliConfig {
                 srv_name,
                 api_token,
                 api_token_file,
+                tls,
             }),
             "domain" => {
                 let host = Url::parse(value)
@@ -258,6 +279,7 @@ impl CliConfig {
                     srv_name,
                     api_token,
                     api_token_file,
+                    tls,
                 })
             }
             _ => Err(ConfigProblem::EnvBadScheme(value.to_string())),

@@ -146,6 +146,22 @@ pub struct Args {
     #[arg(long, env = "HELIOS_INSECURE_I_KNOW")]
     pub insecure_i_know: bool,
 
+    /// Serve the HTTP API (REST and gRPC) over TLS with this certificate chain (PEM), read
+    /// again when the file changes; needs --tls-key. Requests forwarded to the leader go over
+    /// https too.
+    #[arg(long, env = "HELIOS_TLS_CERT", requires = "tls_key", global = true)]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "HELIOS_TLS_KEY", requires = "tls_cert", global = true)]
+    pub tls_key: Option<PathBuf>,
+
+    /// With --tls-cert: require client certificates signed by this CA (PEM) on the HTTP API,
+    /// and trust it for the masters' own certificates when forwarding; without --tls-cert (as
+    /// for `join-token`): trust it for the master's certificate.
+    #[arg(long, env = "HELIOS_TLS_CA", global = true)]
+    pub tls_ca: Option<PathBuf>,
+
     /// Instead of running a master, a command for one.
     #[command(subcommand)]
     pub command: Option<MasterCommand>,
@@ -244,6 +260,8 @@ pub struct MasterConfig {
     pub join_token: Option<helios_pki::JoinToken>,
     /// Validity of the certificates this master issues.
     pub cert_validity: Duration,
+    /// TLS of the HTTP API (`--tls-cert`, `--tls-key`, `--tls-ca`), when asked for.
+    pub api_tls: Option<helios_pki::api_tls::TlsFiles>,
 }
 
 /// Parses `--agent-reaping-timeout`: a bare number is hours, as in Helios; anything else is a
@@ -408,6 +426,20 @@ impl Args {
         }
         let cert_validity = parse_hours_or_duration("--cert-validity", &self.cert_validity)?
             .context("--cert-validity must be more than zero")?;
+        let api_tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some(helios_pki::api_tls::TlsFiles {
+                cert,
+                key,
+                ca: self.tls_ca,
+            }),
+            (None, None) => None,
+            _ => bail!("--tls-cert and --tls-key go together"),
+        };
+        if let Some(files) = &api_tls {
+            files
+                .server_config()
+                .map_err(|e| anyhow::anyhow!("the HTTP API's TLS files: {e}"))?;
+        }
         Ok(MasterConfig {
             id: self.id,
             name: self
@@ -433,6 +465,7 @@ impl Args {
             unsecured_legacy_data: legacy_data && !exposed.is_empty() && self.security.is_none(),
             join_token,
             cert_validity,
+            api_tls,
         })
     }
 }

@@ -7,7 +7,7 @@
 //! ([`housekeeping`]): expired jobs, dead agents, and runs rolling updates
 //! ([`rollout_engine`]). [`server`] wires them together; [`config`]
 //! holds the command-line flags; [`certificates`] keeps this master's own cluster-port
-//! certificate (security on).
+//! certificate (security on); [`http_tls`] serves the HTTP port over TLS when asked.
 
 pub mod certificates;
 pub mod clock;
@@ -18,6 +18,7 @@ pub mod exactly_once;
 pub mod gateway;
 pub mod grpc;
 pub mod housekeeping;
+pub mod http_tls;
 pub mod metrics;
 pub mod node;
 pub mod raft;

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use clap::Parser;
+use helios_api::http_client::{TlsOptions, TlsOptionsFiles};
 use helios_master_raft::config::{Args, MasterCommand};
 use helios_master_raft::server;
 
@@ -20,7 +21,18 @@ async fn main() {
         }) => {
             let file =
                 api_token_file.unwrap_or_else(|| args.data_dir.join(server::ADMIN_TOKEN_FILE));
-            join_token(&role, rotate, &master, &file).await
+            let tls = TlsOptions::load(
+                false,
+                TlsOptionsFiles {
+                    ca: args.tls_ca.as_deref(),
+                    cert: args.tls_cert.as_deref(),
+                    key: args.tls_key.as_deref(),
+                },
+            );
+            match tls {
+                Ok(tls) => join_token(&role, rotate, &master, &file, &tls).await,
+                Err(e) => Err(anyhow::anyhow!(e)),
+            }
         }
         None => {
             helios_logging::init(args.log_json, "info,openraft=warn");
@@ -43,6 +55,7 @@ async fn join_token(
     rotate: bool,
     master: &str,
     token_file: &Path,
+    tls: &TlsOptions,
 ) -> anyhow::Result<()> {
     let admin = match std::env::var("HELIOS_API_TOKEN")
         .ok()
@@ -61,7 +74,10 @@ async fn join_token(
             .to_string(),
     };
     let base = master.trim_end_matches('/');
-    let client = reqwest::Client::new();
+    let client = tls
+        .apply(reqwest::Client::builder())
+        .build()
+        .context("building the HTTP client")?;
     let request = if rotate {
         client.post(format!("{base}/join-tokens/{role}/rotate"))
     } else {

@@ -74,6 +74,8 @@ pub struct NodeSettings {
     pub clock: Arc<dyn Clock>,
     /// Capabilities jobs may add (`--whitelisted-capability`).
     pub whitelisted_capabilities: std::collections::BTreeSet<String>,
+    /// How forwarded calls reach the leader's HTTP port (https with `--tls-cert`).
+    pub leader_tls: crate::http_tls::LeaderTls,
 }
 
 /// A cheap handle (cloned for every request) on one member's [`NodeContext`].
@@ -108,6 +110,8 @@ pub struct NodeContext {
     pub clock: Arc<dyn Clock>,
     /// Capabilities jobs may add (`--whitelisted-capability`).
     pub whitelisted_capabilities: Arc<std::collections::BTreeSet<String>>,
+    /// How forwarded calls reach the leader's HTTP port (https with `--tls-cert`).
+    pub leader_tls: crate::http_tls::LeaderTls,
     /// Every task the master spawns, so that shutdown can wait for them all.
     pub tasks: TaskTracker,
     /// Flips to true when the master shuts down: loops and streams end.
@@ -132,6 +136,7 @@ impl Node {
             name,
             clock,
             whitelisted_capabilities,
+            leader_tls,
         } = settings;
         let tasks = TaskTracker::new();
         let leader = crate::raft::leader::watch_leader(&raft, &tasks);
@@ -146,6 +151,7 @@ impl Node {
             metrics,
             clock,
             whitelisted_capabilities: Arc::new(whitelisted_capabilities),
+            leader_tls,
             tasks,
             stop,
             fatal,

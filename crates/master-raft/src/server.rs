@@ -176,6 +176,7 @@ pub async fn serve(
         name: cfg.name.clone(),
         clock: Arc::new(SystemClock),
         whitelisted_capabilities: cfg.whitelisted_capabilities.clone(),
+        leader_tls: crate::http_tls::LeaderTls::new(cfg.api_tls.clone()),
     };
     let app = Node::new(raft.clone(), &sm, settings, metrics, stop_rx.clone());
     let tasks = app.tasks.clone();
@@ -259,19 +260,29 @@ pub async fn serve(
             gateway::access::check,
         ));
     }
-    let http_server = tasks.spawn(
-        axum::serve(
-            listeners.http.tap_io(|tcp| {
-                // Small answers go out at once instead of waiting for the client's ACK.
-                if let Err(error) = tcp.set_nodelay(true) {
-                    tracing::debug!(%error, "could not set TCP_NODELAY");
-                }
-            }),
-            router,
-        )
-        .with_graceful_shutdown(stopped(stop_rx.clone()))
-        .into_future(),
-    );
+    let http_server = match cfg.api_tls.clone() {
+        Some(files) => {
+            let listener = crate::http_tls::TlsListener::new(listeners.http, files)?;
+            tasks.spawn(
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped(stop_rx.clone()))
+                    .into_future(),
+            )
+        }
+        None => tasks.spawn(
+            axum::serve(
+                listeners.http.tap_io(|tcp| {
+                    // Small answers go out at once instead of waiting for the client's ACK.
+                    if let Err(error) = tcp.set_nodelay(true) {
+                        tracing::debug!(%error, "could not set TCP_NODELAY");
+                    }
+                }),
+                router,
+            )
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+        ),
+    };
 
     let formation = {
         let (raft, cfg, node, tls) = (raft.clone(), cfg.clone(), node.clone(), cluster_tls.clone());

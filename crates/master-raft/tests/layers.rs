@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("state", 0),
     ("clock", 0),
     ("config", 0),
+    ("http_tls", 0),
     ("raft", 1),
     ("metrics", 2),
     ("node", 3),
@@ -26,6 +27,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("grpc", 7),
     ("housekeeping", 7),
     ("rollout_engine", 7),
+    ("certificates", 7),
     ("server", 8),
 ];
 

@@ -14,6 +14,7 @@
 //! * [`serving`]: accepting TLS connections with settings that change while the server runs
 //!   (a renewed certificate).
 
+pub mod api_tls;
 pub mod authority;
 pub mod enroll;
 pub mod identity;

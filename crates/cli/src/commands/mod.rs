@@ -43,7 +43,7 @@ use std::io::{BufRead, Write};
 use helios_api::Goal;
 
 use crate::args::Command;
-use crate::client::{ClientConfig, ConnectOptions, HeliosClient};
+use crate::client::{ClientConfig, ConnectOptions, HeliosClient, TlsOptions};
 use crate::lookup::{Lookup, ResolveError};
 use crate::target::{Target, TargetSpec};
 
@@ -87,8 +87,8 @@ pub struct Masters<'a> {
     pub specs: &'a [TargetSpec],
     /// How their masters are found.
     pub lookup: &'a Lookup,
-    /// `-k`: accept any TLS certificate.
-    pub insecure: bool,
+    /// How https masters are trusted, and the client certificate shown to them.
+    pub tls: TlsOptions,
 }
 
 /// Runs `command` against clusters whose endpoints are known (see [`run_on`]);
@@ -106,7 +106,7 @@ pub async fn run(
     let masters = Masters {
         specs: &specs,
         lookup: &lookup,
-        insecure: false,
+        tls: TlsOptions::default(),
     };
     run_on(command, &masters, config, ctx, err).await
 }
@@ -163,7 +163,7 @@ pub async fn run_on(
                 let _ = writeln!(err, "{}", e.line(config.verbose));
                 1
             }
-            Ok(target) => match client_for(spec, target, config, masters.insecure) {
+            Ok(target) => match client_for(spec, target, config, &masters.tls) {
                 Ok(client) => match dispatch(command, &client, &mut sub).await {
                     Ok(code) => code,
                     Err(e) => report_error(&mut sub, err, &e, config.verbose),
@@ -239,11 +239,11 @@ fn client_for(
     spec: &TargetSpec,
     target: Target,
     config: &ClientConfig,
-    insecure: bool,
+    tls: &TlsOptions,
 ) -> anyhow::Result<HeliosClient> {
     let options = ConnectOptions {
         label: Some(spec.label()),
-        insecure,
+        tls: tls.clone(),
     };
     HeliosClient::with_options(target, config.clone(), options)
 }
@@ -319,7 +319,7 @@ async fn run_watch(
                 continue;
             }
         };
-        match client_for(spec, target.clone(), config, masters.insecure) {
+        match client_for(spec, target.clone(), config, &masters.tls) {
             Ok(client) => clients.push((target, client)),
             Err(e) => {
                 let _ = writeln!(err, "{}", one_line(&e, config.verbose));
@@ -463,7 +463,7 @@ mod tests {
         let masters = Masters {
             specs: &specs,
             lookup: &lookup,
-            insecure: false,
+            tls: TlsOptions::default(),
         };
         let config = test_config();
         let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -699,7 +699,7 @@ mod tests {
         let masters = Masters {
             specs: &specs,
             lookup: &lookup,
-            insecure: false,
+            tls: TlsOptions::default(),
         };
         let config = test_config();
         let (mut out, mut err) = (Vec::new(), Vec::new());

@@ -237,6 +237,11 @@ pub fn authorize(
     })?)
 }
 
+/// Marks a call (a request extension) whose token may read but not deploy: its answers hide
+/// the env values jobs mark secret (REST in `gateway/access.rs`, gRPC in `grpc/secrets.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOnly;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
-use crate::control::tokens::{self, Refusal};
+use crate::control::tokens::{self, ReadOnly, Refusal};
 use crate::node::Node;
 use crate::state::ApiRole;
 
@@ -106,11 +106,6 @@ pub async fn check(State(node): State<Node>, req: Request, next: Next) -> Respon
     req.extensions_mut().insert(ReadOnly);
     hide_secrets(next.run(req).await).await
 }
-
-/// Marks a call whose token may only read: its answers hide the env values jobs mark secret
-/// (REST here, gRPC in [`crate::grpc::secrets`]).
-#[derive(Debug, Clone, Copy)]
-pub struct ReadOnly;
 
 /// A JSON answer with every secret env value hidden ([`helios_api::secrets::redact_json`]);
 /// other answers (gRPC, text) as they are. Answers without `secretEnv` pass unparsed.

@@ -57,12 +57,17 @@ impl Forwarder {
     pub fn new(node: Node) -> anyhow::Result<Self> {
         use anyhow::Context;
         const SILENCE: std::time::Duration = std::time::Duration::from_secs(30);
-        let builder = || {
-            reqwest::Client::builder()
+        let tls = node
+            .leader_tls
+            .reqwest()
+            .context("TLS settings for forwarding to the leader")?;
+        let builder = move || {
+            let builder = reqwest::Client::builder()
                 // A leader that cannot be reached (down, partitioned) is a quick, certain
                 // "not sent", not an attempt that may have arrived.
                 .connect_timeout(FORWARD_CONNECT_TIMEOUT)
-                .no_proxy()
+                .no_proxy();
+            tls.apply(builder)
         };
         let (http, roots) = helios_api::http_client::build(|| builder().timeout(SILENCE))
             .context("building the HTTP client that forwards requests to the leader")?;
@@ -281,7 +286,10 @@ async fn proxy(
         Answer::Streamed => &app.http_streamed,
     };
     let mut out = http
-        .request(parts.method.clone(), format!("http://{leader_http}{path}"))
+        .request(
+            parts.method.clone(),
+            format!("{}://{leader_http}{path}", app.node.leader_tls.scheme()),
+        )
         .header(FORWARDED, "1")
         .body(body);
     for name in PASSED_HEADERS {

@@ -1,13 +1,13 @@
 //! Hiding the env values a job marks secret (`secretEnv`) from gRPC callers whose token may
 //! only read (issue 13): every answer that carries a job or a task status goes through
 //! [`HideSecrets`] before it is sent, when the access layer marked the call
-//! ([`crate::gateway::access::ReadOnly`]). REST answers are covered by the access layer itself.
+//! ([`crate::control::tokens::ReadOnly`]). REST answers are covered by the access layer itself.
 
 use helios_api::model::job::SECRET_PLACEHOLDER;
 use helios_api::v1;
 use tonic::Request;
 
-use crate::gateway::access::ReadOnly;
+use crate::control::tokens::ReadOnly;
 
 /// Whether the call's token may only read: its answers hide secret env values.
 pub fn read_only<T>(req: &Request<T>) -> bool {

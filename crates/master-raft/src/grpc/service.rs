@@ -111,8 +111,12 @@ impl HeliosApi {
         if let Some(c) = leaders.get(addr) {
             return Ok(c.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| status("NO_LEADER", format!("bad leader address {addr}: {e}")))?
+        let tls = &self.node.leader_tls;
+        let endpoint = Endpoint::from_shared(format!("{}://{addr}", tls.scheme()))
+            .map_err(|e| status("NO_LEADER", format!("bad leader address {addr}: {e}")))?;
+        let channel = tls
+            .tonic(endpoint)
+            .map_err(|e| status("NO_LEADER", format!("TLS settings for the leader: {e:#}")))?
             .connect_timeout(FORWARD_CONNECT_TIMEOUT)
             .timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
