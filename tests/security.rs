@@ -248,6 +248,21 @@ async fn api_tokens_with_roles_on_every_master() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // The typed client of helios-api sends its token with every call.
+    let typed = helios_api::client::Client::new([follower.as_str()])
+        .unwrap()
+        .with_timeouts(Duration::from_secs(5), Duration::from_secs(10));
+    let e = typed.list_jobs("", None).await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::Unauthenticated), "{e}");
+    let as_deployer = typed.with_api_token(&deployer).unwrap();
+    let job: helios_api::Job = serde_json::from_value(job_json("typed-token", "1")).unwrap();
+    let id = as_deployer
+        .create_job(&job, None)
+        .await
+        .expect("create with a deploy token");
+    assert_eq!(id.name, "typed-token");
+    let e = as_deployer.deregister_host("h1").await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::PermissionDenied), "{e}");
 
     // The CLI sends a token from a file or the environment; without one it fails and says why.
     let dir = tempfile::tempdir().unwrap();

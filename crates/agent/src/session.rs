@@ -160,6 +160,21 @@ pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<
         }
         let attempt_started = Instant::now();
         let material = certificate.current();
+        if let Some(expired) = material
+            .as_ref()
+            .and_then(|m| m.validity().ok())
+            .map(|(_, until)| until)
+            .filter(|until| *until < std::time::SystemTime::now())
+        {
+            // Masters refuse it at the handshake; say what to do instead of "unreachable".
+            tracing::error!(
+                expired = %humantime::format_rfc3339_seconds(expired),
+                "the agent's cluster-port certificate expired (the agent was down past its \
+                 renewal): run `helios deregister {}` and remove the state dir's tls/ to join \
+                 again with a join token",
+                cfg.name
+            );
+        }
         master_tx.send_replace(Some(addr.clone()));
         let end = tokio::select! {
             end = session(&cfg, &worker, &addr, material.as_ref()) => end,

@@ -28,6 +28,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status, Streaming};
 
@@ -191,7 +192,25 @@ struct Inner {
     retry_for: Duration,
     request_timeout: Duration,
     connect_timeout: Duration,
+    /// `Bearer <API token>`, sent with every call when set (masters with security on).
+    token: Option<MetadataValue<Ascii>>,
 }
+
+/// Adds the client's API token, when it has one, to every call (`authorization: Bearer …`).
+#[derive(Clone)]
+pub struct WithToken(Option<MetadataValue<Ascii>>);
+
+impl tonic::service::Interceptor for WithToken {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            req.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// What a call goes through: the channel to one master, adding the API token.
+pub type Transport = tonic::service::interceptor::InterceptedService<Channel, WithToken>;
 
 /// A client of the masters' gRPC API. Cheap to clone; clones share their connections.
 #[derive(Clone)]
@@ -245,6 +264,7 @@ impl Client {
                 retry_for: Duration::from_secs(15),
                 request_timeout: Duration::from_secs(30),
                 connect_timeout: Duration::from_secs(3),
+                token: None,
             }),
         })
     }
@@ -252,6 +272,33 @@ impl Client {
     /// A client of the same masters that retries `UNAVAILABLE` answers for `retry_for` (zero:
     /// never) and gives each unary call `request_timeout` per attempt.
     pub fn with_timeouts(&self, retry_for: Duration, request_timeout: Duration) -> Self {
+        self.derived(retry_for, request_timeout, self.inner.token.clone())
+    }
+
+    /// A client of the same masters that sends the API token `token` with every call (masters
+    /// with `--security on` refuse calls without one: `UNAUTHENTICATED`).
+    pub fn with_api_token(&self, token: &str) -> Result<Self, ClientError> {
+        let value =
+            format!("Bearer {}", token.trim())
+                .parse()
+                .map_err(|_| ClientError::Endpoint {
+                    endpoint: self.current_endpoint(),
+                    reason: "the API token holds characters a header cannot carry".into(),
+                })?;
+        Ok(self.derived(
+            self.inner.retry_for,
+            self.inner.request_timeout,
+            Some(value),
+        ))
+    }
+
+    /// A client sharing this one's connections, with other settings.
+    fn derived(
+        &self,
+        retry_for: Duration,
+        request_timeout: Duration,
+        token: Option<MetadataValue<Ascii>>,
+    ) -> Self {
         let targets = {
             let t = self.targets();
             Targets {
@@ -266,6 +313,7 @@ impl Client {
                 retry_for,
                 request_timeout,
                 connect_timeout: self.inner.connect_timeout,
+                token,
             }),
         }
     }
@@ -325,7 +373,7 @@ impl Client {
     /// master until the retry budget is spent. `f` builds the request anew for each attempt.
     pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, ClientError>
     where
-        F: FnMut(HeliosClient<Channel>) -> Fut,
+        F: FnMut(HeliosClient<Transport>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         self.call_retrying(f, |_| false).await
@@ -338,16 +386,17 @@ impl Client {
         retry_also: impl Fn(&Status) -> bool,
     ) -> Result<T, ClientError>
     where
-        F: FnMut(HeliosClient<Channel>) -> Fut,
+        F: FnMut(HeliosClient<Transport>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let deadline = Instant::now() + self.inner.retry_for;
         let mut attempt: u32 = 0;
         loop {
             let (uri, channel) = self.channel()?;
-            let client = HeliosClient::new(channel)
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE);
+            let client =
+                HeliosClient::with_interceptor(channel, WithToken(self.inner.token.clone()))
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .max_encoding_message_size(MAX_MESSAGE);
             let status = match f(client).await {
                 Ok(r) => return Ok(r.into_inner()),
                 Err(s) => s,
@@ -374,7 +423,7 @@ impl Client {
     /// retried: use [`Client::write`] for writes, which can be retried safely).
     async fn unary<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
     where
-        F: FnMut(HeliosClient<Channel>) -> Fut,
+        F: FnMut(HeliosClient<Transport>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let limit = self.inner.request_timeout;
@@ -386,7 +435,7 @@ impl Client {
     /// safely; the masters answer a repeated key with its first answer.
     async fn write<T, F, Fut>(&self, mut f: F) -> Result<T, ClientError>
     where
-        F: FnMut(HeliosClient<Channel>, String) -> Fut,
+        F: FnMut(HeliosClient<Transport>, String) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let key = format!("grpc-{}", uuid::Uuid::new_v4());
@@ -401,7 +450,7 @@ impl Client {
     /// Like [`Client::unary`], mapping `NOT_FOUND` to `None`.
     async fn lookup<T, F, Fut>(&self, f: F) -> Result<Option<T>, ClientError>
     where
-        F: FnMut(HeliosClient<Channel>) -> Fut,
+        F: FnMut(HeliosClient<Transport>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         match self.unary(f).await {
