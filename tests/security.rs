@@ -802,18 +802,16 @@ async fn certificates_renew_before_expiry_without_a_session_drop() {
     .await;
     let (s, v) = deploy_with_token(&http, &url, &job, name, "").await;
     assert_eq!(s, 200, "{v}");
-    let running = |t: &Value| t["state"] == "RUNNING";
-    let task = wait_task(
-        &http,
-        &url,
-        &job,
-        name,
-        Duration::from_secs(90),
-        "RUNNING",
-        running,
-    )
-    .await;
-    let container = task["containerId"].as_str().unwrap().to_string();
+    // The container of the job's task once RUNNING, as the master at `url` reports it.
+    let running_container = |url: String, wait: Duration| {
+        let (http, job) = (http.clone(), job.clone());
+        async move {
+            let running = |t: &Value| t["state"] == "RUNNING";
+            let task = wait_task(&http, &url, &job, name, wait, "RUNNING", running).await;
+            task["containerId"].as_str().unwrap().to_string()
+        }
+    };
+    let container = running_container(url.clone(), Duration::from_secs(90)).await;
 
     // Past the first certificates' expiry: every holder has renewed, and the agent's session
     // is the one it opened at the start.
@@ -836,17 +834,10 @@ async fn certificates_renew_before_expiry_without_a_session_drop() {
         "the session was not dropped"
     );
     wait_hosts_up(&http, &url, &[name]).await;
-    let task = wait_task(
-        &http,
-        &url,
-        &job,
-        name,
-        Duration::from_secs(10),
-        "RUNNING",
-        running,
-    )
-    .await;
-    assert_eq!(task["containerId"].as_str(), Some(container.as_str()));
+    assert_eq!(
+        running_container(url.clone(), Duration::from_secs(10)).await,
+        container
+    );
 
     // The expired certificate opens nothing; the leader says why in its log.
     let leader = cluster.wait_leader(Duration::from_secs(10)).await;
@@ -878,17 +869,10 @@ async fn certificates_renew_before_expiry_without_a_session_drop() {
     let other = (leader + 1) % cluster.masters.len();
     let url = cluster.masters[other].url();
     wait_hosts_up(&http, &url, &[name]).await;
-    let task = wait_task(
-        &http,
-        &url,
-        &job,
-        name,
-        Duration::from_secs(30),
-        "RUNNING",
-        running,
-    )
-    .await;
-    assert_eq!(task["containerId"].as_str(), Some(container.as_str()));
+    assert_eq!(
+        running_container(url.clone(), Duration::from_secs(30)).await,
+        container
+    );
     // That session retired the first certificate for good.
     let retired = open_session(&cluster.masters[other].cluster_addr(), Some(&first), name).await;
     assert!(retired.is_err(), "{retired:?}");

@@ -43,14 +43,15 @@ impl AgentCertificate {
         self.current.borrow().clone()
     }
 
-    /// Keeps `material` on disk (when the agent has a state dir) and connects with it from now.
-    pub fn replace(&self, material: Material) {
-        if let Some(dir) = &self.dir
-            && let Err(e) = material.save(dir)
-        {
-            tracing::error!("cannot keep the agent's certificate: {e}");
+    /// Keeps `material` on disk (when the agent has a state dir), then connects with it from
+    /// now. A certificate that cannot be kept is not used: the agent's next session would
+    /// retire the one on disk, and a restart would find only that.
+    pub fn replace(&self, material: Material) -> Result<(), helios_pki::PkiError> {
+        if let Some(dir) = &self.dir {
+            material.save(dir)?;
         }
         self.current.send_replace(Some(material));
+        Ok(())
     }
 
     /// Renews the certificate at its renewal time, at the master `master` holds (the one of
@@ -82,12 +83,24 @@ impl AgentCertificate {
             };
             match helios_pki::enroll::renew(&addr, &material).await {
                 Ok(renewed) => {
-                    tracing::info!(master = %addr,
-                        identity = %renewed.identity().map(|i| i.to_string()).unwrap_or_default(),
-                        "renewed the agent's cluster-port certificate");
-                    retry.reset();
-                    self.replace(renewed);
-                    current.mark_unchanged();
+                    let identity = renewed
+                        .identity()
+                        .map(|i| i.to_string())
+                        .unwrap_or_default();
+                    match self.replace(renewed) {
+                        Ok(()) => {
+                            tracing::info!(master = %addr, %identity, "renewed the agent's cluster-port certificate");
+                            retry.reset();
+                            current.mark_unchanged();
+                        }
+                        Err(e) => {
+                            let delay = retry.next_delay();
+                            tracing::error!(
+                                "cannot keep the renewed certificate (trying again in {delay:?}): {e}"
+                            );
+                            tokio::time::sleep(delay).await;
+                        }
+                    }
                 }
                 Err(e) => {
                     let delay = retry.next_delay();

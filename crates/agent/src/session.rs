@@ -143,10 +143,20 @@ pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<
                 _ = &mut shutdown => return,
             };
             match got {
-                Ok(m) => {
-                    tracing::info!(master = %addr, "got the agent's cluster-port certificate");
-                    certificate.replace(m);
-                }
+                Ok(m) => match certificate.replace(m) {
+                    Ok(()) => {
+                        tracing::info!(master = %addr, "got the agent's cluster-port certificate");
+                    }
+                    Err(e) => {
+                        tracing::error!("cannot keep the agent's certificate: {e}");
+                        let delay = backoff.next_delay();
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = &mut shutdown => return,
+                        }
+                        continue;
+                    }
+                },
                 Err(e) => {
                     tracing::warn!(master = %addr, "cannot get a certificate with the join token: {e:#}");
                     let delay = backoff.next_delay();

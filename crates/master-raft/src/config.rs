@@ -149,17 +149,27 @@ pub struct Args {
     /// Serve the HTTP API (REST and gRPC) over TLS with this certificate chain (PEM), read
     /// again when the file changes; needs --tls-key. Requests forwarded to the leader go over
     /// https too.
-    #[arg(long, env = "HELIOS_TLS_CERT", requires = "tls_key", global = true)]
+    #[arg(
+        long,
+        env = "HELIOS_MASTER_TLS_CERT",
+        requires = "tls_key",
+        global = true
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// The private key (PEM) of --tls-cert.
-    #[arg(long, env = "HELIOS_TLS_KEY", requires = "tls_cert", global = true)]
+    #[arg(
+        long,
+        env = "HELIOS_MASTER_TLS_KEY",
+        requires = "tls_cert",
+        global = true
+    )]
     pub tls_key: Option<PathBuf>,
 
     /// With --tls-cert: require client certificates signed by this CA (PEM) on the HTTP API,
     /// and trust it for the masters' own certificates when forwarding; without --tls-cert (as
     /// for `join-token`): trust it for the master's certificate.
-    #[arg(long, env = "HELIOS_TLS_CA", global = true)]
+    #[arg(long, env = "HELIOS_MASTER_TLS_CA", global = true)]
     pub tls_ca: Option<PathBuf>,
 
     /// Instead of running a master, a command for one.

@@ -119,6 +119,7 @@ impl LeaderTls {
                 let key = std::fs::read(&files.key)?;
                 ClientTlsConfig::new()
                     .ca_certificate(Certificate::from_pem(ca))
+                    .with_native_roots()
                     .identity(Identity::from_pem(cert, key))
             }
             None => ClientTlsConfig::new().with_native_roots(),

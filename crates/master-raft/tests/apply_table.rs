@@ -2202,12 +2202,18 @@ fn up_certified(host: &str, serial: &str) -> Command {
     command
 }
 
-/// Host `host`'s agent renewed its certificate; the new one has serial `serial`.
-fn renewed(host: &str, serial: &str) -> Command {
+/// Host `host`'s agent renewed its certificate `presented`; the new one has serial `serial`.
+fn renewed_from(host: &str, presented: &str, serial: &str) -> Command {
     Command::CertificateRenewed {
         host: host.into(),
+        presented: presented.into(),
         serial: serial.into(),
     }
+}
+
+/// [`renewed_from`] the host's first certificate, `s1`.
+fn renewed(host: &str, serial: &str) -> Command {
+    renewed_from(host, "s1", serial)
 }
 
 /// The CA and join secrets: set once, secrets rotated per role.
@@ -2244,6 +2250,27 @@ fn pki_cases() -> Vec<Case> {
                     s.host_certificates.get("h1").map(String::as_str),
                     Some("s2")
                 );
+            })],
+        ),
+        case(
+            "pki: renewing with the renewed certificate makes it the host's; a lost one is revoked",
+            vec![
+                (up_certified("h1", "s1"), R::Ok),
+                (renewed_from("h1", "s1", "s2"), R::Ok),
+                (renewed_from("h1", "s2", "s3"), R::Ok),
+                (renewed_from("h1", "s3", "s4"), R::Ok),
+                (renewed_from("h1", "s3", "s5"), R::Ok),
+            ],
+            vec![Check(|s| {
+                // s4's answer was lost: the agent renewed with s3 again.
+                assert_eq!(
+                    s.host_certificates.get("h1").map(String::as_str),
+                    Some("s3")
+                );
+                assert!(s.certificate_in_force("h1", "s3"));
+                assert!(s.certificate_in_force("h1", "s5"));
+                let revoked: Vec<&String> = s.revoked_certificates.iter().collect();
+                assert_eq!(revoked, ["s1", "s2", "s4"]);
             })],
         ),
         case(

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::PkiError;
 
-/// How often the files are looked at.
+/// How often the files are looked at (a change is used once it stayed for one look).
 const POLL: Duration = Duration::from_secs(2);
 
 /// The operator's TLS files of the HTTP API.
@@ -109,13 +109,18 @@ impl TlsFiles {
         let (tx, rx) = watch::channel(self.server_config()?);
         tokio::spawn(async move {
             let mut seen = self.stamp();
+            let mut last = seen.clone();
             loop {
                 tokio::select! {
                     () = tokio::time::sleep(POLL) => {}
                     () = tx.closed() => return,
                 }
+                // Read again once a change has settled (the same for a whole poll), so that a
+                // file caught half written is not served.
                 let now = self.stamp();
-                if now == seen {
+                let settled = now == last;
+                last = now.clone();
+                if now == seen || !settled {
                     continue;
                 }
                 seen = now;

@@ -1,6 +1,10 @@
 //! A holder's TLS material for the cluster port: its private key, its certificate chain (its
-//! certificate, then the CA's) and the CA certificate, kept in `<dir>/tls/` (the key mode
-//! 0600), and the tonic TLS settings made from them.
+//! certificate, then the CA's) and the CA certificate, kept in `<dir>/tls/` (mode 0700, files
+//! 0600), and the TLS settings made from them. `material.json` holds all three and is
+//! replaced in one rename, so a crash leaves the old material or the new, never a key of one
+//! and a certificate of the other; `key.pem`, `cert.pem` and `ca.pem` beside it are copies
+//! for the operator's tools (read only when there is no `material.json`, as written by
+//! earlier versions).
 
 use std::path::{Path, PathBuf};
 
@@ -19,8 +23,11 @@ use crate::identity::Identity;
 /// The subdirectory of a data or state directory that holds the material.
 pub const TLS_DIR: &str = "tls";
 
+/// The file in [`TLS_DIR`] that holds the whole material.
+const BUNDLE: &str = "material.json";
+
 /// A key, its certificate chain and the CA, PEM.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Material {
     /// The private key (secret).
     pub key_pem: String,
@@ -51,25 +58,32 @@ fn files(dir: &Path) -> [PathBuf; 3] {
 impl Material {
     /// The material kept in `dir`, `None` when there is none yet.
     pub fn load(dir: &Path) -> Result<Option<Material>, PkiError> {
-        let [key, chain, ca] = files(dir);
-        if !key.exists() {
-            return Ok(None);
-        }
         let read = |p: &Path| {
             std::fs::read_to_string(p)
                 .map_err(|e| PkiError::Files(format!("cannot read {}: {e}", p.display())))
         };
-        let material = Material {
-            key_pem: read(&key)?,
-            chain_pem: read(&chain)?,
-            ca_pem: read(&ca)?,
+        let bundle = dir.join(TLS_DIR).join(BUNDLE);
+        let [key, chain, ca] = files(dir);
+        let material = if bundle.exists() {
+            serde_json::from_str(&read(&bundle)?)
+                .map_err(|e| PkiError::Files(format!("{} is damaged: {e}", bundle.display())))?
+        } else if key.exists() {
+            Material {
+                key_pem: read(&key)?,
+                chain_pem: read(&chain)?,
+                ca_pem: read(&ca)?,
+            }
+        } else {
+            return Ok(None);
         };
         material.identity()?;
+        // Also a key that matches the certificate (rustls checks), or an error now.
+        material.server_config()?;
         Ok(Some(material))
     }
 
-    /// Writes the material to `dir` (each file written whole, then renamed into place and
-    /// synced; the key only its owner can read).
+    /// Writes the material to `dir`: `material.json` whole, then renamed into place and
+    /// synced, after the PEM copies (the key only its owner can read).
     pub fn save(&self, dir: &Path) -> Result<(), PkiError> {
         let tls = dir.join(TLS_DIR);
         let failed = |p: &Path, e: std::io::Error| {
@@ -89,6 +103,9 @@ impl Material {
         ] {
             write_private(path, text.as_bytes())?;
         }
+        let json = serde_json::to_vec(self)
+            .map_err(|e| PkiError::Files(format!("cannot encode the material: {e}")))?;
+        write_private(&tls.join(BUNDLE), &json)?;
         std::fs::File::open(&tls)
             .and_then(|d| d.sync_all())
             .map_err(|e| failed(&tls, e))

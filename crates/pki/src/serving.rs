@@ -19,7 +19,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
 /// How long a client may take to finish its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long the same refusal of the same address is logged only once.
 const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(600);
@@ -59,8 +59,12 @@ pub fn incoming(
                     continue;
                 }
             };
-            let Ok(permit) = handshakes.clone().acquire_owned().await else {
-                return;
+            let permit = tokio::select! {
+                permit = handshakes.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+                () = tx.closed() => return,
             };
             let _ = tcp.set_nodelay(true);
             let acceptor = tokio_rustls::TlsAcceptor::from(config.borrow().clone());
@@ -92,8 +96,18 @@ impl RefusalLog {
         let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if seen.len() > 10_000 {
             seen.retain(|_, at| now.duration_since(*at) < REFUSAL_LOG_PERIOD);
+            if seen.len() > 10_000 {
+                seen.clear();
+            }
         }
-        let key = (peer.ip(), reason.to_string());
+        // The kind of refusal, without the times and counts some messages carry (an expired
+        // certificate's says how long ago), so that a peer retrying is one key.
+        let kind: String = reason
+            .split(|c: char| c.is_ascii_digit())
+            .next()
+            .unwrap_or(reason)
+            .to_string();
+        let key = (peer.ip(), kind);
         match seen.get(&key) {
             Some(at) if now.duration_since(*at) < REFUSAL_LOG_PERIOD => {
                 tracing::debug!(%peer, "{what}: refused a TLS connection: {reason}");

@@ -79,10 +79,13 @@ pub async fn run(
     }
 
     if !args.quiet && !ctx.json {
+        // Terminals end up in logs: secret env values are not printed.
+        let mut shown = job.clone();
+        shown.redact_secrets();
         writeln!(
             ctx.out,
             "Creating job: {}",
-            json::compact(&json::to_value(&job))
+            json::compact(&json::to_value(&shown))
         )?;
         ctx.out.flush()?;
     }

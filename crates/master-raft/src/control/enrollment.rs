@@ -231,6 +231,7 @@ pub async fn renew(
     .serial;
     let command = Command::CertificateRenewed {
         host: caller.name.clone(),
+        presented: caller.serial.clone(),
         serial,
     };
     match node.write(command).await? {

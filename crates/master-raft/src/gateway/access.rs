@@ -104,11 +104,20 @@ pub async fn check(State(node): State<Node>, req: Request, next: Next) -> Respon
     }
     let mut req = req;
     req.extensions_mut().insert(ReadOnly);
-    hide_secrets(next.run(req).await).await
+    let resp = next.run(req).await;
+    // Asked after the answer was made from the state: no job ever had a secret, so the
+    // answer is sent as it streams, unread.
+    let secrets = node.read_local(|s| s.secret_env_seen).unwrap_or(true);
+    if !secrets {
+        return resp;
+    }
+    hide_secrets(resp).await
 }
 
 /// A JSON answer with every secret env value hidden ([`helios_api::secrets::redact_json`]);
-/// other answers (gRPC, text) as they are. Answers without `secretEnv` pass unparsed.
+/// other answers (gRPC, text) as they are. Answers without `secretEnv` pass unparsed. The
+/// answer is read whole first, so only once some job had secrets (the cost of a read token
+/// listing every job is then the size of that list).
 async fn hide_secrets(resp: Response) -> Response {
     let is_json = resp
         .headers()

@@ -224,6 +224,8 @@ pub enum Command {
     CertificateRenewed {
         /// The host.
         host: String,
+        /// The serial of the certificate the agent renewed with.
+        presented: String,
         /// The new certificate's serial, hex.
         serial: String,
     },
@@ -296,7 +298,7 @@ impl fmt::Display for Command {
             Command::InitPki { .. } => write!(f, "init-pki"),
             Command::RotateJoinSecret { role, .. } => write!(f, "rotate-join-secret {role}"),
             Command::Idempotent { key, command, .. } => write!(f, "{command} (key {key})"),
-            Command::CertificateRenewed { host, serial } => {
+            Command::CertificateRenewed { host, serial, .. } => {
                 write!(f, "certificate-renewed {host} {serial}")
             }
         }

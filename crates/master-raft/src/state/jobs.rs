@@ -11,6 +11,7 @@ impl State {
             return CommandResult::JobAlreadyExists { id };
         }
         self.job_refs.insert(name_version, id.clone());
+        self.secret_env_seen |= !job.secret_env.is_empty();
         self.jobs
             .insert(id.clone(), Versioned::new(index, StoredJob::new(job)));
         CommandResult::JobCreated { id }

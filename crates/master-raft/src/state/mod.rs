@@ -151,6 +151,11 @@ pub struct State {
     /// them again (the agent rejoins with a join token).
     #[serde(default)]
     pub revoked_certificates: OrdSet<String>,
+    /// Whether a job ever marked env values secret (`secretEnv`): until one does, answers to
+    /// tokens that may only read need no rewriting. Never set back, so that an answer made
+    /// from an earlier state is never let through unread.
+    #[serde(default)]
+    pub secret_env_seen: bool,
     /// The serial of each host's renewed agent certificate that no session showed yet: its
     /// first session retires the one in [`Self::host_certificates`].
     #[serde(default)]
@@ -308,9 +313,12 @@ impl State {
             Command::RevokeApiToken { id_or_name } => self.revoke_api_token(id_or_name),
             Command::InitPki { pki } => self.init_pki(pki),
             Command::RotateJoinSecret { role, secret } => self.rotate_join_secret(role, secret),
-            Command::CertificateRenewed { host, serial } => {
-                self.renewed_certificates
-                    .insert(host.clone(), serial.clone());
+            Command::CertificateRenewed {
+                host,
+                presented,
+                serial,
+            } => {
+                self.certificate_renewed(host, presented, serial);
                 CommandResult::Ok
             }
         }

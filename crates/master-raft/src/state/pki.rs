@@ -67,6 +67,31 @@ impl State {
         }
     }
 
+    /// Host `name`'s agent renewed the certificate of serial `presented` and got the one of
+    /// `serial`. Renewing with the previous renewal shows the agent holds it: it becomes the
+    /// host's certificate (the one it replaced is revoked). Renewing with the host's
+    /// certificate again means the previous renewal never reached the agent: it is revoked.
+    /// So at most two serials open sessions for a host, and none the agent lost.
+    pub(super) fn certificate_renewed(&mut self, name: &str, presented: &str, serial: &str) {
+        match self.renewed_certificates.get(name).cloned() {
+            Some(renewed) if renewed == presented => {
+                if let Some(old) = self
+                    .host_certificates
+                    .insert(name.to_string(), renewed)
+                    .filter(|old| old != presented)
+                {
+                    self.revoked_certificates.insert(old);
+                }
+            }
+            Some(lost) => {
+                self.revoked_certificates.insert(lost);
+            }
+            None => {}
+        }
+        self.renewed_certificates
+            .insert(name.to_string(), serial.to_string());
+    }
+
     /// Whether host `name`'s agent may open a session with the certificate of `serial`: the
     /// one in force, a renewed one, or any while the host has none.
     pub fn certificate_in_force(&self, name: &str, serial: &str) -> bool {
