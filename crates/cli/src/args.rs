@@ -285,6 +285,11 @@ pub struct CreateArgs {
     #[arg(long = "env", value_name = "ENV", action = ArgAction::Append)]
     pub env: Vec<String>,
 
+    /// Secret environment variables (KEY=VALUE, repeatable): set like --env, and marked in
+    /// secretEnv, so that no log shows them and read-only API tokens see "<secret>"
+    #[arg(long = "secret-env", value_name = "ENV", action = ArgAction::Append)]
+    pub secret_env: Vec<String>,
+
     /// Metadata (key-value pairs) to associate with job (repeatable)
     #[arg(short = 'm', long = "metadata", value_name = "METADATA", action = ArgAction::Append)]
     pub metadata: Vec<String>,

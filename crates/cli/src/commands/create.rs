@@ -218,6 +218,10 @@ pub fn build_job(
         job.env
             .extend(spec::parse_pairs(&args.env, "environment variable")?);
     }
+    for (key, value) in spec::parse_pairs(&args.secret_env, "secret environment variable")? {
+        job.secret_env.insert(key.clone());
+        job.env.insert(key, value);
+    }
     job.metadata.extend(metadata_env.clone());
     job.metadata
         .extend(spec::parse_pairs(&args.metadata, "metadata")?);
@@ -387,6 +391,7 @@ mod tests {
         let mut a = args("newname:8", "nginx:2");
         a.args = strings(&["sh", "-c", "true"]);
         a.env = strings(&["B=cli", "C=cli"]);
+        a.secret_env = strings(&["S=hidden"]);
         a.metadata = strings(&["M=cli"]);
         a.labels = strings(&["L2=cli"]);
         a.ports = strings(&["http=9090:9091", "extra=1/udp"]);
@@ -406,6 +411,8 @@ mod tests {
         assert_eq!(job.env["A"], "file");
         assert_eq!(job.env["B"], "cli");
         assert_eq!(job.env["C"], "cli");
+        assert_eq!(job.env["S"], "hidden");
+        assert!(job.secret_env.contains("S") && !job.secret_env.contains("C"));
         assert_eq!(job.metadata["M"], "cli");
         assert_eq!(job.metadata["GIT_COMMIT"], "abc123");
         assert_eq!(job.labels["L"], "file");
