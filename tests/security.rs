@@ -293,6 +293,45 @@ async fn api_tokens_with_roles_on_every_master() {
         assert!(stdout.contains("web:1:"), "{stdout}");
     }
 
+    // Token management from the CLI, with the admin token.
+    let as_admin = [("HELIOS_API_TOKEN", admin.as_str())];
+    let out = helios_cli(
+        &follower,
+        &["tokens", "create", "cli-made", "--role", "read"],
+        &as_admin,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(made.starts_with("hlt_"), "{made}");
+    let out = helios_cli(&follower, &["tokens", "list"], &as_admin);
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        listed.contains("cli-made") && !listed.contains(&made),
+        "{listed}"
+    );
+    let out = helios_cli(&follower, &["jobs", "-q"], &[("HELIOS_API_TOKEN", &made)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = helios_cli(&follower, &["tokens", "revoke", "cli-made"], &as_admin);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = helios_cli(
+        &follower,
+        &["tokens", "list"],
+        &[("HELIOS_API_TOKEN", &made)],
+    );
+    assert!(!out.status.success(), "a revoked token listed tokens");
+
     // Revoked at one master, refused at once by every master.
     let (status, body) = call(
         &http,

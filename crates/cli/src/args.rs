@@ -214,6 +214,9 @@ pub enum Command {
     Deregister(DeregisterArgs),
     /// list masters
     Masters(MastersArgs),
+    /// create, list or revoke API tokens (masters with security on; admin token)
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// create a deployment group
     CreateDeploymentGroup(CreateDeploymentGroupArgs),
     /// remove a deployment-group (jobs it deployed stay deployed)
@@ -553,6 +556,26 @@ pub struct DeregisterArgs {
     /// Deprecated spelling of --yes.
     #[arg(long = "force", hide = true)]
     pub force: bool,
+}
+
+/// `helios tokens …`: the masters' API tokens (`POST/GET/DELETE /tokens`).
+#[derive(Subcommand, Debug, Clone)]
+pub enum TokensCommand {
+    /// create a token; prints it once (it is not stored, only its hash)
+    Create {
+        /// A unique name for the token.
+        name: String,
+        /// What it may do: read, deploy or admin.
+        #[arg(long = "role", default_value = "read")]
+        role: String,
+    },
+    /// list the tokens (names, roles, ids; never the tokens)
+    List,
+    /// revoke a token, by name or id
+    Revoke {
+        /// The token's name or id.
+        name: String,
+    },
 }
 
 /// `helios create-deployment-group`.

@@ -33,6 +33,7 @@ pub mod remove_deployment_group;
 pub mod rolling_update;
 pub mod status;
 pub mod stop_deployment_group;
+pub mod tokens;
 pub mod undeploy;
 pub mod version;
 pub mod watch;
@@ -350,6 +351,7 @@ async fn dispatch(
         Command::Jobs(args) => jobs::run(args, client, ctx).await,
         Command::Remove(args) => remove::run(args, client, ctx).await,
         Command::Masters(args) => masters::run(args, client, ctx).await,
+        Command::Tokens(command) => tokens::run(command, client, ctx).await,
         Command::Version => version::run(client, ctx).await,
         Command::Deploy(args) => deploy::run(args, client, ctx).await,
         Command::Undeploy(args) => undeploy::run(args, client, ctx).await,
