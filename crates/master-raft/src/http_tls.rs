@@ -74,18 +74,6 @@ impl LeaderTls {
         if self.0.is_some() { "https" } else { "http" }
     }
 
-    /// The CA to trust and this master's certificate and key as one PEM, read now.
-    fn pems(files: &TlsFiles) -> anyhow::Result<(Option<Vec<u8>>, Vec<u8>)> {
-        let read = |p: &std::path::Path| {
-            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
-        };
-        let ca = files.ca.as_deref().map(read).transpose()?;
-        let mut identity = read(&files.cert)?;
-        identity.push(b'\n');
-        identity.extend(read(&files.key)?);
-        Ok((ca, identity))
-    }
-
     /// What a reqwest client needs to reach the leader, read now: `--tls-ca` to trust
     /// besides the system's roots, and this master's certificate to show.
     pub fn reqwest(&self) -> anyhow::Result<TlsOptions> {
@@ -112,11 +100,13 @@ impl LeaderTls {
         let Some(files) = &self.0 else {
             return Ok(endpoint);
         };
-        let (ca, _) = Self::pems(files)?;
-        let tls = match ca {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+        };
+        let tls = match files.ca.as_deref().map(read).transpose()? {
             Some(ca) => {
-                let cert = std::fs::read(&files.cert)?;
-                let key = std::fs::read(&files.key)?;
+                let cert = read(&files.cert)?;
+                let key = read(&files.key)?;
                 ClientTlsConfig::new()
                     .ca_certificate(Certificate::from_pem(ca))
                     .with_native_roots()
