@@ -6,59 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use helios_testkit::api::{create_acknowledged, jobs_on, wait_for_all};
 use helios_testkit::{Cluster, eventually, job_json};
 use serde_json::Value;
-
-/// Creates one job through `url`, retrying transport errors and 503s; returns the full id
-/// once the create is acknowledged (200, or JOB_ALREADY_EXISTS for a retry whose first
-/// attempt committed but whose answer was lost).
-async fn create_acknowledged(client: &reqwest::Client, url: &str, name: &str) -> Option<String> {
-    let body = job_json(name, "1");
-    for _ in 0..200 {
-        let r = client
-            .post(format!("{url}/jobs"))
-            .json(&body)
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await;
-        match r {
-            Ok(r) if r.status().is_success() => {
-                let v: Value = r.json().await.ok()?;
-                assert_eq!(v["status"], "OK", "{v}");
-                return v["id"].as_str().map(String::from);
-            }
-            Ok(r) if r.status() == 400 => {
-                let v: Value = r.json().await.ok()?;
-                assert_eq!(v["status"], "JOB_ALREADY_EXISTS", "{v}");
-                return v["id"].as_str().map(String::from);
-            }
-            Ok(r) => assert_eq!(r.status(), 503, "unexpected answer"),
-            Err(_) => {}
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
-}
-
-/// The ids of the jobs a member holds in its own applied state (no forwarding).
-async fn jobs_on(client: &reqwest::Client, url: &str) -> Option<BTreeSet<String>> {
-    let r = client
-        .get(format!("{url}/jobs?stale=true"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .ok()?;
-    let v: Value = r.json().await.ok()?;
-    Some(v.as_object()?.keys().cloned().collect())
-}
-
-async fn wait_for_all(client: &reqwest::Client, url: &str, want: &BTreeSet<String>, who: &str) {
-    eventually(Duration::from_secs(60), who, || async {
-        let have = jobs_on(client, url).await?;
-        want.is_subset(&have).then_some(())
-    })
-    .await;
-}
 
 /// 300 jobs from 16 concurrent clients sent to a follower; the leader is killed with SIGKILL
 /// midway. Every acknowledged job must be on both survivors, and on the killed master once it

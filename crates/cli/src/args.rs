@@ -417,9 +417,37 @@ pub struct MastersArgs {
     /// Print full hostnames
     #[arg(short = 'f')]
     pub full: bool,
-    /// Show every member, also those that are down, with its id, role, state and addresses
+    /// Show every member, also those that are down, with its id, role, state, term, match
+    /// index, lag and addresses
     #[arg(long = "all")]
     pub all: bool,
+    /// Add or remove a member (admin); without one, list the masters.
+    #[command(subcommand)]
+    pub change: Option<MembershipCommand>,
+}
+
+/// `helios masters add|remove`: membership changes, one at a time.
+#[derive(Subcommand, Debug, Clone)]
+pub enum MembershipCommand {
+    /// add a master started with --await-add: a learner until it caught up, then a voter
+    Add {
+        /// The new master's --name.
+        name: String,
+        /// host:port of its cluster port, as the other masters reach it.
+        #[arg(long = "cluster")]
+        cluster: String,
+        /// host:port of its HTTP API, as the other masters reach it.
+        #[arg(long = "http")]
+        http: String,
+    },
+    /// remove a member, up or down (the leader too); it may not come back with its data
+    Remove {
+        /// The member's name.
+        name: String,
+        /// Automatically answer 'yes' to the interactive prompt.
+        #[arg(long = "yes")]
+        yes: bool,
+    },
 }
 
 /// `helios deploy`.

@@ -48,10 +48,10 @@ pub async fn cluster_material(cfg: &MasterConfig) -> anyhow::Result<Option<Mater
         return Ok(Some(material));
     }
     let Some(token) = &cfg.join_token else {
-        if cfg.join.is_some() {
+        if cfg.join.is_some() || cfg.await_add {
             anyhow::bail!(
                 "with security on, a master joins with a certificate: add --join-token (run \
-                 `helios-master join-token master` against a member)"
+                 `helios-master join-token master` against a member, and name it with --join)"
             );
         }
         if cfg.peers.keys().any(|id| *id != cfg.id) {

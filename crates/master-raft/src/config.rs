@@ -60,9 +60,16 @@ pub struct Args {
     #[arg(long, env = "HELIOS_PEERS")]
     pub peers: Option<String>,
 
-    /// Join a running cluster through the cluster address of any member.
+    /// Join a running cluster through the cluster address of any member. With --await-add,
+    /// only the member a join token is presented to (security on).
     #[arg(long, env = "HELIOS_JOIN", conflicts_with = "peers")]
     pub join: Option<String>,
+
+    /// Start without forming or joining a cluster, and wait for `helios masters add NAME
+    /// --cluster ADDR --http ADDR` to add this master (as a learner until it caught up, then
+    /// as a voter). Needs an empty data directory the first time.
+    #[arg(long, env = "HELIOS_AWAIT_ADD", conflicts_with = "peers")]
+    pub await_add: bool,
 
     /// A Linux capability jobs may add (repeatable); none by default, as in Helios.
     #[arg(
@@ -246,6 +253,8 @@ pub struct MasterConfig {
     pub peers: BTreeMap<u64, String>,
     /// Cluster address to join through, instead of `peers`.
     pub join: Option<String>,
+    /// Wait to be added by `helios masters add` instead of forming or joining a cluster.
+    pub await_add: bool,
     /// Capabilities jobs may add.
     pub whitelisted_capabilities: BTreeSet<String>,
     /// Raft heartbeat interval (ms).
@@ -380,7 +389,7 @@ impl Args {
                 self.http.to_string()
             }
         });
-        let peers = if peers.is_empty() && self.join.is_none() {
+        let peers = if peers.is_empty() && self.join.is_none() && !self.await_add {
             BTreeMap::from([(self.id, advertise_cluster.clone())])
         } else {
             peers
@@ -463,6 +472,7 @@ impl Args {
             advertise_cluster,
             peers,
             join: self.join,
+            await_add: self.await_add,
             whitelisted_capabilities: self.whitelisted_capabilities.into_iter().collect(),
             heartbeat_ms: self.heartbeat_ms,
             election_timeout_ms: self.election_timeout_ms,

@@ -44,6 +44,9 @@ async fn main() {
     };
     if let Err(e) = result {
         eprintln!("helios-master: {e:#}");
+        if e.downcast_ref::<server::RemovedFromCluster>().is_some() {
+            std::process::exit(server::REMOVED_EXIT_STATUS);
+        }
         std::process::exit(1);
     }
 }

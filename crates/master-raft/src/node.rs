@@ -76,6 +76,8 @@ pub struct NodeSettings {
     pub whitelisted_capabilities: std::collections::BTreeSet<String>,
     /// How forwarded calls reach the leader's HTTP port (https with `--tls-cert`).
     pub leader_tls: crate::http_tls::LeaderTls,
+    /// How this member reaches other masters' cluster ports (mutual TLS with security on).
+    pub cluster_tls: crate::raft::tls::ClusterTls,
 }
 
 /// A cheap handle (cloned for every request) on one member's [`NodeContext`].
@@ -112,6 +114,8 @@ pub struct NodeContext {
     pub whitelisted_capabilities: Arc<std::collections::BTreeSet<String>>,
     /// How forwarded calls reach the leader's HTTP port (https with `--tls-cert`).
     pub leader_tls: crate::http_tls::LeaderTls,
+    /// How this member reaches other masters' cluster ports (mutual TLS with security on).
+    pub cluster_tls: crate::raft::tls::ClusterTls,
     /// Every task the master spawns, so that shutdown can wait for them all.
     pub tasks: TaskTracker,
     /// Flips to true when the master shuts down: loops and streams end.
@@ -137,6 +141,7 @@ impl Node {
             clock,
             whitelisted_capabilities,
             leader_tls,
+            cluster_tls,
         } = settings;
         let tasks = TaskTracker::new();
         let leader = crate::raft::leader::watch_leader(&raft, &tasks);
@@ -152,6 +157,7 @@ impl Node {
             clock,
             whitelisted_capabilities: Arc::new(whitelisted_capabilities),
             leader_tls,
+            cluster_tls,
             tasks,
             stop,
             fatal,

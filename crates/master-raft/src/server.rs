@@ -11,7 +11,7 @@ use helios_store::{KvBackend, SledBackend};
 use openraft::{Config, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::certificates;
 use crate::clock::SystemClock;
@@ -69,6 +69,65 @@ impl Listeners {
 
 /// How long shutdown waits for open connections and tasks before it cancels them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The exit status of a master that stopped because the cluster removed it: a supervisor
+/// should not restart it (the systemd unit in `deploy/` says so), since it would stop again.
+pub const REMOVED_EXIT_STATUS: i32 = 78;
+
+/// Why [`serve`] returned on its own.
+enum Stop {
+    /// The Raft core stopped with a fatal error.
+    Fatal(String),
+    /// The cluster removed this member.
+    Removed(String),
+}
+
+/// The error of a master that stopped because the cluster removed it (`helios masters
+/// remove`): its data may not be used again in this cluster.
+#[derive(Debug)]
+pub struct RemovedFromCluster(pub String);
+
+impl std::fmt::Display for RemovedFromCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RemovedFromCluster {}
+
+/// Resolves with the reason once this member learns that the cluster removed it: from its own
+/// applied state (it applied its removal, or had before it restarted), or from a peer that
+/// refused its Raft call (it was down when it was removed).
+async fn removed_from_cluster(
+    app: &Node,
+    mut refused: tokio::sync::watch::Receiver<Option<String>>,
+) -> String {
+    let mut metrics = app.raft.metrics();
+    loop {
+        let (member, leading) = {
+            let m = metrics.borrow_and_update();
+            let member = m.membership_config.membership().get_node(&app.id).is_some();
+            (member, m.current_leader == Some(app.id))
+        };
+        // Recorded before the membership change: it counts once the change took this member
+        // out, and once a leader removed this way handed over.
+        let removed = app.read_local(|s| s.removal_of(app.id)).ok().flatten();
+        if let Some(why) = removed.filter(|_| !member && !leading) {
+            return format!("stopping: {why}");
+        }
+        if let Some(why) = refused.borrow_and_update().clone() {
+            let why = why
+                .strip_prefix(crate::raft::service::REMOVED_MEMBER)
+                .unwrap_or(&why)
+                .trim();
+            return format!("stopping: a member refused this one: {why}");
+        }
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { std::future::pending::<()>().await },
+            changed = refused.changed() => if changed.is_err() { std::future::pending::<()>().await },
+        }
+    }
+}
 
 /// Runs a master on the addresses of `cfg` until `shutdown` resolves (see [`serve`]).
 pub async fn run(
@@ -150,10 +209,12 @@ pub async fn serve(
     // Kept to join the store's threads at shutdown (openraft owns the other handle).
     let log_closer = log_store.clone();
     let sm = StateMachine::new(backend);
+    let network = Network::new(cluster_tls.clone());
+    let refused_as_removed = network.removal();
     let raft = Raft::new(
         cfg.id,
         Arc::new(raft_config),
-        Network::new(cluster_tls.clone()),
+        network,
         log_store,
         sm.clone(),
     )
@@ -177,6 +238,7 @@ pub async fn serve(
         clock: Arc::new(SystemClock),
         whitelisted_capabilities: cfg.whitelisted_capabilities.clone(),
         leader_tls: crate::http_tls::LeaderTls::new(cfg.api_tls.clone()),
+        cluster_tls: cluster_tls.clone(),
     };
     let app = Node::new(raft.clone(), &sm, settings, metrics, stop_rx.clone());
     let tasks = app.tasks.clone();
@@ -195,9 +257,14 @@ pub async fn serve(
     let housekeeping_tasks =
         housekeeping::spawn(&dispatcher, cfg.agent_reaping_timeout, stop_rx.clone());
     let rollouts = tasks.spawn(crate::rollout_engine::run(app.clone()));
-    let rpc = RaftServiceServer::new(RaftRpc::new(raft.clone(), cfg.id, node.clone()))
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
+    let rpc = RaftServiceServer::new(RaftRpc::new(
+        raft.clone(),
+        cfg.id,
+        node.clone(),
+        sm.shared(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE)
+    .max_encoding_message_size(MAX_MESSAGE);
     let cluster_server = {
         let (stop_rx, mut material_rx) = (stop_rx.clone(), material_rx.clone());
         let enrollment = EnrollmentService::new(app.clone(), cfg.cert_validity);
@@ -288,6 +355,12 @@ pub async fn serve(
         let (raft, cfg, node, tls) = (raft.clone(), cfg.clone(), node.clone(), cluster_tls.clone());
         tasks.spawn(async move {
             let r = match &cfg.join {
+                _ if cfg.await_add => {
+                    if !crate::raft::service::has_state(&raft) {
+                        info!("waiting for `helios masters add` to add this master");
+                    }
+                    Ok(())
+                }
                 Some(addr) => bootstrap::join(&raft, cfg.id, &node, addr, &tls).await,
                 None => bootstrap::form_cluster(&raft, cfg.id, &node, &cfg.peers, &tls).await,
             };
@@ -323,7 +396,11 @@ pub async fn serve(
 
     let fatal = tokio::select! {
         () = shutdown => None,
-        reason = app.stopped() => Some(reason),
+        reason = app.stopped() => Some(Stop::Fatal(reason)),
+        reason = removed_from_cluster(&app, refused_as_removed) => {
+            error!("{reason}");
+            Some(Stop::Removed(reason))
+        }
     };
     info!("shutting down");
     let _ = stop_tx.send(true);
@@ -375,7 +452,8 @@ pub async fn serve(
     }
     info!("stopped");
     match fatal {
-        Some(reason) => anyhow::bail!("the Raft core stopped: {reason}"),
+        Some(Stop::Fatal(reason)) => anyhow::bail!("the Raft core stopped: {reason}"),
+        Some(Stop::Removed(reason)) => Err(RemovedFromCluster(reason).into()),
         None => Ok(()),
     }
 }

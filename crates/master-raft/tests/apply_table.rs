@@ -2211,6 +2211,17 @@ fn renewed_from(host: &str, presented: &str, serial: &str) -> Command {
     }
 }
 
+/// Master `name`, Raft id `id`, removed at `at_ms`.
+fn removed_master(id: u64, name: &str, at_ms: i64) -> Command {
+    Command::MasterRemoved {
+        id,
+        master: helios_master_raft::state::RemovedMaster {
+            name: name.into(),
+            removed_at_ms: at_ms,
+        },
+    }
+}
+
 /// [`renewed_from`] the host's first certificate, `s1`.
 fn renewed(host: &str, serial: &str) -> Command {
     renewed_from(host, "s1", serial)
@@ -2271,6 +2282,21 @@ fn pki_cases() -> Vec<Case> {
                 assert!(s.certificate_in_force("h1", "s5"));
                 let revoked: Vec<&String> = s.revoked_certificates.iter().collect();
                 assert_eq!(revoked, ["s1", "s2", "s4"]);
+            })],
+        ),
+        case(
+            "masters: a removed master is remembered by id with its first record, and told why",
+            vec![
+                (removed_master(3, "m3", 10), R::Ok),
+                (keyed("k", "f", 0, removed_master(3, "other", 20)), R::Ok),
+            ],
+            vec![Check(|s| {
+                assert_eq!(s.removed_masters.len(), 1);
+                assert_eq!(s.removed_masters[&3].name, "m3");
+                assert_eq!(s.removed_masters[&3].removed_at_ms, 10);
+                let why = s.removal_of(3).expect("removed");
+                assert!(why.contains("master m3 (id 3) was removed"), "{why}");
+                assert!(s.removal_of(2).is_none());
             })],
         ),
         case(
@@ -2411,6 +2437,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::InitPki { .. } => "InitPki",
         Command::RotateJoinSecret { .. } => "RotateJoinSecret",
         Command::CertificateRenewed { .. } => "CertificateRenewed",
+        Command::MasterRemoved { .. } => "MasterRemoved",
     }
 }
 
@@ -2505,6 +2532,7 @@ const PAIRS: &[(&str, &str)] = &[
     ("RotateJoinSecret", "Ok"),
     ("RotateJoinSecret", "PkiMissing"),
     ("CertificateRenewed", "Ok"),
+    ("MasterRemoved", "Ok"),
 ];
 
 #[test]

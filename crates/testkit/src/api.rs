@@ -1,6 +1,7 @@
 //! The REST calls the system tests make against a master: each returns what the test needs
 //! and asserts only what every caller expects (a create or deploy that must succeed).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -86,6 +87,62 @@ pub async fn wait_hosts_up(c: &reqwest::Client, url: &str, names: &[&str]) {
     eventually(HOSTS_UP_WAIT, &format!("hosts {names:?} UP"), || async {
         let (s, v) = call(c.post(format!("{url}/hosts/statuses")).json(&names)).await;
         (s == 200 && names.iter().all(|n| v[*n]["status"] == "UP")).then_some(())
+    })
+    .await;
+}
+
+/// Creates one job through `url`, retrying transport errors and 503s; returns the full id
+/// once the create is acknowledged (200, or JOB_ALREADY_EXISTS for a retry whose first
+/// attempt committed but whose answer was lost).
+pub async fn create_acknowledged(
+    client: &reqwest::Client,
+    url: &str,
+    name: &str,
+) -> Option<String> {
+    let body = crate::job_json(name, "1");
+    for _ in 0..200 {
+        let r = client
+            .post(format!("{url}/jobs"))
+            .json(&body)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        match r {
+            Ok(r) if r.status().is_success() => {
+                let v: Value = r.json().await.ok()?;
+                assert_eq!(v["status"], "OK", "{v}");
+                return v["id"].as_str().map(String::from);
+            }
+            Ok(r) if r.status() == 400 => {
+                let v: Value = r.json().await.ok()?;
+                assert_eq!(v["status"], "JOB_ALREADY_EXISTS", "{v}");
+                return v["id"].as_str().map(String::from);
+            }
+            Ok(r) => assert_eq!(r.status(), 503, "unexpected answer"),
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// The ids of the jobs a member holds in its own applied state (no forwarding).
+pub async fn jobs_on(client: &reqwest::Client, url: &str) -> Option<BTreeSet<String>> {
+    let r = client
+        .get(format!("{url}/jobs?stale=true"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    let v: Value = r.json().await.ok()?;
+    Some(v.as_object()?.keys().cloned().collect())
+}
+
+/// Waits (60 s) until the member at `url` holds every job of `want` in its own state.
+pub async fn wait_for_all(client: &reqwest::Client, url: &str, want: &BTreeSet<String>, who: &str) {
+    eventually(Duration::from_secs(60), who, || async {
+        let have = jobs_on(client, url).await?;
+        want.is_subset(&have).then_some(())
     })
     .await;
 }

@@ -171,6 +171,12 @@ impl Master {
         }
     }
 
+    /// Reaps a process that exited on its own (see [`Master::has_exited`]) and returns its
+    /// exit status; `None` when it was not started or a signal ended it.
+    pub fn wait_exit_status(&mut self) -> Option<i32> {
+        self.child.take()?.wait().ok()?.code()
+    }
+
     /// SIGKILL, then reap: its ports refuse connections at once.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -52,7 +52,7 @@ pub fn needed_role(method: &Method, path: &str) -> Option<ApiRole> {
 /// The role a method of `helios.v1.Helios` needs.
 fn grpc_role(rpc: &str) -> ApiRole {
     match rpc {
-        "RegisterHost" | "DeregisterHost" => ApiRole::Admin,
+        "RegisterHost" | "DeregisterHost" | "AddMaster" | "RemoveMaster" => ApiRole::Admin,
         "CreateJob"
         | "RemoveJob"
         | "Deploy"
@@ -269,11 +269,16 @@ mod tests {
         assert_eq!(rpc("JobStatuses"), Some(ApiRole::Read));
         assert_eq!(rpc("Deploy"), Some(ApiRole::Deploy));
         assert_eq!(rpc("DeregisterHost"), Some(ApiRole::Admin));
+        assert_eq!(rpc("RemoveMaster"), Some(ApiRole::Admin));
+        assert_eq!(role(Method::POST, "/masters"), Some(ApiRole::Admin));
+        assert_eq!(role(Method::DELETE, "/masters/m1"), Some(ApiRole::Admin));
+        assert_eq!(role(Method::GET, "/masters"), Some(ApiRole::Read));
     }
 
     /// Every write RPC of `helios.v1` (one whose request has an idempotency fingerprint in
-    /// `grpc/write.rs`) needs more than `read`, and every other RPC needs `read`: a new write
-    /// method fails here until [`grpc_role`] names it.
+    /// `grpc/write.rs`, or a membership change, which has none) needs more than `read`, and
+    /// every other RPC needs `read`: a new write method fails here until [`grpc_role`] names
+    /// it.
     #[test]
     fn every_write_rpc_needs_more_than_read() {
         let proto = include_str!("../../../../proto/helios.proto");
@@ -286,7 +291,8 @@ mod tests {
         assert!(rpcs.len() > 20, "{rpcs:?}");
         let mut writes = 0;
         for rpc in rpcs {
-            let writes_state = write_rs.contains(&format!("v1::{rpc}Request"));
+            let membership = ["AddMaster", "RemoveMaster"].contains(&rpc);
+            let writes_state = membership || write_rs.contains(&format!("v1::{rpc}Request"));
             writes += usize::from(writes_state);
             assert_eq!(
                 grpc_role(rpc) > ApiRole::Read,
@@ -295,7 +301,7 @@ mod tests {
                 grpc_role(rpc)
             );
         }
-        assert_eq!(writes, 11);
+        assert_eq!(writes, 13);
     }
 
     #[test]

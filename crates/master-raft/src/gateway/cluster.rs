@@ -1,17 +1,21 @@
-//! Cluster-level endpoints: masters (live ones, or every member with `all=true`), version,
-//! health, readiness and metrics.
+//! Cluster-level endpoints: masters (live ones, or every member with `all=true`; adding and
+//! removing members), version, health, readiness and metrics.
 
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::ApiError;
 use super::error::RAFT_STOPPED;
+use super::jobs::json_body;
 use super::version::{SERVER_VERSION, check, parse_version};
+use crate::control::members::{self, NewMember};
 use crate::node::Node;
 
 /// `GET /masters[?all=true]`: the names of the live members, sorted, as Helios lists its
@@ -38,6 +42,49 @@ pub async fn masters(
     }
     let names: Vec<String> = members.into_iter().map(|m| m.name).collect();
     Ok(Json(names).into_response())
+}
+
+/// The body of `POST /masters`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AddMaster {
+    name: String,
+    cluster_address: String,
+    http_address: String,
+}
+
+/// `POST /masters` with `{"name", "clusterAddress", "httpAddress"}`: adds a master started
+/// with `--await-add` (a learner until it caught up, then a voter); answers
+/// [`members::MembershipChange`] once it votes.
+pub async fn add_master(
+    State(app): State<Node>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body: AddMaster = json_body(
+        raw,
+        "INVALID_MASTER_REQUEST",
+        "a JSON object {\"name\": NAME, \"clusterAddress\": HOST:PORT, \"httpAddress\": HOST:PORT}",
+    )?;
+    let added = members::add_member(
+        &app,
+        NewMember {
+            name: body.name,
+            cluster_address: body.cluster_address,
+            http_address: body.http_address,
+        },
+    )
+    .await?;
+    Ok(Json(added).into_response())
+}
+
+/// `DELETE /masters/{name}`: removes the member, up or down (the leader too); answers
+/// [`members::MembershipChange`] once the membership without it is committed.
+pub async fn remove_master(
+    State(app): State<Node>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let removed = members::remove_member(&app, &name).await?;
+    Ok(Json(removed).into_response())
 }
 
 /// `GET /version`: the version as a quoted string, as Helios answers it.

@@ -124,7 +124,11 @@ pub fn router(node: Node) -> anyhow::Result<Router> {
             "/deployment-group/{name}/stop",
             post(deployment_groups::stop),
         )
-        .route("/masters", get(cluster::masters))
+        .route("/masters", get(cluster::masters).post(cluster::add_master))
+        .route(
+            "/masters/{name}",
+            axum::routing::delete(cluster::remove_master),
+        )
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/join-tokens/{role}", get(tokens::join_token))

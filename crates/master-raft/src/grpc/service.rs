@@ -669,9 +669,40 @@ impl Helios for HeliosApi {
                 } as i32,
                 up: m.state == MemberState::Up,
                 millis_since_ack: m.millis_since_ack,
+                term: m.term,
+                match_index: m.match_index,
+                lag: m.lag,
             })
             .collect();
         Ok(Response::new(v1::ListMastersResponse { masters }))
+    }
+
+    async fn add_master(
+        &self,
+        req: Request<v1::AddMasterRequest>,
+    ) -> Result<Response<v1::MembershipChangeResponse>, Status> {
+        at_leader!(self, req, add_master);
+        let r = req.into_inner();
+        let new = control::members::NewMember {
+            name: r.name,
+            cluster_address: r.cluster_address,
+            http_address: r.http_address,
+        };
+        let added = control::members::add_member(&self.node, new)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(Response::new(membership_change(added)))
+    }
+
+    async fn remove_master(
+        &self,
+        req: Request<v1::RemoveMasterRequest>,
+    ) -> Result<Response<v1::MembershipChangeResponse>, Status> {
+        at_leader!(self, req, remove_master);
+        let removed = control::members::remove_member(&self.node, &req.get_ref().name)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(Response::new(membership_change(removed)))
     }
 
     async fn version(
@@ -792,5 +823,15 @@ impl Helios for HeliosApi {
         }
         let hidden = tokio_stream::StreamExt::map(stream, |r| r.map(|w| w.shown(true)));
         Ok(Response::new(Box::pin(hidden)))
+    }
+}
+
+/// A membership change as gRPC answers it.
+fn membership_change(c: control::members::MembershipChange) -> v1::MembershipChangeResponse {
+    v1::MembershipChangeResponse {
+        status: c.status.to_string(),
+        name: c.name,
+        id: c.id,
+        voters: c.voters,
     }
 }

@@ -74,7 +74,9 @@ pub async fn form_cluster(
     }
 }
 
-async fn node_info(addr: &str, tls: &ClusterTls) -> anyhow::Result<(u64, MasterNode, bool)> {
+/// Asks the master at cluster address `addr` for its id, member record, and whether it has
+/// Raft state.
+pub async fn node_info(addr: &str, tls: &ClusterTls) -> anyhow::Result<(u64, MasterNode, bool)> {
     let mut c = client(addr, tls)?;
     let mut req = tonic::Request::new(pb::NodeInfoRequest {});
     req.set_timeout(Duration::from_secs(1));

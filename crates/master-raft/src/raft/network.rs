@@ -29,6 +29,7 @@ use tonic::transport::Channel;
 
 use crate::raft::pb;
 use crate::raft::pb::raft_service_client::RaftServiceClient;
+use crate::raft::service::REMOVED_MEMBER;
 use crate::raft::tls::ClusterTls;
 use crate::raft::types::{MasterNode, TypeConfig};
 
@@ -52,6 +53,8 @@ pub struct Network {
     reachability: Arc<Reachability>,
     /// Plain or mutual TLS.
     tls: ClusterTls,
+    /// Set when a peer refused this member because the cluster removed it.
+    removed: Arc<tokio::sync::watch::Sender<Option<String>>>,
 }
 
 impl Network {
@@ -60,7 +63,14 @@ impl Network {
         Network {
             reachability: Arc::default(),
             tls,
+            removed: Arc::new(tokio::sync::watch::Sender::new(None)),
         }
+    }
+
+    /// Gets the reason once a peer refused this member because the cluster removed it
+    /// (`helios masters remove`): it may not take part any more.
+    pub fn removal(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.removed.subscribe()
     }
 }
 
@@ -93,6 +103,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             client: client(&node.cluster_addr, &self.tls).map_err(|e| format!("{e:#}")),
             tls: self.tls.clone(),
             reachability: self.reachability.clone(),
+            removed: self.removed.clone(),
         }
     }
 }
@@ -110,6 +121,8 @@ pub struct PeerClient {
     tls: ClusterTls,
     /// Where failures and successes to reach the peer are recorded and reported.
     reachability: Arc<Reachability>,
+    /// Where a refusal because this member was removed is reported.
+    removed: Arc<tokio::sync::watch::Sender<Option<String>>>,
 }
 
 /// A capped, jittered exponential sequence of waits: the n-th is uniformly drawn between half
@@ -276,6 +289,17 @@ impl PeerClient {
             }
             Err(status) => {
                 let description = describe(&status);
+                if status.code() == tonic::Code::PermissionDenied
+                    && status.message().starts_with(REMOVED_MEMBER)
+                {
+                    self.removed.send_if_modified(|removed| {
+                        let first = removed.is_none();
+                        if first {
+                            *removed = Some(status.message().to_string());
+                        }
+                        first
+                    });
+                }
                 let error = status_to_rpc(status);
                 if let RPCError::Unreachable(_) = &error {
                     let report = self.reachability.failed(self.target, Instant::now());

@@ -1,5 +1,10 @@
 //! The receiving side of Raft traffic, plus the member-information and join RPCs.
 //!
+//! A Raft call from a master the cluster removed (`helios masters remove`) is refused with
+//! `PERMISSION_DENIED` and the reason, which makes that master stop (see
+//! [`crate::raft::network`]); with security on, a call whose certificate names another
+//! member than the id it speaks for, or a removed master, is refused the same way.
+//!
 //! A snapshot from the leader arrives in chunks and is held in memory whole before openraft
 //! installs it; one larger than the member's limit ([`DEFAULT_MAX_SNAPSHOT_BYTES`] unless set
 //! with [`RaftRpc::with_max_snapshot_bytes`]) is refused with `RESOURCE_EXHAUSTED`.
@@ -11,16 +16,23 @@ use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
 use openraft::ChangeMembers;
-use openraft::raft::AppendEntriesRequest;
+use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use openraft::storage::Snapshot;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status, Streaming};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::raft::pb;
 use crate::raft::pb::raft_service_server::RaftService;
 use crate::raft::types::{MasterNode, Raft, TypeConfig};
+use crate::state::State;
+
+/// The member state this service reads: the masters removed from the cluster.
+pub type SharedState = helios_store::SharedState<TypeConfig, State>;
+
+/// The start of the message of a refusal to a removed master, which it recognises.
+pub const REMOVED_MEMBER: &str = "removed from the cluster:";
 
 /// The largest snapshot a member accepts by default: 1 GiB of (LZ4-compressed) snapshot data.
 ///
@@ -36,6 +48,8 @@ pub struct RaftRpc {
     raft: Raft,
     id: u64,
     node: MasterNode,
+    /// This member's applied state, for the removed masters.
+    state: SharedState,
     /// Snapshots with more data than this are refused.
     max_snapshot_bytes: u64,
 }
@@ -43,11 +57,12 @@ pub struct RaftRpc {
 impl RaftRpc {
     /// A service for the member `id` described by `node`, accepting snapshots up to
     /// [`DEFAULT_MAX_SNAPSHOT_BYTES`].
-    pub fn new(raft: Raft, id: u64, node: MasterNode) -> Self {
+    pub fn new(raft: Raft, id: u64, node: MasterNode, state: SharedState) -> Self {
         Self {
             raft,
             id,
             node,
+            state,
             max_snapshot_bytes: DEFAULT_MAX_SNAPSHOT_BYTES,
         }
     }
@@ -57,6 +72,67 @@ impl RaftRpc {
         self.max_snapshot_bytes = bytes;
         self
     }
+
+    /// Refuses a Raft call that speaks for member `sender` when the cluster removed it, or,
+    /// with a client certificate of name `certified`, when that certificate belongs to a
+    /// removed master or to another member than `sender`.
+    fn admit(&self, sender: u64, certified: Option<&str>) -> Result<(), Status> {
+        let membership = self
+            .raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .clone();
+        let member = |id: &u64| membership.membership().get_node(id).map(|n| n.name.clone());
+        let refusal = {
+            let Ok(view) = self.state.read() else {
+                return Err(Status::unavailable("the applied state's lock is poisoned"));
+            };
+            let state = &view.state;
+            // A member whose removal was recorded but not (yet) made stays a member.
+            let removed = |id: u64| {
+                member(&id)
+                    .is_none()
+                    .then(|| state.removal_of(id))
+                    .flatten()
+            };
+            removed(sender).or_else(|| {
+                let name = certified?;
+                match member(&sender) {
+                    Some(owner) if owner != name => Some(format!(
+                        "a certificate of master {name} may not speak for member {sender} \
+                         ({owner})"
+                    )),
+                    Some(_) => None,
+                    None => state
+                        .removed_masters
+                        .iter()
+                        .find(|(_, m)| m.name == name)
+                        .and_then(|(id, _)| removed(*id)),
+                }
+            })
+        };
+        match refusal {
+            None => Ok(()),
+            Some(why) => {
+                debug!(sender, "refusing a Raft call: {why}");
+                Err(Status::permission_denied(format!("{REMOVED_MEMBER} {why}")))
+            }
+        }
+    }
+}
+
+/// The name in the caller's client certificate, when it showed one (security on).
+fn certified_name<T>(request: &Request<T>) -> Option<String> {
+    let certs = request.peer_certs()?;
+    let leaf = certs.first()?;
+    helios_pki::Identity::of(leaf.as_ref()).ok().map(|i| i.name)
+}
+
+/// The member a request's vote speaks for: the candidate of a vote, the leader of an append.
+fn speaker(vote: &openraft::alias::VoteOf<TypeConfig>) -> u64 {
+    use openraft::vote::RaftLeaderId;
+    *vote.leader_id().node_id()
 }
 
 /// A snapshot as the leader streamed it.
@@ -158,9 +234,19 @@ impl RaftService for RaftRpc {
         &self,
         request: Request<Streaming<pb::RaftRequest>>,
     ) -> Result<Response<Self::StreamAppendStream>, Status> {
+        let certified = certified_name(&request);
+        let mut stream = request.into_inner();
+        // The first request tells who the leader is; the stream is refused from a removed one.
+        let first = match stream.message().await? {
+            Some(m) => {
+                decode::<AppendEntriesRequest<TypeConfig>>(&m.payload, "append-entries request")?
+            }
+            None => return Err(Status::invalid_argument("an empty replication stream")),
+        };
+        self.admit(speaker(&first.vote), certified.as_deref())?;
         // A request that cannot be read ends the input: openraft answers what came before it,
         // and the leader opens a new stream from the last acknowledged entry.
-        let requests = tokio_stream::StreamExt::map_while(request.into_inner(), |message| {
+        let rest = tokio_stream::StreamExt::map_while(stream, |message| {
             let decoded = message.and_then(|m| {
                 decode::<AppendEntriesRequest<TypeConfig>>(&m.payload, "append-entries request")
             });
@@ -175,6 +261,7 @@ impl RaftService for RaftRpc {
                 }
             }
         });
+        let requests = futures::stream::once(std::future::ready(first)).chain(rest);
         let replies = self
             .raft
             .stream_append(requests)
@@ -191,7 +278,10 @@ impl RaftService for RaftRpc {
         &self,
         request: Request<pb::RaftRequest>,
     ) -> Result<Response<pb::RaftReply>, Status> {
-        let req = decode(&request.into_inner().payload, "append-entries request")?;
+        let certified = certified_name(&request);
+        let req: AppendEntriesRequest<TypeConfig> =
+            decode(&request.into_inner().payload, "append-entries request")?;
+        self.admit(speaker(&req.vote), certified.as_deref())?;
         let resp = self.raft.append_entries(req).await.map_err(unavailable)?;
         Ok(Response::new(pb::RaftReply {
             payload: encode(&resp)?,
@@ -202,7 +292,9 @@ impl RaftService for RaftRpc {
         &self,
         request: Request<pb::RaftRequest>,
     ) -> Result<Response<pb::RaftReply>, Status> {
-        let req = decode(&request.into_inner().payload, "vote request")?;
+        let certified = certified_name(&request);
+        let req: VoteRequest<TypeConfig> = decode(&request.into_inner().payload, "vote request")?;
+        self.admit(speaker(&req.vote), certified.as_deref())?;
         let resp = self.raft.vote(req).await.map_err(unavailable)?;
         Ok(Response::new(pb::RaftReply {
             payload: encode(&resp)?,
@@ -213,7 +305,10 @@ impl RaftService for RaftRpc {
         &self,
         request: Request<pb::RaftRequest>,
     ) -> Result<Response<pb::RaftReply>, Status> {
-        let req = decode(&request.into_inner().payload, "pre-vote request")?;
+        let certified = certified_name(&request);
+        let req: VoteRequest<TypeConfig> =
+            decode(&request.into_inner().payload, "pre-vote request")?;
+        self.admit(speaker(&req.vote), certified.as_deref())?;
         let resp = self.raft.pre_vote(req).await.map_err(unavailable)?;
         Ok(Response::new(pb::RaftReply {
             payload: encode(&resp)?,

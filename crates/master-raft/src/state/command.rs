@@ -229,6 +229,14 @@ pub enum Command {
         /// The new certificate's serial, hex.
         serial: String,
     },
+    /// The master with Raft id `id` is being removed from the cluster (`helios masters
+    /// remove`): it may not take part again, and its id is not given to a new member.
+    MasterRemoved {
+        /// Its Raft id.
+        id: u64,
+        /// Its name and when it was removed.
+        master: super::RemovedMaster,
+    },
 }
 
 /// One task status change of one host.
@@ -300,6 +308,9 @@ impl fmt::Display for Command {
             Command::Idempotent { key, command, .. } => write!(f, "{command} (key {key})"),
             Command::CertificateRenewed { host, serial, .. } => {
                 write!(f, "certificate-renewed {host} {serial}")
+            }
+            Command::MasterRemoved { id, master } => {
+                write!(f, "master-removed {} (id {id})", master.name)
             }
         }
     }

@@ -12,6 +12,7 @@ mod deployments;
 mod hosts;
 pub mod idempotency;
 mod jobs;
+mod masters;
 mod pki;
 mod rollout_plan;
 mod rollouts;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use api_tokens::{ApiRole, ApiToken};
 pub use command::{Command, CommandResult, StatusUpdate};
 pub use idempotency::IdempotencyTable;
+pub use masters::RemovedMaster;
 pub use pki::{ClusterPki, Secret};
 pub use rollouts::{GroupProgress, RolloutRun, RolloutWakeup, natural_order};
 pub use stored_job::{AsJson, StoredJob};
@@ -160,6 +162,10 @@ pub struct State {
     /// first session retires the one in [`Self::host_certificates`].
     #[serde(default)]
     pub renewed_certificates: OrdMap<String, String>,
+    /// Masters removed with `helios masters remove`, by Raft id: they may not take part again
+    /// (see [`masters`]).
+    #[serde(default)]
+    pub removed_masters: OrdMap<u64, RemovedMaster>,
 }
 
 impl State {
@@ -321,6 +327,7 @@ impl State {
                 self.certificate_renewed(host, presented, serial);
                 CommandResult::Ok
             }
+            Command::MasterRemoved { id, master } => self.master_removed(*id, master),
         }
     }
 }
