@@ -19,14 +19,17 @@ use std::time::Duration;
 use helios_api::pb::dispatcher_client::DispatcherClient;
 use helios_api::pb::{AgentMessage, Hello, agent_message, master_message};
 use helios_api::v1::helios_client::HeliosClient;
-use helios_api::v1::{CreateJobRequest, DeregisterHostRequest, ListJobsRequest};
+use helios_api::v1::{
+    CreateApiTokenRequest, CreateJobRequest, DeregisterHostRequest, ListApiTokensRequest,
+    ListJobsRequest, RevokeApiTokenRequest,
+};
 use helios_master_raft::raft::pb::NodeInfoRequest;
 use helios_master_raft::raft::pb::raft_service_client::RaftServiceClient;
 use helios_pki::JoinToken;
 use helios_testkit::agents::Agent;
 use helios_testkit::api::{create_job, deploy_with_token, wait_hosts_up, wait_task};
 use helios_testkit::docker::{ensure_busybox_image, inspect};
-use helios_testkit::{Cluster, bin, exclusive, job_json};
+use helios_testkit::{Cluster, bin, eventually, exclusive, job_json};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tonic::Code;
@@ -248,6 +251,49 @@ async fn api_tokens_with_roles_on_every_master() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // Token management over gRPC: admin only; a token made there works, and once revoked
+    // there is refused.
+    let make = || CreateApiTokenRequest {
+        name: "grpc-made".into(),
+        role: "read".into(),
+    };
+    let e = grpc
+        .create_api_token(grpc_request(make(), Some(&deployer)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let made = grpc
+        .create_api_token(grpc_request(make(), Some(&admin)))
+        .await
+        .expect("create a token over gRPC")
+        .into_inner();
+    assert!(made.token.starts_with("hlt_"), "{made:?}");
+    let listed = grpc
+        .list_api_tokens(grpc_request(ListApiTokensRequest::default(), Some(&admin)))
+        .await
+        .expect("list tokens over gRPC")
+        .into_inner();
+    assert!(
+        listed
+            .api_tokens
+            .iter()
+            .any(|t| t.name == "grpc-made" && t.role == "read"),
+        "{listed:?}"
+    );
+    grpc.list_jobs(grpc_request(list(), Some(&made.token)))
+        .await
+        .expect("the token made over gRPC reads");
+    let revoke = RevokeApiTokenRequest {
+        id_or_name: "grpc-made".into(),
+    };
+    grpc.revoke_api_token(grpc_request(revoke, Some(&admin)))
+        .await
+        .expect("revoke over gRPC");
+    let e = grpc
+        .list_jobs(grpc_request(list(), Some(&made.token)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
     // The typed client of helios-api sends its token with every call.
     let typed = helios_api::client::Client::new([follower.as_str()])
         .unwrap()
@@ -1147,4 +1193,94 @@ async fn the_http_api_serves_tls_from_files_and_reloads_them() {
         let log = std::fs::read_to_string(m.log_path()).unwrap_or_default();
         assert!(!log.contains("PRIVATE KEY"), "member {} logged a key", m.id);
     }
+}
+
+/// With security on, a master started with `--await-add` and a master join token is added
+/// with `POST /masters` (admin only) and serves writes; once removed it stops, and restarted
+/// with its data and certificate it is refused by the others and stops again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_master_is_added_and_removed_with_security_on() {
+    let (mut cluster, admin) = Cluster::start_secured(3, &[]).await;
+    let url = cluster.masters[0].url();
+    let first_cluster = cluster.masters[0].cluster_addr();
+    let token = join_token(&url, &admin, "master", false);
+    let spare = cluster.add_spare();
+    cluster.masters[spare].extra_args.extend(
+        [
+            "--await-add",
+            "--join",
+            &first_cluster,
+            "--join-token",
+            &token,
+        ]
+        .map(String::from),
+    );
+    cluster.masters[spare].start();
+    let name = format!("master{}", cluster.masters[spare].id);
+    let body = json!({"name": name, "clusterAddress": cluster.masters[spare].cluster_addr(),
+        "httpAddress": format!("127.0.0.1:{}", cluster.masters[spare].http_port)});
+    let http = reqwest::Client::new();
+    let follower_url = cluster.masters[1].url();
+    let (status, _) = call(
+        &http,
+        Method::POST,
+        &format!("{follower_url}/masters"),
+        None,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 401, "adding a master without a token");
+    // The new master may still be enrolling: adding it is retried until it answers.
+    let added = eventually(Duration::from_secs(60), "the master added", || async {
+        let (status, v) = call(
+            &http,
+            Method::POST,
+            &format!("{follower_url}/masters"),
+            Some(&admin),
+            Some(body.clone()),
+        )
+        .await;
+        (status == 200).then_some(v)
+    })
+    .await;
+    assert_eq!(added["status"], "ADDED", "{added}");
+    assert_eq!(added["voters"].as_array().map(Vec::len), Some(4), "{added}");
+    let new_url = cluster.masters[spare].url();
+    let job = job_json("via-new-master", "1");
+    let (status, v) = call(
+        &http,
+        Method::POST,
+        &format!("{new_url}/jobs"),
+        Some(&admin),
+        Some(job.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "a write through the added master: {v}");
+
+    let (status, v) = call(
+        &http,
+        Method::DELETE,
+        &format!("{url}/masters/{name}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    eventually(
+        Duration::from_secs(30),
+        "the removed master stops",
+        || async { cluster.masters[spare].has_exited().then_some(()) },
+    )
+    .await;
+    assert_eq!(cluster.masters[spare].wait_exit_status(), Some(78));
+    cluster.masters[spare].start();
+    eventually(
+        Duration::from_secs(30),
+        "the removed master stops again",
+        || async { cluster.masters[spare].has_exited().then_some(()) },
+    )
+    .await;
+    assert_eq!(cluster.masters[spare].wait_exit_status(), Some(78));
+    let log = cluster.masters[spare].log_tail();
+    assert!(log.contains(&format!("{name} (id 4) was removed")), "{log}");
 }

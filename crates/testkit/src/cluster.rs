@@ -257,6 +257,30 @@ impl Cluster {
         (cluster, admin)
     }
 
+    /// Lays out one more member without starting it: the next id, fresh ports, the flags of
+    /// the last member up to any `--join` ([`Cluster::start_secured`] appends `--join` and
+    /// its token last), no `--peers` (it is added at runtime). Returns its index.
+    pub fn add_spare(&mut self) -> usize {
+        let last = self.masters.last().expect("a cluster has members");
+        let ports = free_ports(2);
+        let mut spare = Master::new(
+            last.id + 1,
+            (ports[0], ports[1]),
+            self.dir.path(),
+            String::new(),
+            Vec::new(),
+            last.launch.clone(),
+        );
+        spare.extra_args = last
+            .extra_args
+            .iter()
+            .take_while(|a| *a != "--join")
+            .cloned()
+            .collect();
+        self.masters.push(spare);
+        self.masters.len() - 1
+    }
+
     /// Starts every member and waits for a leader.
     pub async fn start_all(&mut self) {
         for m in &mut self.masters {

@@ -46,6 +46,7 @@ use crate::control::{self, Freshness, MemberRole, MemberState, deployment_groups
 use crate::exactly_once::WriteKey;
 use crate::exactly_once::retry::FORWARD_CONNECT_TIMEOUT;
 use crate::node::Node;
+use crate::state::ApiRole;
 
 /// The service of one master.
 #[derive(Clone)]
@@ -242,6 +243,40 @@ impl HeliosApi {
         let done = deployments::undeploy(&self.node, key, &req.host, &req.job_id, req.token).await;
         outcome(done.map_err(|e| self.failed(e))?)?;
         Ok(Response::new(v1::UndeployResponse {}))
+    }
+
+    async fn create_api_token_here(
+        &self,
+        key: &WriteKey,
+        req: v1::CreateApiTokenRequest,
+    ) -> Result<Response<v1::CreateApiTokenResponse>, Status> {
+        let role: ApiRole = req
+            .role
+            .parse()
+            .map_err(|e: String| Status::invalid_argument(e))?;
+        let created = control::tokens::create(&self.node, key, &req.name, role)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(Response::new(v1::CreateApiTokenResponse {
+            api_token: Some(v1::ApiToken {
+                id: created.id,
+                name: created.name,
+                role: created.role.to_string(),
+                created_ms: created.created,
+            }),
+            token: created.token,
+        }))
+    }
+
+    async fn revoke_api_token_here(
+        &self,
+        key: &WriteKey,
+        req: v1::RevokeApiTokenRequest,
+    ) -> Result<Response<v1::RevokeApiTokenResponse>, Status> {
+        let id = control::tokens::revoke(&self.node, key, &req.id_or_name)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(Response::new(v1::RevokeApiTokenResponse { id }))
     }
 
     async fn create_deployment_group_here(
@@ -675,6 +710,54 @@ impl Helios for HeliosApi {
             })
             .collect();
         Ok(Response::new(v1::ListMastersResponse { masters }))
+    }
+
+    async fn create_api_token(
+        &self,
+        req: Request<v1::CreateApiTokenRequest>,
+    ) -> Result<Response<v1::CreateApiTokenResponse>, Status> {
+        write_once!(
+            self,
+            req,
+            "CreateApiToken",
+            create_api_token,
+            create_api_token_here
+        )
+    }
+
+    async fn list_api_tokens(
+        &self,
+        req: Request<v1::ListApiTokensRequest>,
+    ) -> Result<Response<v1::ListApiTokensResponse>, Status> {
+        let freshness = freshness(req.get_ref().stale);
+        if !req.get_ref().stale {
+            at_leader!(self, req, list_api_tokens);
+        }
+        let api_tokens = control::tokens::list(&self.node, freshness)
+            .await
+            .map_err(|e| self.failed(e))?
+            .into_iter()
+            .map(|t| v1::ApiToken {
+                id: t.id,
+                name: t.name,
+                role: t.role.to_string(),
+                created_ms: t.created_ms,
+            })
+            .collect();
+        Ok(Response::new(v1::ListApiTokensResponse { api_tokens }))
+    }
+
+    async fn revoke_api_token(
+        &self,
+        req: Request<v1::RevokeApiTokenRequest>,
+    ) -> Result<Response<v1::RevokeApiTokenResponse>, Status> {
+        write_once!(
+            self,
+            req,
+            "RevokeApiToken",
+            revoke_api_token,
+            revoke_api_token_here
+        )
     }
 
     async fn add_master(

@@ -51,6 +51,8 @@ encoded_fingerprint!(
     v1::RemoveDeploymentGroupRequest,
     v1::RollingUpdateRequest,
     v1::StopDeploymentGroupRequest,
+    v1::CreateApiTokenRequest,
+    v1::RevokeApiTokenRequest,
 );
 
 /// A job's maps (env, ports, labels…) are `HashMap`s in the decoded message, which prost
