@@ -107,7 +107,7 @@ async fn removed_from_cluster(
         let (member, leading) = {
             let m = metrics.borrow_and_update();
             let member = m.membership_config.membership().get_node(&app.id).is_some();
-            (member, m.current_leader == Some(app.id))
+            (member, m.state == openraft::ServerState::Leader)
         };
         // Recorded before the membership change: it counts once the change took this member
         // out, and once a leader removed this way handed over.
