@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backup_file;
 pub mod error_text;
 pub mod hash;
 #[cfg(feature = "http")]

@@ -217,6 +217,9 @@ pub enum Command {
     /// create, list or revoke API tokens (masters with security on; admin token)
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// write a consistent backup of the cluster's state to FILE (admin token), for
+    /// `helios-master restore --from FILE`
+    Backup(BackupArgs),
     /// create a deployment group
     CreateDeploymentGroup(CreateDeploymentGroupArgs),
     /// remove a deployment-group (jobs it deployed stay deployed)
@@ -584,6 +587,13 @@ pub struct DeregisterArgs {
     /// Deprecated spelling of --yes.
     #[arg(long = "force", hide = true)]
     pub force: bool,
+}
+
+/// `helios backup`.
+#[derive(Args, Debug, Clone)]
+pub struct BackupArgs {
+    /// Where to write the backup (replaced whole, once complete).
+    pub file: std::path::PathBuf,
 }
 
 /// `helios tokens …`: the masters' API tokens (`POST/GET/DELETE /tokens`).

@@ -20,11 +20,11 @@ pub const MAX_AGENT_SESSIONS: usize = 20_000;
 #[command(name = "helios-master", version, about)]
 pub struct Args {
     /// This member's id in the Raft group: unique, never reused for a wiped member.
-    #[arg(long, env = "HELIOS_ID", default_value_t = 1)]
+    #[arg(long, env = "HELIOS_ID", default_value_t = 1, global = true)]
     pub id: u64,
 
     /// The master's name (default: `<hostname>-<id>`).
-    #[arg(long, env = "HELIOS_NAME")]
+    #[arg(long, env = "HELIOS_NAME", global = true)]
     pub name: Option<String>,
 
     /// Directory of this member's sled store.
@@ -37,21 +37,31 @@ pub struct Args {
     pub data_dir: PathBuf,
 
     /// Listen address of the HTTP API.
-    #[arg(long, env = "HELIOS_HTTP", default_value = "0.0.0.0:5801")]
+    #[arg(
+        long,
+        env = "HELIOS_HTTP",
+        default_value = "0.0.0.0:5801",
+        global = true
+    )]
     pub http: SocketAddr,
 
     /// Listen address of the cluster port (Raft, agents).
-    #[arg(long, env = "HELIOS_CLUSTER", default_value = "0.0.0.0:5802")]
+    #[arg(
+        long,
+        env = "HELIOS_CLUSTER",
+        default_value = "0.0.0.0:5802",
+        global = true
+    )]
     pub cluster: SocketAddr,
 
     /// HTTP address other masters use to reach this one (default: the cluster host with the
     /// `--http` port).
-    #[arg(long, env = "HELIOS_ADVERTISE_HTTP")]
+    #[arg(long, env = "HELIOS_ADVERTISE_HTTP", global = true)]
     pub advertise_http: Option<String>,
 
     /// Cluster address other masters use to reach this one (default: this member's entry in
     /// `--peers`, else `--cluster`).
-    #[arg(long, env = "HELIOS_ADVERTISE_CLUSTER")]
+    #[arg(long, env = "HELIOS_ADVERTISE_CLUSTER", global = true)]
     pub advertise_cluster: Option<String>,
 
     /// The initial members: `1=host:port,2=host:port,…` (cluster addresses). The lowest id
@@ -202,6 +212,16 @@ pub enum MasterCommand {
         /// File holding an admin API token.
         #[arg(long)]
         api_token_file: Option<PathBuf>,
+    },
+    /// Seed a new cluster from a backup (`helios backup FILE`): writes it into an empty
+    /// --data-dir as the state of a one-member cluster whose only member is this master
+    /// (--id, --name, --cluster, --http as it will run with). Start the master with the same
+    /// flags, then add the others (`--join`, or `--await-add` and `helios masters add`). The
+    /// cluster id is the backup's, so agents reconnect and keep their containers.
+    Restore {
+        /// The backup file.
+        #[arg(long = "from")]
+        from: PathBuf,
     },
 }
 

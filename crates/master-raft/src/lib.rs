@@ -7,7 +7,8 @@
 //! ([`housekeeping`]): expired jobs, dead agents, and runs rolling updates
 //! ([`rollout_engine`]). [`server`] wires them together; [`config`]
 //! holds the command-line flags; [`certificates`] keeps this master's own cluster-port
-//! certificate (security on); [`http_tls`] serves the HTTP port over TLS when asked.
+//! certificate (security on); [`http_tls`] serves the HTTP port over TLS when asked;
+//! [`restore`] seeds a new cluster from a backup (`helios backup`).
 
 pub mod certificates;
 pub mod clock;
@@ -22,6 +23,7 @@ pub mod http_tls;
 pub mod metrics;
 pub mod node;
 pub mod raft;
+pub mod restore;
 pub mod rollout_engine;
 pub mod server;
 pub mod state;

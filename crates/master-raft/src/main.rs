@@ -34,6 +34,23 @@ async fn main() {
                 Err(e) => Err(anyhow::anyhow!(e)),
             }
         }
+        Some(MasterCommand::Restore { from }) => {
+            let mut args = args;
+            args.command = None;
+            args.into_config().and_then(|cfg| {
+                let header = helios_master_raft::restore::seed(&cfg, &from)?;
+                println!(
+                    "restored cluster {} at index {} (backup of {} by {}) into {}; start \
+                         this master with the same flags, then add the others",
+                    header.cluster_id,
+                    header.index,
+                    header.created_ms,
+                    header.master,
+                    cfg.data_dir.display()
+                );
+                Ok(())
+            })
+        }
         None => {
             helios_logging::init(args.log_json, "info,openraft=warn");
             match args.into_config() {

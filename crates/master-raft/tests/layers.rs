@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("rollout_engine", 7),
     ("certificates", 7),
     ("server", 8),
+    ("restore", 8),
 ];
 
 fn layer(module: &str) -> Option<u32> {

@@ -22,4 +22,6 @@ pub use codec::{decode_snapshot, encode_snapshot};
 pub use log_store::FlushStats;
 pub use log_store::{LogStore, TAIL_CAPACITY};
 pub use sled_backend::SledBackend;
-pub use state_machine::{SharedState, StateMachineLogic, StateMachineStore, StateView};
+pub use state_machine::{
+    SharedState, StateMachineLogic, StateMachineStore, StateView, seed_snapshot,
+};

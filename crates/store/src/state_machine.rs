@@ -143,6 +143,31 @@ fn trim_heap() {
     }
 }
 
+/// Seeds an empty store with a snapshot (a restored backup): on start, openraft installs it
+/// and purges the (empty) log up to it, so the member begins at the snapshot's log id with its
+/// membership. Refused when the store already holds a snapshot or log. Blocking.
+pub fn seed_snapshot<C>(
+    backend: &dyn KvBackend,
+    meta: &SnapshotMetaOf<C>,
+    data: Vec<u8>,
+) -> io::Result<()>
+where
+    C: RaftTypeConfig,
+    SnapshotMetaOf<C>: Serialize,
+{
+    let used = [Tree::Snapshot, Tree::Log, Tree::Meta]
+        .into_iter()
+        .map(|tree| backend.last(tree).map(|last| last.is_some()))
+        .collect::<io::Result<Vec<bool>>>()?;
+    if used.into_iter().any(|u| u) {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "the store already holds Raft data",
+        ));
+    }
+    write_snapshot::<C>(backend, meta, data)
+}
+
 /// Writes a snapshot and syncs it. Blocking.
 ///
 /// The data goes under a fresh key and is synced, then [`SNAPSHOT_CURRENT`] (the meta and the

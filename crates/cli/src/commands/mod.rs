@@ -12,6 +12,7 @@
 //! whose masters cannot be found prints `Failed to resolve helios master in
 //! <target>` on stderr, counts as a failure, and the other targets still run.
 
+pub mod backup;
 pub mod create;
 pub mod create_deployment_group;
 pub mod deploy;
@@ -352,6 +353,7 @@ async fn dispatch(
         Command::Remove(args) => remove::run(args, client, ctx).await,
         Command::Masters(args) => masters::run(args, client, ctx).await,
         Command::Tokens(command) => tokens::run(command, client, ctx).await,
+        Command::Backup(args) => backup::run(args, client, ctx).await,
         Command::Version => version::run(client, ctx).await,
         Command::Deploy(args) => deploy::run(args, client, ctx).await,
         Command::Undeploy(args) => undeploy::run(args, client, ctx).await,

@@ -6,7 +6,8 @@
 //! * [`deployments`]: deploy, set a goal, undeploy, get a deployment.
 //! * [`deployment_groups`]: create, remove, list, inspect deployment groups, their status,
 //!   rolling updates and stopping them.
-//! * [`members`]: the masters and their state.
+//! * [`members`]: the masters and their state; adding and removing members.
+//! * [`backup`]: a consistent copy of the replicated state.
 //! * [`enrollment`]: the cluster's CA, join tokens and the certificates they get.
 //! * [`tokens`]: API tokens: create, list, revoke, and who may call what.
 //! * [`version`]: how a client's version compares with ours.
@@ -16,6 +17,7 @@
 //! other failure is an [`Error`]. Time stamps come from the node's clock, the deployer master
 //! from the node's name: never from a transport.
 
+pub mod backup;
 pub mod deployment_groups;
 pub mod deployments;
 pub mod enrollment;

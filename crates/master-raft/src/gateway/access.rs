@@ -41,7 +41,8 @@ pub fn needed_role(method: &Method, path: &str) -> Option<ApiRole> {
         [service, _] if service.starts_with("grpc.health.") => None,
         [service, _] if service.starts_with("grpc.reflection.") => None,
         ["helios.v1.Helios", rpc] => Some(grpc_role(rpc)),
-        ["tokens" | "join-tokens", ..] => Some(ApiRole::Admin),
+        // A backup holds the CA's key and the join secrets.
+        ["tokens" | "join-tokens" | "backup", ..] => Some(ApiRole::Admin),
         _ if matches!(*method, Method::GET | Method::HEAD) => Some(ApiRole::Read),
         [.., "statuses"] if *method == Method::POST => Some(ApiRole::Read),
         ["hosts", _] | ["masters", ..] => Some(ApiRole::Admin),
@@ -274,6 +275,7 @@ mod tests {
         assert_eq!(role(Method::POST, "/masters"), Some(ApiRole::Admin));
         assert_eq!(role(Method::DELETE, "/masters/m1"), Some(ApiRole::Admin));
         assert_eq!(role(Method::GET, "/masters"), Some(ApiRole::Read));
+        assert_eq!(role(Method::GET, "/backup"), Some(ApiRole::Admin));
     }
 
     /// Every write RPC of `helios.v1` (one whose request has an idempotency fingerprint in

@@ -87,6 +87,13 @@ pub async fn remove_master(
     Ok(Json(removed).into_response())
 }
 
+/// `GET /backup` (admin): a consistent copy of the replicated state, as a backup file
+/// ([`helios_api::backup_file`]) for `helios-master restore`.
+pub async fn backup(State(app): State<Node>) -> Result<Response, ApiError> {
+    let file = crate::control::backup::take(&app).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], file).into_response())
+}
+
 /// `GET /version`: the version as a quoted string, as Helios answers it.
 pub async fn version() -> Response {
     (

@@ -129,6 +129,7 @@ pub fn router(node: Node) -> anyhow::Result<Router> {
             "/masters/{name}",
             axum::routing::delete(cluster::remove_master),
         )
+        .route("/backup", get(cluster::backup))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/join-tokens/{role}", get(tokens::join_token))
