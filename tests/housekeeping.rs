@@ -156,3 +156,26 @@ async fn dead_agent_host_is_deregistered() {
     let (s, v) = host_status(&c, &url, "reap-live").await;
     assert_eq!((s, v["status"].as_str()), (200, Some("UP")), "{v}");
 }
+
+/// With `--job-retention 3s`, a job deployed nowhere is removed once idle that long; a job
+/// deployed on a (registered) host stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_undeployed_jobs_are_removed_after_the_job_retention() {
+    let cluster = Cluster::start_with_args(3, &["--job-retention", "3s"]).await;
+    let c = reqwest::Client::new();
+    let url = cluster.masters[1].url();
+    let created = now_ms();
+    let idle = create_job(&c, &url, json!({"id": "idle:1", "image": "busybox"})).await;
+    let used = create_job(&c, &url, json!({"id": "used:1", "image": "busybox"})).await;
+    let (s, v) = call(c.put(format!("{url}/hosts/ret-h?id=ret-h-id"))).await;
+    assert_eq!(s, 200, "{v}");
+    deploy(&c, &url, &used, "ret-h").await;
+    eventually(WAIT, "the idle job to be removed", || async {
+        let (s, _) = call(c.get(format!("{url}/jobs/{idle}"))).await;
+        (s == 404).then_some(())
+    })
+    .await;
+    assert!(now_ms() - created >= 3_000, "removed before it was idle for 3 s");
+    let (s, v) = call(c.get(format!("{url}/jobs/{used}"))).await;
+    assert_eq!(s, 200, "the deployed job was removed: {v}");
+}

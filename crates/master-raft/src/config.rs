@@ -130,6 +130,23 @@ pub struct Args {
     )]
     pub agent_reaping_timeout: String,
 
+    /// Remove jobs deployed nowhere (and not a deployment group's job) that have been idle
+    /// this long (no task event, or created before): days as in Helios, or a duration such
+    /// as `12h`; `-1` or `0` (the default) keeps them.
+    #[arg(
+        long,
+        env = "HELIOS_JOB_RETENTION",
+        default_value = "-1",
+        allow_hyphen_values = true,
+        value_name = "DAYS|DURATION"
+    )]
+    pub job_retention: String,
+
+    /// Task history events kept per job and host (the leader's number holds for the
+    /// cluster).
+    #[arg(long, env = "HELIOS_HISTORY_LIMIT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub history_limit: u32,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "HELIOS_LOG_JSON")]
     pub log_json: bool,
@@ -291,6 +308,10 @@ pub struct MasterConfig {
     pub log_keep: u64,
     /// How long a host may stay DOWN before it is deregistered; `None` when disabled.
     pub agent_reaping_timeout: Option<Duration>,
+    /// How long a job deployed nowhere may stay idle before it is removed; `None`: kept.
+    pub job_retention: Option<Duration>,
+    /// Task history events kept per job and host.
+    pub history_limit: u32,
     /// Whether API calls need tokens and the cluster port mutual TLS (`--security`).
     pub security: bool,
     /// Security was left off because the data directory predates it (see [`SECURED_MARKER`]).
@@ -306,24 +327,31 @@ pub struct MasterConfig {
 /// Parses `--agent-reaping-timeout`: a bare number is hours, as in Helios; anything else is a
 /// duration such as `30s`, `10m` or `1h 30m`. Zero disables reaping (`None`).
 pub fn parse_reaping_timeout(s: &str) -> anyhow::Result<Option<Duration>> {
-    parse_hours_or_duration("--agent-reaping-timeout", s)
+    parse_units_or_duration("--agent-reaping-timeout", s, 3600, "hours")
 }
 
-/// Parses a flag that is hours when a bare number, else a duration such as `30s` or `1h 30m`;
-/// zero is `None`. Errors name `flag`.
-fn parse_hours_or_duration(flag: &str, s: &str) -> anyhow::Result<Option<Duration>> {
+/// Parses a flag that is a number of units (`unit_secs` seconds each, called `units`) when a
+/// bare number, else a duration such as `30s` or `1h 30m`; zero is `None`. Errors name `flag`.
+fn parse_units_or_duration(
+    flag: &str,
+    s: &str,
+    unit_secs: u64,
+    units: &str,
+) -> anyhow::Result<Option<Duration>> {
     let s = s.trim();
     let timeout = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        let hours: u64 = s
+        let count: u64 = s
             .parse()
             .with_context(|| format!("{flag} {s:?} is too large"))?;
-        hours
-            .checked_mul(3600)
+        count
+            .checked_mul(unit_secs)
             .map(Duration::from_secs)
             .with_context(|| format!("{flag} {s:?} is too large"))?
     } else {
         humantime::parse_duration(s).map_err(|e| {
-            anyhow::anyhow!("{flag} {s:?} is neither hours nor a duration such as 30s or 10m: {e}")
+            anyhow::anyhow!(
+                "{flag} {s:?} is neither {units} nor a duration such as 30s or 10m: {e}"
+            )
         })?
     };
     Ok((!timeout.is_zero()).then_some(timeout))
@@ -418,6 +446,10 @@ impl Args {
             bail!("--election-timeout-ms must be more than twice --heartbeat-ms");
         }
         let agent_reaping_timeout = parse_reaping_timeout(&self.agent_reaping_timeout)?;
+        let job_retention = match self.job_retention.trim() {
+            "-1" => None,
+            days => parse_units_or_duration("--job-retention", days, 86_400, "days")?,
+        };
         let exposed: Vec<String> = [
             self.http.to_string(),
             self.cluster.to_string(),
@@ -463,8 +495,9 @@ impl Args {
                 bail!("--join-token is for a cluster with security on; add --security on");
             }
         }
-        let cert_validity = parse_hours_or_duration("--cert-validity", &self.cert_validity)?
-            .context("--cert-validity must be more than zero")?;
+        let cert_validity =
+            parse_units_or_duration("--cert-validity", &self.cert_validity, 3600, "hours")?
+                .context("--cert-validity must be more than zero")?;
         let api_tls = match (self.tls_cert, self.tls_key) {
             (Some(cert), Some(key)) => Some(helios_pki::api_tls::TlsFiles {
                 cert,
@@ -501,6 +534,8 @@ impl Args {
             agent_heartbeat_ms: self.agent_heartbeat_ms.max(100),
             max_agent_sessions: self.max_agent_sessions.max(1),
             agent_reaping_timeout,
+            job_retention,
+            history_limit: self.history_limit,
             security,
             unsecured_legacy_data: legacy_data && !exposed.is_empty() && self.security.is_none(),
             join_token,
@@ -558,6 +593,37 @@ mod tests {
             args.into_config().unwrap().agent_reaping_timeout,
             Some(Duration::from_secs(3))
         );
+    }
+
+    #[test]
+    fn job_retention_days_durations_and_off() {
+        let retention = |args: &[&str]| {
+            let mut all = vec!["helios-master"];
+            all.extend_from_slice(args);
+            Args::parse_from(all).into_config().map(|c| c.job_retention)
+        };
+        assert_eq!(retention(&[]).unwrap(), None);
+        assert_eq!(retention(&["--job-retention", "-1"]).unwrap(), None);
+        assert_eq!(retention(&["--job-retention", "0"]).unwrap(), None);
+        assert_eq!(
+            retention(&["--job-retention", "7"]).unwrap(),
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(
+            retention(&["--job-retention", "90s"]).unwrap(),
+            Some(Duration::from_secs(90))
+        );
+        let err = retention(&["--job-retention", "-2"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--job-retention") && err.contains("days"),
+            "{err}"
+        );
+        let limit = Args::try_parse_from(["helios-master", "--history-limit", "0"]);
+        assert!(limit.is_err());
+        let cfg = Args::parse_from(["helios-master", "--history-limit", "5"]).into_config();
+        assert_eq!(cfg.unwrap().history_limit, 5);
     }
 
     #[test]

@@ -254,8 +254,15 @@ pub async fn serve(
     }
     let batcher = tasks.spawn(statuses::run_batcher(app.clone(), status_rx));
     let liveness_task = tasks.spawn(liveness::run(dispatcher.clone(), stop_rx.clone()));
-    let housekeeping_tasks =
-        housekeeping::spawn(&dispatcher, cfg.agent_reaping_timeout, stop_rx.clone());
+    let housekeeping_tasks = housekeeping::spawn(
+        &dispatcher,
+        housekeeping::Settings {
+            agent_reaping_timeout: cfg.agent_reaping_timeout,
+            job_retention: cfg.job_retention,
+            history_limit: cfg.history_limit,
+        },
+        stop_rx.clone(),
+    );
     let rollouts = tasks.spawn(crate::rollout_engine::run(app.clone()));
     let rpc = RaftServiceServer::new(RaftRpc::new(
         raft.clone(),

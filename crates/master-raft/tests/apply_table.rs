@@ -1734,6 +1734,34 @@ fn cases() -> Vec<Case> {
             ],
         ),
         case(
+            "statuses: a lower history limit trims every history at once and bounds new events",
+            [
+                deployed("web", "h1"),
+                flapping("h1", "web", 10),
+                vec![(Command::SetHistoryLimit { limit: 4 }, R::Ok)],
+                flapping("h1", "web", 3),
+                vec![(
+                    keyed("k", "f", 0, Command::SetHistoryLimit { limit: 0 }),
+                    R::Ok,
+                )],
+            ]
+            .concat(),
+            vec![
+                History("web", "h1", 1),
+                Check(|s| assert_eq!(s.history_limit(), 1)),
+            ],
+        ),
+        case(
+            "statuses: a higher history limit keeps more events",
+            [
+                deployed("web", "h1"),
+                vec![(Command::SetHistoryLimit { limit: 40 }, R::Ok)],
+                flapping("h1", "web", HISTORY_LIMIT + 5),
+            ]
+            .concat(),
+            vec![History("web", "h1", HISTORY_LIMIT + 5)],
+        ),
+        case(
             "statuses: an update from an unknown host is ignored",
             vec![
                 (create("web"), created("web")),
@@ -2438,6 +2466,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::RotateJoinSecret { .. } => "RotateJoinSecret",
         Command::CertificateRenewed { .. } => "CertificateRenewed",
         Command::MasterRemoved { .. } => "MasterRemoved",
+        Command::SetHistoryLimit { .. } => "SetHistoryLimit",
     }
 }
 
@@ -2533,6 +2562,7 @@ const PAIRS: &[(&str, &str)] = &[
     ("RotateJoinSecret", "PkiMissing"),
     ("CertificateRenewed", "Ok"),
     ("MasterRemoved", "Ok"),
+    ("SetHistoryLimit", "Ok"),
 ];
 
 #[test]

@@ -1,6 +1,9 @@
 //! Master housekeeping (reference §7.4), run by the Raft leader only: expired jobs are
-//! undeployed and removed ([`expired_jobs`]), and hosts whose agent has been DOWN longer than
-//! `--agent-reaping-timeout` are deregistered ([`dead_agents`]).
+//! undeployed and removed ([`expired_jobs`]), hosts whose agent has been DOWN longer than
+//! `--agent-reaping-timeout` are deregistered ([`dead_agents`]), jobs deployed nowhere and idle
+//! longer than `--job-retention` are removed ([`old_jobs`]), and the task history kept per job
+//! and host follows `--history-limit` ([`history_limit`]). Helios's JobHistoryReaper has no
+//! counterpart: removing a job removes its history here.
 //!
 //! Every change goes through the same Raft commands as the REST API (`Undeploy`, `RemoveJob`,
 //! `DeregisterHost`), so it is replicated and idempotent: a new leader re-derives what is left
@@ -10,6 +13,8 @@
 
 pub mod dead_agents;
 pub mod expired_jobs;
+pub mod history_limit;
+pub mod old_jobs;
 
 use std::time::Duration;
 
@@ -28,19 +33,41 @@ async fn pause(wait: Duration, stop: &mut tokio::sync::watch::Receiver<bool>) ->
     }
 }
 
+/// What the housekeeping loops are told by the master's flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// `--agent-reaping-timeout`; `None` disables the dead-agent reaper.
+    pub agent_reaping_timeout: Option<Duration>,
+    /// `--job-retention`; `None` disables the old-job reaper.
+    pub job_retention: Option<Duration>,
+    /// `--history-limit`.
+    pub history_limit: u32,
+}
+
 /// Starts the housekeeping loops of this master; each acts only while it leads and ends when
-/// `stop` flips. `agent_reaping_timeout` `None` disables the dead-agent reaper.
+/// `stop` flips.
 pub fn spawn(
     dispatcher: &Dispatcher,
-    agent_reaping_timeout: Option<Duration>,
+    settings: Settings,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let app = dispatcher.app();
     let mut tasks = vec![
         app.tasks
             .spawn(expired_jobs::run(dispatcher.app().clone(), stop.clone())),
+        app.tasks.spawn(history_limit::run(
+            app.clone(),
+            settings.history_limit,
+            stop.clone(),
+        )),
     ];
-    if let Some(timeout) = agent_reaping_timeout {
+    if let Some(retention) = settings.job_retention {
+        tasks.push(
+            app.tasks
+                .spawn(old_jobs::run(app.clone(), retention, stop.clone())),
+        );
+    }
+    if let Some(timeout) = settings.agent_reaping_timeout {
         tasks.push(
             app.tasks
                 .spawn(dead_agents::run(dispatcher.clone(), timeout, stop)),

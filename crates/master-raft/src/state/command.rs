@@ -237,6 +237,11 @@ pub enum Command {
         /// Its name and when it was removed.
         master: super::RemovedMaster,
     },
+    /// Keep this many task history events per job and host (the leader's `--history-limit`).
+    SetHistoryLimit {
+        /// Events kept; at least one.
+        limit: u32,
+    },
 }
 
 /// One task status change of one host.
@@ -312,6 +317,7 @@ impl fmt::Display for Command {
             Command::MasterRemoved { id, master } => {
                 write!(f, "master-removed {} (id {id})", master.name)
             }
+            Command::SetHistoryLimit { limit } => write!(f, "set-history-limit {limit}"),
         }
     }
 }

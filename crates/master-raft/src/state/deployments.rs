@@ -2,7 +2,7 @@
 
 use helios_api::{Deployment, Goal, TaskStatusEvent};
 
-use super::{CommandResult, HISTORY_LIMIT, State, StatusUpdate, Versioned};
+use super::{CommandResult, State, StatusUpdate, Versioned};
 
 impl State {
     /// `Forbidden` when `token` is not the job's (an unknown job is not refused here).
@@ -114,6 +114,7 @@ impl State {
         index: u64,
         updates: &[StatusUpdate],
     ) -> CommandResult {
+        let limit = self.history_limit();
         for u in updates {
             if !self.hosts.contains_key(&u.host) {
                 continue;
@@ -163,7 +164,7 @@ impl State {
                                 status: status.clone(),
                                 timestamp: u.timestamp,
                             });
-                            while events.len() > HISTORY_LIMIT {
+                            while events.len() > limit {
                                 events.pop_front();
                             }
                         }

@@ -34,7 +34,8 @@ pub use pki::{ClusterPki, Secret};
 pub use rollouts::{GroupProgress, RolloutRun, RolloutWakeup, natural_order};
 pub use stored_job::{AsJson, StoredJob};
 
-/// Task history events kept per job per host (Helios keeps 30).
+/// Task history events kept per job per host unless the leader's `--history-limit` says
+/// otherwise (Helios keeps 30).
 pub const HISTORY_LIMIT: usize = 30;
 
 /// A stored object with the Raft indexes that created and last changed it, so watchers and
@@ -118,7 +119,8 @@ pub struct State {
     pub ports: OrdMap<String, BTreeMap<i32, String>>,
     /// Task statuses reported by agents: host → full job id → status.
     pub task_statuses: OrdMap<String, BTreeMap<String, Versioned<TaskStatus>>>,
-    /// Task history: full job id → host → the last [`HISTORY_LIMIT`] events, oldest first.
+    /// Task history: full job id → host → the last [`State::history_limit`] events, oldest
+    /// first.
     pub history: OrdMap<String, BTreeMap<String, VecDeque<TaskStatusEvent>>>,
     /// Recent idempotency keys of client writes and their results (absent from snapshots of
     /// earlier versions, hence the default).
@@ -166,9 +168,41 @@ pub struct State {
     /// (see [`masters`]).
     #[serde(default)]
     pub removed_masters: OrdMap<u64, RemovedMaster>,
+    /// Task history events kept per job and host, as the leader's `--history-limit` set it;
+    /// `None`: [`HISTORY_LIMIT`].
+    #[serde(default)]
+    pub history_limit: Option<u32>,
 }
 
 impl State {
+    /// Task history events kept per job and host.
+    pub fn history_limit(&self) -> usize {
+        self.history_limit.map_or(HISTORY_LIMIT, |l| l as usize)
+    }
+
+    /// Sets how many task history events are kept per job and host (at least one), and
+    /// drops the oldest events beyond it at once.
+    fn set_history_limit(&mut self, limit: u32) -> CommandResult {
+        let limit = limit.max(1);
+        self.history_limit = Some(limit);
+        let over: Vec<String> = self
+            .history
+            .iter()
+            .filter(|(_, hosts)| hosts.values().any(|e| e.len() > limit as usize))
+            .map(|(job, _)| job.clone())
+            .collect();
+        for job in over {
+            if let Some(hosts) = self.history.get_mut(&job) {
+                for events in hosts.values_mut() {
+                    while events.len() > limit as usize {
+                        events.pop_front();
+                    }
+                }
+            }
+        }
+        CommandResult::Ok
+    }
+
     /// Whether the job is deployed on any host.
     pub fn is_deployed(&self, job_id: &str) -> bool {
         self.deployments
@@ -328,6 +362,7 @@ impl State {
                 CommandResult::Ok
             }
             Command::MasterRemoved { id, master } => self.master_removed(*id, master),
+            Command::SetHistoryLimit { limit } => self.set_history_limit(*limit),
         }
     }
 }
