@@ -103,6 +103,11 @@ pub struct Args {
     #[arg(long, env = "HELIOS_KEEP_EXITED", default_value_t = 2)]
     pub keep_exited: usize,
 
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (e.g. `127.0.0.1:5803`); off
+    /// unless given.
+    #[arg(long, env = "HELIOS_AGENT_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "HELIOS_LOG_JSON")]
     pub log_json: bool,
@@ -190,6 +195,8 @@ pub struct AgentConfig {
     pub heartbeat: Duration,
     /// Exited containers kept per job.
     pub keep_exited: usize,
+    /// Where `/metrics` is served (`--metrics-addr`), if anywhere.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// The command-line arguments, reported in `AgentInfo.inputArguments`.
     pub input_arguments: Vec<String>,
     /// The join token of a secured cluster (`--join-token`).
@@ -217,6 +224,7 @@ impl AgentConfig {
             add_hosts: Vec::new(),
             heartbeat: Duration::from_millis(5000),
             keep_exited: 2,
+            metrics_addr: None,
             input_arguments: Vec::new(),
             join_token: None,
         }
@@ -414,6 +422,7 @@ impl Args {
             add_hosts: self.add_hosts,
             heartbeat: Duration::from_millis(self.heartbeat_ms),
             keep_exited: self.keep_exited,
+            metrics_addr: self.metrics_addr,
             input_arguments: redacted(std::env::args().skip(1)),
             join_token,
         })

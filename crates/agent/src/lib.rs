@@ -12,6 +12,7 @@
 //! * [`runtime`]: the [`runtime::ContainerRuntime`] trait, container specs, and Docker.
 //! * [`ports`], [`health`], [`reporter`], [`backoff`]: port allocation, health checks,
 //!   statuses and host info, retry delays.
+//! * [`metrics`]: what containers and sessions did, at `/metrics` on `--metrics-addr`.
 //!
 //! Invariants: only `runtime::docker` uses bollard; the masters are reached only through
 //! `session`; a container is never created for a job while its recorded container runs, nor
@@ -28,6 +29,7 @@ pub mod certificate;
 pub mod config;
 pub mod file_writer;
 pub mod health;
+pub mod metrics;
 pub mod persist;
 pub mod ports;
 pub mod reporter;
@@ -152,6 +154,12 @@ impl Agent {
             executions = executions.len(), cluster = %cluster.cluster_id, last_index = cluster.last_index,
             "agent starting");
         let hub = Arc::new(StatusHub::new(state_dir.clone(), statuses));
+        let metrics = Arc::new(metrics::AgentMetrics::new());
+        // Bound before anything runs, so that a port in use fails the start.
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(metrics::bind(addr)?),
+            None => None,
+        };
         for id in &stale {
             hub.remove(id);
         }
@@ -168,6 +176,7 @@ impl Agent {
             },
             docker_host: config.docker_host.clone(),
             keep_exited: config.keep_exited,
+            metrics: metrics.clone(),
         });
         let worker = Worker::new(
             ctx,
@@ -178,6 +187,14 @@ impl Agent {
         );
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(worker.clone().run(stopped(stop_rx.clone())))];
+        if let Some(listener) = metrics_listener {
+            let served = metrics::serve(listener, metrics, stopped(stop_rx.clone()));
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = served.await {
+                    tracing::warn!("the metrics server stopped: {e}");
+                }
+            }));
+        }
         if !config.masters.is_empty() || config.discovery.is_some() {
             let session_cfg = session::SessionConfig {
                 name: config.name.clone(),

@@ -473,6 +473,7 @@ pub async fn session(
         cfg.heartbeat
     };
     tracing::info!(master = %addr, cluster = %welcome.cluster_id, ?heartbeat, "session started");
+    worker.context().metrics.session_welcomed();
     worker.session_started();
     let hub = worker.context().hub.clone();
     hub.requeue_all();

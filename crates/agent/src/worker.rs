@@ -496,6 +496,7 @@ mod tests {
             },
             docker_host: "unix:///var/run/docker.sock".into(),
             keep_exited: 2,
+            metrics: Default::default(),
         });
         let w = Worker::new(
             ctx,

@@ -1,7 +1,8 @@
 //! Prometheus metrics of a master, served at `/metrics`.
 //!
-//! Raft gauges are read from openraft's metrics at scrape time; write latency and the group
-//! commit counters are recorded as they happen. Each master has its own registry, so several
+//! Raft gauges are read from openraft's metrics at scrape time; write latency, the group
+//! commit counters, the agents' sessions, assignments and status reports, rollout steps and
+//! the size of Raft appends are recorded as they happen; the snapshot size is the store's. Each master has its own registry, so several
 //! masters in one process never mix their figures.
 
 use openraft::async_runtime::WatchReceiver;
@@ -36,12 +37,35 @@ pub struct Metrics {
     pub forwarded: Counter,
     /// Rollout steps this member proposed as the leader's rollout engine.
     pub rollout_steps: Counter,
+    /// Agent sessions this member serves (welcomed, not yet ended).
+    pub agents_connected: Gauge,
+    /// Assignment messages sent to agents (complete and incremental).
+    pub assignments_sent: Counter,
+    /// Task status updates from agents written to the state.
+    pub status_reports_applied: Counter,
+    snapshot_bytes: Gauge,
     flush_stats: Arc<FlushStats>,
+    snapshot_stats: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// What the metrics read from the store and the Raft network.
+pub struct Sources {
+    /// The log store's sync counters.
+    pub flush_stats: Arc<FlushStats>,
+    /// The size of the last snapshot built or installed.
+    pub snapshot_bytes: Arc<std::sync::atomic::AtomicU64>,
+    /// The sizes of the append-entries requests sent.
+    pub append_bytes: Histogram,
 }
 
 impl Metrics {
     /// Registers every metric.
-    pub fn new(flush_stats: Arc<FlushStats>) -> Self {
+    pub fn new(sources: Sources) -> Self {
+        let Sources {
+            flush_stats,
+            snapshot_bytes,
+            append_bytes,
+        } = sources;
         let mut registry = Registry::with_prefix("helios_master");
         let m = Self {
             term: Gauge::default(),
@@ -57,7 +81,12 @@ impl Metrics {
             write_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
             forwarded: Counter::default(),
             rollout_steps: Counter::default(),
+            agents_connected: Gauge::default(),
+            assignments_sent: Counter::default(),
+            status_reports_applied: Counter::default(),
+            snapshot_bytes: Gauge::default(),
             flush_stats,
+            snapshot_stats: snapshot_bytes,
             registry: Registry::default(),
         };
         registry.register("raft_term", "Current Raft term", m.term.clone());
@@ -121,6 +150,31 @@ impl Metrics {
             "Requests forwarded to the leader",
             m.forwarded.clone(),
         );
+        registry.register(
+            "agents_connected",
+            "Agent sessions this member serves",
+            m.agents_connected.clone(),
+        );
+        registry.register(
+            "assignments_sent",
+            "Assignment messages sent to agents",
+            m.assignments_sent.clone(),
+        );
+        registry.register(
+            "status_reports_applied",
+            "Task status updates from agents written to the state",
+            m.status_reports_applied.clone(),
+        );
+        registry.register(
+            "raft_append_bytes",
+            "Size of each append-entries request sent to a follower",
+            append_bytes,
+        );
+        registry.register(
+            "raft_snapshot_bytes",
+            "Size of the last snapshot built or installed (0 before the first)",
+            m.snapshot_bytes.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -140,6 +194,9 @@ impl Metrics {
             .set(r.snapshot.map(|l| l.index).unwrap_or(0) as i64);
         self.purged_index
             .set(r.purged.map(|l| l.index).unwrap_or(0) as i64);
+        let snapshot = self.snapshot_stats.load(Ordering::Relaxed);
+        self.snapshot_bytes
+            .set(i64::try_from(snapshot).unwrap_or(i64::MAX));
         let syncs = self.flush_stats.syncs.load(Ordering::Relaxed);
         let appends = self.flush_stats.appends.load(Ordering::Relaxed);
         self.log_syncs

@@ -210,6 +210,7 @@ pub async fn serve(
     let log_closer = log_store.clone();
     let sm = StateMachine::new(backend);
     let network = Network::new(cluster_tls.clone());
+    let append_bytes = network.append_bytes();
     let refused_as_removed = network.removal();
     let raft = Raft::new(
         cfg.id,
@@ -231,7 +232,11 @@ pub async fn serve(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let metrics = Arc::new(Metrics::new(flush_stats));
+    let metrics = Arc::new(Metrics::new(crate::metrics::Sources {
+        flush_stats,
+        snapshot_bytes: sm.snapshot_bytes(),
+        append_bytes,
+    }));
     let settings = NodeSettings {
         id: cfg.id,
         name: cfg.name.clone(),

@@ -64,6 +64,8 @@ pub struct StateMachineStore<C: RaftTypeConfig, L: StateMachineLogic<C>> {
     view: SharedState<C, L::State>,
     /// Index of the last applied entry, for waiters.
     applied_tx: Arc<watch::Sender<u64>>,
+    /// Size of the last snapshot built or installed, in bytes (encoded).
+    snapshot_bytes: Arc<std::sync::atomic::AtomicU64>,
     _logic: PhantomData<L>,
 }
 
@@ -73,6 +75,7 @@ impl<C: RaftTypeConfig, L: StateMachineLogic<C>> Clone for StateMachineStore<C, 
             backend: self.backend.clone(),
             view: self.view.clone(),
             applied_tx: self.applied_tx.clone(),
+            snapshot_bytes: self.snapshot_bytes.clone(),
             _logic: PhantomData,
         }
     }
@@ -99,8 +102,14 @@ where
                 membership: Default::default(),
             })),
             applied_tx: Arc::new(watch::channel(0).0),
+            snapshot_bytes: Arc::default(),
             _logic: PhantomData,
         }
+    }
+
+    /// The size in bytes of the last snapshot this store built or installed (0 before).
+    pub fn snapshot_bytes(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.snapshot_bytes.clone()
     }
 
     /// The applied state, for readers.
@@ -248,6 +257,8 @@ where
         })
         .await
         .map_err(io::Error::other)??;
+        self.snapshot_bytes
+            .store(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(Snapshot {
             meta,
             snapshot: data,
@@ -312,6 +323,8 @@ where
         })
         .await
         .map_err(io::Error::other)??;
+        self.snapshot_bytes
+            .store(snapshot.len() as u64, std::sync::atomic::Ordering::Relaxed);
         self.persist_snapshot(meta, snapshot).await?;
         let replaced = {
             let mut view = self.view.write().map_err(|_| poisoned())?;

@@ -70,6 +70,8 @@ pub struct Context {
     pub docker_host: String,
     /// Exited containers kept per job.
     pub keep_exited: usize,
+    /// The agent's metrics.
+    pub metrics: Arc<crate::metrics::AgentMetrics>,
 }
 
 /// The worker's handle on a running supervisor.
@@ -163,6 +165,7 @@ pub fn spawn(ctx: Arc<Context>, task: Task, released: mpsc::Sender<JobId>) -> Su
         flap: FlapController::default(),
         ports_saved,
         released,
+        lives: 0,
     };
     SupervisorHandle {
         goal: goal_tx,
@@ -221,6 +224,8 @@ struct Supervisor {
     /// Reached once the execution with `ports` is on disk.
     ports_saved: Persisted,
     released: mpsc::Sender<JobId>,
+    /// Containers this supervisor started (the ones after the first are restarts).
+    lives: u32,
 }
 
 impl Supervisor {
@@ -296,6 +301,10 @@ impl Supervisor {
     /// `FAILED` with `error` as the container error; the next life comes after the delay.
     fn failed(&mut self, error: String) {
         tracing::warn!(job = %self.job_id, error = %error, "task failed");
+        self.ctx.metrics.containers_failed.inc();
+        if self.throttle != ThrottleState::No {
+            self.ctx.metrics.throttles.inc();
+        }
         self.container_error = error;
         self.running = None;
         self.emit(State::Failed);
@@ -321,6 +330,7 @@ impl Supervisor {
         self.container_error.clear();
         self.emit(State::PullingImage);
         let image = self.job.image.clone().unwrap_or_default();
+        let pull_started = std::time::Instant::now();
         let pulled = {
             let rt = rt.clone();
             let image = image.clone();
@@ -332,7 +342,7 @@ impl Supervisor {
         match pulled {
             None => return,
             Some(Err(e)) => return self.fail(e),
-            Some(Ok(())) => {}
+            Some(Ok(())) => self.ctx.metrics.image_ready_after(pull_started.elapsed()),
         }
         self.emit(State::Creating);
         // A container must never use ports that a restarted agent would not know of.
@@ -362,6 +372,11 @@ impl Supervisor {
         if let Err(e) = rt.start(&id).await {
             return self.fail(e);
         }
+        self.ctx.metrics.containers_started.inc();
+        if self.lives > 0 {
+            self.ctx.metrics.restarts.inc();
+        }
+        self.lives += 1;
         self.healthy_then_running(id).await;
     }
 
@@ -399,8 +414,14 @@ impl Supervisor {
                 let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
                 loop {
                     match health::probe(rt, &check, &id, &ports, &ctx.docker_host).await {
-                        Ok(()) => return Ok(()),
-                        Err(why) => tracing::debug!(job = %job_id, why, "health check failed"),
+                        Ok(()) => {
+                            ctx.metrics.health_check(true);
+                            return Ok(());
+                        }
+                        Err(why) => {
+                            ctx.metrics.health_check(false);
+                            tracing::debug!(job = %job_id, why, "health check failed");
+                        }
                     }
                     match rt.inspect(&id).await {
                         Ok(Some(info)) if info.running => {}
@@ -489,6 +510,9 @@ impl Supervisor {
                                 }
                             }
                             self.emit(State::Exited);
+                            if self.throttle != ThrottleState::No {
+                                self.ctx.metrics.throttles.inc();
+                            }
                             self.not_before = Some(now + restart_delay(self.throttle));
                             return;
                         }
@@ -655,6 +679,7 @@ mod tests {
             },
             docker_host: "unix:///var/run/docker.sock".into(),
             keep_exited: 100,
+            metrics: Default::default(),
         })
     }
 

@@ -117,6 +117,7 @@ pub async fn run(
     if !send(&tx, Out::Welcome(welcome)).await {
         return;
     }
+    let _connected = Connected::count(&app.metrics.agents_connected);
 
     let mut stop = d.inner.stop.clone();
     // Subscribed before the complete set is read, so no change falls in between.
@@ -152,6 +153,7 @@ pub async fn run(
                     assignments: delta,
                 };
                 if !send(&tx, Out::Assignments(msg)).await { break; }
+                app.metrics.assignments_sent.inc();
                 sent = now;
                 sent_index = index;
             }
@@ -298,9 +300,11 @@ async fn send_complete(
         prev_index: 0,
         assignments: complete(&tasks),
     };
-    send(tx, Out::Assignments(msg))
-        .await
-        .then_some((tasks, index))
+    let sent = send(tx, Out::Assignments(msg)).await;
+    if sent {
+        app.metrics.assignments_sent.inc();
+    }
+    sent.then_some((tasks, index))
 }
 
 async fn forward_statuses(d: &Dispatcher, host: &str, report: pb::StatusReport) {
@@ -339,5 +343,21 @@ async fn forward_statuses(d: &Dispatcher, host: &str, report: pb::StatusReport) 
                 return;
             }
         }
+    }
+}
+
+/// Counts a welcomed session in the `agents_connected` gauge for as long as it is held.
+struct Connected(prometheus_client::metrics::gauge::Gauge);
+
+impl Connected {
+    fn count(gauge: &prometheus_client::metrics::gauge::Gauge) -> Connected {
+        gauge.inc();
+        Connected(gauge.clone())
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

@@ -46,6 +46,7 @@ async fn write_batch(app: &Node, updates: Vec<StatusUpdate>) {
             .await
         {
             Ok(_) => {
+                app.metrics.status_reports_applied.inc_by(n as u64);
                 if retries > 0 {
                     info!(n, retries, "task statuses written after retries");
                 }

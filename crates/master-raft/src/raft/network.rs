@@ -30,6 +30,7 @@ use tonic::transport::Channel;
 use crate::raft::pb;
 use crate::raft::pb::raft_service_client::RaftServiceClient;
 use crate::raft::service::REMOVED_MEMBER;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use crate::raft::tls::ClusterTls;
 use crate::raft::types::{MasterNode, TypeConfig};
 
@@ -47,7 +48,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 pub const UNREACHABLE_REPORT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Creates channels to peers; its clients share what is known of each peer's reachability.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Network {
     /// Outages of peers, shared by every client (replication, heartbeats, votes).
     reachability: Arc<Reachability>,
@@ -55,6 +56,13 @@ pub struct Network {
     tls: ClusterTls,
     /// Set when a peer refused this member because the cluster removed it.
     removed: Arc<tokio::sync::watch::Sender<Option<String>>>,
+    /// Bytes of each append-entries request sent (the replication traffic).
+    append_bytes: Histogram,
+}
+
+/// The buckets of [`Network::append_bytes`]: 64 bytes to 64 MiB.
+fn append_bytes_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(64.0, 4.0, 11))
 }
 
 impl Network {
@@ -64,7 +72,13 @@ impl Network {
             reachability: Arc::default(),
             tls,
             removed: Arc::new(tokio::sync::watch::Sender::new(None)),
+            append_bytes: append_bytes_histogram(),
         }
+    }
+
+    /// The sizes of the append-entries requests this member sends (for `/metrics`).
+    pub fn append_bytes(&self) -> Histogram {
+        self.append_bytes.clone()
     }
 
     /// Gets the reason once a peer refused this member because the cluster removed it
@@ -104,6 +118,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             tls: self.tls.clone(),
             reachability: self.reachability.clone(),
             removed: self.removed.clone(),
+            append_bytes: self.append_bytes.clone(),
         }
     }
 }
@@ -123,6 +138,8 @@ pub struct PeerClient {
     reachability: Arc<Reachability>,
     /// Where a refusal because this member was removed is reported.
     removed: Arc<tokio::sync::watch::Sender<Option<String>>>,
+    /// Where the size of each append-entries request is recorded.
+    append_bytes: Histogram,
 }
 
 /// A capped, jittered exponential sequence of waits: the n-th is uniformly drawn between half
@@ -366,12 +383,9 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let req = with_deadline(
-            pb::RaftRequest {
-                payload: encode(&rpc),
-            },
-            &option,
-        );
+        let payload = encode(&rpc);
+        self.append_bytes.observe(payload.len() as f64);
+        let req = with_deadline(pb::RaftRequest { payload }, &option);
         let mut client = self.client()?;
         let reply = self.observe(client.append_entries(req).await)?;
         Ok(decode(&reply.into_inner().payload)?)
@@ -408,10 +422,13 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
                 return Ok(Box::pin(futures::stream::empty()) as BoxStream<'s, _>);
             };
             let mut client = self.client()?;
+            let sizes = self.append_bytes.clone();
             let requests = futures::stream::once(std::future::ready(first))
                 .chain(input)
-                .map(|rpc| pb::RaftRequest {
-                    payload: encode(&rpc),
+                .map(move |rpc| {
+                    let payload = encode(&rpc);
+                    sizes.observe(payload.len() as f64);
+                    pb::RaftRequest { payload }
                 });
             // No deadline: the stream lives as long as this leader replicates to the peer.
             let replies = self
