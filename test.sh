@@ -6,6 +6,7 @@
 # What the tests run besides the project's own binaries:
 #   busybox-static  /bin/busybox: the test images are built from it (no registry is needed)
 #   dnsmasq-base    /usr/sbin/dnsmasq: a real DNS server with SRV records (tests/lookup.rs)
+#   bind9-dnsutils  dig, which queries the masters' own DNS (tests/dns.rs)
 #   strace          the fsync-before-answer test (tests/masters.rs)
 #   docker-compose  the deploy/ compose cluster test (tests/deploy.rs)
 #   procps          pkill, to stop a master started under strace
@@ -21,6 +22,7 @@ die() { echo "test.sh: error: $*" >&2; exit 1; }
 # "package file": the package is missing when its file is.
 NEEDS=(
     "busybox-static /bin/busybox"
+    "bind9-dnsutils /usr/bin/dig"
     "dnsmasq-base /usr/sbin/dnsmasq"
     "docker-compose /usr/bin/docker-compose"
     "procps /usr/bin/pkill"

@@ -175,7 +175,10 @@ async fn idle_undeployed_jobs_are_removed_after_the_job_retention() {
         (s == 404).then_some(())
     })
     .await;
-    assert!(now_ms() - created >= 3_000, "removed before it was idle for 3 s");
+    assert!(
+        now_ms() - created >= 3_000,
+        "removed before it was idle for 3 s"
+    );
     let (s, v) = call(c.get(format!("{url}/jobs/{used}"))).await;
     assert_eq!(s, 200, "the deployed job was removed: {v}");
 }

@@ -75,21 +75,39 @@ async fn agent_and_master_metrics_move_with_their_events() {
         metric(&agent_url, &series("containers_started_total")).await,
         Some(1.0)
     );
-    let failed_checks = metric(&agent_url, &series("health_checks_total{result=\"failed\"}"))
-        .await
-        .unwrap_or(0.0);
+    let failed_checks = metric(
+        &agent_url,
+        &series("health_checks_total{result=\"failed\"}"),
+    )
+    .await
+    .unwrap_or(0.0);
     assert!(failed_checks >= 1.0, "no failed health check counted");
     assert_eq!(
-        metric(&agent_url, &series("health_checks_total{result=\"passed\"}")).await,
+        metric(
+            &agent_url,
+            &series("health_checks_total{result=\"passed\"}")
+        )
+        .await,
         Some(1.0)
     );
     assert_eq!(
         metric(&agent_url, &series("image_pull_seconds_count")).await,
         Some(1.0)
     );
-    wait_metric(&leader_url, "helios_master_assignments_sent_total", |v| v >= 2.0).await;
-    wait_metric(&leader_url, "helios_master_status_reports_applied_total", |v| v >= 3.0).await;
-    wait_metric(&leader_url, "helios_master_raft_append_bytes_count", |v| v >= 1.0).await;
+    wait_metric(&leader_url, "helios_master_assignments_sent_total", |v| {
+        v >= 2.0
+    })
+    .await;
+    wait_metric(
+        &leader_url,
+        "helios_master_status_reports_applied_total",
+        |v| v >= 3.0,
+    )
+    .await;
+    wait_metric(&leader_url, "helios_master_raft_append_bytes_count", |v| {
+        v >= 1.0
+    })
+    .await;
 
     // The container dies: the agent starts another one, a restart.
     docker(&["kill", &first]).expect("docker kill");
@@ -108,13 +126,24 @@ async fn agent_and_master_metrics_move_with_their_events() {
 
     // Enough writes for a snapshot (every 20 entries here): its size is shown.
     for n in 0..25 {
-        create_job(&http, &url, json!({"id": format!("filler{n}:1"), "image": image})).await;
+        create_job(
+            &http,
+            &url,
+            json!({"id": format!("filler{n}:1"), "image": image}),
+        )
+        .await;
     }
-    wait_metric(&leader_url, "helios_master_raft_snapshot_bytes", |v| v > 0.0).await;
+    wait_metric(&leader_url, "helios_master_raft_snapshot_bytes", |v| {
+        v > 0.0
+    })
+    .await;
 
     // The leader dies: the agent reconnects to the new one.
     cluster.masters[leader].kill9();
-    wait_metric(&agent_url, &series("session_reconnects_total"), |v| v >= 1.0).await;
+    wait_metric(&agent_url, &series("session_reconnects_total"), |v| {
+        v >= 1.0
+    })
+    .await;
     let new_leader = cluster.wait_leader(Duration::from_secs(30)).await;
     let new_url = format!("{}/metrics", cluster.masters[new_leader].url());
     wait_metric(&new_url, "helios_master_agents_connected", |v| v == 1.0).await;

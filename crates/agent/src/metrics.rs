@@ -193,13 +193,22 @@ mod tests {
         m.health_check(false);
         m.image_ready_after(Duration::from_millis(30));
         let text = m.render();
-        assert!(text.contains("helios_agent_containers_started_total 1"), "{text}");
+        assert!(
+            text.contains("helios_agent_containers_started_total 1"),
+            "{text}"
+        );
         assert!(text.contains("helios_agent_sessions_total 2"), "{text}");
-        assert!(text.contains("helios_agent_session_reconnects_total 1"), "{text}");
+        assert!(
+            text.contains("helios_agent_session_reconnects_total 1"),
+            "{text}"
+        );
         assert!(
             text.contains("helios_agent_health_checks_total{result=\"failed\"} 2"),
             "{text}"
         );
-        assert!(text.contains("helios_agent_image_pull_seconds_count 1"), "{text}");
+        assert!(
+            text.contains("helios_agent_image_pull_seconds_count 1"),
+            "{text}"
+        );
     }
 }

@@ -142,6 +142,16 @@ pub struct Args {
     )]
     pub job_retention: String,
 
+    /// Answer DNS queries (UDP and TCP) on this address: SRV and A records of the registered
+    /// services of running tasks, and `_helios._http.<--dns-domain>` for the masters; off
+    /// unless given.
+    #[arg(long, env = "HELIOS_DNS_ADDR", value_name = "ADDR")]
+    pub dns_addr: Option<SocketAddr>,
+
+    /// The DNS domain of jobs without a `registrationDomain`, and of the masters.
+    #[arg(long, env = "HELIOS_DNS_DOMAIN", default_value = "helios")]
+    pub dns_domain: String,
+
     /// Task history events kept per job and host (the leader's number holds for the
     /// cluster).
     #[arg(long, env = "HELIOS_HISTORY_LIMIT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
@@ -312,6 +322,10 @@ pub struct MasterConfig {
     pub job_retention: Option<Duration>,
     /// Task history events kept per job and host.
     pub history_limit: u32,
+    /// Where DNS is answered, if anywhere.
+    pub dns_addr: Option<SocketAddr>,
+    /// The DNS domain of jobs without a `registrationDomain`, and of the masters.
+    pub dns_domain: String,
     /// Whether API calls need tokens and the cluster port mutual TLS (`--security`).
     pub security: bool,
     /// Security was left off because the data directory predates it (see [`SECURED_MARKER`]).
@@ -536,6 +550,8 @@ impl Args {
             agent_reaping_timeout,
             job_retention,
             history_limit: self.history_limit,
+            dns_addr: self.dns_addr,
+            dns_domain: self.dns_domain.trim_end_matches('.').to_ascii_lowercase(),
             security,
             unsecured_legacy_data: legacy_data && !exposed.is_empty() && self.security.is_none(),
             join_token,

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod dispatcher;
+pub mod dns;
 pub mod exactly_once;
 pub mod gateway;
 pub mod grpc;

@@ -269,6 +269,16 @@ pub async fn serve(
         stop_rx.clone(),
     );
     let rollouts = tasks.spawn(crate::rollout_engine::run(app.clone()));
+    // Ends by itself once `stop` flips.
+    if let Some(addr) = cfg.dns_addr {
+        let sockets = crate::dns::bind(addr).await?;
+        tasks.spawn(crate::dns::serve(
+            app.clone(),
+            sockets,
+            cfg.dns_domain.clone(),
+            stop_rx.clone(),
+        ));
+    }
     let rpc = RaftServiceServer::new(RaftRpc::new(
         raft.clone(),
         cfg.id,

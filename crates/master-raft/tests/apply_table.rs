@@ -143,6 +143,7 @@ fn up_with(
         agent_info,
         now_ms,
         cert_serial: None,
+        address: Some(format!("10.0.0.{}", host.len())),
     }
 }
 

@@ -28,6 +28,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("housekeeping", 7),
     ("rollout_engine", 7),
     ("certificates", 7),
+    ("dns", 7),
     ("server", 8),
     ("restore", 8),
 ];

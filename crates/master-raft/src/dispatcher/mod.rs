@@ -168,11 +168,12 @@ impl DispatcherService for Dispatcher {
         } else {
             None
         };
+        let peer = request.remote_addr();
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(256);
         let dispatcher = self.clone();
         self.inner.app.tasks.spawn(async move {
-            session::run(dispatcher, inbound, tx, certified).await;
+            session::run(dispatcher, inbound, tx, certified, peer).await;
             drop(permit);
         });
         Ok(Response::new(ReceiverStream::new(rx)))

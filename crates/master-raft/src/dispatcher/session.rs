@@ -41,6 +41,7 @@ pub async fn run(
     mut inbound: Streaming<pb::AgentMessage>,
     tx: Tx,
     certified: Option<helios_pki::Identity>,
+    peer: Option<std::net::SocketAddr>,
 ) {
     let hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
         Ok(Ok(Some(pb::AgentMessage {
@@ -96,6 +97,7 @@ pub async fn run(
         agent_info: json::<AgentInfo>(&hello.agent_info_json),
         now_ms: app.clock.now_ms(),
         cert_serial: certified.as_ref().map(|id| id.serial.clone()),
+        address: peer.map(|a| a.ip().to_canonical().to_string()),
     };
     if let Err(e) = app.write(up).await {
         send(

@@ -343,6 +343,7 @@ fn host_record(h: &Host) -> HostRecord {
         status_changed_ms,
         create_index: _,
         modify_index: _,
+        address: _,
     } = h;
     HostRecord {
         agent_id: id.clone(),

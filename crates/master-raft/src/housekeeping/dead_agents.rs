@@ -291,6 +291,7 @@ mod tests {
             status_changed_ms: 7,
             create_index: 1,
             modify_index: 1,
+            address: None,
         }
     }
 

@@ -30,9 +30,9 @@ use tonic::transport::Channel;
 use crate::raft::pb;
 use crate::raft::pb::raft_service_client::RaftServiceClient;
 use crate::raft::service::REMOVED_MEMBER;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use crate::raft::tls::ClusterTls;
 use crate::raft::types::{MasterNode, TypeConfig};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 /// Size of one snapshot chunk.
 const SNAPSHOT_CHUNK: usize = 1 << 20;

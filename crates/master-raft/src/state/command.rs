@@ -63,6 +63,10 @@ pub enum Command {
         /// earlier versions): `helios deregister` revokes it.
         #[serde(default)]
         cert_serial: Option<String>,
+        /// The IP address the agent's session came from (absent from entries of earlier
+        /// versions): the A record of the host in the masters' DNS.
+        #[serde(default)]
+        address: Option<String>,
     },
     /// Fresh host and agent facts (sent every minute by agents).
     UpdateHostInfo {

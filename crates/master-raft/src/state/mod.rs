@@ -82,6 +82,10 @@ pub struct Host {
     pub create_index: u64,
     /// Log index of the last change.
     pub modify_index: u64,
+    /// The IP address its agent's last session came from (the host's A record in the
+    /// masters' DNS); absent from snapshots of earlier versions.
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 impl Host {
@@ -97,6 +101,7 @@ impl Host {
             status_changed_ms: now_ms,
             create_index: index,
             modify_index: index,
+            address: None,
         }
     }
 }
@@ -273,6 +278,7 @@ impl State {
                 agent_info,
                 now_ms,
                 cert_serial,
+                address,
             } => {
                 let was_up = self.hosts.get(name).is_some_and(|h| h.up);
                 self.record_certificate(name, cert_serial.as_deref());
@@ -286,6 +292,9 @@ impl State {
                     agent_info.clone(),
                     *now_ms,
                 );
+                if let Some(host) = self.hosts.get_mut(name) {
+                    host.address = address.clone();
+                }
                 self.track_host(index, name, !was_up, *now_ms);
                 result
             }
@@ -493,6 +502,7 @@ mod dead_host_tests {
             agent_info: None,
             now_ms,
             cert_serial: None,
+            address: None,
         }
     }
 
