@@ -115,7 +115,16 @@ async fn srv_records_follow_running_healthy_tasks_at_every_master() {
     let sick = create_job(&http, &url, registered("sick:1", image, false)).await;
     deploy(&http, &url, &sick, "dns-a").await;
     let checking = |t: &Value| t["state"] == "HEALTHCHECKING";
-    wait_task(&http, &url, &sick, "dns-a", WAIT, "HEALTHCHECKING", checking).await;
+    wait_task(
+        &http,
+        &url,
+        &sick,
+        "dns-a",
+        WAIT,
+        "HEALTHCHECKING",
+        checking,
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     for p in &dns_ports {
         assert_eq!(dig(*p, "SRV", SERVICE), listed, "a failing task listed");
