@@ -11,8 +11,8 @@
 #   docker-compose  the deploy/ compose cluster test (tests/deploy.rs)
 #   procps          pkill, to stop a master started under strace
 #   tar             the test images' root filesystems
-#   python3-pip     to install grpcio-tools (pip), the typed Python gRPC client of
-#                   tests/typed_grpc_client.rs
+#   python3-pip     to install grpcio-tools (the typed Python gRPC client of
+#                   tests/typed_grpc_client.rs) and schemathesis (tests/openapi.rs) with pip
 # and a Docker engine this user may use, which this script checks but does not install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -56,15 +56,20 @@ if [[ ${#missing[@]} -gt 0 ]]; then
         || die "apt-get install ${missing[*]} failed"
 fi
 
-# grpcio-tools (pip): Python's gRPC runtime and protoc plugin, for the typed Python client of
-# tests/typed_grpc_client.rs. Tried system-wide, then for this user, then past PEP 668.
-if ! python3 -c "import grpc, grpc_tools" 2>/dev/null; then
-    echo "test.sh: installing grpcio-tools" >&2
-    python3 -m pip install --quiet grpcio-tools 2>/dev/null \
-        || python3 -m pip install --quiet --user grpcio-tools 2>/dev/null \
-        || python3 -m pip install --quiet --user --break-system-packages grpcio-tools \
-        || die "cannot install grpcio-tools with pip (python3 -m pip install grpcio-tools)"
-fi
+# Python packages (pip), tried system-wide, then for this user, then past PEP 668:
+#   grpcio-tools  Python's gRPC runtime and protoc plugin, for the typed Python client of
+#                 tests/typed_grpc_client.rs
+#   schemathesis  the API contract test against a live master (tests/openapi.rs)
+pip_install() { # package, module that shows it is installed
+    python3 -c "import $2" 2>/dev/null && return 0
+    echo "test.sh: installing $1" >&2
+    python3 -m pip install --quiet "$1" 2>/dev/null \
+        || python3 -m pip install --quiet --user "$1" 2>/dev/null \
+        || python3 -m pip install --quiet --user --break-system-packages "$1" \
+        || die "cannot install $1 with pip (python3 -m pip install $1)"
+}
+pip_install grpcio-tools "grpc, grpc_tools"
+pip_install schemathesis schemathesis
 
 command -v docker >/dev/null \
     || die "the tests need a Docker engine and its CLI (Debian: apt-get install docker.io)"

@@ -118,13 +118,18 @@ async fn job_commands_through_any_master_and_after_leader_kill() {
         .collect();
     assert_eq!(
         rows[0],
-        ["NAME", "ID", "ROLE", "STATE", "HTTP", "CLUSTER"],
+        [
+            "NAME", "ID", "ROLE", "STATE", "TERM", "MATCH", "LAG", "HTTP", "CLUSTER"
+        ],
         "{all}"
     );
     assert_eq!(rows.len(), 4, "{all}");
     for row in &rows[1..] {
         let down = row[0] == dead[0];
         assert_eq!(row[3], if down { "down" } else { "up" }, "{all}");
+        // Every member shows the leader's term; a live one its match index.
+        assert!(row[4].parse::<u64>().is_ok_and(|t| t > 0), "{all}");
+        assert!(down || row[5].parse::<u64>().is_ok(), "{all}");
     }
     let roles: Vec<&str> = rows[1..].iter().map(|r| r[2]).collect();
     assert_eq!(roles.iter().filter(|r| **r == "leader").count(), 1, "{all}");

@@ -6,6 +6,7 @@ use super::job_id::JobId;
 
 /// What the master wants the agent to do with a deployed job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Goal {
     /// Run the container.
@@ -39,6 +40,7 @@ impl Goal {
 /// Serialized with the key `jobId`; read from `jobId` or `job` (the CLI sends `job`).
 /// `deployerMaster` and `deploymentGroupName` are omitted when absent, as in Helios.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
     /// Master that accepted the deployment.

@@ -23,6 +23,7 @@ use super::rollout::RolloutOptions;
 
 /// Why the last rolling update of a group started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RollingUpdateReason {
     /// `POST /deployment-group/{name}/rolling-update` (the `rolling-update` command).
@@ -39,6 +40,7 @@ pub enum RollingUpdateReason {
 /// `name` reads as `""` and `hostSelectors` as `[]` (the defaults of Helios's builder); Helios
 /// would keep them `null` and omit them, an input no Helios master could store anyway.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentGroup {
     /// Selects the group's hosts; a host must match all of them, and no selectors select
@@ -83,6 +85,7 @@ impl DeploymentGroup {
 /// missing status to `IDLE`; see
 /// [`DeploymentGroupStatusResponseStatus`](super::deployment_group_responses::DeploymentGroupStatusResponseStatus).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DeploymentGroupState {
     /// A plan is being executed.
@@ -98,6 +101,7 @@ pub const STOPPED_BY_USER: &str = "Stopped by user";
 
 /// A group's rollout status: `{"error":…|null,"state":…}`. `state` is required.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeploymentGroupStatus {
     /// Why the rollout failed (`<host>: <message>`, or [`STOPPED_BY_USER`]); `None` otherwise.
     #[serde(default)]
@@ -134,6 +138,7 @@ impl DeploymentGroupStatus {
 
 /// What one step of a rollout plan does to its target host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RolloutAction {
     /// Undeploy the host's deployments owned by the group (or, with `migrate`, of the
@@ -154,6 +159,7 @@ pub enum RolloutAction {
 
 /// Outcome of a rollout step, as Helios's `RolloutTask.Status` (used in its events).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RolloutTaskStatus {
     /// The step succeeded.
@@ -164,6 +170,7 @@ pub enum RolloutTaskStatus {
 
 /// One step of a rollout plan: `{"action":…,"target":"<host>"}`, both required.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RolloutTask {
     /// What to do.
     pub action: RolloutAction,
@@ -187,6 +194,7 @@ impl RolloutTask {
 /// `taskIndex` (the next step to run) reads a missing or `null` value as 0, as Jackson does
 /// for Helios's `int`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentGroupTasks {
     /// The group as it was when the rollout started (its job and options drive every step).

@@ -18,6 +18,7 @@ use super::task_status::State;
 
 /// Outcome of `POST /deployment-group`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CreateDeploymentGroupStatus {
     /// Created.
@@ -30,6 +31,7 @@ pub enum CreateDeploymentGroupStatus {
 
 /// `POST /deployment-group` response: `{"status":…}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateDeploymentGroupResponse {
     /// The outcome.
     pub status: CreateDeploymentGroupStatus,
@@ -37,6 +39,7 @@ pub struct CreateDeploymentGroupResponse {
 
 /// Outcome of `DELETE /deployment-group/{name}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RemoveDeploymentGroupStatus {
     /// Removed (its deployments stay).
@@ -50,6 +53,7 @@ pub enum RemoveDeploymentGroupStatus {
 /// The CLI's `inspect-deployment-group` and `deployment-group-status` print the same JSON,
 /// `{"status":"DEPLOYMENT_GROUP_NOT_FOUND"}`, for an unknown group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RemoveDeploymentGroupResponse {
     /// The outcome.
     pub status: RemoveDeploymentGroupStatus,
@@ -60,6 +64,7 @@ pub struct RemoveDeploymentGroupResponse {
 /// `job` is required. The options are resolved against the job's and the defaults with
 /// [`RolloutOptions::resolve`]; `null` options are written as `null`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RollingUpdateRequest {
     /// The job to roll out.
@@ -71,6 +76,7 @@ pub struct RollingUpdateRequest {
 
 /// Outcome of `POST /deployment-group/{name}/rolling-update`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RollingUpdateStatus {
     /// The rollout started.
@@ -83,6 +89,7 @@ pub enum RollingUpdateStatus {
 
 /// `POST /deployment-group/{name}/rolling-update` response: `{"status":…}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RollingUpdateResponse {
     /// The outcome.
     pub status: RollingUpdateStatus,
@@ -90,6 +97,7 @@ pub struct RollingUpdateResponse {
 
 /// A group's status as `GET /deployment-group/{name}/status` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DeploymentGroupStatusResponseStatus {
     /// A rollout is in progress.
@@ -118,6 +126,7 @@ impl DeploymentGroupStatusResponseStatus {
 
 /// One host of a group in its status: `{"host":…,"jobId":…|null,"state":…|null}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentGroupHostStatus {
     /// The host.
@@ -163,6 +172,7 @@ impl DeploymentGroupHostStatus {
 ///
 /// `deploymentGroup` and `status` are required; `hostStatuses` reads `null` as `[]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentGroupStatusResponse {
     /// The group.
@@ -206,6 +216,7 @@ impl DeploymentGroupStatusResponse {
 
 /// The final status the CLI's `rolling-update --json` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RollingUpdateCliStatus {
     /// `--async`: the rollout was started (the REST status).
@@ -226,6 +237,7 @@ pub enum RollingUpdateCliStatus {
 /// The option values are [`RolloutOptions::cli_effective`]'s (`null` when unset). `duration`
 /// (seconds) is absent with `--async`; `error` only accompanies `FAILED`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RollingUpdateCliOutput {
     /// Seconds from the request to the end of waiting; absent with `--async`.

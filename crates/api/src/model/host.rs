@@ -12,6 +12,7 @@ use super::task_status::TaskStatus;
 
 /// Whether an agent is connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     /// The agent's session is alive.
@@ -22,6 +23,7 @@ pub enum Status {
 
 /// The Docker engine an agent talks to (`docker version`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct DockerVersion {
     /// Docker API version.
@@ -42,6 +44,7 @@ pub struct DockerVersion {
 
 /// Facts about an agent's machine.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct HostInfo {
     /// CPU architecture.
@@ -76,6 +79,7 @@ pub struct HostInfo {
 
 /// Facts about the agent process (Helios reports JVM runtime data here).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct AgentInfo {
     /// Command-line arguments of the agent.
@@ -104,6 +108,7 @@ pub struct AgentInfo {
 
 /// `GET /hosts/{host}/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HostStatus {
     /// Agent process facts, once reported.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a selector compares a label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Operator {
     /// `label=value`
@@ -24,6 +25,7 @@ pub enum Operator {
 /// One selector. JSON: `{"label":…,"operand":"v"|["a","b"],"operator":…}` (Jackson's
 /// alphabetical order).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostSelector {
     /// The label's name.
     pub label: String,
@@ -35,6 +37,7 @@ pub struct HostSelector {
 
 /// A selector's value or values.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Operand {
     /// One value.

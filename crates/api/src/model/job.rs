@@ -27,6 +27,7 @@ pub const SECRET_PLACEHOLDER: &str = "<secret>";
 
 /// An immutable container specification, identified by its [`JobId`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
     /// Linux capabilities to add; the master allows only whitelisted ones.
@@ -49,6 +50,7 @@ pub struct Job {
     pub env: BTreeMap<String, String>,
     /// When set, the job is undeployed everywhere and removed at this time.
     #[serde(default, with = "date::option_jackson")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub expires: Option<DateTime<Utc>>,
     /// Seconds between deregistering from service discovery and stopping the container.
     #[serde(default)]

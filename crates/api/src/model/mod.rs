@@ -16,6 +16,8 @@ pub mod host;
 pub mod host_selector;
 pub mod job;
 pub mod job_id;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod port_mapping;
 pub mod resources;
 pub mod responses;

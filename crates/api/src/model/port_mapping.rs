@@ -16,6 +16,7 @@ pub const UDP: &str = "udp";
 ///
 /// Always serialized with all four keys (`externalPort` and `ip` may be `null`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", try_from = "RawPortMapping")]
 pub struct PortMapping {
     /// Port on the agent; `None` means the agent allocates one dynamically.

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Limits passed to `docker create`. Helios does no resource accounting with them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Resources {
     /// Relative CPU weight (`--cpu-shares`).

@@ -15,6 +15,7 @@ use super::task_status::TaskStatus;
 
 /// Outcome of `POST /jobs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CreateJobStatus {
     /// Created.
@@ -33,6 +34,7 @@ pub enum CreateJobStatus {
 
 /// `POST /jobs` response: `{"errors":[…],"id":"…","status":"OK"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreateJobResponse {
     /// Validation errors, sorted.
@@ -47,6 +49,7 @@ pub struct CreateJobResponse {
 
 /// Outcome of `DELETE /jobs/{id}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobDeleteStatus {
     /// Removed.
@@ -61,6 +64,7 @@ pub enum JobDeleteStatus {
 
 /// `DELETE /jobs/{id}` response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobDeleteResponse {
     /// The outcome.
     pub status: JobDeleteStatus,
@@ -68,6 +72,7 @@ pub struct JobDeleteResponse {
 
 /// Outcome of `PUT /hosts/{host}/jobs/{job}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobDeployStatus {
     /// Deployed.
@@ -92,6 +97,7 @@ pub enum JobDeployStatus {
 
 /// Outcome of `DELETE /hosts/{host}/jobs/{job}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobUndeployStatus {
     /// Undeployed.
@@ -110,6 +116,7 @@ pub enum JobUndeployStatus {
 
 /// Outcome of `PATCH /hosts/{host}/jobs/{job}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SetGoalStatus {
     /// Goal changed.
@@ -133,6 +140,7 @@ pub enum SetGoalStatus {
 /// A `{host, job, status}` response; see [`JobDeployResponse`], [`JobUndeployResponse`] and
 /// [`SetGoalResponse`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostJobResponse<S> {
     /// The host named in the request.
     #[serde(default)]
@@ -164,6 +172,7 @@ impl<S> HostJobResponse<S> {
 
 /// Outcome of `PUT /hosts/{host}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HostRegisterStatus {
     /// Registered.
@@ -174,6 +183,7 @@ pub enum HostRegisterStatus {
 
 /// `PUT /hosts/{host}` response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostRegisterResponse {
     /// The host.
     pub host: String,
@@ -183,6 +193,7 @@ pub struct HostRegisterResponse {
 
 /// Outcome of `DELETE /hosts/{host}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HostDeregisterStatus {
     /// Deregistered (deployments are removed too).
@@ -195,6 +206,7 @@ pub enum HostDeregisterStatus {
 
 /// `DELETE /hosts/{host}` response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostDeregisterResponse {
     /// The host.
     pub host: String,
@@ -204,6 +216,7 @@ pub struct HostDeregisterResponse {
 
 /// `GET /jobs/{id}/status`: the job, its deployments and task statuses by host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobStatus {
     /// Deployments by host.
@@ -218,6 +231,7 @@ pub struct JobStatus {
 
 /// The CLI's `version` output: client and master versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VersionResponse {
     /// The CLI's version.
@@ -229,6 +243,7 @@ pub struct VersionResponse {
 /// Our JSON error body: `{"message":"…","status":"…"}` (DESIGN §5: every error is JSON and
 /// names the problem).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Human-readable explanation.
     pub message: String,

@@ -12,6 +12,7 @@ use super::task_status::{State, ThrottleState};
 
 /// The kind of a failed rollout step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RollingUpdateError {
     /// `DEPLOY_NEW_JOB`: a static external port is taken on the host.

@@ -23,6 +23,7 @@ pub const DEFAULT_ROLLOUT_IGNORE_FAILURES: bool = false;
 
 /// Options of a rolling update; `None` fields inherit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutOptions {
     /// Keep going when a host fails to converge.

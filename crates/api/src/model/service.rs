@@ -122,6 +122,7 @@ impl<'de> Deserialize<'de> for ServiceEndpoint {
 
 /// Per-port registration options; Helios keeps only optional `tags`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServicePortParameters {
     /// Tags for the registration; omitted from JSON when absent (Helios's `NON_NULL`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +134,7 @@ pub struct ServicePortParameters {
 /// `ports` is `None` for a malformed entry (no `ports` key, or a `null` value), which the
 /// validator reports as `registration for '<svc>' is malformed: …`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(from = "Option<RawServicePorts>")]
 pub struct ServicePorts {
     /// Port names (keys of the job's `ports`) to register, with their options.

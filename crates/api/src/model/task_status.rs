@@ -13,6 +13,7 @@ use super::port_mapping::PortMapping;
 
 /// Where a task is in its container's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum State {
     /// `docker pull` is running.
@@ -41,6 +42,7 @@ pub enum State {
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ThrottleState {
     /// Not throttled.
@@ -56,6 +58,7 @@ pub enum ThrottleState {
 
 /// The status of one job on one host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskStatus {
     /// Last container error, `""` when none.
@@ -99,6 +102,7 @@ impl TaskStatus {
 
 /// One entry of a job's task history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskStatusEvent {
     /// The host that reported it.
@@ -111,6 +115,7 @@ pub struct TaskStatusEvent {
 
 /// Outcome of a task-history query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskStatusEventsStatus {
     /// The job exists; `events` may still be empty.
@@ -121,6 +126,7 @@ pub enum TaskStatusEventsStatus {
 
 /// `GET /history/jobs/{id}`: events sorted by timestamp, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskStatusEvents {
     /// The events.

@@ -44,7 +44,7 @@ static ONE_CHANGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub const DOWN_AFTER_ELECTION_TIMEOUTS: u32 = 2;
 
 /// A member's part in the Raft group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberRole {
     /// The member answering: it leads.
@@ -56,7 +56,7 @@ pub enum MemberRole {
 }
 
 /// Whether a member answers the leader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberState {
     /// It acknowledged the leader recently (the leader itself is always up).
@@ -66,7 +66,7 @@ pub enum MemberState {
 }
 
 /// One member of the cluster, as `GET /masters?all=true` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberStatus {
     /// The member's name (`--name`), as `helios masters` lists it.
@@ -157,7 +157,7 @@ pub struct NewMember {
 }
 
 /// The outcome of a membership change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MembershipChange {
     /// `ADDED`, `ALREADY_A_MEMBER` or `REMOVED`.

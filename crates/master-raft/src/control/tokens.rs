@@ -26,7 +26,7 @@ pub const MAX_NAME: usize = 64;
 pub const BOOTSTRAP_NAME: &str = "bootstrap-admin";
 
 /// A token just created: the only time its secret is known (`Debug` does not show it).
-#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct NewToken {
     /// Its id.
     pub id: String,

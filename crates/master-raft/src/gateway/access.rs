@@ -37,7 +37,7 @@ pub const CATCH_UP: Duration = Duration::from_secs(1);
 pub fn needed_role(method: &Method, path: &str) -> Option<ApiRole> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
-        ["healthz" | "readyz" | "metrics" | "version"] => None,
+        ["healthz" | "readyz" | "metrics" | "version" | "openapi.json"] => None,
         [service, _] if service.starts_with("grpc.health.") => None,
         [service, _] if service.starts_with("grpc.reflection.") => None,
         ["helios.v1.Helios", rpc] => Some(grpc_role(rpc)),

@@ -21,6 +21,11 @@ use crate::node::Node;
 /// `GET /masters[?all=true]`: the names of the live members, sorted, as Helios lists its
 /// running masters; with `all=true`, every member with its id, role, state and addresses
 /// ([`crate::control::MemberStatus`]).
+#[utoipa::path(
+    get, path = "/masters", tag = "cluster",
+    params(("all" = Option<bool>, Query, description = "Every member with its role and state, not only the live names")),
+    responses((status = 200, description = "Live master names, or with all=true every member", body = super::openapi::Masters), super::openapi::Refusals)
+)]
 pub async fn masters(
     State(app): State<Node>,
     Query(q): Query<HashMap<String, String>>,
@@ -45,9 +50,9 @@ pub async fn masters(
 }
 
 /// The body of `POST /masters`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct AddMaster {
+pub struct AddMaster {
     name: String,
     cluster_address: String,
     http_address: String,
@@ -56,6 +61,11 @@ struct AddMaster {
 /// `POST /masters` with `{"name", "clusterAddress", "httpAddress"}`: adds a master started
 /// with `--await-add` (a learner until it caught up, then a voter); answers
 /// [`members::MembershipChange`] once it votes.
+#[utoipa::path(
+    post, path = "/masters", tag = "cluster",
+    request_body = AddMaster,
+    responses((status = 200, description = "Added (a voter)", body = crate::control::members::MembershipChange), super::openapi::Refusals)
+)]
 pub async fn add_master(
     State(app): State<Node>,
     raw: Result<Bytes, BytesRejection>,
@@ -79,6 +89,11 @@ pub async fn add_master(
 
 /// `DELETE /masters/{name}`: removes the member, up or down (the leader too); answers
 /// [`members::MembershipChange`] once the membership without it is committed.
+#[utoipa::path(
+    delete, path = "/masters/{name}", tag = "cluster",
+    params(("name" = String, Path, description = "The member's name")),
+    responses((status = 200, description = "Removed", body = crate::control::members::MembershipChange), super::openapi::Refusals)
+)]
 pub async fn remove_master(
     State(app): State<Node>,
     Path(name): Path<String>,
@@ -89,12 +104,20 @@ pub async fn remove_master(
 
 /// `GET /backup` (admin): a consistent copy of the replicated state, as a backup file
 /// ([`helios_api::backup_file`]) for `helios-master restore`.
+#[utoipa::path(
+    get, path = "/backup", tag = "cluster",
+    responses((status = 200, description = "A backup file for `helios-master restore`", content_type = "application/octet-stream", body = Vec<u8>), super::openapi::Refusals)
+)]
 pub async fn backup(State(app): State<Node>) -> Result<Response, ApiError> {
     let file = crate::control::backup::take(&app).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], file).into_response())
 }
 
 /// `GET /version`: the version as a quoted string, as Helios answers it.
+#[utoipa::path(
+    get, path = "/version", tag = "cluster",
+    responses((status = 200, description = "The version, as a quoted string", content_type = "text/plain", body = String))
+)]
 pub async fn version() -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain")],
@@ -104,6 +127,11 @@ pub async fn version() -> Response {
 }
 
 /// `GET /version/check?client=`: how a client version compares with ours.
+#[utoipa::path(
+    get, path = "/version/check", tag = "cluster",
+    params(("client" = Option<String>, Query, description = "The client's version")),
+    responses((status = 200, description = "How the client's version compares", body = super::openapi::VersionCheck))
+)]
 pub async fn version_check(Query(q): Query<HashMap<String, String>>) -> Json<serde_json::Value> {
     let status = check(q.get("client").map(String::as_str));
     let (major, minor, patch) = parse_version(SERVER_VERSION).unwrap_or_default();
@@ -112,12 +140,20 @@ pub async fn version_check(Query(q): Query<HashMap<String, String>>) -> Json<ser
 }
 
 /// `GET /healthz`: the process is up and serving.
+#[utoipa::path(
+    get, path = "/healthz", tag = "cluster",
+    responses((status = 200, description = "The process serves", body = super::openapi::Health))
+)]
 pub async fn healthz(State(app): State<Node>) -> Json<serde_json::Value> {
     Json(json!({"status": "OK", "id": app.id}))
 }
 
 /// `GET /readyz`: 200 when a leader is known, 503 otherwise; 500 once this master's Raft
 /// core has stopped for good (the process is exiting).
+#[utoipa::path(
+    get, path = "/readyz", tag = "cluster",
+    responses((status = 200, description = "A leader is known", body = super::openapi::Ready), super::openapi::Refusals)
+)]
 pub async fn readyz(State(app): State<Node>) -> Response {
     if let Some(reason) = app.fatal() {
         return ApiError::new(
@@ -141,6 +177,10 @@ pub async fn readyz(State(app): State<Node>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text.
+#[utoipa::path(
+    get, path = "/metrics", tag = "cluster",
+    responses((status = 200, description = "Prometheus text", content_type = "application/openmetrics-text", body = String))
+)]
 pub async fn metrics(State(app): State<Node>) -> Response {
     (
         [(

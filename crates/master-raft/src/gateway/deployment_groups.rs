@@ -18,11 +18,20 @@ use crate::exactly_once::WriteKey;
 use crate::node::Node;
 
 /// `GET /deployment-group`: every group's name, sorted.
+#[utoipa::path(
+    get, path = "/deployment-group", tag = "deployment groups",
+    responses((status = 200, description = "Group names", body = Vec<String>), super::openapi::Refusals)
+)]
 pub async fn list(State(node): State<Node>) -> Result<Json<Vec<String>>, ApiError> {
     Ok(Json(deployment_groups::list(&node).await?))
 }
 
 /// `GET /deployment-group/{name}`: the group, or 404.
+#[utoipa::path(
+    get, path = "/deployment-group/{name}", tag = "deployment groups",
+    params(("name" = String, Path, description = "Group name")),
+    responses((status = 200, description = "The group", body = helios_api::DeploymentGroup), super::openapi::Refusals)
+)]
 pub async fn get_one(
     State(node): State<Node>,
     Path(name): Path<String>,
@@ -32,6 +41,11 @@ pub async fn get_one(
 
 /// `POST /deployment-group`: creates a group; 200 with `CREATED`, `NOT_MODIFIED` or
 /// `CONFLICT`, as Helios answers all three.
+#[utoipa::path(
+    post, path = "/deployment-group", tag = "deployment groups",
+    request_body = helios_api::DeploymentGroup,
+    responses((status = 200, description = "CREATED, NOT_MODIFIED or CONFLICT", body = helios_api::CreateDeploymentGroupResponse), super::openapi::Refusals)
+)]
 pub async fn create(
     State(node): State<Node>,
     Extension(key): Extension<WriteKey>,
@@ -47,6 +61,11 @@ pub async fn create(
 }
 
 /// `DELETE /deployment-group/{name}`: 200 with `REMOVED` or `DEPLOYMENT_GROUP_NOT_FOUND`.
+#[utoipa::path(
+    delete, path = "/deployment-group/{name}", tag = "deployment groups",
+    params(("name" = String, Path, description = "Group name")),
+    responses((status = 200, description = "REMOVED or DEPLOYMENT_GROUP_NOT_FOUND", body = helios_api::RemoveDeploymentGroupResponse), super::openapi::Refusals)
+)]
 pub async fn remove(
     State(node): State<Node>,
     Extension(key): Extension<WriteKey>,
@@ -57,6 +76,11 @@ pub async fn remove(
 }
 
 /// `GET /deployment-group/{name}/status`: the group's status, or 404.
+#[utoipa::path(
+    get, path = "/deployment-group/{name}/status", tag = "deployment groups",
+    params(("name" = String, Path, description = "Group name")),
+    responses((status = 200, description = "The group's rollout and hosts", body = helios_api::DeploymentGroupStatusResponse), super::openapi::Refusals)
+)]
 pub async fn status(
     State(node): State<Node>,
     Path(name): Path<String>,
@@ -67,6 +91,12 @@ pub async fn status(
 /// `POST /deployment-group/{name}/rolling-update` with `{"job":…,"rolloutOptions":…}`: 200
 /// with `OK`, `JOB_NOT_FOUND` or `DEPLOYMENT_GROUP_NOT_FOUND`; 400 for options a rollout
 /// cannot run with (parallelism or timeout below 1).
+#[utoipa::path(
+    post, path = "/deployment-group/{name}/rolling-update", tag = "deployment groups",
+    params(("name" = String, Path, description = "Group name")),
+    request_body = helios_api::RollingUpdateRequest,
+    responses((status = 200, description = "The rollout's start", body = helios_api::RollingUpdateResponse), super::openapi::Refusals)
+)]
 pub async fn rolling_update(
     State(node): State<Node>,
     Extension(key): Extension<WriteKey>,
@@ -91,6 +121,11 @@ pub async fn rolling_update(
 }
 
 /// `POST /deployment-group/{name}/stop`: 204, or 404 for an unknown group.
+#[utoipa::path(
+    post, path = "/deployment-group/{name}/stop", tag = "deployment groups",
+    params(("name" = String, Path, description = "Group name")),
+    responses((status = 204, description = "Stopped"), super::openapi::Refusals)
+)]
 pub async fn stop(
     State(node): State<Node>,
     Extension(key): Extension<WriteKey>,

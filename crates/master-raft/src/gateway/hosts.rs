@@ -32,6 +32,12 @@ fn status_filter(
 }
 
 /// `GET /hosts?namePattern=&selector=…`: registered host names, UP or DOWN.
+#[utoipa::path(
+    get, path = "/hosts", tag = "hosts",
+    params(("namePattern" = Option<String>, Query, description = "A substring of the host name"),
+        ("selector" = Option<String>, Query, description = "A host selector such as `role=web` (repeatable)")),
+    responses((status = 200, description = "Host names", body = Vec<String>), super::openapi::Refusals)
+)]
 pub async fn list(State(node): State<Node>, q: Pairs) -> Result<Json<Vec<String>>, ApiError> {
     let Query(pairs) =
         q.map_err(|e| ApiError::bad_request("BAD_QUERY", format!("malformed query string: {e}")))?;
@@ -48,6 +54,11 @@ pub async fn list(State(node): State<Node>, q: Pairs) -> Result<Json<Vec<String>
 }
 
 /// `PUT /hosts/{host}?id=`: registers a host name with an agent id.
+#[utoipa::path(
+    put, path = "/hosts/{host}", tag = "hosts",
+    params(("host" = String, Path, description = "Host name"), ("id" = Option<String>, Query, description = "The agent id")),
+    responses((status = 200, description = "Registered", body = helios_api::HostRegisterResponse), super::openapi::Refusals)
+)]
 pub async fn register(
     State(node): State<Node>,
     Extension(key): Extension<WriteKey>,
@@ -64,6 +75,11 @@ pub async fn register(
 }
 
 /// `DELETE /hosts/{host}`: removes the host with its deployments and history.
+#[utoipa::path(
+    delete, path = "/hosts/{host}", tag = "hosts",
+    params(("host" = String, Path, description = "Host name")),
+    responses((status = 200, description = "Deregistered", body = helios_api::HostDeregisterResponse), super::openapi::Refusals)
+)]
 pub async fn deregister(
     State(node): State<Node>,
     Extension(key): Extension<WriteKey>,
@@ -79,6 +95,11 @@ pub async fn deregister(
 }
 
 /// `GET /hosts/{host}/status?status=`.
+#[utoipa::path(
+    get, path = "/hosts/{host}/status", tag = "hosts",
+    params(("host" = String, Path, description = "Host name"), ("status" = Option<String>, Query, description = "UP or DOWN: only a host in that state")),
+    responses((status = 200, description = "The host's status", body = helios_api::HostStatus), super::openapi::Refusals)
+)]
 pub async fn status(
     State(node): State<Node>,
     Path(host): Path<String>,
@@ -89,6 +110,12 @@ pub async fn status(
 }
 
 /// `POST /hosts/statuses?status=`: body `["host", …]`; unknown or filtered hosts left out.
+#[utoipa::path(
+    post, path = "/hosts/statuses", tag = "hosts",
+    params(("status" = Option<String>, Query, description = "UP or DOWN: only hosts in that state")),
+    request_body(content = Vec<String>, description = "Host names"),
+    responses((status = 200, description = "Statuses by host name", body = std::collections::BTreeMap<String, helios_api::HostStatus>), super::openapi::Refusals)
+)]
 pub async fn statuses(
     State(node): State<Node>,
     q: Params,
@@ -109,6 +136,13 @@ fn deployment_body(raw: Result<Bytes, BytesRejection>) -> Result<Deployment, Api
 }
 
 /// `PUT /hosts/{host}/jobs/{job}?token=&user=`: deploys the body's job to the host.
+#[utoipa::path(
+    put, path = "/hosts/{host}/jobs/{job}", tag = "deployments",
+    params(("host" = String, Path, description = "Host name"), ("job" = String, Path, description = "Job id"),
+        ("token" = Option<String>, Query, description = "The job's token"), ("user" = Option<String>, Query, description = "Who deploys")),
+    request_body = helios_api::Deployment,
+    responses((status = 200, description = "Deployed", body = helios_api::HostJobResponse<helios_api::JobDeployStatus>), super::openapi::Refusals)
+)]
 pub async fn deploy(
     State(node): State<Node>,
     Extension(key): Extension<WriteKey>,
@@ -142,6 +176,11 @@ pub async fn deploy(
 }
 
 /// `GET /hosts/{host}/jobs/{job}`: the deployment, or 404.
+#[utoipa::path(
+    get, path = "/hosts/{host}/jobs/{job}", tag = "deployments",
+    params(("host" = String, Path, description = "Host name"), ("job" = String, Path, description = "Job id")),
+    responses((status = 200, description = "The deployment", body = helios_api::Deployment), super::openapi::Refusals)
+)]
 pub async fn get_deployment(
     State(node): State<Node>,
     Path((host, job)): Path<(String, String)>,
@@ -150,6 +189,13 @@ pub async fn get_deployment(
 }
 
 /// `PATCH /hosts/{host}/jobs/{job}?token=`: sets the goal (START, STOP, UNDEPLOY).
+#[utoipa::path(
+    patch, path = "/hosts/{host}/jobs/{job}", tag = "deployments",
+    params(("host" = String, Path, description = "Host name"), ("job" = String, Path, description = "Job id"),
+        ("token" = Option<String>, Query, description = "The job's token")),
+    request_body = helios_api::Deployment,
+    responses((status = 200, description = "Goal set", body = helios_api::SetGoalResponse), super::openapi::Refusals)
+)]
 pub async fn set_goal(
     State(node): State<Node>,
     Extension(key): Extension<WriteKey>,
@@ -180,6 +226,12 @@ pub async fn set_goal(
 }
 
 /// `DELETE /hosts/{host}/jobs/{job}?token=`: undeploys.
+#[utoipa::path(
+    delete, path = "/hosts/{host}/jobs/{job}", tag = "deployments",
+    params(("host" = String, Path, description = "Host name"), ("job" = String, Path, description = "Job id"),
+        ("token" = Option<String>, Query, description = "The job's token")),
+    responses((status = 200, description = "Undeployed", body = helios_api::JobUndeployResponse), super::openapi::Refusals)
+)]
 pub async fn undeploy(
     State(node): State<Node>,
     Extension(key): Extension<WriteKey>,

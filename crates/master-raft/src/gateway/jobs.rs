@@ -52,6 +52,12 @@ pub(super) fn stale(q: &HashMap<String, String>) -> Freshness {
 }
 
 /// `POST /jobs?user=`: validates, hashes, stamps and replicates a new job.
+#[utoipa::path(
+    post, path = "/jobs", tag = "jobs",
+    params(("user" = Option<String>, Query, description = "Who creates the job")),
+    request_body = helios_api::Job,
+    responses((status = 200, description = "Created (or already created by an earlier attempt)", body = helios_api::CreateJobResponse), super::openapi::Refusals)
+)]
 pub async fn create(
     State(node): State<Node>,
     Extension(key): Extension<WriteKey>,
@@ -74,6 +80,12 @@ pub async fn create(
 /// deployed on a host whose name matches the `hostPattern` regex.
 ///
 /// The body is streamed (see [`json_stream`]).
+#[utoipa::path(
+    get, path = "/jobs", tag = "jobs",
+    params(("q" = Option<String>, Query, description = "A substring of the job id"),
+        ("hostPattern" = Option<String>, Query, description = "Only jobs deployed on a host whose name contains this")),
+    responses((status = 200, description = "Jobs by id", body = std::collections::BTreeMap<String, helios_api::Job>), super::openapi::Refusals)
+)]
 pub async fn list(State(node): State<Node>, q: Params) -> Result<Response, ApiError> {
     let q = params(q)?;
     let get = |k: &str| q.get(k).map_or("", String::as_str);
@@ -84,6 +96,11 @@ pub async fn list(State(node): State<Node>, q: Params) -> Result<Response, ApiEr
 }
 
 /// `GET /jobs/{id}`.
+#[utoipa::path(
+    get, path = "/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id (a unique prefix works)")),
+    responses((status = 200, description = "The job", body = helios_api::Job), super::openapi::Refusals)
+)]
 pub async fn get_one(
     State(node): State<Node>,
     Path(id): Path<String>,
@@ -101,6 +118,11 @@ pub async fn get_one(
 }
 
 /// `DELETE /jobs/{id}?token=`.
+#[utoipa::path(
+    delete, path = "/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id"), ("token" = Option<String>, Query, description = "The job's token")),
+    responses((status = 200, description = "Removed", body = helios_api::JobDeleteResponse), super::openapi::Refusals)
+)]
 pub async fn remove(
     State(node): State<Node>,
     Extension(key): Extension<WriteKey>,
@@ -119,6 +141,11 @@ pub async fn remove(
 }
 
 /// `GET /jobs/{id}/status`.
+#[utoipa::path(
+    get, path = "/jobs/{id}/status", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, description = "The job, its deployments and task statuses", body = helios_api::JobStatus), super::openapi::Refusals)
+)]
 pub async fn status(
     State(node): State<Node>,
     Path(id): Path<String>,
@@ -130,6 +157,12 @@ pub async fn status(
 /// out. `fields=deployments` (ours, not Helios's: a Helios master ignores it) leaves each
 /// status only its deployments, which is what `helios jobs` counts. The body is streamed (see
 /// [`json_stream`]).
+#[utoipa::path(
+    post, path = "/jobs/statuses", tag = "jobs",
+    params(("fields" = Option<String>, Query, description = "`deployments`: only each job's deployments")),
+    request_body(content = Vec<String>, description = "Job ids"),
+    responses((status = 200, description = "Statuses by job id (unknown ids left out)", body = std::collections::BTreeMap<String, helios_api::JobStatus>), super::openapi::Refusals)
+)]
 pub async fn statuses(
     State(node): State<Node>,
     q: Params,
@@ -154,6 +187,11 @@ pub async fn statuses(
 
 /// `GET /history/jobs/{id}`: the events of a job, sorted by timestamp; `JOB_ID_NOT_FOUND`
 /// (200) for an unknown job.
+#[utoipa::path(
+    get, path = "/history/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, description = "Task events, oldest first", body = helios_api::TaskStatusEvents), super::openapi::Refusals)
+)]
 pub async fn history(
     State(node): State<Node>,
     Path(id): Path<String>,

@@ -16,6 +16,7 @@ mod forward;
 pub mod hosts;
 pub mod jobs;
 mod json_stream;
+pub mod openapi;
 mod rejections;
 mod tokens;
 pub mod version;
@@ -148,6 +149,7 @@ pub fn router(node: Node) -> anyhow::Result<Router> {
         .route("/healthz", get(cluster::healthz))
         .route("/readyz", get(cluster::readyz))
         .route("/metrics", get(cluster::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
         .fallback(not_found)
         .layer(middleware::from_fn(rejections::as_json))
         .layer(middleware::from_fn(version::version_headers))

@@ -18,15 +18,20 @@ use crate::node::Node;
 use crate::state::ApiRole;
 
 /// The body of `POST /tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateToken {
+pub struct CreateToken {
     name: String,
     role: String,
 }
 
 /// `POST /tokens` with `{"name": …, "role": "read"|"deploy"|"admin"}`: the new token, shown
 /// this once: `{"id","name","role","token","created"}`.
+#[utoipa::path(
+    post, path = "/tokens", tag = "tokens",
+    request_body = CreateToken,
+    responses((status = 200, description = "The token, shown this once", body = crate::control::tokens::NewToken), super::openapi::Refusals)
+)]
 pub async fn create(
     State(node): State<Node>,
     Extension(key): Extension<WriteKey>,
@@ -46,6 +51,10 @@ pub async fn create(
 }
 
 /// `GET /tokens`: every token without its secret, by name.
+#[utoipa::path(
+    get, path = "/tokens", tag = "tokens",
+    responses((status = 200, description = "Every token without its secret", body = Vec<super::openapi::TokenInfo>), super::openapi::Refusals)
+)]
 pub async fn list(State(node): State<Node>, q: Params) -> Result<Response, ApiError> {
     let q = params(q)?;
     let listed: Vec<_> = tokens::list(&node, stale(&q))
@@ -57,6 +66,11 @@ pub async fn list(State(node): State<Node>, q: Params) -> Result<Response, ApiEr
 }
 
 /// `DELETE /tokens/{id or name}`: revokes the token, on every master as soon as this answers.
+#[utoipa::path(
+    delete, path = "/tokens/{id}", tag = "tokens",
+    params(("id" = String, Path, description = "The token's id or name")),
+    responses((status = 200, description = "Revoked", body = super::openapi::Revoked), super::openapi::Refusals)
+)]
 pub async fn revoke(
     State(node): State<Node>,
     Extension(key): Extension<WriteKey>,
@@ -73,6 +87,11 @@ fn join_role(role: &str) -> Result<helios_pki::Role, ApiError> {
 }
 
 /// `GET /join-tokens/{agent|master}`: the role's current join token.
+#[utoipa::path(
+    get, path = "/join-tokens/{role}", tag = "tokens",
+    params(("role" = String, Path, description = "agent or master")),
+    responses((status = 200, description = "The role's join token", body = super::openapi::JoinTokenBody), super::openapi::Refusals)
+)]
 pub async fn join_token(
     State(node): State<Node>,
     Path(role): Path<String>,
@@ -86,6 +105,11 @@ pub async fn join_token(
 
 /// `POST /join-tokens/{agent|master}/rotate`: a new secret for the role; tokens with the old
 /// one no longer join (certificates they got stay valid).
+#[utoipa::path(
+    post, path = "/join-tokens/{role}/rotate", tag = "tokens",
+    params(("role" = String, Path, description = "agent or master")),
+    responses((status = 200, description = "The new join token", body = super::openapi::JoinTokenBody), super::openapi::Refusals)
+)]
 pub async fn rotate_join_token(
     State(node): State<Node>,
     Extension(key): Extension<WriteKey>,
