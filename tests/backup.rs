@@ -24,6 +24,12 @@ async fn a_cluster_restored_from_a_backup_keeps_its_jobs_deployments_and_contain
     let _serial = exclusive().await;
     let image = ensure_busybox_image();
     let mut cluster = Cluster::start(3).await;
+    // A second leader, so that the backup is taken in a term above 1, which a restored
+    // cluster must not depend on.
+    let first = cluster.wait_leader(Duration::from_secs(30)).await;
+    cluster.masters[first].kill9();
+    cluster.masters[first].start();
+    cluster.wait_leader(Duration::from_secs(60)).await;
     let url = cluster.masters[0].url();
     let follower = cluster.masters[1].url();
     let mut agent = Agent::new(
@@ -54,6 +60,10 @@ async fn a_cluster_restored_from_a_backup_keeps_its_jobs_deployments_and_contain
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{out:?}");
     assert!(printed.starts_with("backup of cluster "), "{printed}");
+    let header = std::fs::read(&file).unwrap();
+    let header: Value =
+        serde_json::from_slice(header.split(|b| *b == b'\n').nth(1).unwrap()).unwrap();
+    assert!(header["term"].as_u64() > Some(1), "{header}");
 
     // After the backup: a deployment the restored cluster will not have.
     let late = create_job(&http, &url, sleeper("late:1", image)).await;

@@ -1,15 +1,16 @@
 //! The masters' DNS (issue 14), with real master processes, a real agent, real containers
 //! and `dig`: SRV records list exactly the RUNNING (so healthy) tasks of registered jobs, at
-//! every master, and follow a deploy, a task whose health check fails, and an undeploy; the
-//! masters are listed under `_helios._http.<domain>`.
+//! every master, and follow a deploy, a task whose health check fails, and an undeploy (a
+//! task with a `gracePeriod` leaves DNS while its container still runs); the masters are
+//! listed under `_helios._http.<domain>`, where `helios -d` finds them.
 
 use std::process::Command;
 use std::time::Duration;
 
 use helios_testkit::agents::Agent;
 use helios_testkit::api::{call, create_job, deploy, wait_hosts_up, wait_task};
-use helios_testkit::docker::ensure_busybox_image;
-use helios_testkit::{Cluster, eventually, exclusive, free_port};
+use helios_testkit::docker::{ensure_busybox_image, inspect};
+use helios_testkit::{Cluster, bin, eventually, exclusive, free_port};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -34,14 +35,14 @@ fn dig(port: u16, kind: &str, name: &str) -> Vec<String> {
 }
 
 /// A registered job: `svc/http` on its port `http`, whose exec health check passes once
-/// `ready` is true.
+/// `ready` is true; stopped after a grace period of 6 s.
 fn registered(id: &str, image: &str, ready: bool) -> Value {
     let command = if ready {
         "echo ok > /tmp/ready; sleep 100000"
     } else {
         "sleep 100000"
     };
-    json!({"id": id, "image": image, "secondsToWaitBeforeKill": 1,
+    json!({"id": id, "image": image, "secondsToWaitBeforeKill": 1, "gracePeriod": 6,
            "command": ["sh", "-c", command],
            "ports": {"http": {"internalPort": 8080}},
            "registration": {"svc/http": {"ports": {"http": {}}}},
@@ -100,6 +101,18 @@ async fn srv_records_follow_running_healthy_tasks_at_every_master() {
         ["127.0.0.1"]
     );
     assert!(dig(dns_ports[0], "SRV", SERVICE).is_empty());
+    // The CLI finds the masters through this DNS (`-d`).
+    let out = Command::new(bin("helios"))
+        .args(["-d", "example.test", "--dns-server"])
+        .arg(format!("127.0.0.1:{}", dns_ports[0]))
+        .args(["masters", "-f"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "master1\nmaster2\nmaster3\n"
+    );
 
     // A healthy task is listed at every master, with the host's address.
     let web = create_job(&http, &url, registered("web:1", image, true)).await;
@@ -130,10 +143,24 @@ async fn srv_records_follow_running_healthy_tasks_at_every_master() {
         assert_eq!(dig(*p, "SRV", SERVICE), listed, "a failing task listed");
     }
 
-    // Undeployed: gone everywhere.
+    // Undeployed: gone everywhere, before its grace period ends and its container stops.
+    let container = task["containerId"].as_str().unwrap().to_string();
     let (s, v) = call(http.delete(format!("{url}/hosts/dns-a/jobs/{web}"))).await;
     assert_eq!(s, 200, "{v}");
     wait_srv(&dns_ports, &[], "web gone").await;
+    assert_eq!(
+        inspect(&container, "{{.State.Running}}").as_deref(),
+        Some("true"),
+        "the container stopped before it left DNS"
+    );
+    eventually(
+        WAIT,
+        "the container stopped after its grace period",
+        || async {
+            (inspect(&container, "{{.State.Running}}").as_deref() != Some("true")).then_some(())
+        },
+    )
+    .await;
     let (s, v) = call(http.delete(format!("{url}/hosts/dns-a/jobs/{sick}"))).await;
     assert_eq!(s, 200, "{v}");
     // Names outside the domain are refused, not answered.

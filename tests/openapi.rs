@@ -78,7 +78,9 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     assert_eq!(s, 200);
     assert!(doc["paths"]["/jobs"]["post"].is_object(), "{doc}");
 
+    // Its cache of failures goes in the cluster's temporary directory, not the sources.
     let out = Command::new(schemathesis())
+        .current_dir(cluster.dir.path())
         .args(["run", &format!("{follower}/openapi.json")])
         .args([
             "--checks",

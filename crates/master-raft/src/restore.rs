@@ -48,11 +48,11 @@ pub fn seed(
         cluster_addr: cfg.advertise_cluster.clone(),
         http_addr: cfg.advertise_http.clone(),
     };
-    // The backup's own entry, as if this member had led it: the log goes on after it.
-    let leader = <openraft::alias::LeaderIdOf<TypeConfig> as RaftLeaderIdExt>::new_committed(
-        header.term,
-        cfg.id,
-    );
+    // The backup's index, under term 0: this member starts with no vote (term 0), elects
+    // itself in term 1, and its first entry, after the backup's, must order after it. The
+    // backup's own term (in its header) says nothing about the new cluster's terms.
+    let leader =
+        <openraft::alias::LeaderIdOf<TypeConfig> as RaftLeaderIdExt>::new_committed(0, cfg.id);
     let log_id = openraft::alias::LogIdOf::<TypeConfig>::new(leader, header.index);
     let membership = Membership::new(
         vec![BTreeSet::from([cfg.id])],
@@ -63,6 +63,18 @@ pub fn seed(
         last_log_id: Some(log_id),
         last_membership: StoredMembership::new(Some(log_id), membership),
     };
+    // The state holds the cluster's CA key and join secrets: only this user may read it.
+    std::fs::create_dir_all(&cfg.data_dir)
+        .and_then(|()| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&cfg.data_dir, std::fs::Permissions::from_mode(0o700))
+        })
+        .with_context(|| {
+            format!(
+                "cannot create {} for its owner only",
+                cfg.data_dir.display()
+            )
+        })?;
     let backend = helios_store::SledBackend::open(&cfg.data_dir)
         .with_context(|| format!("cannot open a store in {}", cfg.data_dir.display()))?;
     helios_store::seed_snapshot::<TypeConfig>(&backend, &meta, data.to_vec())

@@ -28,8 +28,9 @@ use crate::raft::types::{MasterNode, TypeConfig};
 use crate::state::{Command, CommandResult, RemovedMaster};
 
 /// How long [`add_member`] waits for the new member to catch up with the leader's log as a
-/// learner before it gives up (the learner stays; adding it again goes on from there).
-pub const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
+/// learner before it gives up (the learner stays; adding it again goes on from there): short
+/// enough that the answer comes back through a follower's forwarding (30 s) and the CLI.
+pub const CATCH_UP_LIMIT: Duration = Duration::from_secs(20);
 
 /// How long the leader waits for a new member's answer to its first call.
 const NODE_INFO_TIMEOUT: Duration = Duration::from_secs(3);
@@ -181,7 +182,7 @@ pub async fn add_member(app: &Node, new: NewMember) -> Result<MembershipChange, 
     let _one = one_change()?;
     app.read(|_| ()).await?;
     let members = current_members(app);
-    check_no_change_under_way(app)?;
+    finish_joint_change(app).await?;
     if let Some(m) = members.iter().find(|m| m.name == new.name) {
         if m.role != MemberRole::Learner
             && m.cluster_address == new.cluster_address
@@ -265,7 +266,9 @@ pub async fn add_member(app: &Node, new: NewMember) -> Result<MembershipChange, 
             ));
         }
     }
-    // The quorum of the new membership, judged now that the learner caught up (so it is up).
+    // The quorum of the new membership, judged now that the learner caught up (so it is up),
+    // by a member that still leads (else its view of who is up is not current).
+    app.read(|_| ()).await?;
     let members = current_members(app);
     check_quorum_after(&members, Some(id), None)?;
     app.raft
@@ -284,7 +287,7 @@ pub async fn remove_member(app: &Node, name: &str) -> Result<MembershipChange, E
     let _one = one_change()?;
     app.read(|_| ()).await?;
     let members = current_members(app);
-    check_no_change_under_way(app)?;
+    finish_joint_change(app).await?;
     let Some(target) = members.iter().find(|m| m.name == name).cloned() else {
         let known: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
         return Err(Error::not_found(
@@ -345,8 +348,11 @@ fn one_change() -> Result<tokio::sync::MutexGuard<'static, ()>, Error> {
     })
 }
 
-/// Refuses while the membership is in its joint phase.
-fn check_no_change_under_way(app: &Node) -> Result<(), Error> {
+/// Finishes a membership change left in its joint phase (a leader lost between the joint
+/// and the final entry leaves it so, and openraft does not finish it by itself), as openraft
+/// finishes its own: a change of nothing, which leaves the joint phase. While the joint entry
+/// is not committed yet, another change is under way: refused.
+async fn finish_joint_change(app: &Node) -> Result<(), Error> {
     let joint = app
         .raft
         .metrics()
@@ -357,10 +363,11 @@ fn check_no_change_under_way(app: &Node) -> Result<(), Error> {
         .len()
         > 1;
     if joint {
-        return Err(Error::conflict(
-            "MEMBERSHIP_CHANGE_IN_PROGRESS",
-            "a membership change is being committed; wait for it to finish",
-        ));
+        tracing::info!("finishing a membership change left in its joint phase");
+        app.raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::new()), false)
+            .await
+            .map_err(membership_error)?;
     }
     Ok(())
 }

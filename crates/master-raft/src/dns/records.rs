@@ -5,9 +5,13 @@
 //! host, from the address its agent's session came from; and `_helios._http.<--dns-domain>`
 //! → every master's HTTP API, so that `helios -d <domain>` finds them.
 //!
-//! A task is listed only while RUNNING: a job with a health check becomes RUNNING only once a
-//! probe passed, and an agent that stops a task reports STOPPING before its grace period, so
-//! a task leaves DNS first, then waits, then stops (Helios's meaning of `gracePeriod`).
+//! A task is listed only while RUNNING on a host that is UP: a job with a health check becomes
+//! RUNNING only once a probe passed, an agent that stops a task reports STOPPING before its
+//! grace period, so a task leaves DNS first, then waits, then stops (Helios's meaning of
+//! `gracePeriod`), and the tasks of a host whose agent is gone leave with it. Service names
+//! starting with `helios` are the masters' own (`_helios._http`, `_helios._https`,
+//! `_helios-cluster._tcp`): no job's registration is published under them, so that a job
+//! cannot pose as the masters to the CLI or to agents.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -85,6 +89,9 @@ struct Registered<'a> {
 fn registered<'a>(state: &'a State, default_domain: &str) -> Vec<Registered<'a>> {
     let mut out = Vec::new();
     for (host, tasks) in state.task_statuses.iter() {
+        if !state.hosts.get(host).is_some_and(|h| h.up) {
+            continue;
+        }
         for status in tasks.values().map(|v| &v.value) {
             if status.state != TaskState::Running || status.job.registration.is_empty() {
                 continue;
@@ -94,6 +101,9 @@ fn registered<'a>(state: &'a State, default_domain: &str) -> Vec<Registered<'a>>
                 d => normalize(d),
             };
             for (endpoint, ports) in &status.job.registration {
+                if is_reserved(&endpoint.name) {
+                    continue;
+                }
                 for port_name in ports.port_names() {
                     let external = status
                         .ports
@@ -114,6 +124,11 @@ fn registered<'a>(state: &'a State, default_domain: &str) -> Vec<Registered<'a>>
         }
     }
     out
+}
+
+/// Whether a service name is the masters' own (`helios…`), never a job's.
+fn is_reserved(service: &str) -> bool {
+    service.to_ascii_lowercase().starts_with("helios")
 }
 
 /// The answer to `qname` (any case, with or without the final dot) of type `qtype`.
@@ -271,9 +286,15 @@ mod tests {
     /// `other` registers the same service under `other.test` on h1.
     fn state() -> State {
         let mut s = State::default();
-        for (h, ip) in [("h1", "10.0.0.1"), ("h2", "10.0.0.2"), ("h3", "10.0.0.3")] {
+        for (h, ip, up) in [
+            ("h1", "10.0.0.1", true),
+            ("h2", "10.0.0.2", true),
+            ("h3", "10.0.0.3", true),
+            ("h4", "10.0.0.4", false),
+        ] {
             let mut host = Host::registered(&format!("{h}-id"), 1, 0);
             host.address = Some(ip.into());
+            host.up = up;
             s.hosts.insert(h.into(), host);
         }
         let web = job("web", "");
@@ -293,6 +314,15 @@ mod tests {
             TaskState::Running,
             20004,
         );
+        // h4 is DOWN: its task is not listed.
+        put("h4", &web, TaskState::Running, 20005);
+        // A job cannot register as the masters.
+        let mut impostor = job("impostor", "");
+        impostor.registration = BTreeMap::from([(
+            ServiceEndpoint::new("helios", "http"),
+            ServicePorts::of(["http"]),
+        )]);
+        put("h2", &impostor, TaskState::Running, 20006);
         s
     }
 
@@ -368,6 +398,15 @@ mod tests {
         assert!(none.answers.is_empty() && none.in_zone && !none.exists);
         let outside = lookup(&s, &[], "example.test", "example.org", QueryType::A);
         assert!(!outside.in_zone);
+    }
+
+    #[test]
+    fn jobs_cannot_pose_as_the_masters() {
+        let name = "_helios._http.example.test";
+        let got = lookup(&state(), &masters(), "example.test", name, QueryType::Srv);
+        assert_eq!(got.answers.len(), 2, "{:?}", got.answers);
+        let port = |a: &Answer| matches!(a, Answer::Srv { port: 5801, .. });
+        assert!(got.answers.iter().all(port), "{:?}", got.answers);
     }
 
     #[test]

@@ -128,6 +128,9 @@ pub async fn join(
                 return Ok(());
             }
             Ok(r) if !r.leader_cluster_addr.is_empty() => target = r.leader_cluster_addr,
+            Ok(r) if r.error.starts_with(crate::raft::service::REMOVED_MEMBER) => {
+                bail!("join refused: {}", r.error)
+            }
             Ok(r) => warn!(target, "join refused: {}", r.error),
             Err(e) => {
                 warn!(target, "join failed: {e}");

@@ -2,8 +2,8 @@
 //!
 //! A Raft call from a master the cluster removed (`helios masters remove`) is refused with
 //! `PERMISSION_DENIED` and the reason, which makes that master stop (see
-//! [`crate::raft::network`]); with security on, a call whose certificate names another
-//! member than the id it speaks for, or a removed master, is refused the same way.
+//! [`crate::raft::network`]), and so is its `Join`; with security on, a call whose
+//! certificate names another member than the id it speaks for is refused too.
 //!
 //! A snapshot from the leader arrives in chunks and is held in memory whole before openraft
 //! installs it; one larger than the member's limit ([`DEFAULT_MAX_SNAPSHOT_BYTES`] unless set
@@ -73,50 +73,40 @@ impl RaftRpc {
         self
     }
 
-    /// Refuses a Raft call that speaks for member `sender` when the cluster removed it, or,
-    /// with a client certificate of name `certified`, when that certificate belongs to a
-    /// removed master or to another member than `sender`.
+    /// Refuses a Raft call that speaks for member `sender` when the cluster removed it
+    /// (`PERMISSION_DENIED` starting with [`REMOVED_MEMBER`], which makes the sender stop),
+    /// or, with a client certificate of name `certified`, when the certificate belongs to
+    /// another member than `sender` (a plain `PERMISSION_DENIED`).
     fn admit(&self, sender: u64, certified: Option<&str>) -> Result<(), Status> {
-        let membership = self
-            .raft
-            .metrics()
-            .borrow_watched()
-            .membership_config
-            .clone();
-        let member = |id: &u64| membership.membership().get_node(id).map(|n| n.name.clone());
-        let refusal = {
-            let Ok(view) = self.state.read() else {
-                return Err(Status::unavailable("the applied state's lock is poisoned"));
-            };
-            let state = &view.state;
-            // A member whose removal was recorded but not (yet) made stays a member.
-            let removed = |id: u64| {
-                member(&id)
-                    .is_none()
-                    .then(|| state.removal_of(id))
-                    .flatten()
-            };
-            removed(sender).or_else(|| {
-                let name = certified?;
-                match member(&sender) {
-                    Some(owner) if owner != name => Some(format!(
-                        "a certificate of master {name} may not speak for member {sender} \
-                         ({owner})"
-                    )),
-                    Some(_) => None,
-                    None => state
-                        .removed_masters
-                        .iter()
-                        .find(|(_, m)| m.name == name)
-                        .and_then(|(id, _)| removed(*id)),
-                }
-            })
+        let owner = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow_watched();
+            m.membership_config
+                .membership()
+                .get_node(&sender)
+                .map(|n| n.name.clone())
         };
-        match refusal {
-            None => Ok(()),
-            Some(why) => {
-                debug!(sender, "refusing a Raft call: {why}");
-                Err(Status::permission_denied(format!("{REMOVED_MEMBER} {why}")))
+        match (owner, certified) {
+            (Some(owner), Some(name)) if owner != name => {
+                let why = format!(
+                    "a certificate of master {name} may not speak for member {sender} ({owner})"
+                );
+                warn!(sender, "refusing a Raft call: {why}");
+                Err(Status::permission_denied(why))
+            }
+            // A member as far as this one knows (the state's lock is not needed).
+            (Some(_), _) => Ok(()),
+            (None, _) => {
+                let Ok(view) = self.state.read() else {
+                    return Err(Status::unavailable("the applied state's lock is poisoned"));
+                };
+                match view.state.removal_of(sender) {
+                    None => Ok(()),
+                    Some(why) => {
+                        debug!(sender, "refusing a Raft call: {why}");
+                        Err(Status::permission_denied(format!("{REMOVED_MEMBER} {why}")))
+                    }
+                }
             }
         }
     }
@@ -384,6 +374,19 @@ impl RaftService for RaftRpc {
             return Ok(Response::new(pb::JoinReply {
                 ok: true,
                 ..Default::default()
+            }));
+        }
+        let removed = self
+            .state
+            .read()
+            .ok()
+            .and_then(|view| view.state.removal_of(req.id));
+        if let Some(why) = removed {
+            warn!(id = req.id, %node, "refusing to add a removed master: {why}");
+            return Ok(Response::new(pb::JoinReply {
+                ok: false,
+                leader_cluster_addr: String::new(),
+                error: format!("{REMOVED_MEMBER} {why}"),
             }));
         }
         info!(id = req.id, %node, "adding member");
