@@ -121,19 +121,16 @@ async fn members_are_added_and_removed_at_runtime_without_losing_writes() {
     let m4 = &cluster.masters[3];
     let (m4_cluster, m4_http) = (m4.cluster_addr(), format!("127.0.0.1:{}", m4.http_port));
     let urls3 = vec![url(0), url(1), url(2)];
-    let out = helios(
-        &urls3,
-        &[
-            "masters",
-            "add",
-            "master4",
-            "--cluster",
-            &m4_cluster,
-            "--http",
-            &m4_http,
-        ],
-    )
-    .await;
+    let add_m4 = [
+        "masters",
+        "add",
+        "master4",
+        "--cluster",
+        &m4_cluster,
+        "--http",
+        &m4_http,
+    ];
+    let out = helios(&urls3, &add_m4).await;
     assert_eq!(
         stdout(&out),
         "master4: ADDED; voters: master1, master2, master3, master4\n",
@@ -147,19 +144,7 @@ async fn members_are_added_and_removed_at_runtime_without_losing_writes() {
     assert!(m4_listed["matchIndex"].as_u64().is_some(), "{listed:?}");
     assert!(m4_listed["term"].as_u64().unwrap() > 0, "{listed:?}");
     // Adding it again is answered, not repeated; a second name at the same address is not.
-    let again = helios(
-        &all,
-        &[
-            "masters",
-            "add",
-            "master4",
-            "--cluster",
-            &m4_cluster,
-            "--http",
-            &m4_http,
-        ],
-    )
-    .await;
+    let again = helios(&all, &add_m4).await;
     assert!(
         stdout(&again).starts_with("master4: ALREADY_A_MEMBER"),
         "{again:?}"
