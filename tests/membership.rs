@@ -259,6 +259,27 @@ async fn members_are_added_and_removed_at_runtime_without_losing_writes() {
         assert_eq!(status, Some(REMOVED_EXIT_STATUS), "master{}", i + 1);
     }
 
+    // Wiped and started again under its removed id with --join: its Join is refused, and it
+    // stops saying why.
+    let survivor = voters.iter().copied().find(|i| *i != leader).unwrap();
+    let through = cluster.masters[survivor].cluster_addr();
+    std::fs::remove_dir_all(&cluster.masters[1].data_dir).unwrap();
+    cluster.masters[1].peers = String::new();
+    cluster.masters[1].extra_args = vec!["--join".into(), through];
+    cluster.masters[1].start();
+    eventually(
+        Duration::from_secs(30),
+        "the wiped master 2 stops",
+        || async { cluster.masters[1].has_exited().then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        cluster.masters[1].wait_exit_status(),
+        Some(REMOVED_EXIT_STATUS)
+    );
+    let log = cluster.masters[1].log_tail();
+    assert!(log.contains("join refused"), "{log}");
+
     // Every acknowledged write is on both remaining members.
     let acked = writers.finish().await;
     assert!(acked.len() > 20, "only {} writes acknowledged", acked.len());

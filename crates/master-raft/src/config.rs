@@ -152,6 +152,11 @@ pub struct Args {
     #[arg(long, env = "HELIOS_DNS_DOMAIN", default_value = "helios")]
     pub dns_domain: String,
 
+    /// Accepted for Helios's command lines: Helios's JobHistoryReaper removes the task history
+    /// of removed jobs; here removing a job always removes its history.
+    #[arg(long, env = "HELIOS_REAP_HISTORY")]
+    pub reap_history: bool,
+
     /// Task history events kept per job and host (the leader's number holds for the
     /// cluster).
     #[arg(long, env = "HELIOS_HISTORY_LIMIT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]

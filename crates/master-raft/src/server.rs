@@ -97,7 +97,7 @@ impl std::error::Error for RemovedFromCluster {}
 
 /// Resolves with the reason once this member learns that the cluster removed it: from its own
 /// applied state (it applied its removal, or had before it restarted), or from a peer that
-/// refused its Raft call (it was down when it was removed).
+/// refused its Raft call or its `Join` (it was down when it was removed).
 async fn removed_from_cluster(
     app: &Node,
     mut refused: tokio::sync::watch::Receiver<Option<String>>,
@@ -212,6 +212,7 @@ pub async fn serve(
     let network = Network::new(cluster_tls.clone());
     let append_bytes = network.append_bytes();
     let refused_as_removed = network.removal();
+    let removal_reporter = network.removal_reporter();
     let raft = Raft::new(
         cfg.id,
         Arc::new(raft_config),
@@ -375,6 +376,7 @@ pub async fn serve(
 
     let formation = {
         let (raft, cfg, node, tls) = (raft.clone(), cfg.clone(), node.clone(), cluster_tls.clone());
+        let removed = removal_reporter;
         tasks.spawn(async move {
             let r = match &cfg.join {
                 _ if cfg.await_add => {
@@ -383,7 +385,7 @@ pub async fn serve(
                     }
                     Ok(())
                 }
-                Some(addr) => bootstrap::join(&raft, cfg.id, &node, addr, &tls).await,
+                Some(addr) => bootstrap::join(&raft, cfg.id, &node, addr, &tls, &removed).await,
                 None => bootstrap::form_cluster(&raft, cfg.id, &node, &cfg.peers, &tls).await,
             };
             if let Err(e) = r {

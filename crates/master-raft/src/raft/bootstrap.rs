@@ -89,13 +89,15 @@ pub async fn node_info(addr: &str, tls: &ClusterTls) -> anyhow::Result<(u64, Mas
 }
 
 /// Asks the cluster reachable at `addr` to add this member, following the leader's address,
-/// until it is a voter.
+/// until it is a voter. A refusal because the cluster removed this member is reported to
+/// `removed` (the master then stops) and ends the attempts.
 pub async fn join(
     raft: &Raft,
     id: u64,
     node: &MasterNode,
     addr: &str,
     tls: &ClusterTls,
+    removed: &crate::raft::network::RemovalReporter,
 ) -> anyhow::Result<()> {
     let is_voter = || {
         raft.metrics()
@@ -129,6 +131,7 @@ pub async fn join(
             }
             Ok(r) if !r.leader_cluster_addr.is_empty() => target = r.leader_cluster_addr,
             Ok(r) if r.error.starts_with(crate::raft::service::REMOVED_MEMBER) => {
+                removed.report(&r.error);
                 bail!("join refused: {}", r.error)
             }
             Ok(r) => warn!(target, "join refused: {}", r.error),

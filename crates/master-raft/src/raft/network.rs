@@ -55,9 +55,27 @@ pub struct Network {
     /// Plain or mutual TLS.
     tls: ClusterTls,
     /// Set when a peer refused this member because the cluster removed it.
-    removed: Arc<tokio::sync::watch::Sender<Option<String>>>,
+    removed: RemovalReporter,
     /// Bytes of each append-entries request sent (the replication traffic).
     append_bytes: Histogram,
+}
+
+/// Where a refusal because the cluster removed this member is reported (by the Raft client,
+/// and by a refused `Join`); the first report is kept.
+#[derive(Clone)]
+pub struct RemovalReporter(Arc<tokio::sync::watch::Sender<Option<String>>>);
+
+impl RemovalReporter {
+    /// Reports `why` (a refusal starting with [`REMOVED_MEMBER`]) unless a report came first.
+    pub fn report(&self, why: &str) {
+        self.0.send_if_modified(|removed| {
+            let first = removed.is_none();
+            if first {
+                *removed = Some(why.to_string());
+            }
+            first
+        });
+    }
 }
 
 /// The buckets of [`Network::append_bytes`]: 64 bytes to 64 MiB.
@@ -71,7 +89,7 @@ impl Network {
         Network {
             reachability: Arc::default(),
             tls,
-            removed: Arc::new(tokio::sync::watch::Sender::new(None)),
+            removed: RemovalReporter(Arc::new(tokio::sync::watch::Sender::new(None))),
             append_bytes: append_bytes_histogram(),
         }
     }
@@ -84,7 +102,12 @@ impl Network {
     /// Gets the reason once a peer refused this member because the cluster removed it
     /// (`helios masters remove`): it may not take part any more.
     pub fn removal(&self) -> tokio::sync::watch::Receiver<Option<String>> {
-        self.removed.subscribe()
+        self.removed.0.subscribe()
+    }
+
+    /// Where else such a refusal is reported (a refused `Join`).
+    pub fn removal_reporter(&self) -> RemovalReporter {
+        self.removed.clone()
     }
 }
 
@@ -137,7 +160,7 @@ pub struct PeerClient {
     /// Where failures and successes to reach the peer are recorded and reported.
     reachability: Arc<Reachability>,
     /// Where a refusal because this member was removed is reported.
-    removed: Arc<tokio::sync::watch::Sender<Option<String>>>,
+    removed: RemovalReporter,
     /// Where the size of each append-entries request is recorded.
     append_bytes: Histogram,
 }
@@ -309,13 +332,7 @@ impl PeerClient {
                 if status.code() == tonic::Code::PermissionDenied
                     && status.message().starts_with(REMOVED_MEMBER)
                 {
-                    self.removed.send_if_modified(|removed| {
-                        let first = removed.is_none();
-                        if first {
-                            *removed = Some(status.message().to_string());
-                        }
-                        first
-                    });
+                    self.removed.report(status.message());
                 }
                 let error = status_to_rpc(status);
                 if let RPCError::Unreachable(_) = &error {
