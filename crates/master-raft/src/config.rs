@@ -262,6 +262,21 @@ pub enum MasterCommand {
 /// off for it.
 pub const SECURED_MARKER: &str = "security-on";
 
+/// Restricts a data directory to its owner: the replicated state in it holds the cluster's CA
+/// key and join secrets.
+pub fn restrict_to_owner(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot restrict {} to its owner", dir.display()))
+}
+
+/// Writes [`SECURED_MARKER`] in a data directory whose member runs with security on.
+pub fn mark_secured(dir: &std::path::Path) -> anyhow::Result<()> {
+    let marker = dir.join(SECURED_MARKER);
+    std::fs::write(&marker, b"this member runs with --security on\n")
+        .with_context(|| format!("cannot write {}", marker.display()))
+}
+
 /// Whether the master asks callers for credentials (`--security`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Security {

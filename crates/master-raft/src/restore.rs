@@ -63,27 +63,16 @@ pub fn seed(
         last_log_id: Some(log_id),
         last_membership: StoredMembership::new(Some(log_id), membership),
     };
-    // The state holds the cluster's CA key and join secrets: only this user may read it.
     std::fs::create_dir_all(&cfg.data_dir)
-        .and_then(|()| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&cfg.data_dir, std::fs::Permissions::from_mode(0o700))
-        })
-        .with_context(|| {
-            format!(
-                "cannot create {} for its owner only",
-                cfg.data_dir.display()
-            )
-        })?;
+        .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    crate::config::restrict_to_owner(&cfg.data_dir)?;
     let backend = helios_store::SledBackend::open(&cfg.data_dir)
         .with_context(|| format!("cannot open a store in {}", cfg.data_dir.display()))?;
     helios_store::seed_snapshot::<TypeConfig>(&backend, &meta, data.to_vec())
         .with_context(|| format!("cannot write the backup into {}", cfg.data_dir.display()))?;
     drop(backend);
     if cfg.security {
-        let marker = cfg.data_dir.join(crate::config::SECURED_MARKER);
-        std::fs::write(&marker, b"this member runs with --security on\n")
-            .with_context(|| format!("cannot write {}", marker.display()))?;
+        crate::config::mark_secured(&cfg.data_dir)?;
     }
     Ok(header)
 }

@@ -153,13 +153,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     check_writable(&cfg.data_dir)?;
     if cfg.security {
-        // The replicated state holds the cluster's CA key: only this user may read it.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&cfg.data_dir, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("cannot restrict {} to its owner", cfg.data_dir.display()))?;
-        let marker = cfg.data_dir.join(crate::config::SECURED_MARKER);
-        std::fs::write(&marker, b"this member runs with --security on\n")
-            .with_context(|| format!("cannot write {}", marker.display()))?;
+        crate::config::restrict_to_owner(&cfg.data_dir)?;
+        crate::config::mark_secured(&cfg.data_dir)?;
     }
     if cfg.unsecured_legacy_data {
         warn!(
