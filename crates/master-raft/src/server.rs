@@ -199,7 +199,8 @@ pub async fn serve(
         ClusterTls::default()
     };
 
-    let log_store = LogStore::new(backend.clone()).context("cannot open the Raft log")?;
+    let log_store =
+        LogStore::open(backend.clone(), &cfg.data_dir).context("cannot open the Raft log")?;
     let flush_stats = log_store.flush_stats();
     // Kept to join the store's threads at shutdown (openraft owns the other handle).
     let log_closer = log_store.clone();

@@ -10,7 +10,8 @@ use std::ops::Bound;
 /// The trees (key spaces) the masters use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tree {
-    /// Raft log records: runs of consecutive entries, keyed by the big-endian index of
+    /// Where earlier versions kept the Raft log (now in segment files; opening a store moves
+    /// an old log out, see `log_records`): runs of consecutive entries, keyed by the big-endian index of
     /// their first entry.
     Log,
     /// Small records: vote, committed log id, last purged log id.

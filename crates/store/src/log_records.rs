@@ -1,16 +1,15 @@
-//! How the Raft log is laid out in the backend's [`Tree::Log`]: *records*.
+//! The Raft log as versions before the segment files kept it, and moving it into segments.
 //!
-//! A record is a run of consecutive entries that the log writer wrote together (up to
-//! [`RECORD_TARGET_BYTES`]), stored under one key (the big-endian index of its first entry) as
-//! a JSON array. sled's cost is mostly per
-//! key (tree nodes, page updates, flushed frames), so one key per write batch instead of one
-//! per entry makes storing the log several times cheaper under load.
+//! Earlier versions stored the log in the backend's [`Tree::Log`] as *records*: runs of
+//! consecutive entries written together, each under the big-endian index of its first entry,
+//! as a JSON array (or, older still, a single entry as a JSON object). Records never overlap;
+//! a purge kept the record that straddled the purge point.
 //!
-//! Records never overlap: a record holding index `i` is the one with the greatest key at or
-//! below `i`, if its last entry reaches `i`. Truncation removes the later records and trims the
-//! one it cuts; a purge removes the records that lie wholly at or below the purge point and
-//! keeps the one that straddles it (its purged entries are skipped on read). A value that is a
-//! single JSON object (one entry per key, as earlier versions wrote) reads as a one-entry record.
+//! [`move_into_segments`] runs when a store opens. It copies the unpurged entries of such a
+//! log into the segments, syncs them, marks the move done in [`Tree::Meta`], and only then
+//! removes the records. A crash before the mark leaves the records whole, and the next open
+//! starts the copy again on empty segments; a crash after it leaves records that the next open
+//! removes.
 
 use std::io;
 use std::ops::Bound;
@@ -22,6 +21,10 @@ use serde::de::DeserializeOwned;
 
 use crate::backend::{KvBackend, Op, Tree};
 use crate::codec::{decode, encode, index_key};
+use crate::segments::SegmentLog;
+
+/// Set in [`Tree::Meta`] once the records have been copied into segments.
+const MOVED: &[u8] = b"log_in_segments";
 
 /// Decodes a record (or a single entry written by an earlier version).
 fn decode_record<C>(bytes: &[u8]) -> io::Result<Vec<C::Entry>>
@@ -36,54 +39,8 @@ where
     }
 }
 
-/// The size a record is closed at. sled (0.34, 512 KiB segments) writes a tree node whose
-/// message exceeds about 128 KiB to a file of its own under `blobs/` (slower, and one more file
-/// to sync), and a leaf holds up to 17 keys before it splits: 17 records of 6 KiB stay inline.
-pub const RECORD_TARGET_BYTES: usize = 6 << 10;
-
-/// The record operations that store `entries` (in index order): one record per run of
-/// consecutive indexes, closed at [`RECORD_TARGET_BYTES`] (only an entry that is larger on its
-/// own makes a larger record).
-pub fn put_ops<C>(entries: &[&C::Entry]) -> io::Result<Vec<Op>>
-where
-    C: RaftTypeConfig,
-    C::Entry: Serialize,
-{
-    let mut ops = Vec::new();
-    // The open record: its first index, the index it expects next, its JSON array so far.
-    let mut open: Option<(u64, u64, Vec<u8>)> = None;
-    for entry in entries {
-        let index = entry.index();
-        let encoded = encode(entry)?;
-        match &mut open {
-            Some((_, next, buf))
-                if *next == index && buf.len() + encoded.len() < RECORD_TARGET_BYTES =>
-            {
-                buf.push(b',');
-                buf.extend_from_slice(&encoded);
-                *next += 1;
-            }
-            _ => {
-                if let Some((first, _, mut buf)) = open.take() {
-                    buf.push(b']');
-                    ops.push(Op::Put(index_key(first), buf));
-                }
-                let mut buf = Vec::with_capacity(RECORD_TARGET_BYTES);
-                buf.push(b'[');
-                buf.extend_from_slice(&encoded);
-                open = Some((index, index + 1, buf));
-            }
-        }
-    }
-    if let Some((first, _, mut buf)) = open {
-        buf.push(b']');
-        ops.push(Op::Put(index_key(first), buf));
-    }
-    Ok(ops)
-}
-
-/// The stored entries with an index in `start..end`, in order.
-pub fn read<C>(backend: &dyn KvBackend, start: u64, end: u64) -> io::Result<Vec<C::Entry>>
+/// The stored entries with an index in `start..`, in order.
+fn read_from<C>(backend: &dyn KvBackend, start: u64) -> io::Result<Vec<C::Entry>>
 where
     C: RaftTypeConfig,
     C::Entry: DeserializeOwned,
@@ -98,11 +55,7 @@ where
     }
     values.extend(
         backend
-            .range(
-                Tree::Log,
-                Bound::Included(start_key),
-                Bound::Excluded(index_key(end)),
-            )?
+            .range(Tree::Log, Bound::Included(start_key), Bound::Unbounded)?
             .into_iter()
             .map(|(_, value)| value),
     );
@@ -111,70 +64,47 @@ where
         entries.extend(
             decode_record::<C>(&value)?
                 .into_iter()
-                .filter(|e| (start..end).contains(&e.index())),
+                .filter(|e| e.index() >= start),
         );
     }
     Ok(entries)
 }
 
-/// The last stored entry.
-pub fn last<C>(backend: &dyn KvBackend) -> io::Result<Option<C::Entry>>
-where
-    C: RaftTypeConfig,
-    C::Entry: DeserializeOwned,
-{
-    match backend.last(Tree::Log)? {
-        Some((_, value)) => Ok(decode_record::<C>(&value)?.pop()),
-        None => Ok(None),
-    }
-}
-
-/// Removes every entry from `index` on.
-///
-/// The later records go first and the record cut in two is trimmed after: a crash in between
-/// leaves a shorter log that still ends in old entries, never a gap.
-pub fn truncate_from<C>(backend: &dyn KvBackend, index: u64) -> io::Result<()>
+/// Moves a log kept in the backend's records into `segments` (see the module documentation);
+/// entries at or below `purged_through` are not part of the log and are left out.
+pub fn move_into_segments<C>(
+    backend: &dyn KvBackend,
+    segments: &SegmentLog,
+    purged_through: Option<u64>,
+) -> io::Result<()>
 where
     C: RaftTypeConfig,
     C::Entry: Serialize + DeserializeOwned,
 {
-    let key = index_key(index);
-    backend.remove_range(Tree::Log, Bound::Included(key.clone()), Bound::Unbounded)?;
-    let Some((cut_key, value)) = backend.at_or_below(Tree::Log, &key)? else {
-        return Ok(());
-    };
-    let entries = decode_record::<C>(&value)?;
-    if entries.last().is_none_or(|e| e.index() < index) {
+    if backend.last(Tree::Log)?.is_none() {
         return Ok(());
     }
-    let kept: Vec<&C::Entry> = entries.iter().filter(|e| e.index() < index).collect();
-    let op = if kept.is_empty() {
-        Op::Delete(cut_key)
-    } else {
-        Op::Put(cut_key, encode(&kept)?)
-    };
-    backend.write(Tree::Log, vec![op])
-}
-
-/// Removes the records that lie wholly at or below `index`; a record that also holds later
-/// entries stays (readers skip its purged entries).
-pub fn purge_through<C>(backend: &dyn KvBackend, index: u64) -> io::Result<()>
-where
-    C: RaftTypeConfig,
-    C::Entry: DeserializeOwned,
-{
-    let Some((key, value)) = backend.at_or_below(Tree::Log, &index_key(index))? else {
-        return Ok(());
-    };
-    let ends_within = decode_record::<C>(&value)?
-        .last()
-        .is_none_or(|e| e.index() <= index);
-    let end = if ends_within {
-        Bound::Included(key)
-    } else {
-        Bound::Excluded(key)
-    };
-    backend.remove_range(Tree::Log, Bound::Unbounded, end)
+    if backend.get(Tree::Meta, MOVED)?.is_none() {
+        // A copy a crash interrupted may have left part of the log in segments.
+        segments.truncate_from(0)?;
+        let start = purged_through.map_or(0, |p| p + 1);
+        let entries = read_from::<C>(backend, start)?;
+        let count = entries.len();
+        let mut encoded = Vec::with_capacity(count);
+        for entry in &entries {
+            encoded.push((entry.index(), encode(entry)?));
+        }
+        segments.append(&encoded)?;
+        segments.sync()?;
+        backend.write(Tree::Meta, vec![Op::Put(MOVED.to_vec(), b"true".to_vec())])?;
+        backend.sync()?;
+        tracing::info!(
+            entries = count,
+            "moved the Raft log from sled into segment files"
+        );
+    }
+    backend.remove_range(Tree::Log, Bound::Unbounded, Bound::Unbounded)?;
+    backend.sync()
 }
 
 #[cfg(test)]
@@ -194,112 +124,63 @@ mod tests {
         RaftEntry::new_normal(log_id::<TestConfig>(1, 0, index), format!("{index}"))
     }
 
-    /// Stores `indexes` as the writer would: one batch, runs split at gaps.
-    fn put(backend: &dyn KvBackend, indexes: impl IntoIterator<Item = u64>) {
-        let entries: Vec<Entry> = indexes.into_iter().map(entry).collect();
-        let refs: Vec<&Entry> = entries.iter().collect();
-        backend
-            .write(Tree::Log, put_ops::<TestConfig>(&refs).unwrap())
-            .unwrap();
+    /// A record as earlier versions wrote it: the entries `indexes` as one JSON array.
+    fn put_record(backend: &dyn KvBackend, indexes: std::ops::Range<u64>) {
+        let entries: Vec<Entry> = indexes.clone().map(entry).collect();
+        let op = Op::Put(index_key(indexes.start), encode(&entries).unwrap());
+        backend.write(Tree::Log, vec![op]).unwrap();
     }
 
-    fn indexes(backend: &dyn KvBackend, start: u64, end: u64) -> Vec<u64> {
-        read::<TestConfig>(backend, start, end)
-            .unwrap()
-            .iter()
-            .map(|e| e.index())
-            .collect()
-    }
-
-    fn record_keys(backend: &dyn KvBackend) -> Vec<u64> {
-        backend
-            .range(Tree::Log, Bound::Unbounded, Bound::Unbounded)
+    fn segment_indexes(segments: &SegmentLog) -> Vec<u64> {
+        segments
+            .read(0, u64::MAX)
             .unwrap()
             .into_iter()
-            .map(|(k, _)| u64::from_be_bytes(k.try_into().unwrap()))
+            .map(|(i, bytes)| {
+                let e: Entry = decode(&bytes, "entry").unwrap();
+                assert_eq!(e.index(), i);
+                i
+            })
             .collect()
     }
 
     #[test]
-    fn a_batch_is_one_record_per_run_of_consecutive_indexes() {
+    fn records_and_single_entries_move_without_their_purged_part() {
+        let dir = tempfile::tempdir().unwrap();
         let b = SledBackend::temporary().unwrap();
-        put(&b, (0..10).chain(20..25));
-        put(&b, 25..30);
-        assert_eq!(record_keys(&b), vec![0, 20, 25]);
-        assert_eq!(indexes(&b, 3, 7), vec![3, 4, 5, 6]);
-        assert_eq!(indexes(&b, 8, 27), vec![8, 9, 20, 21, 22, 23, 24, 25, 26]);
-        assert_eq!(indexes(&b, 12, 15), Vec::<u64>::new());
-        assert_eq!(last::<TestConfig>(&b).unwrap().unwrap().index(), 29);
+        // One entry per key, as the oldest versions wrote, then records.
+        b.write(
+            Tree::Log,
+            vec![Op::Put(index_key(3), encode(&entry(3)).unwrap())],
+        )
+        .unwrap();
+        put_record(&b, 4..10);
+        put_record(&b, 10..20);
+        let segments = SegmentLog::open(dir.path()).unwrap();
+        move_into_segments::<TestConfig>(&b, &segments, Some(5)).unwrap();
+        assert_eq!(segment_indexes(&segments), (6..20).collect::<Vec<_>>());
+        assert!(b.last(Tree::Log).unwrap().is_none(), "records removed");
+        // Nothing to do the second time.
+        move_into_segments::<TestConfig>(&b, &segments, Some(5)).unwrap();
+        assert_eq!(segment_indexes(&segments), (6..20).collect::<Vec<_>>());
     }
 
+    /// A copy interrupted before its mark starts again from the records; one interrupted
+    /// after it only removes them.
     #[test]
-    fn a_long_run_is_split_into_records_that_stay_inline_in_sled() {
+    fn an_interrupted_move_is_redone_or_finished() {
+        let dir = tempfile::tempdir().unwrap();
         let b = SledBackend::temporary().unwrap();
-        let big: Vec<Entry> = (0..100)
-            .map(|i| RaftEntry::new_normal(log_id::<TestConfig>(1, 0, i), "x".repeat(1000)))
-            .collect();
-        let refs: Vec<&Entry> = big.iter().collect();
-        let ops = put_ops::<TestConfig>(&refs).unwrap();
-        assert!(
-            ops.len() >= 100 * 1000 / RECORD_TARGET_BYTES,
-            "{} records",
-            ops.len()
-        );
-        for op in &ops {
-            let Op::Put(_, value) = op else {
-                panic!("a put")
-            };
-            assert!(value.len() <= RECORD_TARGET_BYTES, "{} bytes", value.len());
-        }
-        b.write(Tree::Log, ops).unwrap();
-        assert_eq!(indexes(&b, 0, 100), (0..100).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn truncation_trims_the_record_it_cuts_and_drops_later_ones() {
-        let b = SledBackend::temporary().unwrap();
-        put(&b, 0..10);
-        put(&b, 10..20);
-        put(&b, 20..30);
-        truncate_from::<TestConfig>(&b, 15).unwrap();
-        assert_eq!(record_keys(&b), vec![0, 10]);
-        assert_eq!(indexes(&b, 0, 100), (0..15).collect::<Vec<_>>());
-        assert_eq!(last::<TestConfig>(&b).unwrap().unwrap().index(), 14);
-        // At a record's first index the whole record goes.
-        truncate_from::<TestConfig>(&b, 10).unwrap();
-        assert_eq!(record_keys(&b), vec![0]);
-        put(&b, 10..12);
-        assert_eq!(indexes(&b, 8, 100), vec![8, 9, 10, 11]);
-        truncate_from::<TestConfig>(&b, 0).unwrap();
-        assert!(last::<TestConfig>(&b).unwrap().is_none());
-    }
-
-    #[test]
-    fn purge_keeps_the_record_that_straddles_the_purge_point() {
-        let b = SledBackend::temporary().unwrap();
-        put(&b, 0..10);
-        put(&b, 10..20);
-        put(&b, 20..30);
-        purge_through::<TestConfig>(&b, 14).unwrap();
-        assert_eq!(record_keys(&b), vec![10, 20]);
-        purge_through::<TestConfig>(&b, 19).unwrap();
-        assert_eq!(record_keys(&b), vec![20]);
-        assert_eq!(indexes(&b, 20, 23), vec![20, 21, 22]);
-        purge_through::<TestConfig>(&b, 40).unwrap();
-        assert!(record_keys(&b).is_empty());
-    }
-
-    #[test]
-    fn entries_stored_one_per_key_by_earlier_versions_still_read() {
-        let b = SledBackend::temporary().unwrap();
-        let old: Vec<Op> = (0..3)
-            .map(|i| Op::Put(index_key(i), encode(&entry(i)).unwrap()))
-            .collect();
-        b.write(Tree::Log, old).unwrap();
-        put(&b, 3..6);
-        assert_eq!(indexes(&b, 1, 5), vec![1, 2, 3, 4]);
-        truncate_from::<TestConfig>(&b, 2).unwrap();
-        assert_eq!(indexes(&b, 0, 10), vec![0, 1]);
-        assert_eq!(last::<TestConfig>(&b).unwrap().unwrap().index(), 1);
+        put_record(&b, 0..10);
+        let segments = SegmentLog::open(dir.path()).unwrap();
+        // Part of a copy, no mark.
+        segments.append(&[(0, encode(&entry(0)).unwrap())]).unwrap();
+        move_into_segments::<TestConfig>(&b, &segments, None).unwrap();
+        assert_eq!(segment_indexes(&segments), (0..10).collect::<Vec<_>>());
+        // Marked, records still there: they go, the segments stay.
+        put_record(&b, 0..10);
+        move_into_segments::<TestConfig>(&b, &segments, None).unwrap();
+        assert!(b.last(Tree::Log).unwrap().is_none());
+        assert_eq!(segment_indexes(&segments), (0..10).collect::<Vec<_>>());
     }
 }

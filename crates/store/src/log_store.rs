@@ -1,21 +1,25 @@
-//! openraft's `RaftLogStorage` on a [`KvBackend`], with an in-memory tail and group commit.
+//! openraft's `RaftLogStorage`: entries in [`SegmentLog`] files, the vote and the purge point
+//! in a [`KvBackend`], with an in-memory tail and group commit.
 //!
-//! The Raft core never waits for the backend. `append` puts the entries in the *tail* (the
+//! The Raft core never waits for the disk. `append` puts the entries in the *tail* (the
 //! newest entries, held in memory) and queues them for the *writer*; `truncate_after` and
-//! `purge` change the tail at once and queue their backend change behind the appends. The
+//! `purge` change the tail at once and queue their disk change behind the appends. The
 //! writer thread (`helios-log-writer`) takes everything that is queued, applies it to the
-//! backend in order (encoding entries there, off the async workers), runs one `sync` (flush and
-//! `fdatasync`) for all the appends of the batch, and only then completes their `IOFlushed`
+//! segments in order (encoding entries there, off the async workers), runs one `sync`
+//! (`fdatasync`) for all the appends of the batch, and only then completes their `IOFlushed`
 //! callbacks, in order. Under load one sync serves many appends, and every acknowledged entry
-//! is on disk. A purge's point is recorded in order with the rest; the records below it are
-//! removed afterwards by the purger thread, since a snapshot's worth of them would hold up the
-//! appends queued behind (readers never see purged entries either way).
+//! is on disk. A purge's point is recorded in the backend in order with the rest; the purger
+//! thread then makes that point durable and deletes the segments below it, since that would
+//! hold up the appends queued behind (readers never see purged entries either way).
+//!
+//! A data directory from before the segments kept the log in the backend's [`Tree::Log`];
+//! opening it moves those entries into segments once (see [`crate::log_records`]).
 //!
 //! Reads (replication, the state machine) come from the tail when they can, so recent entries
 //! are neither read back from the backend nor decoded. The tail is authoritative for every
 //! index from its `floor` up: an index at or above the floor that is not in the tail does not
-//! exist, whatever the backend still holds while the writer catches up. Entries below the floor
-//! were written to the backend before they left the tail. The tail keeps at most
+//! exist, whatever the segments still hold while the writer catches up. Entries below the floor
+//! were written to the segments before they left the tail. The tail keeps at most
 //! [`TAIL_CAPACITY`] entries that the writer has written. Votes are written and synced before
 //! `save_vote` returns.
 //!
@@ -47,6 +51,10 @@ use serde::de::DeserializeOwned;
 use crate::backend::{KvBackend, Op, Tree};
 use crate::codec::{decode, encode};
 use crate::log_records;
+use crate::segments::SegmentLog;
+
+/// The directory of the log's segment files, inside a master's data directory.
+pub const LOG_DIRECTORY: &str = "raft-log";
 
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
@@ -172,6 +180,7 @@ impl Drop for WriterThread {
 /// without.
 pub struct LogStore<C: RaftTypeConfig> {
     backend: Arc<dyn KvBackend>,
+    segments: Arc<SegmentLog>,
     tail: Arc<Mutex<Tail<C>>>,
     /// Backend changes waiting for the writer thread (at most [`WRITER_QUEUE`]).
     writer: tokio::sync::mpsc::Sender<Pending<C>>,
@@ -185,6 +194,7 @@ impl<C: RaftTypeConfig> Clone for LogStore<C> {
     fn clone(&self) -> Self {
         Self {
             backend: self.backend.clone(),
+            segments: self.segments.clone(),
             tail: self.tail.clone(),
             writer: self.writer.clone(),
             thread: self.thread.clone(),
@@ -201,9 +211,27 @@ where
     C::Entry: Serialize + DeserializeOwned,
     LogIdOf<C>: Serialize + DeserializeOwned,
 {
-    /// Creates the store and starts its writer thread (`helios-log-writer`); fails when the
-    /// operating system refuses a thread (process or memory limits).
-    pub fn new(backend: Arc<dyn KvBackend>) -> io::Result<Self> {
+    /// Opens the store of the data directory `data_dir`: the segments in its
+    /// [`LOG_DIRECTORY`] (checked frame by frame), the vote and purge point in `backend`; moves
+    /// a log an earlier version kept in the backend into segments; starts the writer thread
+    /// (`helios-log-writer`). Fails on a damaged log, or when the operating system refuses a
+    /// thread (process or memory limits).
+    pub fn open(backend: Arc<dyn KvBackend>, data_dir: &std::path::Path) -> io::Result<Self> {
+        let segments = Arc::new(SegmentLog::open(&data_dir.join(LOG_DIRECTORY))?);
+        Self::start(backend, segments)
+    }
+
+    /// The store on segments already open.
+    fn start(backend: Arc<dyn KvBackend>, segments: Arc<SegmentLog>) -> io::Result<Self> {
+        let last_purged: Option<LogIdOf<C>> = match backend.get(Tree::Meta, LAST_PURGED)? {
+            Some(bytes) => Some(decode(&bytes, "last_purged")?),
+            None => None,
+        };
+        log_records::move_into_segments::<C>(
+            backend.as_ref(),
+            &segments,
+            last_purged.as_ref().map(|id| id.index()),
+        )?;
         let (tx, rx) = tokio::sync::mpsc::channel(WRITER_QUEUE);
         let stats = Arc::new(FlushStats::default());
         let tail = Arc::new(Mutex::new(Tail {
@@ -216,16 +244,22 @@ where
             written_seq: 0,
         }));
         let thread = {
-            let (backend, tail, stats) = (backend.clone(), tail.clone(), stats.clone());
+            let (backend, segments, tail, stats) = (
+                backend.clone(),
+                segments.clone(),
+                tail.clone(),
+                stats.clone(),
+            );
             std::thread::Builder::new()
                 .name("helios-log-writer".into())
-                .spawn(move || run_writer::<C>(backend, rx, tail, stats))
+                .spawn(move || run_writer::<C>(backend, segments, rx, tail, stats))
                 .map_err(|e| {
                     io::Error::new(e.kind(), format!("cannot start the log writer thread: {e}"))
                 })?
         };
         Ok(Self {
             backend,
+            segments,
             tail,
             writer: tx,
             thread: Arc::new(WriterThread(Mutex::new(Some(thread)))),
@@ -278,7 +312,10 @@ where
         let mut tail = self.tail.lock().map_err(|_| lock_poisoned())?;
         if !tail.loaded {
             let last_purged: Option<LogIdOf<C>> = self.get_meta(LAST_PURGED)?;
-            let last = log_records::last::<C>(self.backend.as_ref())?.map(|e| e.log_id());
+            let last = match self.segments.last()? {
+                Some((_, bytes)) => Some(decode::<C::Entry>(&bytes, "log entry")?.log_id()),
+                None => None,
+            };
             let last = last.or_else(|| last_purged.clone());
             tail.floor = last.as_ref().map_or(0, |id| id.index() + 1);
             tail.last = last;
@@ -320,14 +357,15 @@ where
     }
 }
 
-/// Applies a batch of queued changes to the backend, in order: the entries of consecutive
-/// appends are written together as records (see [`crate::log_records`]). Returns the sequence
-/// number of the batch's last append, if it has one.
+/// Applies a batch of queued changes in order: the entries of consecutive appends are
+/// encoded and written to the segments together. Returns the sequence number of the batch's
+/// last append, if it has one.
 ///
-/// A purge only records its point here; `purge` removes the records below it afterwards (on
-/// the purger thread), so that removing a snapshot's worth of entries never holds up appends.
+/// A purge only records its point here; the purger removes the segments below it afterwards,
+/// so that deleting a snapshot's worth of entries never holds up appends.
 fn write_batch<C>(
     backend: &dyn KvBackend,
+    segments: &SegmentLog,
     batch: &[Pending<C>],
     purge: &dyn Fn(u64),
 ) -> io::Result<Option<u64>>
@@ -337,14 +375,10 @@ where
     LogIdOf<C>: Serialize,
 {
     let mut last_seq = None;
-    let mut run: Vec<&C::Entry> = Vec::new();
-    let write_run = |run: &mut Vec<&C::Entry>| -> io::Result<()> {
+    let mut run: Vec<(u64, Vec<u8>)> = Vec::new();
+    let write_run = |run: &mut Vec<(u64, Vec<u8>)>| -> io::Result<()> {
         if !run.is_empty() {
-            // One write per record: each is whole on its own, an interruption leaves a prefix
-            // of the log, and single keys avoid sled's batch lock.
-            for op in log_records::put_ops::<C>(run)? {
-                backend.write(Tree::Log, vec![op])?;
-            }
+            segments.append(run)?;
             run.clear();
         }
         Ok(())
@@ -352,17 +386,19 @@ where
     for pending in batch {
         match pending {
             Pending::Append { entries, seq, .. } => {
-                run.extend(entries.iter());
+                for entry in entries {
+                    run.push((entry.index(), encode(entry)?));
+                }
                 last_seq = Some(*seq);
             }
             Pending::TruncateFrom(index) => {
                 write_run(&mut run)?;
-                log_records::truncate_from::<C>(backend, *index)?;
+                segments.truncate_from(*index)?;
             }
             Pending::Purge(log_id) => {
                 write_run(&mut run)?;
-                // Record the purge point first: a crash after it leaves extra entries, never
-                // a gap.
+                // Record the purge point first: the purger makes it durable before it deletes
+                // anything, so a crash leaves extra entries, never a gap.
                 backend.write(
                     Tree::Meta,
                     vec![Op::Put(LAST_PURGED.to_vec(), encode(log_id)?)],
@@ -388,11 +424,7 @@ struct Purger {
 impl Purger {
     /// Starts the thread; `None` when the operating system refuses one, and the writer then
     /// purges inline.
-    fn start<C>(backend: Arc<dyn KvBackend>) -> Option<Purger>
-    where
-        C: RaftTypeConfig,
-        C::Entry: DeserializeOwned,
-    {
+    fn start(backend: Arc<dyn KvBackend>, segments: Arc<SegmentLog>) -> Option<Purger> {
         let target = Arc::new(AtomicU64::new(0));
         let (wake, woken) = std::sync::mpsc::sync_channel::<()>(PURGER_QUEUE);
         let started = {
@@ -404,7 +436,7 @@ impl Purger {
                     // purge point is always acted on.
                     while woken.recv().is_ok() {
                         if let Some(through) = target.load(Ordering::SeqCst).checked_sub(1) {
-                            run_purge::<C>(backend.as_ref(), through);
+                            run_purge(backend.as_ref(), &segments, through);
                         }
                     }
                 })
@@ -440,15 +472,15 @@ impl Purger {
     }
 }
 
-/// Removes the records wholly at or below `through`. A failure only leaves extra entries
-/// below the recorded purge point (readers skip them); the next purge removes them.
-fn run_purge<C>(backend: &dyn KvBackend, through: u64)
-where
-    C: RaftTypeConfig,
-    C::Entry: DeserializeOwned,
-{
-    if let Err(error) = log_records::purge_through::<C>(backend, through) {
-        tracing::warn!(%error, through, "removing purged log records failed; retried at the next purge");
+/// Makes the recorded purge point durable, then deletes the segments wholly at or below
+/// `through`. A failure only leaves extra entries below the recorded purge point (readers skip
+/// them); the next purge removes them.
+fn run_purge(backend: &dyn KvBackend, segments: &SegmentLog, through: u64) {
+    if let Err(error) = backend
+        .sync()
+        .and_then(|()| segments.purge_through(through))
+    {
+        tracing::warn!(%error, through, "removing purged log segments failed; retried at the next purge");
     }
 }
 
@@ -458,6 +490,7 @@ where
 /// purger and waits for it.
 fn run_writer<C>(
     backend: Arc<dyn KvBackend>,
+    segments: Arc<SegmentLog>,
     mut rx: tokio::sync::mpsc::Receiver<Pending<C>>,
     tail: Arc<Mutex<Tail<C>>>,
     stats: Arc<FlushStats>,
@@ -466,10 +499,10 @@ fn run_writer<C>(
     C::Entry: Serialize + DeserializeOwned,
     LogIdOf<C>: Serialize,
 {
-    let purger = Purger::start::<C>(backend.clone());
+    let purger = Purger::start(backend.clone(), segments.clone());
     let purge = |index: u64| match &purger {
         Some(purger) => purger.request(index),
-        None => run_purge::<C>(backend.as_ref(), index),
+        None => run_purge(backend.as_ref(), &segments, index),
     };
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
@@ -482,12 +515,13 @@ fn run_writer<C>(
             // No new changes; those queued, or with room reserved, are still received.
             rx.close();
         }
-        let (mut result, last_seq) = match write_batch(backend.as_ref(), &batch, &purge) {
+        let (mut result, last_seq) = match write_batch(backend.as_ref(), &segments, &batch, &purge)
+        {
             Ok(last_seq) => (Ok(()), last_seq),
             Err(e) => (Err(e), None),
         };
         if result.is_ok() && last_seq.is_some() {
-            result = backend.sync();
+            result = segments.sync();
         }
         if result.is_ok()
             && let Some(seq) = last_seq
@@ -567,15 +601,14 @@ where
         if start >= floor {
             return Ok(from_tail);
         }
-        // The part below the floor was written before it left the tail. A record may still
+        // The part below the floor was written before it left the tail. A segment may still
         // hold purged entries: they are not part of the log any more.
         let start = purged_through.map_or(start, |p| start.max(p + 1));
         let below_end = end.min(floor);
-        let mut entries = if start < below_end {
-            log_records::read::<C>(self.backend.as_ref(), start, below_end)?
-        } else {
-            Vec::new()
-        };
+        let mut entries = Vec::new();
+        for (_, bytes) in self.segments.read(start, below_end)? {
+            entries.push(decode::<C::Entry>(&bytes, "log entry")?);
+        }
         entries.append(&mut from_tail);
         Ok(entries)
     }
@@ -752,57 +785,25 @@ mod tests {
         pub TestConfig: D = String, R = String
     );
 
-    /// A temporary sled database whose `sync` announces itself, then waits for the gate.
-    struct Gated {
-        inner: SledBackend,
+    /// A gate on the segments' `sync`: each sync announces itself, then waits until opened.
+    struct Gate {
         open: Mutex<bool>,
         opened: Condvar,
         syncing: tokio::sync::Notify,
     }
 
-    impl Gated {
+    impl Gate {
         fn open_gate(&self) {
             *self.open.lock().unwrap() = true;
             self.opened.notify_all();
         }
-    }
 
-    impl KvBackend for Gated {
-        fn get(&self, tree: Tree, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
-            self.inner.get(tree, key)
-        }
-        fn range(
-            &self,
-            tree: Tree,
-            start: Bound<Vec<u8>>,
-            end: Bound<Vec<u8>>,
-        ) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-            self.inner.range(tree, start, end)
-        }
-        fn last(&self, tree: Tree) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
-            self.inner.last(tree)
-        }
-        fn at_or_below(&self, tree: Tree, key: &[u8]) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
-            self.inner.at_or_below(tree, key)
-        }
-        fn remove_range(
-            &self,
-            tree: Tree,
-            start: Bound<Vec<u8>>,
-            end: Bound<Vec<u8>>,
-        ) -> io::Result<()> {
-            self.inner.remove_range(tree, start, end)
-        }
-        fn write(&self, tree: Tree, batch: Vec<Op>) -> io::Result<()> {
-            self.inner.write(tree, batch)
-        }
-        fn sync(&self) -> io::Result<()> {
+        fn pass(&self) {
             self.syncing.notify_one();
             let mut open = self.open.lock().unwrap();
             while !*open {
                 open = self.opened.wait(open).unwrap();
             }
-            self.inner.sync()
         }
     }
 
@@ -821,13 +822,17 @@ mod tests {
     /// (back-pressure), and all go through once the disk answers.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_writer_queue_holds_appends_back() {
-        let gated = Arc::new(Gated {
-            inner: SledBackend::temporary().unwrap(),
+        let dir = tempfile::tempdir().unwrap();
+        let gated = Arc::new(Gate {
             open: Mutex::new(false),
             opened: Condvar::new(),
             syncing: tokio::sync::Notify::new(),
         });
-        let mut store = LogStore::<TestConfig>::new(gated.clone()).unwrap();
+        let segments = Arc::new(SegmentLog::open(dir.path()).unwrap());
+        let gate = gated.clone();
+        *segments.before_sync.lock().unwrap() = Some(Box::new(move || gate.pass()));
+        let backend = Arc::new(SledBackend::temporary().unwrap());
+        let mut store = LogStore::<TestConfig>::start(backend, segments).unwrap();
         let mut flushed = vec![append(&mut store, 0).await];
         // The writer took entry 0 alone and waits in its sync: the queue is empty.
         gated.syncing.notified().await;

@@ -1,5 +1,5 @@
-//! Runs openraft's storage conformance suite against the sled-backed log store and state
-//! machine, on real sled directories, and checks that a reopened store keeps what was synced.
+//! Runs openraft's storage conformance suite against the log store (segment files) and the
+//! sled-backed state machine, on real directories, and checks that a reopened store keeps what was synced.
 
 use std::sync::Arc;
 
@@ -41,11 +41,8 @@ impl StoreBuilder<TestConfig, LogStore<TestConfig>, Sm, tempfile::TempDir> for S
         let dir = tempfile::tempdir().expect("tempdir");
         let backend: Arc<dyn KvBackend> =
             Arc::new(SledBackend::open(dir.path()).expect("open sled"));
-        Ok((
-            dir,
-            LogStore::new(backend.clone()).expect("start the log store"),
-            StateMachineStore::new(backend),
-        ))
+        let log = LogStore::open(backend.clone(), dir.path()).expect("start the log store");
+        Ok((dir, log, StateMachineStore::new(backend)))
     }
 }
 
@@ -60,13 +57,13 @@ async fn vote_survives_reopen() {
     let vote = openraft::impls::Vote::new(7, 3);
     {
         let backend: Arc<dyn KvBackend> = Arc::new(SledBackend::open(dir.path()).unwrap());
-        let mut log = LogStore::<TestConfig>::new(backend).unwrap();
+        let mut log = LogStore::<TestConfig>::open(backend, dir.path()).unwrap();
         log.save_vote(&vote).await.unwrap();
         // The writer thread lets the database go before `close` returns.
         log.close().await.unwrap();
     }
     let backend: Arc<dyn KvBackend> = Arc::new(SledBackend::open(dir.path()).expect("reopen"));
-    let mut log = LogStore::<TestConfig>::new(backend).unwrap();
+    let mut log = LogStore::<TestConfig>::open(backend, dir.path()).unwrap();
     use openraft::storage::RaftLogReader;
     assert_eq!(log.read_vote().await.unwrap(), Some(vote));
 }

@@ -23,7 +23,7 @@ use common::{Store, TestConfig, open, read};
 const CHILD_DIR: &str = "HELIOS_STORE_CRASH_DIR";
 
 /// The payload of entry `index`: its index, then padding of a size that varies with it, so
-/// that records close at different entries.
+/// that frames and batches end at different bytes.
 fn payload(index: u64) -> String {
     let pad = (index.wrapping_mul(2_654_435_761) % 1500) as usize;
     format!("{index}:{}", "p".repeat(pad))
@@ -39,7 +39,8 @@ async fn crash_child_appends_until_killed() {
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
         return;
     };
-    let mut store = Store::new(open(std::path::Path::new(&dir))).unwrap();
+    let mut store =
+        Store::open(open(std::path::Path::new(&dir)), std::path::Path::new(&dir)).unwrap();
     let last = store.get_log_state().await.unwrap().last_log_id;
     let mut next = last.map_or(0, |id| id.index + 1);
     let (durable_tx, mut durable_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -123,7 +124,7 @@ async fn a_killed_writer_leaves_a_log_without_holes() {
         }
         durable_before = durable_before.max(durable);
 
-        let mut store = Store::new(open(dir.path())).unwrap();
+        let mut store = Store::open(open(dir.path()), dir.path()).unwrap();
         let last = store
             .get_log_state()
             .await

@@ -37,7 +37,7 @@ async fn close_writes_the_queue_and_releases_the_directory_at_once() {
     let total = 3000;
     {
         let backend = open(dir.path());
-        let mut store = Store::new(backend).unwrap();
+        let mut store = Store::open(backend, dir.path()).unwrap();
         let mut flushed = Vec::new();
         for from in (0..total).step_by(10) {
             flushed.push(queue(&mut store, from, from + 10).await);
@@ -54,7 +54,7 @@ async fn close_writes_the_queue_and_releases_the_directory_at_once() {
     }
     let backend: Arc<dyn KvBackend> =
         Arc::new(SledBackend::open(dir.path()).expect("the directory is free after close"));
-    let mut store = Store::new(backend).unwrap();
+    let mut store = Store::open(backend, dir.path()).unwrap();
     assert_eq!(
         store.get_log_state().await.unwrap().last_log_id,
         Some(log_id::<TestConfig>(1, 0, total - 1))
@@ -66,8 +66,9 @@ async fn close_writes_the_queue_and_releases_the_directory_at_once() {
 /// After `close`, every handle (here openraft's log reader) still reads but refuses writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_store_reads_but_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
     let backend: Arc<dyn KvBackend> = Arc::new(SledBackend::temporary().unwrap());
-    let mut store = Store::new(backend).unwrap();
+    let mut store = Store::open(backend, dir.path()).unwrap();
     queue(&mut store, 0, 5).await.await.unwrap().unwrap();
     let mut reader = store.get_log_reader().await;
     store.close().await.unwrap();
@@ -97,8 +98,9 @@ async fn a_closed_store_reads_but_refuses_writes() {
 /// writes and syncs the queue and completes the callbacks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_dropped_without_close_still_writes_its_queue() {
+    let dir = tempfile::tempdir().unwrap();
     let backend: Arc<dyn KvBackend> = Arc::new(SledBackend::temporary().unwrap());
-    let mut store = Store::new(backend.clone()).unwrap();
+    let mut store = Store::open(backend.clone(), dir.path()).unwrap();
     let mut flushed = Vec::new();
     for from in (0..1000).step_by(10) {
         flushed.push(queue(&mut store, from, from + 10).await);
@@ -107,6 +109,6 @@ async fn a_store_dropped_without_close_still_writes_its_queue() {
     for rx in flushed {
         rx.await.unwrap().unwrap();
     }
-    let mut store = Store::new(backend).unwrap();
+    let mut store = Store::open(backend, dir.path()).unwrap();
     assert_eq!(read(&mut store, 0..1000).await, texts(0..1000));
 }

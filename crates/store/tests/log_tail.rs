@@ -41,7 +41,7 @@ async fn reads_span_backend_and_tail_through_truncate_purge_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let total = 3 * helios_store::TAIL_CAPACITY as u64;
     {
-        let mut store = Store::new(open(dir.path())).unwrap();
+        let mut store = Store::open(open(dir.path()), dir.path()).unwrap();
         append(&mut store, 1, 0, total).await;
         // Most entries have left the tail by now: reads mix the backend and the tail.
         assert_eq!(read(&mut store, 0..total).await, expected(1, 0..total));
@@ -101,7 +101,7 @@ async fn reads_span_backend_and_tail_through_truncate_purge_and_reopen() {
     }
 
     // Reopened: exactly the log as it was left.
-    let mut store = Store::new(open(dir.path())).unwrap();
+    let mut store = Store::open(open(dir.path()), dir.path()).unwrap();
     let state = store.get_log_state().await.unwrap();
     assert_eq!(
         state.last_purged_log_id,
@@ -120,14 +120,14 @@ async fn reads_span_backend_and_tail_through_truncate_purge_and_reopen() {
     });
 }
 
-/// Many one-entry appends queued without waiting are written as few records; truncating in
-/// the middle of one and reopening gives exactly the entries before the cut.
+/// Many one-entry appends queued without waiting are written in few batches; truncating in
+/// the middle of a segment and reopening gives exactly the entries before the cut.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_written_together_truncate_and_reopen_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let total = 2 * helios_store::TAIL_CAPACITY as u64 + 500;
     {
-        let mut store = Store::new(open(dir.path())).unwrap();
+        let mut store = Store::open(open(dir.path()), dir.path()).unwrap();
         let mut waits = Vec::new();
         for i in 0..total {
             let (tx, rx) = TestConfig::oneshot();
@@ -141,7 +141,7 @@ async fn appends_written_together_truncate_and_reopen_exactly() {
             rx.await.unwrap().unwrap();
         }
         assert_eq!(read(&mut store, 0..total).await, expected(1, 0..total));
-        // Below the tail's floor, inside whatever record holds index 777.
+        // Below the tail's floor, inside the segment that holds index 777.
         store
             .truncate_after(Some(log_id::<TestConfig>(1, 0, 776)))
             .await
@@ -149,7 +149,7 @@ async fn appends_written_together_truncate_and_reopen_exactly() {
         append(&mut store, 2, 777, 800).await;
         store.close().await.unwrap();
     }
-    let mut store = Store::new(open(dir.path())).unwrap();
+    let mut store = Store::open(open(dir.path()), dir.path()).unwrap();
     let state = store.get_log_state().await.unwrap();
     assert_eq!(state.last_log_id, Some(log_id::<TestConfig>(2, 0, 799)));
     let mut want = expected(1, 770..777);
@@ -157,25 +157,59 @@ async fn appends_written_together_truncate_and_reopen_exactly() {
     assert_eq!(read(&mut store, 770..total).await, want);
 }
 
-/// A purge is answered at once; the purger thread then removes the records below its point,
-/// at the latest before `close` returns.
+/// A purge is answered at once; the purger thread then deletes the segment files below its
+/// point, at the latest before `close` returns, and their disk space is returned.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn purged_records_leave_the_backend() {
+async fn purged_segments_leave_the_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let backend = open(dir.path());
-    let mut store = Store::new(backend.clone()).unwrap();
-    append(&mut store, 1, 0, 2000).await;
-    store.purge(log_id::<TestConfig>(1, 0, 1499)).await.unwrap();
-    assert_eq!(read(&mut store, 0..1502).await, expected(1, 1500..1502));
-    store.close().await.unwrap();
-    let first_key = backend
-        .range(
-            helios_store::Tree::Log,
-            std::ops::Bound::Unbounded,
-            std::ops::Bound::Unbounded,
+    let log_dir = dir.path().join(helios_store::LOG_DIRECTORY);
+    let disk = || -> (usize, u64) {
+        let files: Vec<_> = std::fs::read_dir(&log_dir)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .collect();
+        (files.len(), files.iter().sum())
+    };
+    let mut store = Store::open(open(dir.path()), dir.path()).unwrap();
+    // About 3.5 segments of 8 MiB.
+    let count = 4 * helios_store::SEGMENT_BYTES / 1100;
+    let big = |i: u64| {
+        RaftEntry::new_normal(
+            log_id::<TestConfig>(1, 0, i),
+            format!("{i}:{}", "b".repeat(1000)),
         )
-        .unwrap()
-        .first()
-        .map(|(k, _)| u64::from_be_bytes(k.clone().try_into().unwrap()));
-    assert_eq!(first_key, Some(1500));
+    };
+    let mut i = 0;
+    while i < count {
+        let end = (i + 500).min(count);
+        let (tx, rx) = TestConfig::oneshot();
+        store
+            .append((i..end).map(big), IOFlushed::signal(tx))
+            .await
+            .unwrap();
+        rx.await.unwrap().unwrap();
+        i = end;
+    }
+    let (files_before, bytes_before) = disk();
+    assert!(files_before >= 4, "{files_before} segments");
+    store
+        .purge(log_id::<TestConfig>(1, 0, count - 2))
+        .await
+        .unwrap();
+    assert_eq!(read(&mut store, 0..count).await.len(), 1);
+    store.close().await.unwrap();
+    let (files_after, bytes_after) = disk();
+    assert_eq!(
+        files_after, 1,
+        "only the segment holding the last entry stays"
+    );
+    assert!(
+        bytes_after < bytes_before / 3,
+        "{bytes_after} bytes on disk after the purge, {bytes_before} before"
+    );
+    let mut store = Store::open(open(dir.path()), dir.path()).unwrap();
+    assert_eq!(
+        read(&mut store, 0..count).await,
+        vec![format!("{}:{}", count - 1, "b".repeat(1000))]
+    );
 }

@@ -79,7 +79,7 @@ async fn committed_hint_is_exact_in_memory_and_a_recent_lower_bound_on_disk() {
     let last = 5000;
     {
         let backend: Arc<dyn KvBackend> = Arc::new(SledBackend::open(dir.path()).unwrap());
-        let mut log = LogStore::<TestConfig>::new(backend.clone()).unwrap();
+        let mut log = LogStore::<TestConfig>::open(backend.clone(), dir.path()).unwrap();
         assert_eq!(log.read_committed().await.unwrap(), None);
         append_synced(&mut log, 1, last).await;
         for i in 1..=last {
@@ -94,7 +94,7 @@ async fn committed_hint_is_exact_in_memory_and_a_recent_lower_bound_on_disk() {
         log.close().await.unwrap();
     }
     let backend: Arc<dyn KvBackend> = Arc::new(reopen(dir.path()));
-    let mut log = LogStore::<TestConfig>::new(backend).unwrap();
+    let mut log = LogStore::<TestConfig>::open(backend, dir.path()).unwrap();
     let on_disk = log
         .read_committed()
         .await
@@ -115,7 +115,7 @@ async fn a_committed_hint_past_the_end_of_the_log_reads_as_its_last_entry() {
     let dir = tempfile::tempdir().unwrap();
     {
         let backend: Arc<dyn KvBackend> = Arc::new(SledBackend::open(dir.path()).unwrap());
-        let mut log = LogStore::<TestConfig>::new(backend.clone()).unwrap();
+        let mut log = LogStore::<TestConfig>::open(backend.clone(), dir.path()).unwrap();
         append_synced(&mut log, 1, 100).await;
         for i in 1..=3000 {
             log.save_committed(Some(log_id(i))).await.unwrap();
@@ -124,6 +124,6 @@ async fn a_committed_hint_past_the_end_of_the_log_reads_as_its_last_entry() {
         log.close().await.unwrap();
     }
     let backend: Arc<dyn KvBackend> = Arc::new(reopen(dir.path()));
-    let mut log = LogStore::<TestConfig>::new(backend).unwrap();
+    let mut log = LogStore::<TestConfig>::open(backend, dir.path()).unwrap();
     assert_eq!(log.read_committed().await.unwrap(), Some(log_id(100)));
 }
