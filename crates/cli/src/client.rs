@@ -196,24 +196,33 @@ impl std::fmt::Display for Failure {
 /// (about 2,000 ids of Helios's usual length).
 pub const STATUS_BATCH_BYTES: usize = 128 << 10;
 
-/// `ids` cut into batches of at most [`STATUS_BATCH_BYTES`] (as JSON, about), each at least
-/// one id.
-fn status_batches(ids: &[String]) -> Vec<&[String]> {
-    let mut batches = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, id) in ids.iter().enumerate() {
+/// Cuts ids, as they come, into batches of at most [`STATUS_BATCH_BYTES`] (as JSON, about),
+/// each at least one id.
+#[derive(Default)]
+struct StatusBatcher {
+    batch: Vec<String>,
+    bytes: usize,
+}
+
+impl StatusBatcher {
+    /// Adds `id`; returns the batch it closed, if it did not fit in the open one.
+    fn push(&mut self, id: String) -> Option<Vec<String>> {
         // The id, its quotes and its comma.
         let size = id.len() + 3;
-        if i > start && bytes + size > STATUS_BATCH_BYTES {
-            batches.push(&ids[start..i]);
-            (start, bytes) = (i, 0);
+        let full = (!self.batch.is_empty() && self.bytes + size > STATUS_BATCH_BYTES)
+            .then(|| std::mem::take(&mut self.batch));
+        if full.is_some() {
+            self.bytes = 0;
         }
-        bytes += size;
+        self.bytes += size;
+        self.batch.push(id);
+        full
     }
-    if start < ids.len() {
-        batches.push(&ids[start..]);
+
+    /// The last batch, unless it is empty.
+    fn finish(self) -> Option<Vec<String>> {
+        (!self.batch.is_empty()).then_some(self.batch)
     }
-    batches
 }
 
 /// Those requests in flight at once: the masters answer one while the client decodes another.
@@ -564,14 +573,16 @@ impl HeliosClient {
         }
     }
 
-    /// `POST /jobs/statuses`: number of deployments per job id, asked in batches of at most
+    /// `POST /jobs/statuses`: number of deployments per job id, for ids as they arrive on
+    /// `ids` (while a listing is still being read, say), asked in batches of at most
     /// [`STATUS_BATCH_BYTES`] of ids, a few requests at once (far below the masters' 1 MiB
     /// body limit, whatever the ids' length), and decoded as the answers arrive, keeping only
-    /// the counts. A master that does not serve statuses (404) counts as "no deployments
-    /// anywhere"; any other answer but 200, and unreachable masters, are errors.
+    /// the counts. Answers once `ids` is closed and every batch is answered. A master that
+    /// does not serve statuses (404) counts as "no deployments anywhere"; any other answer
+    /// but 200, and unreachable masters, are errors.
     pub async fn deployment_counts(
         &self,
-        ids: &[String],
+        mut ids: tokio::sync::mpsc::UnboundedReceiver<String>,
     ) -> Result<BTreeMap<String, usize>, ClientError> {
         /// What a count needs of a job status: the hosts of its deployments.
         #[derive(serde::Deserialize)]
@@ -586,10 +597,11 @@ impl HeliosClient {
         });
         let mut counts = BTreeMap::new();
         let mut in_flight = tokio::task::JoinSet::new();
-        let mut batches = status_batches(ids).into_iter();
+        let mut ready: std::collections::VecDeque<Vec<String>> = Default::default();
+        let mut batcher = Some(StatusBatcher::default());
         loop {
             while in_flight.len() < STATUS_REQUESTS_IN_FLIGHT
-                && let Some(batch) = batches.next()
+                && let Some(batch) = ready.pop_front()
             {
                 let (client, decode) = (self.clone(), decode.clone());
                 // Only the deployments (a Helios master ignores `fields` and sends whole
@@ -599,9 +611,18 @@ impl HeliosClient {
                     .json(&batch);
                 in_flight.spawn(async move { client.exchange(&request, Some(&decode)).await });
             }
-            let Some(done) = in_flight.join_next().await else {
-                return Ok(counts);
+            let done = tokio::select! {
+                id = ids.recv(), if batcher.is_some() => {
+                    match id {
+                        Some(id) => ready.extend(batcher.as_mut().and_then(|b| b.push(id))),
+                        None => ready.extend(batcher.take().and_then(StatusBatcher::finish)),
+                    }
+                    continue;
+                }
+                done = in_flight.join_next(), if !in_flight.is_empty() => done,
+                else => return Ok(counts),
             };
+            let Some(done) = done else { continue };
             match done.map_err(|e| ClientError::Decode {
                 method: "POST".into(),
                 path: "/jobs/statuses".into(),
@@ -1485,11 +1506,28 @@ mod tests {
             c.master_version().await,
             "Master replied with error code 500"
         );
-        let counts = c
-            .deployment_counts(&["a:1:x".to_string()])
-            .await
-            .expect("counts");
+        let counts = c.deployment_counts(ids(&["a:1:x"])).await.expect("counts");
         assert!(counts.is_empty());
+    }
+
+    /// A closed channel holding `ids`.
+    fn ids(ids: &[&str]) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        for id in ids {
+            tx.send(id.to_string()).unwrap();
+        }
+        rx
+    }
+
+    /// `ids` cut as [`HeliosClient::deployment_counts`] cuts them.
+    fn status_batches(ids: &[String]) -> Vec<Vec<String>> {
+        let mut batcher = StatusBatcher::default();
+        let mut batches: Vec<Vec<String>> = ids
+            .iter()
+            .filter_map(|id| batcher.push(id.clone()))
+            .collect();
+        batches.extend(batcher.finish());
+        batches
     }
 
     #[test]
@@ -1519,7 +1557,7 @@ mod tests {
     async fn statuses_refused_otherwise_than_with_404_are_an_error() {
         let (url, _) = serve(vec![(413, r#"{"status":"BODY_TOO_LARGE"}"#.into())]).await;
         let err = client(&[url], Duration::from_secs(5))
-            .deployment_counts(&["a:1:x".to_string()])
+            .deployment_counts(ids(&["a:1:x"]))
             .await
             .expect_err("a 413 is not 'no deployments'");
         assert!(err.to_string().contains("413"), "{err}");
@@ -1534,7 +1572,7 @@ mod tests {
         )])
         .await;
         let counts = client(&[url], Duration::from_secs(5))
-            .deployment_counts(&["a:1:x".to_string(), "b:1:y".to_string()])
+            .deployment_counts(ids(&["a:1:x", "b:1:y"]))
             .await
             .expect("counts");
         assert_eq!(counts.get("a:1:x"), Some(&2));

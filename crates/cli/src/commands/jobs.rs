@@ -6,7 +6,9 @@
 //! (`{ }` with `--json`, nothing with `-q`) and exits 1.
 //!
 //! A listing of many jobs is decoded as it arrives and keeps only what the output needs of
-//! each job (see [`crate::streamed`]); the table is written line by line.
+//! each job (see [`crate::streamed`]); the deployment counts are asked for the ids as they are
+//! decoded, so the statuses come while the listing still arrives; the table is written line
+//! by line. Only the table and `-y` need counts: `-q` and `--json` alone ask no statuses.
 
 use std::collections::BTreeMap;
 
@@ -37,27 +39,43 @@ pub async fn run(
     ctx: &mut Context<'_>,
 ) -> anyhow::Result<i32> {
     let pattern = args.pattern.as_deref();
+    let needs_counts = args.deployed || !(args.quiet || ctx.json);
+    let (ids_tx, ids_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let counting = needs_counts.then(|| {
+        let client = client.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            client.deployment_counts(ids_rx).await
+        }))
+    });
+    // Hands each kept id to the counting task (when there is one) as the listing is decoded.
+    let counted = move |id: JobId| {
+        if needs_counts {
+            // The counting task only stops early on an error, which `counting` reports.
+            let _ = ids_tx.send(id.to_string());
+        }
+        id
+    };
     let jobs: Vec<(JobId, Listed)> = match (args.quiet, ctx.json) {
         (true, _) => {
             client
-                .jobs_streamed(pattern, |key, own: OwnId| {
-                    Some((listed_id(&key, own.id.as_ref())?, Listed::Id))
+                .jobs_streamed(pattern, move |key, own: OwnId| {
+                    Some((counted(listed_id(&key, own.id.as_ref())?), Listed::Id))
                 })
                 .await?
         }
         (false, false) => {
             client
-                .jobs_streamed(pattern, |key, summary: JobSummary| {
-                    let id = listed_id(&key, summary.id.as_ref())?;
+                .jobs_streamed(pattern, move |key, summary: JobSummary| {
+                    let id = counted(listed_id(&key, summary.id.as_ref())?);
                     Some((id, Listed::Columns(summary.columns())))
                 })
                 .await?
         }
         (false, true) => {
             client
-                .jobs_streamed(pattern, |key, job: Job| {
+                .jobs_streamed(pattern, move |key, job: Job| {
                     Some((
-                        listed_id(&key, job.id.as_ref())?,
+                        counted(listed_id(&key, job.id.as_ref())?),
                         Listed::Whole(Box::new(job)),
                     ))
                 })
@@ -76,16 +94,24 @@ pub async fn run(
         }
         return Ok(1);
     }
-    let keys: Vec<String> = jobs.iter().map(|(id, _)| id.to_string()).collect();
-    let counts = if keys.is_empty() {
-        BTreeMap::new()
-    } else {
-        client.deployment_counts(&keys).await?
+    let counts = match counting {
+        Some(mut task) => (&mut task.0)
+            .await
+            .map_err(|e| anyhow::anyhow!("counting the jobs' deployments failed: {e}"))??,
+        None => BTreeMap::new(),
     };
-    drop(keys);
     let rows = select(jobs, &counts, args.deployed);
     write(ctx.out, rows, args, ctx.json)?;
     Ok(0)
+}
+
+/// A task aborted when dropped (the counts are not wanted once the listing failed).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What `-q` reads of a listed job: its own id, for a key that is not one.
