@@ -9,6 +9,11 @@ use helios_api::http_client::{TlsOptions, TlsOptionsFiles};
 use helios_master_raft::config::{Args, MasterCommand};
 use helios_master_raft::server;
 
+/// jemalloc instead of glibc's malloc, whose bookkeeping (`malloc_consolidate`) was a third of
+/// the leader's CPU under write load; see `Cargo.toml`.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();

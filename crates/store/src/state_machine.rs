@@ -143,7 +143,9 @@ fn snapshot_data_key<C: RaftTypeConfig>(meta: &SnapshotMetaOf<C>) -> String {
 
 /// Hands the memory a snapshot freed back to the system. glibc keeps what its arenas free for
 /// later use: after the megabytes of a large state's encoding (or a decoded snapshot's input)
-/// a master would stay that much larger for good.
+/// a program on glibc's malloc would stay that much larger for good. (The `helios-master`
+/// binary allocates with jemalloc, which returns freed pages on its own after a few seconds;
+/// there this only trims what glibc itself holds.)
 fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
