@@ -21,7 +21,9 @@ pub fn seed(
     cfg: &MasterConfig,
     from: &std::path::Path,
 ) -> anyhow::Result<backup_file::BackupHeader> {
-    if cfg.data_dir.join("db").exists() {
+    let log_dir = cfg.data_dir.join(helios_store::LOG_DIRECTORY);
+    let holds_log = std::fs::read_dir(&log_dir).is_ok_and(|mut entries| entries.next().is_some());
+    if cfg.data_dir.join("db").exists() || holds_log {
         bail!(
             "{} already holds a master's data: restore into an empty directory",
             cfg.data_dir.display()

@@ -6,10 +6,11 @@
 //! a purge kept the record that straddled the purge point.
 //!
 //! [`move_into_segments`] runs when a store opens. It copies the unpurged entries of such a
-//! log into the segments, syncs them, marks the move done in [`Tree::Meta`], and only then
-//! removes the records. A crash before the mark leaves the records whole, and the next open
-//! starts the copy again on empty segments; a crash after it leaves records that the next open
-//! removes.
+//! log into the segments, syncs them, marks the move done in [`Tree::Meta`], removes the
+//! records, and then the mark. A crash before the mark leaves the records whole, and the next
+//! open starts the copy again on empty segments; a crash after it leaves records that the next
+//! open removes. With the mark gone, records found later (an earlier version ran on the
+//! directory again) are the log, and are copied again over the segments.
 
 use std::io;
 use std::ops::Bound;
@@ -104,6 +105,8 @@ where
         );
     }
     backend.remove_range(Tree::Log, Bound::Unbounded, Bound::Unbounded)?;
+    backend.sync()?;
+    backend.write(Tree::Meta, vec![Op::Delete(MOVED.to_vec())])?;
     backend.sync()
 }
 
@@ -166,7 +169,8 @@ mod tests {
     }
 
     /// A copy interrupted before its mark starts again from the records; one interrupted
-    /// after it only removes them.
+    /// after it only removes them; records found with no mark (an earlier version ran on the
+    /// directory again) are the log and replace the segments.
     #[test]
     fn an_interrupted_move_is_redone_or_finished() {
         let dir = tempfile::tempdir().unwrap();
@@ -177,10 +181,17 @@ mod tests {
         segments.append(&[(0, encode(&entry(0)).unwrap())]).unwrap();
         move_into_segments::<TestConfig>(&b, &segments, None).unwrap();
         assert_eq!(segment_indexes(&segments), (0..10).collect::<Vec<_>>());
+        assert!(b.get(Tree::Meta, MOVED).unwrap().is_none(), "mark removed");
         // Marked, records still there: they go, the segments stay.
-        put_record(&b, 0..10);
+        b.write(Tree::Meta, vec![Op::Put(MOVED.to_vec(), b"true".to_vec())])
+            .unwrap();
+        put_record(&b, 0..5);
         move_into_segments::<TestConfig>(&b, &segments, None).unwrap();
         assert!(b.last(Tree::Log).unwrap().is_none());
         assert_eq!(segment_indexes(&segments), (0..10).collect::<Vec<_>>());
+        // No mark: the records are the log.
+        put_record(&b, 0..5);
+        move_into_segments::<TestConfig>(&b, &segments, None).unwrap();
+        assert_eq!(segment_indexes(&segments), (0..5).collect::<Vec<_>>());
     }
 }

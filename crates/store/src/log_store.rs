@@ -227,11 +227,12 @@ where
             Some(bytes) => Some(decode(&bytes, "last_purged")?),
             None => None,
         };
-        log_records::move_into_segments::<C>(
-            backend.as_ref(),
-            &segments,
-            last_purged.as_ref().map(|id| id.index()),
-        )?;
+        let purged_through = last_purged.as_ref().map(|id| id.index());
+        log_records::move_into_segments::<C>(backend.as_ref(), &segments, purged_through)?;
+        if let Some(through) = purged_through {
+            // Segments a purge left behind (a crash, a file that could not be deleted).
+            segments.purge_through(through)?;
+        }
         let (tx, rx) = tokio::sync::mpsc::channel(WRITER_QUEUE);
         let stats = Arc::new(FlushStats::default());
         let tail = Arc::new(Mutex::new(Tail {
@@ -316,7 +317,12 @@ where
                 Some((_, bytes)) => Some(decode::<C::Entry>(&bytes, "log entry")?.log_id()),
                 None => None,
             };
-            let last = last.or_else(|| last_purged.clone());
+            // A purge past the end of the log (a snapshot installed) may have left no entry
+            // at or after its point.
+            let last = match (last, &last_purged) {
+                (Some(last), Some(purged)) if purged.index() > last.index() => Some(purged.clone()),
+                (last, purged) => last.or_else(|| purged.clone()),
+            };
             tail.floor = last.as_ref().map_or(0, |id| id.index() + 1);
             tail.last = last;
             tail.last_purged = last_purged;
@@ -397,12 +403,15 @@ where
             }
             Pending::Purge(log_id) => {
                 write_run(&mut run)?;
-                // Record the purge point first: the purger makes it durable before it deletes
-                // anything, so a crash leaves extra entries, never a gap.
+                // The purge point is durable before anything is deleted, and before any later
+                // entry is acknowledged (one that resumes the log after a snapshot must not
+                // follow older segments that a crash kept): a crash leaves extra entries below
+                // the point, never a gap above it. Purges are rare (one per snapshot).
                 backend.write(
                     Tree::Meta,
                     vec![Op::Put(LAST_PURGED.to_vec(), encode(log_id)?)],
                 )?;
+                backend.sync()?;
                 purge(log_id.index());
             }
             Pending::Close => {}
@@ -424,7 +433,7 @@ struct Purger {
 impl Purger {
     /// Starts the thread; `None` when the operating system refuses one, and the writer then
     /// purges inline.
-    fn start(backend: Arc<dyn KvBackend>, segments: Arc<SegmentLog>) -> Option<Purger> {
+    fn start(segments: Arc<SegmentLog>) -> Option<Purger> {
         let target = Arc::new(AtomicU64::new(0));
         let (wake, woken) = std::sync::mpsc::sync_channel::<()>(PURGER_QUEUE);
         let started = {
@@ -436,7 +445,7 @@ impl Purger {
                     // purge point is always acted on.
                     while woken.recv().is_ok() {
                         if let Some(through) = target.load(Ordering::SeqCst).checked_sub(1) {
-                            run_purge(backend.as_ref(), &segments, through);
+                            run_purge(&segments, through);
                         }
                     }
                 })
@@ -472,15 +481,12 @@ impl Purger {
     }
 }
 
-/// Makes the recorded purge point durable, then deletes the segments wholly at or below
-/// `through`. A failure only leaves extra entries below the recorded purge point (readers skip
-/// them); the next purge removes them.
-fn run_purge(backend: &dyn KvBackend, segments: &SegmentLog, through: u64) {
-    if let Err(error) = backend
-        .sync()
-        .and_then(|()| segments.purge_through(through))
-    {
-        tracing::warn!(%error, through, "removing purged log segments failed; retried at the next purge");
+/// Deletes the segments wholly at or below `through` (the writer made that purge point
+/// durable first). A failure only leaves extra entries below the recorded purge point (readers
+/// skip them); the next start removes them.
+fn run_purge(segments: &SegmentLog, through: u64) {
+    if let Err(error) = segments.purge_through(through) {
+        tracing::warn!(%error, through, "removing purged log segments failed; retried at the next start");
     }
 }
 
@@ -499,10 +505,10 @@ fn run_writer<C>(
     C::Entry: Serialize + DeserializeOwned,
     LogIdOf<C>: Serialize,
 {
-    let purger = Purger::start(backend.clone(), segments.clone());
+    let purger = Purger::start(segments.clone());
     let purge = |index: u64| match &purger {
         Some(purger) => purger.request(index),
-        None => run_purge(backend.as_ref(), &segments, index),
+        None => run_purge(&segments, index),
     };
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];

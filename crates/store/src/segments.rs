@@ -5,9 +5,12 @@
 //! the payload, index `u64`, all little-endian) followed by the payload (the entry as the log
 //! store encoded it). Appends go to the end of the newest segment with one positional write per
 //! run; a new segment starts when the newest one has passed [`SEGMENT_BYTES`] or the next
-//! index does not follow its last one (a log that resumes after a snapshot). [`SegmentLog::sync`]
-//! `fdatasync`s every segment written since the last sync, and the directory when a segment
-//! was created, so one sync makes a whole batch durable (the log store's group commit).
+//! index does not follow its last one (a log that resumes after a snapshot). A segment is
+//! synced whole before the next one is created, so only the newest segment can ever hold a
+//! write that is not on disk. [`SegmentLog::sync`] `fdatasync`s the newest segment, and the
+//! directory when a segment was created, so one sync makes a whole batch durable (the log
+//! store's group commit). After any failed write or sync the log refuses every further change:
+//! what reached the disk is no longer known, and reopening the directory finds out.
 //!
 //! Why not sled: a log is written once at its end and dropped from its start. In sled every
 //! entry was a key with tree nodes, page updates and flushed frames, and sled never shrank its
@@ -16,11 +19,11 @@
 //!
 //! Each segment keeps the offset of every frame in memory (4 bytes per entry), so a read is a
 //! positional read of the frames asked for. Opening the directory checks every frame. A frame
-//! that is cut short or fails its checksum in one of the two newest segments is a write a crash
-//! interrupted before its sync (a batch may span a new segment, whose pages can reach the disk
-//! before the older one's): the log is cut there and the later segments are removed, so that
-//! the log stays one run without a hole. Damage anywhere else is not a torn write but lost data,
-//! and opening fails naming the file and offset.
+//! that is cut short or fails its checksum in the newest segment is a write a crash
+//! interrupted before its sync: the log is cut there. Damage in any older segment (synced
+//! whole before the next began) is not a torn write but lost data, and opening fails naming
+//! the file and offset. Segments may be separated by a gap only below the log store's purge
+//! point (a log that resumed after a snapshot); the log store checks that.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -75,10 +78,32 @@ impl Segment {
 struct Segments {
     /// By first index.
     by_first: BTreeMap<u64, Segment>,
-    /// Closed segments written since the last sync (the newest one is always synced).
-    rolled_unsynced: Vec<Arc<File>>,
     /// A segment was created since the last sync: the directory needs one.
     directory_unsynced: bool,
+    /// Why the log refuses changes: a write or sync failed (see the module documentation).
+    failed: Option<String>,
+}
+
+impl Segments {
+    /// Fails when an earlier write or sync did.
+    fn check(&self) -> io::Result<()> {
+        match &self.failed {
+            Some(why) => Err(io::Error::other(format!(
+                "the Raft log refuses changes after an earlier failure ({why}); restart the master"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Records `result`'s error, if any, so that every later change is refused.
+    fn remember<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result
+            && self.failed.is_none()
+        {
+            self.failed = Some(e.to_string());
+        }
+        result
+    }
 }
 
 /// The segment files of one log directory. Every method takes `&self`; writes are expected
@@ -149,7 +174,14 @@ fn segment_name(first: u64) -> String {
 
 /// `fsync` of a directory, so that files created or removed in it stay so after a crash.
 fn sync_directory(directory: &Path) -> io::Result<()> {
-    File::open(directory)?.sync_all()
+    File::open(directory)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| named(directory, e))
+}
+
+/// `e`, naming the file it happened to.
+fn named(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 impl SegmentLog {
@@ -175,16 +207,15 @@ impl SegmentLog {
         }
         firsts.sort_unstable();
         let mut by_first = BTreeMap::new();
-        let mut cut = false;
         for (position, &first) in firsts.iter().enumerate() {
             let path = directory.join(segment_name(first));
-            if cut {
-                tracing::warn!(path = %path.display(), "removing a log segment written after a torn write");
-                fs::remove_file(&path)?;
-                continue;
-            }
-            let file = OpenOptions::new().read(true).write(true).open(&path)?;
-            let bytes = fs::read(&path)?;
+            let newest = position + 1 == firsts.len();
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| named(&path, e))?;
+            let bytes = fs::read(&path).map_err(|e| named(&path, e))?;
             let mut offsets = Vec::new();
             let mut at = 0;
             while let Some((index, _, end)) = frame_at(&bytes, at) {
@@ -197,14 +228,17 @@ impl SegmentLog {
                 at = end;
             }
             if at < bytes.len() {
-                let among_newest_two = position + 2 >= firsts.len();
-                if !among_newest_two {
+                if !newest {
+                    let whole = match offsets.len() {
+                        0 => "no whole entry".to_string(),
+                        n => format!("entries {first} to {}", first + n as u64 - 1),
+                    };
                     return Err(corrupt(format!(
-                        "log segment {} is damaged at byte {at} of {} (after entry {}); \
+                        "log segment {} is damaged at byte {at} of {} (after {whole}), and a \
+                         newer segment follows it, so this is not a write a crash cut short: \
                          move this master's data directory aside and let it rejoin the cluster",
                         path.display(),
                         bytes.len(),
-                        (first + offsets.len() as u64).saturating_sub(1),
                     )));
                 }
                 tracing::warn!(
@@ -213,13 +247,20 @@ impl SegmentLog {
                     dropped_bytes = bytes.len() - at,
                     "cutting a torn write from the end of the Raft log"
                 );
-                file.set_len(at as u64)?;
-                file.sync_all()?;
-                cut = true;
+                file.set_len(at as u64).map_err(|e| named(&path, e))?;
+                file.sync_all().map_err(|e| named(&path, e))?;
             }
             if offsets.is_empty() {
+                if !newest {
+                    return Err(corrupt(format!(
+                        "log segment {} holds no entry, and a newer segment follows it: move \
+                         this master's data directory aside and let it rejoin the cluster",
+                        path.display()
+                    )));
+                }
                 drop(file);
-                fs::remove_file(&path)?;
+                fs::remove_file(&path).map_err(|e| named(&path, e))?;
+                sync_directory(directory)?;
                 continue;
             }
             by_first.insert(
@@ -233,15 +274,12 @@ impl SegmentLog {
                 },
             );
         }
-        if cut {
-            sync_directory(directory)?;
-        }
         Ok(Self {
             directory: directory.to_path_buf(),
             segments: Mutex::new(Segments {
                 by_first,
-                rolled_unsynced: Vec::new(),
                 directory_unsynced: false,
+                failed: None,
             }),
             #[cfg(test)]
             before_sync: Mutex::new(None),
@@ -261,6 +299,12 @@ impl SegmentLog {
     /// index that does not follow it, in a new segment). Durable only after [`Self::sync`].
     pub fn append(&self, entries: &[(u64, Vec<u8>)]) -> io::Result<()> {
         let mut segments = self.lock()?;
+        segments.check()?;
+        let result = self.append_locked(&mut segments, entries);
+        segments.remember(result)
+    }
+
+    fn append_locked(&self, segments: &mut Segments, entries: &[(u64, Vec<u8>)]) -> io::Result<()> {
         let mut pending = entries;
         while let Some(&(index, _)) = pending.first() {
             let active = segments.by_first.values().next_back();
@@ -278,7 +322,7 @@ impl SegmentLog {
             let start_new =
                 active.is_none_or(|a| a.next_index() != index || a.len >= SEGMENT_BYTES);
             if start_new {
-                self.start_segment(&mut segments, index)?;
+                self.start_segment(segments, index)?;
             }
             let Some(active) = segments.by_first.values_mut().next_back() else {
                 return Err(io::Error::other("no active log segment"));
@@ -299,7 +343,10 @@ impl SegmentLog {
                 put_frame(&mut buf, *i, payload)?;
                 taken += 1;
             }
-            active.file.write_all_at(&buf, active.len)?;
+            active
+                .file
+                .write_all_at(&buf, active.len)
+                .map_err(|e| named(&active.path, e))?;
             active.len += buf.len() as u64;
             active.offsets.extend(offsets);
             pending = &pending[taken..];
@@ -307,20 +354,23 @@ impl SegmentLog {
         Ok(())
     }
 
-    /// Creates the segment starting at `first`; the previous newest one is synced with the
-    /// next [`Self::sync`].
+    /// Creates the segment starting at `first`, once the previous newest one is synced whole
+    /// (so that only the newest segment can ever hold an unsynced write).
     fn start_segment(&self, segments: &mut Segments, first: u64) -> io::Result<()> {
+        if let Some(previous) = segments.by_first.values().next_back() {
+            previous
+                .file
+                .sync_data()
+                .map_err(|e| named(&previous.path, e))?;
+        }
         let path = self.directory.join(segment_name(first));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&path)?;
-        if let Some(previous) = segments.by_first.values().next_back() {
-            let previous = previous.file.clone();
-            segments.rolled_unsynced.push(previous);
-        }
+            .open(&path)
+            .map_err(|e| named(&path, e))?;
         segments.directory_unsynced = true;
         segments.by_first.insert(
             first,
@@ -346,21 +396,29 @@ impl SegmentLog {
         {
             hook();
         }
-        let (files, directory) = {
-            let mut segments = self.lock()?;
-            let mut files = std::mem::take(&mut segments.rolled_unsynced);
-            if let Some(active) = segments.by_first.values().next_back() {
-                files.push(active.file.clone());
-            }
-            (files, std::mem::take(&mut segments.directory_unsynced))
+        let (active, directory) = {
+            let segments = self.lock()?;
+            segments.check()?;
+            let active = segments
+                .by_first
+                .values()
+                .next_back()
+                .map(|s| (s.file.clone(), s.path.clone()));
+            (active, segments.directory_unsynced)
         };
-        for file in files {
-            file.sync_data()?;
+        // Outside the lock: readers go on while the disk works.
+        let mut result = match &active {
+            Some((file, path)) => file.sync_data().map_err(|e| named(path, e)),
+            None => Ok(()),
+        };
+        if result.is_ok() && directory {
+            result = sync_directory(&self.directory);
         }
-        if directory {
-            sync_directory(&self.directory)?;
+        let mut segments = self.lock()?;
+        if result.is_ok() && directory {
+            segments.directory_unsynced = false;
         }
-        Ok(())
+        segments.remember(result)
     }
 
     /// The payloads of the stored entries with an index in `start..end`, in order.
@@ -387,10 +445,21 @@ impl SegmentLog {
             }
             spans
         };
-        let mut out = Vec::new();
+        let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
         for (file, path, first, from, to) in spans {
+            if let Some((last, _)) = out.last()
+                && *last + 1 != first
+            {
+                return Err(corrupt(format!(
+                    "the Raft log has no entries {} to {} (between segments, at {})",
+                    last + 1,
+                    first - 1,
+                    path.display()
+                )));
+            }
             let mut bytes = vec![0; (to - from) as usize];
-            file.read_exact_at(&mut bytes, from)?;
+            file.read_exact_at(&mut bytes, from)
+                .map_err(|e| named(&path, e))?;
             let mut at = 0;
             let mut expected = first;
             while at < bytes.len() {
@@ -422,7 +491,8 @@ impl SegmentLog {
             segments
                 .by_first
                 .values()
-                .next_back()
+                .rev()
+                .find(|s| !s.offsets.is_empty())
                 .map(|s| s.next_index() - 1)
         };
         match last {
@@ -435,6 +505,12 @@ impl SegmentLog {
     /// a new leader overwriting entries that were never committed).
     pub fn truncate_from(&self, index: u64) -> io::Result<()> {
         let mut segments = self.lock()?;
+        segments.check()?;
+        let result = self.truncate_locked(&mut segments, index);
+        segments.remember(result)
+    }
+
+    fn truncate_locked(&self, segments: &mut Segments, index: u64) -> io::Result<()> {
         let doomed: Vec<u64> = segments
             .by_first
             .range(index..)
@@ -445,13 +521,11 @@ impl SegmentLog {
         // ending in old entries, never a gap.
         for first in doomed.into_iter().rev() {
             if let Some(segment) = segments.by_first.remove(&first) {
-                fs::remove_file(&segment.path)?;
+                fs::remove_file(&segment.path).map_err(|e| named(&segment.path, e))?;
             }
         }
         if removed {
             sync_directory(&self.directory)?;
-            // A removed segment's file may be among those awaiting a sync; syncing it is
-            // harmless, and the next sync covers the segment now newest.
         }
         if let Some(segment) = segments.by_first.values_mut().next_back()
             && segment.next_index() > index
@@ -460,14 +534,21 @@ impl SegmentLog {
             let (cut, _) = segment.byte_range(index, index);
             segment.offsets.truncate(keep);
             segment.len = cut;
-            segment.file.set_len(cut)?;
-            segment.file.sync_all()?;
+            segment
+                .file
+                .set_len(cut)
+                .map_err(|e| named(&segment.path, e))?;
+            segment
+                .file
+                .sync_all()
+                .map_err(|e| named(&segment.path, e))?;
         }
         Ok(())
     }
 
     /// Removes the segments whose entries all lie at or below `index`; the one that straddles
-    /// it stays (the log store skips its purged entries).
+    /// it stays (the log store skips its purged entries). A file that cannot be deleted stays
+    /// on disk until the next start, which purges again below the recorded purge point.
     pub fn purge_through(&self, index: u64) -> io::Result<()> {
         let removed = {
             let mut segments = self.lock()?;
@@ -487,13 +568,16 @@ impl SegmentLog {
         };
         // Outside the lock: deleting large files takes a while, and readers never ask for
         // purged entries.
+        let mut failure = Ok(());
         for path in &removed {
-            fs::remove_file(path)?;
+            if let Err(e) = fs::remove_file(path) {
+                failure = Err(named(path, e));
+            }
         }
         if !removed.is_empty() {
             sync_directory(&self.directory)?;
         }
-        Ok(())
+        failure
     }
 
     /// The bytes the segments hold on disk.
@@ -587,7 +671,7 @@ mod tests {
         append(&log, 20..30);
         append(&log, 30..40);
         log.truncate_from(35).unwrap();
-        assert_eq!(indexes(&log, 0, 100).last(), Some(&34));
+        assert_eq!(indexes(&log, 20, 100).last(), Some(&34));
         log.truncate_from(5).unwrap();
         assert_eq!(files(dir.path()), vec![segment_name(0)]);
         assert_eq!(indexes(&log, 0, 100), (0..5).collect::<Vec<_>>());
@@ -634,11 +718,10 @@ mod tests {
         assert_eq!(indexes(&log, 0, 100), (0..12).collect::<Vec<_>>());
     }
 
-    /// A batch that opened a new segment can reach the disk out of order: the new segment's
-    /// frames without the end of the older one. Cutting the older one drops the newer one too,
-    /// so the log never has a hole.
+    /// A segment is whole on disk before the next one begins, so a short older segment is
+    /// not a torn write: opening refuses, naming it, instead of leaving a hole.
     #[test]
-    fn a_torn_write_before_a_newer_segment_drops_that_segment() {
+    fn a_short_segment_before_a_newer_one_refuses_to_open() {
         let dir = tempfile::tempdir().unwrap();
         let big = vec![b'z'; 3 << 20];
         {
@@ -651,15 +734,26 @@ mod tests {
         assert_eq!(files(dir.path()), vec![segment_name(0), segment_name(3)]);
         let first = dir.path().join(segment_name(0));
         let len = fs::metadata(&first).unwrap().len();
-        OpenOptions::new()
-            .write(true)
-            .open(&first)
-            .unwrap()
-            .set_len(len - 10)
-            .unwrap();
+        let file = OpenOptions::new().write(true).open(&first).unwrap();
+        file.set_len(len - 10).unwrap();
+        let error = SegmentLog::open(dir.path()).err().expect("refused");
+        assert!(
+            error.to_string().contains("after entries 0 to 1"),
+            "{error}"
+        );
+    }
+
+    /// Reads never step over a gap between segments.
+    #[test]
+    fn a_read_across_a_gap_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
         let log = SegmentLog::open(dir.path()).unwrap();
-        assert_eq!(log.read(0, 100).unwrap().len(), 2);
-        assert_eq!(files(dir.path()), vec![segment_name(0)]);
+        append(&log, 0..10);
+        append(&log, 20..30);
+        assert_eq!(indexes(&log, 2, 8), (2..8).collect::<Vec<_>>());
+        assert_eq!(indexes(&log, 22, 28), (22..28).collect::<Vec<_>>());
+        let error = log.read(5, 25).unwrap_err();
+        assert!(error.to_string().contains("no entries 10 to 19"), "{error}");
     }
 
     /// Damage in an older segment is lost data, not a torn write: opening fails and says where.
