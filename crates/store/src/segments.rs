@@ -579,11 +579,6 @@ impl SegmentLog {
         }
         failure
     }
-
-    /// The bytes the segments hold on disk.
-    pub fn bytes(&self) -> io::Result<u64> {
-        Ok(self.lock()?.by_first.values().map(|s| s.len).sum())
-    }
 }
 
 #[cfg(test)]
