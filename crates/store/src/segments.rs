@@ -354,14 +354,19 @@ impl SegmentLog {
         Ok(())
     }
 
-    /// Creates the segment starting at `first`, once the previous newest one is synced whole
-    /// (so that only the newest segment can ever hold an unsynced write).
+    /// Creates the segment starting at `first`, once the previous newest one is synced whole,
+    /// with its directory entry if it is new (so that only the newest segment can ever hold
+    /// an unsynced write, and no segment can outlive an older one in a crash).
     fn start_segment(&self, segments: &mut Segments, first: u64) -> io::Result<()> {
         if let Some(previous) = segments.by_first.values().next_back() {
             previous
                 .file
                 .sync_data()
                 .map_err(|e| named(&previous.path, e))?;
+            if segments.directory_unsynced {
+                sync_directory(&self.directory)?;
+                segments.directory_unsynced = false;
+            }
         }
         let path = self.directory.join(segment_name(first));
         let file = OpenOptions::new()
