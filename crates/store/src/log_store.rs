@@ -8,9 +8,9 @@
 //! segments in order (encoding entries there, off the async workers), runs one `sync`
 //! (`fdatasync`) for all the appends of the batch, and only then completes their `IOFlushed`
 //! callbacks, in order. Under load one sync serves many appends, and every acknowledged entry
-//! is on disk. A purge's point is recorded in the backend in order with the rest; the purger
-//! thread then makes that point durable and deletes the segments below it, since that would
-//! hold up the appends queued behind (readers never see purged entries either way).
+//! is on disk. A purge's point is recorded and synced in the backend in order with the rest;
+//! the purger thread then deletes the segments below it, since that would hold up the appends
+//! queued behind (readers never see purged entries either way).
 //!
 //! A data directory from before the segments kept the log in the backend's [`Tree::Log`];
 //! opening it moves those entries into segments once (see [`crate::log_records`]).
@@ -128,8 +128,6 @@ enum Pending<C: RaftTypeConfig> {
 
 /// The newest entries, in memory; see the module documentation.
 struct Tail<C: RaftTypeConfig> {
-    /// Whether `floor`, `last` and `last_purged` were read from the backend yet.
-    loaded: bool,
     /// The tail holds every existing entry from this index on.
     floor: u64,
     /// Entries `floor, floor + 1, …`, each with the sequence number of its append.
@@ -140,7 +138,7 @@ struct Tail<C: RaftTypeConfig> {
     last_purged: Option<LogIdOf<C>>,
     /// Sequence number of the next append.
     next_seq: u64,
-    /// Every append with a lower sequence number is written to the backend.
+    /// Every append with a lower sequence number is written to the segments.
     written_seq: u64,
 }
 
@@ -223,24 +221,30 @@ where
 
     /// The store on segments already open.
     fn start(backend: Arc<dyn KvBackend>, segments: Arc<SegmentLog>) -> io::Result<Self> {
-        let last_purged: Option<LogIdOf<C>> = match backend.get(Tree::Meta, LAST_PURGED)? {
-            Some(bytes) => Some(decode(&bytes, "last_purged")?),
-            None => None,
-        };
+        let last_purged: Option<LogIdOf<C>> = read_meta(backend.as_ref(), LAST_PURGED)?;
         let purged_through = last_purged.as_ref().map(|id| id.index());
         log_records::move_into_segments::<C>(backend.as_ref(), &segments, purged_through)?;
         if let Some(through) = purged_through {
             // Segments a purge left behind (a crash, a file that could not be deleted).
             segments.purge_through(through)?;
         }
+        let last = match segments.last()? {
+            Some((_, bytes)) => Some(decode::<C::Entry>(&bytes, "log entry")?.log_id()),
+            None => None,
+        };
+        // A purge past the end of the log (a snapshot installed) may have left no entry at or
+        // after its point.
+        let last = match (last, &last_purged) {
+            (Some(last), Some(purged)) if purged.index() > last.index() => Some(purged.clone()),
+            (last, purged) => last.or_else(|| purged.clone()),
+        };
         let (tx, rx) = tokio::sync::mpsc::channel(WRITER_QUEUE);
         let stats = Arc::new(FlushStats::default());
         let tail = Arc::new(Mutex::new(Tail {
-            loaded: false,
-            floor: 0,
+            floor: last.as_ref().map_or(0, |id| id.index() + 1),
             entries: VecDeque::new(),
-            last: None,
-            last_purged: None,
+            last,
+            last_purged,
             next_seq: 0,
             written_seq: 0,
         }));
@@ -281,7 +285,7 @@ where
     /// Stops the store's threads and waits for them.
     ///
     /// The writer first applies every change queued before, from any handle: appends are
-    /// written and synced and their callbacks completed. The purger then removes the records
+    /// written and synced and their callbacks completed. The purger then deletes the segments
     /// below the last purge point, and both threads end, dropping their references to the
     /// backend. The backend itself is released when the last handle (and whatever else holds
     /// it, such as the state machine) is dropped: with this handle the only one left, the
@@ -308,37 +312,13 @@ where
         .map_err(io::Error::other)?
     }
 
-    /// The tail, read from the backend on first use.
+    /// The tail (set up from the disk when the store opened).
     fn tail(&self) -> io::Result<MutexGuard<'_, Tail<C>>> {
-        let mut tail = self.tail.lock().map_err(|_| lock_poisoned())?;
-        if !tail.loaded {
-            let last_purged: Option<LogIdOf<C>> = self.get_meta(LAST_PURGED)?;
-            let last = match self.segments.last()? {
-                Some((_, bytes)) => Some(decode::<C::Entry>(&bytes, "log entry")?.log_id()),
-                None => None,
-            };
-            // A purge past the end of the log (a snapshot installed) may have left no entry
-            // at or after its point.
-            let last = match (last, &last_purged) {
-                (Some(last), Some(purged)) if purged.index() > last.index() => Some(purged.clone()),
-                (last, purged) => last.or_else(|| purged.clone()),
-            };
-            tail.floor = last.as_ref().map_or(0, |id| id.index() + 1);
-            tail.last = last;
-            tail.last_purged = last_purged;
-            tail.loaded = true;
-        }
-        Ok(tail)
+        self.tail.lock().map_err(|_| lock_poisoned())
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> io::Result<Option<T>> {
-        match self.backend.get(Tree::Meta, key)? {
-            Some(bytes) => Ok(Some(decode(
-                &bytes,
-                std::str::from_utf8(key).unwrap_or("meta"),
-            )?)),
-            None => Ok(None),
-        }
+        read_meta(self.backend.as_ref(), key)
     }
 
     fn put_meta<T: Serialize>(&self, key: &[u8], value: &T) -> io::Result<()> {
@@ -360,6 +340,17 @@ where
         tokio::task::spawn_blocking(move || backend.sync())
             .await
             .map_err(io::Error::other)?
+    }
+}
+
+/// A small record of [`Tree::Meta`], decoded; `None` when it was never written.
+fn read_meta<T: DeserializeOwned>(backend: &dyn KvBackend, key: &[u8]) -> io::Result<Option<T>> {
+    match backend.get(Tree::Meta, key)? {
+        Some(bytes) => Ok(Some(decode(
+            &bytes,
+            std::str::from_utf8(key).unwrap_or("meta"),
+        )?)),
+        None => Ok(None),
     }
 }
 
