@@ -28,6 +28,7 @@ use helios_api::pb::dispatcher_client::DispatcherClient;
 use helios_api::pb::{self, agent_message, master_message};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::task::AbortOnDropHandle;
 use tonic::transport::Endpoint;
 
 use crate::backoff::Backoff;
@@ -113,7 +114,8 @@ pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<
     // The master of the current session, where the certificate is renewed.
     let (master_tx, master_rx) = watch::channel(None::<String>);
     let renewal = tokio::spawn(certificate.clone().renew_forever(master_rx));
-    let _stop_renewal = AbortOnDrop(renewal);
+    // The session loop's helper ends with it.
+    let _stop_renewal = AbortOnDropHandle::new(renewal);
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let mut masters = MasterList::new(cfg.masters.clone(), cfg.discovery.clone());
     let mut redirect: Option<String> = None;
@@ -232,15 +234,6 @@ pub async fn run(cfg: SessionConfig, worker: Arc<Worker>, shutdown: impl Future<
             _ = tokio::time::sleep(delay) => {}
             _ = &mut shutdown => return,
         }
-    }
-}
-
-/// Aborts a task when dropped (the session loop's helpers end with it).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use helios_api::{Job, JobId};
+use tokio_util::task::AbortOnDropHandle;
 
 use super::Context;
 use super::job_ref::listed_id;
@@ -43,7 +44,8 @@ pub async fn run(
     let (ids_tx, ids_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let counting = needs_counts.then(|| {
         let client = client.clone();
-        AbortOnDrop(tokio::spawn(async move {
+        // Aborted when dropped: the counts are not wanted once the listing failed.
+        AbortOnDropHandle::new(tokio::spawn(async move {
             client.deployment_counts(ids_rx).await
         }))
     });
@@ -95,7 +97,7 @@ pub async fn run(
         return Ok(1);
     }
     let counts = match counting {
-        Some(mut task) => (&mut task.0)
+        Some(task) => task
             .await
             .map_err(|e| anyhow::anyhow!("counting the jobs' deployments failed: {e}"))??,
         None => BTreeMap::new(),
@@ -103,15 +105,6 @@ pub async fn run(
     let rows = select(jobs, &counts, args.deployed);
     write(ctx.out, rows, args, ctx.json)?;
     Ok(0)
-}
-
-/// A task aborted when dropped (the counts are not wanted once the listing failed).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// What `-q` reads of a listed job: its own id, for a key that is not one.
