@@ -10,7 +10,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::deployment_group::{DeploymentGroup, DeploymentGroupState, DeploymentGroupStatus};
-use super::host::{HostStatus, Status as HostUpDown};
 use super::job_id::JobId;
 use super::null_as_default;
 use super::rollout::RolloutOptions;
@@ -139,33 +138,6 @@ pub struct DeploymentGroupHostStatus {
     pub state: Option<State>,
 }
 
-impl DeploymentGroupHostStatus {
-    /// The entry of `host` in the status of group `group`, computed as Helios's
-    /// `DeploymentGroupResource` does: `None` unless the host is known and UP; otherwise the
-    /// first deployment (in job-id order) owned by the group, and its task state.
-    pub fn of_host(
-        group: &str,
-        host: &str,
-        status: Option<&HostStatus>,
-    ) -> Option<DeploymentGroupHostStatus> {
-        let status = status.filter(|s| s.status == HostUpDown::Up)?;
-        let job_id = status
-            .jobs
-            .iter()
-            .find(|(_, d)| d.deployment_group_name.as_deref() == Some(group))
-            .map(|(id, _)| id.clone());
-        let state = job_id
-            .as_ref()
-            .and_then(|id| status.statuses.get(id))
-            .map(|t| t.state);
-        Some(DeploymentGroupHostStatus {
-            host: host.to_string(),
-            job_id,
-            state,
-        })
-    }
-}
-
 /// `GET /deployment-group/{name}/status` response:
 /// `{"deploymentGroup":{…},"deploymentGroupStatus":{…}|null,"error":…,"hostStatuses":[…],
 /// "status":…}`.
@@ -287,15 +259,10 @@ impl RollingUpdateCliOutput {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::model::deployment::{Deployment, Goal};
     use crate::model::deployment_group::tests::assert_round_trip;
-    use crate::model::job::Job;
-    use crate::model::task_status::TaskStatus;
 
     fn words<T: Serialize>(values: &[T]) -> Value {
         serde_json::to_value(values).unwrap()
@@ -457,71 +424,6 @@ mod tests {
                 serde_json::to_value(&stored).unwrap()
             );
         }
-    }
-
-    fn host(up: bool, deployments: &[(JobId, Option<&str>)], running: &[JobId]) -> HostStatus {
-        let mut jobs = BTreeMap::new();
-        for (id, dg) in deployments {
-            let mut d = Deployment::new(id.clone(), Goal::Start);
-            d.deployment_group_name = dg.map(str::to_string);
-            jobs.insert(id.clone(), d);
-        }
-        let statuses = running
-            .iter()
-            .map(|id| {
-                let job = Job::new(id.clone(), "img");
-                (
-                    id.clone(),
-                    TaskStatus::new(job, Goal::Start, State::Running),
-                )
-            })
-            .collect();
-        HostStatus {
-            agent_info: None,
-            environment: BTreeMap::new(),
-            host_info: None,
-            jobs,
-            labels: BTreeMap::new(),
-            status: if up { HostUpDown::Up } else { HostUpDown::Down },
-            statuses,
-        }
-    }
-
-    #[test]
-    fn host_entries_follow_the_resource() {
-        let manual = JobId::full("a", "1", "x");
-        let mine = JobId::full("b", "1", "y");
-        let up = host(
-            true,
-            &[(manual.clone(), None), (mine.clone(), Some("g"))],
-            std::slice::from_ref(&mine),
-        );
-        assert_eq!(
-            DeploymentGroupHostStatus::of_host("g", "h1", Some(&up)),
-            Some(DeploymentGroupHostStatus {
-                host: "h1".into(),
-                job_id: Some(mine.clone()),
-                state: Some(State::Running),
-            })
-        );
-        // Deployed by the group but no task status yet.
-        let pending = host(true, &[(mine.clone(), Some("g"))], &[]);
-        let entry = DeploymentGroupHostStatus::of_host("g", "h1", Some(&pending)).unwrap();
-        assert_eq!((entry.job_id, entry.state), (Some(mine.clone()), None));
-        // Nothing of this group on the host.
-        let other = host(true, &[(manual.clone(), Some("other"))], &[manual]);
-        assert_eq!(
-            serde_json::to_value(DeploymentGroupHostStatus::of_host("g", "h1", Some(&other)))
-                .unwrap(),
-            json!({"host":"h1","jobId":null,"state":null})
-        );
-        // DOWN or unknown hosts are left out.
-        let down = host(false, &[(mine.clone(), Some("g"))], &[mine]);
-        assert_eq!(
-            DeploymentGroupHostStatus::of_host("g", "h1", Some(&down)),
-            None
-        );
-        assert_eq!(DeploymentGroupHostStatus::of_host("g", "h1", None), None);
     }
 
     #[test]

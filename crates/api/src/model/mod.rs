@@ -28,7 +28,7 @@ pub mod task_status;
 
 /// Reads an explicit JSON `null` as the type's default, as Helios's constructors do with
 /// `Optional.fromNullable(x).or(EMPTY_X)`.
-pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Default,

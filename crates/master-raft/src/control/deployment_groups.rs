@@ -10,7 +10,6 @@ use helios_api::{
     RollingUpdateStatus, RolloutOptions,
 };
 
-use super::hosts::status_of;
 use super::{Error, Outcome};
 use crate::exactly_once::WriteKey;
 use crate::node::Node;
@@ -198,12 +197,34 @@ pub fn status_in(s: &State, name: &str) -> Option<DeploymentGroupStatusResponse>
     };
     let hosts = hosts
         .iter()
-        .filter_map(|host| {
-            DeploymentGroupHostStatus::of_host(name, host, status_of(s, host, None).as_ref())
-        })
+        .filter_map(|host| host_entry(s, name, host))
         .collect();
     let status = progress.and_then(|p| p.status.clone());
     Some(DeploymentGroupStatusResponse::new(group, status, hosts))
+}
+
+/// The entry of `host` in the status of group `group`, as Helios's `DeploymentGroupResource`
+/// computes it: `None` unless the host is known and UP; otherwise the first deployment (in
+/// job-id order) the group owns there, and its task state.
+fn host_entry(s: &State, group: &str, host: &str) -> Option<DeploymentGroupHostStatus> {
+    s.hosts.get(host).filter(|h| h.up)?;
+    let owned = s
+        .deployments
+        .get(host)
+        .into_iter()
+        .flatten()
+        .filter(|(_, d)| d.value.deployment_group_name.as_deref() == Some(group))
+        .filter_map(|(key, _)| Some((key.parse::<JobId>().ok()?, key)))
+        .min_by(|a, b| a.0.cmp(&b.0));
+    let state = owned
+        .as_ref()
+        .and_then(|(_, key)| s.task_statuses.get(host)?.get(*key))
+        .map(|t| t.value.state);
+    Some(DeploymentGroupHostStatus {
+        host: host.to_string(),
+        job_id: owned.map(|(id, _)| id),
+        state,
+    })
 }
 
 /// Starts a rolling update of group `name` to `job`: `OK`, `JOB_NOT_FOUND` or
@@ -299,4 +320,71 @@ fn not_found(name: &str) -> Error {
         "DEPLOYMENT_GROUP_NOT_FOUND",
         format!("no deployment group {name}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use helios_api::{Deployment, Goal, Job, State as TaskState, TaskStatus};
+    use serde_json::json;
+
+    use super::*;
+    use crate::state::{Host, Versioned};
+
+    /// A state with host `h1` (UP or not) holding `deployments` (job, owning group) and a
+    /// RUNNING task of each job in `running`.
+    fn host(up: bool, deployments: &[(&JobId, Option<&str>)], running: &[&JobId]) -> State {
+        let mut s = State::default();
+        let mut h = Host::registered("h1-id", 1, 0);
+        h.up = up;
+        s.hosts.insert("h1".into(), h);
+        for (id, group) in deployments {
+            let mut d = Deployment::new((*id).clone(), Goal::Start);
+            d.deployment_group_name = group.map(str::to_string);
+            s.deployments
+                .entry("h1".into())
+                .or_default()
+                .insert(id.to_string(), Versioned::new(1, d));
+        }
+        for id in running {
+            let status = TaskStatus::new(
+                Job::new((*id).clone(), "img"),
+                Goal::Start,
+                TaskState::Running,
+            );
+            s.task_statuses
+                .entry("h1".into())
+                .or_default()
+                .insert(id.to_string(), Versioned::new(1, status.into()));
+        }
+        s
+    }
+
+    #[test]
+    fn host_entries_follow_the_resource() {
+        let manual = JobId::full("a", "1", "x");
+        let mine = JobId::full("b", "1", "y");
+        let up = host(true, &[(&manual, None), (&mine, Some("g"))], &[&mine]);
+        assert_eq!(
+            host_entry(&up, "g", "h1"),
+            Some(DeploymentGroupHostStatus {
+                host: "h1".into(),
+                job_id: Some(mine.clone()),
+                state: Some(TaskState::Running),
+            })
+        );
+        // Deployed by the group but no task status yet.
+        let pending = host(true, &[(&mine, Some("g"))], &[]);
+        let entry = host_entry(&pending, "g", "h1").unwrap();
+        assert_eq!((entry.job_id, entry.state), (Some(mine.clone()), None));
+        // Nothing of this group on the host.
+        let other = host(true, &[(&manual, Some("other"))], &[&manual]);
+        assert_eq!(
+            serde_json::to_value(host_entry(&other, "g", "h1")).unwrap(),
+            json!({"host":"h1","jobId":null,"state":null})
+        );
+        // DOWN or unknown hosts are left out.
+        let down = host(false, &[(&mine, Some("g"))], &[&mine]);
+        assert_eq!(host_entry(&down, "g", "h1"), None);
+        assert_eq!(host_entry(&down, "g", "h2"), None);
+    }
 }

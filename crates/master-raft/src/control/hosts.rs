@@ -118,8 +118,8 @@ pub fn status_of(s: &State, name: &str, filter: Option<Status>) -> Option<HostSt
     if filter.is_some_and(|f| f != status) {
         return None;
     }
-    let jobs = by_job_id(s.deployments.get(name));
-    let statuses = by_job_id(s.task_statuses.get(name));
+    let jobs = by_job_id(s.deployments.get(name), |_, d| d.clone());
+    let statuses = by_job_id(s.task_statuses.get(name), |id, t| s.task_status(id, t));
     Some(HostStatus {
         agent_info: host.agent_info.clone(),
         environment: host.env.clone(),
@@ -131,13 +131,16 @@ pub fn status_of(s: &State, name: &str, filter: Option<Status>) -> Option<HostSt
     })
 }
 
-/// One host's objects keyed by parsed job id (keys that do not parse are left out: the state
-/// only holds full ids).
-fn by_job_id<T: Clone>(objects: Option<&BTreeMap<String, Versioned<T>>>) -> BTreeMap<JobId, T> {
+/// One host's objects, made by `value(job id, stored object)`, keyed by parsed job id (keys
+/// that do not parse are left out: the state only holds full ids).
+fn by_job_id<T, V>(
+    objects: Option<&BTreeMap<String, Versioned<T>>>,
+    value: impl Fn(&str, &T) -> V,
+) -> BTreeMap<JobId, V> {
     objects
         .into_iter()
         .flatten()
-        .filter_map(|(id, v)| Some((id.parse::<JobId>().ok()?, v.value.clone())))
+        .filter_map(|(id, v)| Some((id.parse::<JobId>().ok()?, value(id, &v.value))))
         .collect()
 }
 

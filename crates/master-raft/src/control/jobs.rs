@@ -9,11 +9,12 @@ use helios_api::{
     JobValidator, TaskStatus, TaskStatusEvents, TaskStatusEventsStatus,
 };
 use imbl::OrdMap;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use super::{Error, Freshness, Outcome, pattern, read};
 use crate::exactly_once::WriteKey;
 use crate::node::Node;
-use crate::state::{AsJson, Command, CommandResult, State, StoredJob, Versioned};
+use crate::state::{Command, CommandResult, State, StatusJson, StoredJob, StoredStatus, Versioned};
 
 /// Parses a job id that must be fully qualified (`name:version:hash`); `INVALID_ID` otherwise.
 pub fn full_id(raw: &str) -> Result<JobId, Error> {
@@ -218,8 +219,8 @@ pub fn status_of(s: &State, id: &str) -> Option<JobStatus> {
         .unwrap_or_default();
     Some(JobStatus {
         deployments,
+        task_statuses: with_job(task_statuses, &job),
         job,
-        task_statuses,
     })
 }
 
@@ -258,8 +259,10 @@ pub async fn job_statuses(
             id,
             StoredJobStatus {
                 deployments,
-                job: whole.then_some(AsJson(job)),
-                task_statuses: whole.then_some(task_statuses),
+                tasks: whole.then_some(StoredTasks {
+                    job,
+                    statuses: task_statuses,
+                }),
             },
         ))
     }))
@@ -275,33 +278,69 @@ pub enum StatusFields {
     Deployments,
 }
 
-/// A [`JobStatus`] with the job as the state stores it, or only its deployments. Whole, it
-/// serializes to the same bytes as the `JobStatus`, writing the job's JSON as it is instead of
-/// decoding and encoding it again (most of the work of a listing's statuses).
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A [`JobStatus`] with the job and task statuses as the state stores them, or only its
+/// deployments. Whole, it serializes to the same bytes as the `JobStatus`, writing the job's
+/// JSON as it is (once for the job, once in each task status) instead of decoding and
+/// encoding it again (most of the work of a listing's statuses).
 pub struct StoredJobStatus {
     deployments: BTreeMap<String, Deployment>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    job: Option<AsJson>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    task_statuses: Option<BTreeMap<String, TaskStatus>>,
+    /// The job and its task statuses; `None` for [`StatusFields::Deployments`].
+    tasks: Option<StoredTasks>,
+}
+
+/// A job and its task statuses by host, as the state stores them.
+struct StoredTasks {
+    job: StoredJob,
+    statuses: BTreeMap<String, StoredStatus>,
+}
+
+impl Serialize for StoredJobStatus {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // `JobStatus`'s fields, in its order.
+        let mut out = s.serialize_struct("JobStatus", 3)?;
+        out.serialize_field("deployments", &self.deployments)?;
+        if let Some(StoredTasks { job, statuses }) = &self.tasks {
+            out.serialize_field("job", job.json())?;
+            let with_job: BTreeMap<&str, StatusJson<'_>> = statuses
+                .iter()
+                .map(|(host, status)| (host.as_str(), StatusJson { status, job }))
+                .collect();
+            out.serialize_field("taskStatuses", &with_job)?;
+        }
+        out.end()
+    }
 }
 
 impl StoredJobStatus {
     /// The whole status, its job decoded (a status of [`StatusFields::Deployments`] gets an
     /// empty job).
     pub fn decoded(self) -> JobStatus {
+        let (job, task_statuses) = match self.tasks {
+            Some(StoredTasks { job, statuses }) => {
+                let job = job.job();
+                let statuses = with_job(statuses, &job);
+                (job, statuses)
+            }
+            None => Default::default(),
+        };
         JobStatus {
             deployments: self.deployments,
-            job: self.job.map(|j| j.0.job()).unwrap_or_default(),
-            task_statuses: self.task_statuses.unwrap_or_default(),
+            job,
+            task_statuses,
         }
     }
 }
 
+/// Helios's task statuses by host: the stored ones with their job.
+fn with_job(statuses: BTreeMap<String, StoredStatus>, job: &Job) -> BTreeMap<String, TaskStatus> {
+    statuses
+        .into_iter()
+        .map(|(host, status)| (host, status.with_job(job.clone())))
+        .collect()
+}
+
 /// The deployments and the task statuses by host of wanted jobs (those that have any).
-type Placements = BTreeMap<String, (BTreeMap<String, Deployment>, BTreeMap<String, TaskStatus>)>;
+type Placements = BTreeMap<String, (BTreeMap<String, Deployment>, BTreeMap<String, StoredStatus>)>;
 
 /// Calls `each(job, host, value)` for every entry of a host → job table whose job is wanted:
 /// looking each wanted job up on every host (`per_job`), or going over every entry.
@@ -347,7 +386,7 @@ fn placements(s: &State, wanted: &BTreeSet<String>, with_statuses: bool) -> Plac
             &s.task_statuses,
             wanted,
             per_job,
-            |id, host, t: &TaskStatus| {
+            |id, host, t: &StoredStatus| {
                 let entry = out.entry(id.clone()).or_default();
                 entry.1.insert(host.clone(), t.clone());
             },
@@ -371,10 +410,16 @@ pub fn history_of(s: &State, id: &str) -> TaskStatusEvents {
             status: TaskStatusEventsStatus::JobIdNotFound,
         };
     }
+    let job = s.job_of_task(id);
     let mut events: Vec<_> = s
         .history
         .get(id)
-        .map(|hosts| hosts.values().flatten().cloned().collect())
+        .map(|hosts| {
+            hosts
+                .iter()
+                .flat_map(|(host, events)| events.iter().map(|e| e.with_job(host, job.clone())))
+                .collect()
+        })
         .unwrap_or_default();
     events.sort_by_key(|e| e.timestamp);
     TaskStatusEvents {
@@ -385,6 +430,8 @@ pub fn history_of(s: &State, id: &str) -> TaskStatusEvents {
 
 #[cfg(test)]
 mod tests {
+    use helios_api::{Goal, State as TaskState};
+
     use super::*;
 
     /// Statuses are written from the stored job: the same bytes as Helios's `JobStatus`.
@@ -399,20 +446,24 @@ mod tests {
             }))
             .unwrap(),
         )]);
+        let mut running = TaskStatus::new(job.clone(), Goal::Start, TaskState::Running);
+        running.container_id = Some("c1".into());
         let stored = StoredJobStatus {
             deployments: deployments.clone(),
-            job: Some(AsJson(StoredJob::new(&job))),
-            task_statuses: Some(BTreeMap::new()),
+            tasks: Some(StoredTasks {
+                job: StoredJob::new(&job),
+                statuses: BTreeMap::from([("host1".to_string(), running.clone().into())]),
+            }),
         };
         let written = serde_json::to_string(&stored).unwrap();
         let status = stored.decoded();
         assert_eq!(status.job, job);
+        assert_eq!(status.task_statuses["host1"], running);
         assert_eq!(written, serde_json::to_string(&status).unwrap());
         // Deployments only: just that field.
         let counted = StoredJobStatus {
             deployments,
-            job: None,
-            task_statuses: None,
+            tasks: None,
         };
         let written = serde_json::to_value(&counted).unwrap();
         assert_eq!(written.as_object().unwrap().len(), 1, "{written}");

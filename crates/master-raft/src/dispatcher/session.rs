@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use helios_api::pb::agent_message::Msg as In;
 use helios_api::pb::assignments::Kind;
 use helios_api::pb::master_message::Msg as Out;
-use helios_api::{AgentInfo, HostInfo, TaskStatus, pb};
+use helios_api::{AgentInfo, HostInfo, pb};
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
@@ -16,7 +16,7 @@ use super::assignments::{HostTask, changes, complete, host_tasks};
 use super::{Dispatcher, Liveness};
 use crate::node::Node;
 use crate::raft::service::leader_node;
-use crate::state::{Command, StatusUpdate};
+use crate::state::{Command, StatusUpdate, StoredStatus};
 
 type Tx = mpsc::Sender<Result<pb::MasterMessage, Status>>;
 
@@ -314,7 +314,8 @@ async fn forward_statuses(d: &Dispatcher, host: &str, report: pb::StatusReport) 
         let status = if u.task_status_json.is_empty() {
             None
         } else {
-            match serde_json::from_slice::<TaskStatus>(&u.task_status_json) {
+            // The job the report carries is skipped: the state has it under the job id.
+            match serde_json::from_slice::<StoredStatus>(&u.task_status_json) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     warn!(host, job = %u.job_id, "undecodable task status: {e}");

@@ -92,15 +92,21 @@ fn registered<'a>(state: &'a State, default_domain: &str) -> Vec<Registered<'a>>
         if !state.hosts.get(host).is_some_and(|h| h.up) {
             continue;
         }
-        for status in tasks.values().map(|v| &v.value) {
-            if status.state != TaskState::Running || status.job.registration.is_empty() {
+        for (job_id, status) in tasks.iter().map(|(id, v)| (id, &v.value)) {
+            if status.state != TaskState::Running {
                 continue;
             }
-            let domain = match status.job.registration_domain.trim() {
+            let Some(job) = state.jobs.get(job_id).map(|j| &j.value) else {
+                continue;
+            };
+            if job.registration().is_empty() {
+                continue;
+            }
+            let domain = match job.registration_domain().trim() {
                 "" => default_domain.to_string(),
                 d => normalize(d),
             };
-            for (endpoint, ports) in &status.job.registration {
+            for (endpoint, ports) in job.registration() {
                 if is_reserved(&endpoint.name) {
                     continue;
                 }
@@ -254,7 +260,7 @@ mod tests {
     use helios_api::{Goal, Job, JobId, PortMapping, ServiceEndpoint, ServicePorts, TaskStatus};
 
     use super::*;
-    use crate::state::{Host, Versioned};
+    use crate::state::{Host, StoredJob, StoredStatus, Versioned};
 
     fn job(name: &str, domain: &str) -> Job {
         let mut ports = BTreeMap::new();
@@ -274,12 +280,12 @@ mod tests {
         }
     }
 
-    fn task(job: Job, state: TaskState, port: i32) -> Versioned<TaskStatus> {
+    fn task(job: Job, state: TaskState, port: i32) -> Versioned<StoredStatus> {
         let mut status = TaskStatus::new(job, Goal::Start, state);
         let mut mapping = PortMapping::of(80);
         mapping.external_port = Some(port);
         status.ports.insert("http".into(), mapping);
-        Versioned::new(1, status)
+        Versioned::new(1, status.into())
     }
 
     /// h1 runs `web` (port 20001), h2 runs it too (20002) and h3 still health-checks it;
@@ -300,6 +306,8 @@ mod tests {
         let web = job("web", "");
         let mut put = |h: &str, job: &Job, state, port| {
             let id = job.id.clone().unwrap().to_string();
+            s.jobs
+                .insert(id.clone(), Versioned::new(1, StoredJob::new(job)));
             s.task_statuses
                 .entry(h.into())
                 .or_default()

@@ -27,8 +27,8 @@ use tonic::Status;
 use super::error::status;
 use crate::control::deployment_groups::status_in;
 use crate::node::Node;
-use crate::state::{GroupProgress, Host, State, StoredJob, Versioned};
-use helios_api::{Deployment, DeploymentGroup, TaskStatus};
+use crate::state::{GroupProgress, Host, State, StoredJob, StoredStatus, Versioned};
+use helios_api::{Deployment, DeploymentGroup};
 
 /// The most watches one master serves at once; beyond it, `Watch` answers
 /// `RESOURCE_EXHAUSTED` (`TOO_MANY_WATCHES`).
@@ -152,7 +152,11 @@ enum Obj<'a> {
     Job(&'a Versioned<StoredJob>),
     Host(&'a Host),
     Deployment(&'a Versioned<Deployment>),
-    Task(&'a Versioned<TaskStatus>),
+    /// A task status, and the state its job is read from.
+    Task {
+        state: &'a State,
+        status: &'a Versioned<StoredStatus>,
+    },
     /// A deployment group, its progress (absent until it is tracked), and the state its
     /// status view is built from.
     Group {
@@ -168,7 +172,7 @@ impl Obj<'_> {
             Obj::Job(v) => (v.create_index, v.modify_index),
             Obj::Host(h) => (h.create_index, h.modify_index),
             Obj::Deployment(v) => (v.create_index, v.modify_index),
-            Obj::Task(v) => (v.create_index, v.modify_index),
+            Obj::Task { status, .. } => (status.create_index, status.modify_index),
             Obj::Group {
                 group, progress, ..
             } => (
@@ -216,7 +220,14 @@ fn visit<'a>(
         ObjectKind::TaskStatus => {
             for (h, tasks) in s.task_statuses.iter().filter(|(h, _)| host_ok(h)) {
                 for (j, t) in tasks.iter().filter(|(j, _)| job_ok(j)) {
-                    each(h, j, Obj::Task(t));
+                    each(
+                        h,
+                        j,
+                        Obj::Task {
+                            state: s,
+                            status: t,
+                        },
+                    );
                 }
             }
         }
@@ -318,10 +329,12 @@ fn put_event(kind: ObjectKind, outer: &str, inner: &str, obj: &Obj<'_>) -> v1::W
             e.goal = v1::Goal::from(v.value.goal) as i32;
             Some(Object::Deployment((&v.value).into()))
         }
-        Obj::Task(v) => {
-            e.goal = v1::Goal::from(v.value.goal) as i32;
-            e.state = v1::TaskState::from(v.value.state) as i32;
-            Some(Object::TaskStatus((&v.value).into()))
+        Obj::Task { state, status } => {
+            e.goal = v1::Goal::from(status.value.goal) as i32;
+            e.state = v1::TaskState::from(status.value.state) as i32;
+            Some(Object::TaskStatus(
+                state.task_status(inner, &status.value).into(),
+            ))
         }
         // The group exists in `state` (it was visited there), so it has a status view.
         Obj::Group { state, .. } => {

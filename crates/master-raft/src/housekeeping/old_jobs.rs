@@ -93,9 +93,10 @@ pub async fn run(app: Node, retention: Duration, mut stop: tokio::sync::watch::R
 
 #[cfg(test)]
 mod tests {
-    use helios_api::{Goal, Job, JobId, State as TaskState, TaskStatus, TaskStatusEvent};
+    use helios_api::{Goal, Job, JobId, State as TaskState, TaskStatus};
 
     use super::*;
+    use crate::state::StoredEvent;
 
     const DAY: i64 = 86_400_000;
 
@@ -139,9 +140,8 @@ mod tests {
             .or_default()
             .entry("h1".into())
             .or_default()
-            .push_back(TaskStatusEvent {
-                host: "h1".into(),
-                status,
+            .push_back(StoredEvent {
+                status: status.into(),
                 timestamp: 9 * DAY,
             });
         let week = Duration::from_secs(7 * 86_400);

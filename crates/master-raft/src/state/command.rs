@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use helios_api::{
-    AgentInfo, Deployment, DeploymentGroup, Goal, HostInfo, Job, RolloutOptions, TaskStatus,
-};
+use helios_api::{AgentInfo, Deployment, DeploymentGroup, Goal, HostInfo, Job, RolloutOptions};
 use serde::{Deserialize, Serialize};
 
 /// A change to the replicated state, proposed by the leader. Times are stamped by the leader.
@@ -255,8 +253,9 @@ pub struct StatusUpdate {
     pub host: String,
     /// Full job id.
     pub job: String,
-    /// The new status; `None` when the task is gone from the agent.
-    pub status: Option<TaskStatus>,
+    /// The new status, without its job (see [`super::StoredStatus`]); `None` when the
+    /// task is gone from the agent.
+    pub status: Option<super::StoredStatus>,
     /// When the change happened on the agent (epoch ms).
     pub timestamp: i64,
 }

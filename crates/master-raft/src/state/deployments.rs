@@ -1,8 +1,8 @@
 //! Deployment commands (deploy, goal, undeploy) and the task statuses agents report.
 
-use helios_api::{Deployment, Goal, TaskStatusEvent};
+use helios_api::{Deployment, Goal};
 
-use super::{CommandResult, State, StatusUpdate, Versioned};
+use super::{CommandResult, State, StatusUpdate, StoredEvent, Versioned};
 
 impl State {
     /// `Forbidden` when `token` is not the job's (an unknown job is not refused here).
@@ -159,8 +159,7 @@ impl State {
                                 || last.status.throttled != status.throttled
                         });
                         if changed {
-                            events.push_back(TaskStatusEvent {
-                                host: u.host.clone(),
+                            events.push_back(StoredEvent {
                                 status: status.clone(),
                                 timestamp: u.timestamp,
                             });

@@ -17,12 +17,11 @@ mod pki;
 mod rollout_plan;
 mod rollouts;
 mod stored_job;
+mod stored_status;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use helios_api::{
-    AgentInfo, Deployment, DeploymentGroup, HostInfo, Job, TaskStatus, TaskStatusEvent,
-};
+use helios_api::{AgentInfo, Deployment, DeploymentGroup, HostInfo, Job};
 use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +32,7 @@ pub use masters::RemovedMaster;
 pub use pki::{ClusterPki, Secret};
 pub use rollouts::{GroupProgress, RolloutRun, RolloutWakeup, natural_order};
 pub use stored_job::{AsJson, StoredJob};
+pub use stored_status::{StatusJson, StoredEvent, StoredStatus};
 
 /// Task history events kept per job per host unless the leader's `--history-limit` says
 /// otherwise (Helios keeps 30).
@@ -122,11 +122,12 @@ pub struct State {
     pub deployments: OrdMap<String, BTreeMap<String, Versioned<Deployment>>>,
     /// Static external ports reserved per host: host → port → full job id.
     pub ports: OrdMap<String, BTreeMap<i32, String>>,
-    /// Task statuses reported by agents: host → full job id → status.
-    pub task_statuses: OrdMap<String, BTreeMap<String, Versioned<TaskStatus>>>,
+    /// Task statuses reported by agents: host → full job id → status (without the job,
+    /// which is `jobs[full job id]`, see [`StoredStatus`]).
+    pub task_statuses: OrdMap<String, BTreeMap<String, Versioned<StoredStatus>>>,
     /// Task history: full job id → host → the last [`State::history_limit`] events, oldest
     /// first.
-    pub history: OrdMap<String, BTreeMap<String, VecDeque<TaskStatusEvent>>>,
+    pub history: OrdMap<String, BTreeMap<String, VecDeque<StoredEvent>>>,
     /// Recent idempotency keys of client writes and their results (absent from snapshots of
     /// earlier versions, hence the default).
     #[serde(default)]

@@ -4,18 +4,20 @@
 //! As a `Job` struct a job costs about 2 KB of memory whatever it holds (744 bytes inline, and
 //! a 544-byte B-tree node for every map with an entry); as compact JSON it costs its size,
 //! about what the client sent. Listings and the dispatcher send that JSON as it is; the token,
-//! the static ports (every deploy) and the expiry (the reaper's scan) are kept beside it, and
-//! anything else is decoded when it is read. The JSON is made by serializing a `Job`, so it
+//! the static ports (every deploy), the expiry (the reaper's scan) and the service
+//! registrations (every DNS answer) are kept beside it, and anything else is decoded when it
+//! is read. The JSON is made by serializing a `Job`, so it
 //! always decodes into the same job.
 //!
 //! In snapshots a stored job is its JSON text; a snapshot of an earlier version, where it is
 //! the job itself, still loads.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use helios_api::Job;
+use helios_api::{Job, ServiceEndpoint, ServicePorts};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -29,6 +31,8 @@ struct Inner {
     token: Box<str>,
     static_ports: Box<[i32]>,
     expires: Option<DateTime<Utc>>,
+    registration: BTreeMap<ServiceEndpoint, ServicePorts>,
+    registration_domain: Box<str>,
 }
 
 impl StoredJob {
@@ -44,6 +48,8 @@ impl StoredJob {
             token: job.token.as_str().into(),
             static_ports: job.ports.values().filter_map(|p| p.external_port).collect(),
             expires: job.expires,
+            registration: job.registration.clone(),
+            registration_domain: job.registration_domain.as_str().into(),
         }))
     }
 
@@ -74,6 +80,16 @@ impl StoredJob {
     /// When the job expires, if it does.
     pub fn expires(&self) -> Option<DateTime<Utc>> {
         self.0.expires
+    }
+
+    /// The job's service-discovery registrations.
+    pub fn registration(&self) -> &BTreeMap<ServiceEndpoint, ServicePorts> {
+        &self.0.registration
+    }
+
+    /// The job's service-registration domain, `""` for the masters' default.
+    pub fn registration_domain(&self) -> &str {
+        &self.0.registration_domain
     }
 }
 
@@ -151,6 +167,11 @@ mod tests {
         j.ports
             .insert("http".into(), PortMapping::with_external(80, 8080));
         j.ports.insert("admin".into(), PortMapping::of(81));
+        j.registration.insert(
+            ServiceEndpoint::new("svc", "http"),
+            ServicePorts::of(["http"]),
+        );
+        j.registration_domain = "d".into();
         j
     }
 
@@ -161,6 +182,8 @@ mod tests {
         assert_eq!(stored.token(), "secret");
         assert_eq!(stored.static_ports(), [8080]);
         assert_eq!(stored.expires(), None);
+        assert_eq!(stored.registration(), &job().registration);
+        assert_eq!(stored.registration_domain(), "d");
         assert_eq!(stored.json().get(), serde_json::to_string(&job()).unwrap());
         assert_eq!(
             serde_json::to_string(&AsJson(stored.clone())).unwrap(),
