@@ -107,6 +107,11 @@ use crate::probe::Probe;
 use crate::report::{Row, RowMeta};
 use crate::system::System;
 
+/// jemalloc instead of glibc's malloc, whose per-thread arenas made the simulated fleet of
+/// `scale` spend most of its CPU faulting and zeroing pages; see `Cargo.toml`.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Which member the clients send their requests to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Target {
