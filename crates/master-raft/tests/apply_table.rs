@@ -1581,6 +1581,14 @@ fn cases() -> Vec<Case> {
                         events(s, "web", "h1"),
                         [(TaskState::PullingImage, 100), (TaskState::Running, 200)]
                     );
+                    // The task's reports share one copy of its environment.
+                    let history = &s.history[&id("web")]["h1"];
+                    assert!(
+                        history
+                            .iter()
+                            .all(|e| std::sync::Arc::ptr_eq(&e.status.env, &st.value.env)),
+                        "each report keeps its own environment"
+                    );
                 }),
             ],
         ),

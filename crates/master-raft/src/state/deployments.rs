@@ -125,7 +125,18 @@ impl State {
                         s.remove(&u.job);
                     }
                 }
-                Some(status) => {
+                Some(reported) => {
+                    let mut status = reported.clone();
+                    let earlier = self
+                        .task_statuses
+                        .get(&u.host)
+                        .and_then(|s| s.get(&u.job))
+                        .map(|v| &v.value)
+                        .or_else(|| {
+                            let events = self.history.get(&u.job)?.get(&u.host)?;
+                            events.back().map(|e| &e.status)
+                        });
+                    status.share_env(earlier);
                     let deployed = self
                         .deployments
                         .get(&u.host)

@@ -12,6 +12,7 @@
 //! of an earlier version (which holds the job) still reads: the job is skipped.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use helios_api::model::null_as_default;
 use helios_api::{
@@ -32,9 +33,10 @@ pub struct StoredStatus {
     /// Docker container id, once created.
     #[serde(default)]
     pub container_id: Option<String>,
-    /// The environment the container was given.
+    /// The environment the container was given: the same for every report of a task, so
+    /// one copy is shared by its status and its history events (see [`Self::share_env`]).
     #[serde(default, deserialize_with = "null_as_default")]
-    pub env: BTreeMap<String, String>,
+    pub env: Arc<BTreeMap<String, String>>,
     /// The goal the agent is working towards.
     pub goal: Goal,
     /// The job's ports with the external ports actually allocated.
@@ -53,12 +55,26 @@ impl StoredStatus {
         TaskStatus {
             container_error: self.container_error.clone(),
             container_id: self.container_id.clone(),
-            env: self.env.clone(),
+            env: (*self.env).clone(),
             goal: self.goal,
             job,
             ports: self.ports.clone(),
             state: self.state,
             throttled: self.throttled,
+        }
+    }
+}
+
+impl StoredStatus {
+    /// Shares the environment of `earlier`, an earlier report of the same task, when it is
+    /// the same (it always is unless the container was recreated with another one): a
+    /// task's status and events then hold one copy of it instead of one each.
+    pub fn share_env(&mut self, earlier: Option<&StoredStatus>) {
+        if let Some(earlier) = earlier
+            && !Arc::ptr_eq(&self.env, &earlier.env)
+            && self.env == earlier.env
+        {
+            self.env = earlier.env.clone();
         }
     }
 }
@@ -69,7 +85,7 @@ impl From<TaskStatus> for StoredStatus {
         StoredStatus {
             container_error: s.container_error,
             container_id: s.container_id,
-            env: s.env,
+            env: Arc::new(s.env),
             goal: s.goal,
             ports: s.ports,
             state: s.state,
