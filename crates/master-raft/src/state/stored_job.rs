@@ -6,8 +6,7 @@
 //! about what the client sent. Listings and the dispatcher send that JSON as it is; the token,
 //! the static ports (every deploy), the expiry (the reaper's scan) and the service
 //! registrations (every DNS answer) are kept beside it, and anything else is decoded when it
-//! is read. The JSON is made by serializing a `Job`, so it
-//! always decodes into the same job.
+//! is read. The JSON is made by serializing a `Job`, so it always decodes into the same job.
 //!
 //! In snapshots a stored job is its JSON text; a snapshot of an earlier version, where it is
 //! the job itself, still loads.

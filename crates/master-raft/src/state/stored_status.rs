@@ -63,9 +63,7 @@ impl StoredStatus {
             throttled: self.throttled,
         }
     }
-}
 
-impl StoredStatus {
     /// Shares the environment of `earlier`, an earlier report of the same task, when it is
     /// the same (it always is unless the container was recreated with another one): a
     /// task's status and events then hold one copy of it instead of one each.
