@@ -11,7 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let fds = protox::compile([format!("{proto_dir}/agent.proto")], [proto_dir])?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // Agents hold their stream for life: small buffers (see `src/session_codec.rs`).
+    tonic_prost_build::configure()
+        .codec_path("crate::session_codec::SessionCodec")
+        .compile_fds(fds)?;
 
     let mut compiler = protox::Compiler::new([proto_dir])?;
     compiler

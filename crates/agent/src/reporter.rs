@@ -231,10 +231,21 @@ impl StatusHub {
 
     /// Takes every queued change (each job's in the order they happened).
     pub fn take_pending(&self) -> Vec<PendingUpdate> {
-        std::mem::take(&mut self.inner.lock().unwrap().pending)
-            .into_values()
-            .flatten()
-            .collect()
+        self.take_pending_of(usize::MAX).0
+    }
+
+    /// Takes the queued changes of at most `jobs` jobs (each job's in the order they
+    /// happened), and tells whether changes of other jobs are still queued.
+    pub fn take_pending_of(&self, jobs: usize) -> (Vec<PendingUpdate>, bool) {
+        let mut inner = self.inner.lock().unwrap();
+        let mut taken = Vec::new();
+        for _ in 0..jobs {
+            let Some((_, queued)) = inner.pending.pop_first() else {
+                break;
+            };
+            taken.extend(queued);
+        }
+        (taken, !inner.pending.is_empty())
     }
 
     /// Resolves when changes may be queued (at once if some were queued since the last
@@ -403,6 +414,38 @@ mod tests {
             (again[1].job_id.clone(), again[1].status.clone()),
             (b, None)
         );
+    }
+
+    #[test]
+    fn pending_changes_are_taken_a_few_jobs_at_a_time() {
+        let hub = StatusHub::new(None, BTreeMap::new());
+        let jobs: Vec<JobId> = ["a", "b", "c"]
+            .iter()
+            .map(|n| JobId::new(*n, "1"))
+            .collect();
+        for job in &jobs {
+            hub.set(job, status(State::Creating));
+            hub.set(job, status(State::Running));
+        }
+        let (first, more) = hub.take_pending_of(2);
+        assert!(more);
+        let seen: Vec<(JobId, Option<State>)> = first
+            .iter()
+            .map(|p| (p.job_id.clone(), p.status.as_ref().map(|s| s.state)))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (jobs[0].clone(), Some(State::Creating)),
+                (jobs[0].clone(), Some(State::Running)),
+                (jobs[1].clone(), Some(State::Creating)),
+                (jobs[1].clone(), Some(State::Running)),
+            ]
+        );
+        let (rest, more) = hub.take_pending_of(2);
+        assert!(!more);
+        assert_eq!(rest.len(), 2);
+        assert!(rest.iter().all(|p| p.job_id == jobs[2]));
     }
 
     #[test]

@@ -46,6 +46,11 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Outgoing messages buffered on the stream; beyond this statuses coalesce in the hub.
 const OUTBOX: usize = 64;
+/// Jobs whose changes one status report carries. A report of a few jobs is a few KB (the
+/// statuses go without their jobs), and the leader's buffers for an agent's stream grow to
+/// the largest message it sent and keep that size: many small reports keep the leader's
+/// memory per agent small where one report of every job would not.
+const JOBS_PER_REPORT: usize = 4;
 /// Largest message accepted from a master (a COMPLETE set of a big host).
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 /// Redirects followed in a row without pause (guards against redirect loops).
@@ -377,7 +382,7 @@ fn status_report(updates: Vec<PendingUpdate>) -> pb::AgentMessage {
             removed: u.status.is_none(),
             task_status_json: u
                 .status
-                .map(|s| serde_json::to_vec(&s).unwrap_or_default())
+                .map(|s| serde_json::to_vec(&s.reported()).unwrap_or_default())
                 .unwrap_or_default(),
             timestamp_ms: u.timestamp_ms,
         })
@@ -527,8 +532,8 @@ pub async fn session(
             _ = hub.pending_changed(), if !have_pending => have_pending = true,
             permit = tx.reserve(), if have_pending => match permit {
                 Ok(permit) => {
-                    have_pending = false;
-                    let updates = hub.take_pending();
+                    let (updates, more) = hub.take_pending_of(JOBS_PER_REPORT);
+                    have_pending = more;
                     if !updates.is_empty() {
                         permit.send(status_report(updates));
                     }

@@ -51,7 +51,8 @@ pub use model::rolling_update_error::RollingUpdateError;
 pub use model::rollout::{ResolvedRolloutOptions, RolloutOptions};
 pub use model::service::{ServiceEndpoint, ServicePortParameters, ServicePorts};
 pub use model::task_status::{
-    State, TaskStatus, TaskStatusEvent, TaskStatusEvents, TaskStatusEventsStatus, ThrottleState,
+    ReportedTaskStatus, State, TaskStatus, TaskStatusEvent, TaskStatusEvents,
+    TaskStatusEventsStatus, ThrottleState,
 };
 pub use validate::JobValidator;
 
@@ -82,6 +83,9 @@ pub use v1 as pb_public;
 
 #[cfg(feature = "grpc")]
 pub mod client;
+
+#[cfg(feature = "grpc")]
+pub mod session_codec;
 
 #[cfg(feature = "grpc")]
 pub mod convert;

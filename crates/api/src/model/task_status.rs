@@ -100,6 +100,37 @@ impl TaskStatus {
     }
 }
 
+impl TaskStatus {
+    /// This status as an agent reports it to the masters: every field but the job, which the
+    /// masters hold under the job id (a job's JSON is most of a status's bytes). The masters
+    /// decode it as their stored form of a status and attach the job when it is read.
+    pub fn reported(&self) -> ReportedTaskStatus<'_> {
+        ReportedTaskStatus {
+            container_error: &self.container_error,
+            container_id: &self.container_id,
+            env: &self.env,
+            goal: self.goal,
+            ports: &self.ports,
+            state: self.state,
+            throttled: self.throttled,
+        }
+    }
+}
+
+/// A [`TaskStatus`] without its job, as [`TaskStatus::reported`] writes it: the same JSON with
+/// the `job` field left out.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportedTaskStatus<'a> {
+    container_error: &'a str,
+    container_id: &'a Option<String>,
+    env: &'a BTreeMap<String, String>,
+    goal: Goal,
+    ports: &'a BTreeMap<String, PortMapping>,
+    state: State,
+    throttled: ThrottleState,
+}
+
 /// One entry of a job's task history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -140,6 +171,23 @@ pub struct TaskStatusEvents {
 mod tests {
     use super::*;
     use crate::model::job_id::JobId;
+
+    #[test]
+    fn a_reported_status_is_the_status_without_its_job() {
+        let id = JobId::full("web", "1", "a".repeat(40));
+        let mut status = TaskStatus::new(Job::new(id, "busybox"), Goal::Start, State::Running);
+        status.container_id = Some("c0ffee".into());
+        status.container_error = "oops".into();
+        status.env.insert("A".into(), "1".into());
+        status
+            .ports
+            .insert("http".into(), PortMapping::with_external(8080, 20000));
+        status.throttled = ThrottleState::Flapping;
+        let mut whole = serde_json::to_value(&status).unwrap();
+        whole.as_object_mut().unwrap().remove("job");
+        let reported = serde_json::to_value(status.reported()).unwrap();
+        assert_eq!(reported, whole);
+    }
 
     #[test]
     fn enums_use_helios_names() {

@@ -61,17 +61,24 @@ pub fn complete(tasks: &BTreeMap<String, HostTask>) -> Vec<pb::Assignment> {
     tasks.iter().map(|(id, t)| assignment(id, t)).collect()
 }
 
-/// What changed from `before` to `after`: new or changed deployments, and removed ones.
-pub fn changes(
-    before: &BTreeMap<String, HostTask>,
-    after: &BTreeMap<String, HostTask>,
-) -> Vec<pb::Assignment> {
+/// What a session remembers of the deployments it sent: each one's modify index, by full job
+/// id (all [`changes`] needs, and far smaller than the tasks, held by every session).
+pub type SentIndexes = BTreeMap<String, u64>;
+
+/// The [`SentIndexes`] of `tasks`, once they are sent.
+pub fn sent_indexes(tasks: &BTreeMap<String, HostTask>) -> SentIndexes {
+    tasks
+        .iter()
+        .map(|(id, t)| (id.clone(), t.modify_index))
+        .collect()
+}
+
+/// What changed from `before` (as sent) to `after`: new or changed deployments, and removed
+/// ones.
+pub fn changes(before: &SentIndexes, after: &BTreeMap<String, HostTask>) -> Vec<pb::Assignment> {
     let mut out = Vec::new();
     for (id, t) in after {
-        if before
-            .get(id)
-            .is_none_or(|b| b.modify_index != t.modify_index)
-        {
+        if before.get(id).is_none_or(|&sent| sent != t.modify_index) {
             out.push(assignment(id, t));
         }
     }
@@ -110,7 +117,7 @@ mod tests {
             ("a".to_string(), task(Goal::Stop, 5)),
             ("c".into(), task(Goal::Start, 6)),
         ]);
-        let c = changes(&before, &after);
+        let c = changes(&sent_indexes(&before), &after);
         let summary: Vec<(String, String, bool)> = c
             .iter()
             .map(|a| (a.job_id.clone(), a.goal.clone(), a.removed))
@@ -123,6 +130,6 @@ mod tests {
                 ("b".into(), "UNDEPLOY".into(), true)
             ]
         );
-        assert!(changes(&after, &after).is_empty());
+        assert!(changes(&sent_indexes(&after), &after).is_empty());
     }
 }

@@ -1,6 +1,5 @@
 //! One agent session: Hello, registration, Welcome, assignments, and the agent's reports.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,7 @@ use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
 
-use super::assignments::{HostTask, changes, complete, host_tasks};
+use super::assignments::{SentIndexes, changes, complete, host_tasks, sent_indexes};
 use super::{Dispatcher, Liveness};
 use crate::node::Node;
 use crate::raft::service::leader_node;
@@ -33,9 +32,24 @@ fn json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
     serde_json::from_slice(bytes).ok()
 }
 
+/// A session past its handshake: the agent was admitted, registered and welcomed.
+struct Opened {
+    /// The host the session is for.
+    name: String,
+    /// The agent's id, as its Hello named it.
+    agent_id: String,
+    /// This session's number (see [`Liveness::session`]).
+    session: u64,
+}
+
 /// Runs one session until the agent goes away or this master stops leading. With security on,
 /// `certified` is what the agent's certificate says: the only host it may open, and the
 /// serial that `helios deregister` revokes.
+///
+/// A leader holds one of these tasks per agent for the agent's whole life, so the task stays
+/// small: the handshake and the rarer steps (complete sets, status forwarding) run as boxed
+/// futures, not inline in this one (inline, the Raft write of the handshake made every
+/// session's task about 16 KB).
 pub async fn run(
     d: Dispatcher,
     mut inbound: Streaming<pb::AgentMessage>,
@@ -43,89 +57,22 @@ pub async fn run(
     certified: Option<helios_pki::Identity>,
     peer: Option<std::net::SocketAddr>,
 ) {
-    let hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
-        Ok(Ok(Some(pb::AgentMessage {
-            msg: Some(In::Hello(h)),
-        }))) => h,
-        _ => {
-            let _ = tx
-                .send(Err(Status::invalid_argument("a session starts with Hello")))
-                .await;
-            return;
-        }
+    let Some(Opened {
+        name,
+        agent_id,
+        session,
+    }) = Box::pin(open(&d, &mut inbound, &tx, certified.as_ref(), peer)).await
+    else {
+        return;
     };
     let app = d.app().clone();
-    let name = hello.name.clone();
-    if let Some(reason) = certified
-        .as_ref()
-        .and_then(|id| certificate_refusal(&app, id, &name))
-    {
-        warn!(host = %name, "refusing agent session: {reason}");
-        send(&tx, Out::Refused(pb::Refused { reason })).await;
-        return;
-    }
-    match leader_node(&app.raft) {
-        Some((id, _)) if id == app.id => {}
-        other => {
-            let addr = other.map(|(_, n)| n.cluster_addr).unwrap_or_default();
-            send(
-                &tx,
-                Out::Redirect(pb::Redirect {
-                    leader_cluster_addr: addr,
-                }),
-            )
-            .await;
-            return;
-        }
-    }
-    if let Err(reason) = admit(&d, &hello) {
-        info!(host = %name, "refusing agent session: {reason}");
-        send(&tx, Out::Refused(pb::Refused { reason })).await;
-        return;
-    }
-    let cluster_id = app
-        .read_local(|s| s.cluster_id.clone())
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let up = Command::AgentUp {
-        name: name.clone(),
-        id: hello.agent_id.clone(),
-        labels: hello.labels.clone().into_iter().collect(),
-        env: hello.env.clone().into_iter().collect(),
-        host_info: json::<HostInfo>(&hello.host_info_json),
-        agent_info: json::<AgentInfo>(&hello.agent_info_json),
-        now_ms: app.clock.now_ms(),
-        cert_serial: certified.as_ref().map(|id| id.serial.clone()),
-        address: peer.map(|a| a.ip().to_canonical().to_string()),
-    };
-    if let Err(e) = app.write(up).await {
-        send(
-            &tx,
-            Out::Refused(pb::Refused {
-                reason: format!("registration failed: {}", e),
-            }),
-        )
-        .await;
-        return;
-    }
-    let session = d.inner.next_session.fetch_add(1, Ordering::Relaxed);
-    touch(&d, &name, &hello.agent_id, session);
-    info!(host = %name, agent = %hello.agent_id, session, "agent connected");
-    let welcome = pb::Welcome {
-        cluster_id,
-        heartbeat_interval_ms: d.heartbeat_ms(),
-    };
-    if !send(&tx, Out::Welcome(welcome)).await {
-        return;
-    }
     let _connected = Connected::count(&app.metrics.agents_connected);
 
     let mut stop = d.inner.stop.clone();
     // Subscribed before the complete set is read, so no change falls in between.
     let mut host_changed = d.inner.changes.subscribe(&name);
     let mut leader = app.leader.clone();
-    let (mut sent, mut sent_index) = match send_complete(&d, &tx, &name).await {
+    let (mut sent, mut sent_index) = match Box::pin(send_complete(&d, &tx, &name)).await {
         Some(v) => v,
         None => {
             d.inner.changes.unsubscribe(&name);
@@ -156,7 +103,7 @@ pub async fn run(
                 };
                 if !send(&tx, Out::Assignments(msg)).await { break; }
                 app.metrics.assignments_sent.inc();
-                sent = now;
+                sent = sent_indexes(&now);
                 sent_index = index;
             }
             msg = inbound.message() => {
@@ -165,10 +112,10 @@ pub async fn run(
                     Ok(Some(_)) => continue,
                     Ok(None) | Err(_) => break,
                 };
-                touch(&d, &name, &hello.agent_id, session);
+                touch(&d, &name, &agent_id, session);
                 match msg {
                     In::Heartbeat(_) | In::Hello(_) => {}
-                    In::Statuses(report) => forward_statuses(&d, &name, report).await,
+                    In::Statuses(report) => Box::pin(forward_statuses(&d, &name, report)).await,
                     In::HostInfo(info) => {
                         let cmd = Command::UpdateHostInfo {
                             name: name.clone(),
@@ -179,7 +126,7 @@ pub async fn run(
                         app.tasks.clone().spawn(async move { let _ = app.write(cmd).await; });
                     }
                     In::Resync(_) => {
-                        match send_complete(&d, &tx, &name).await {
+                        match Box::pin(send_complete(&d, &tx, &name)).await {
                             Some(v) => (sent, sent_index) = v,
                             None => break,
                         }
@@ -199,6 +146,93 @@ pub async fn run(
     }
     d.inner.changes.unsubscribe(&name);
     debug!(host = %name, session, "agent session ended");
+}
+
+/// The handshake: the agent's Hello, a Redirect when this master does not lead, a Refused
+/// when the agent may not open the session, else the host's registration (a Raft write) and
+/// the Welcome. `None` when the session ends here.
+async fn open(
+    d: &Dispatcher,
+    inbound: &mut Streaming<pb::AgentMessage>,
+    tx: &Tx,
+    certified: Option<&helios_pki::Identity>,
+    peer: Option<std::net::SocketAddr>,
+) -> Option<Opened> {
+    let hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
+        Ok(Ok(Some(pb::AgentMessage {
+            msg: Some(In::Hello(h)),
+        }))) => h,
+        _ => {
+            let _ = tx
+                .send(Err(Status::invalid_argument("a session starts with Hello")))
+                .await;
+            return None;
+        }
+    };
+    let app = d.app();
+    let name = hello.name.clone();
+    if let Some(reason) = certified.and_then(|id| certificate_refusal(app, id, &name)) {
+        warn!(host = %name, "refusing agent session: {reason}");
+        send(tx, Out::Refused(pb::Refused { reason })).await;
+        return None;
+    }
+    match leader_node(&app.raft) {
+        Some((id, _)) if id == app.id => {}
+        other => {
+            let addr = other.map(|(_, n)| n.cluster_addr).unwrap_or_default();
+            send(
+                tx,
+                Out::Redirect(pb::Redirect {
+                    leader_cluster_addr: addr,
+                }),
+            )
+            .await;
+            return None;
+        }
+    }
+    if let Err(reason) = admit(d, &hello) {
+        info!(host = %name, "refusing agent session: {reason}");
+        send(tx, Out::Refused(pb::Refused { reason })).await;
+        return None;
+    }
+    let cluster_id = app
+        .read_local(|s| s.cluster_id.clone())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let up = Command::AgentUp {
+        name: name.clone(),
+        id: hello.agent_id.clone(),
+        labels: hello.labels.into_iter().collect(),
+        env: hello.env.into_iter().collect(),
+        host_info: json::<HostInfo>(&hello.host_info_json),
+        agent_info: json::<AgentInfo>(&hello.agent_info_json),
+        now_ms: app.clock.now_ms(),
+        cert_serial: certified.map(|id| id.serial.clone()),
+        address: peer.map(|a| a.ip().to_canonical().to_string()),
+    };
+    if let Err(e) = app.write(up).await {
+        send(
+            tx,
+            Out::Refused(pb::Refused {
+                reason: format!("registration failed: {}", e),
+            }),
+        )
+        .await;
+        return None;
+    }
+    let session = d.inner.next_session.fetch_add(1, Ordering::Relaxed);
+    touch(d, &name, &hello.agent_id, session);
+    info!(host = %name, agent = %hello.agent_id, session, "agent connected");
+    let welcome = pb::Welcome {
+        cluster_id,
+        heartbeat_interval_ms: d.heartbeat_ms(),
+    };
+    send(tx, Out::Welcome(welcome)).await.then_some(Opened {
+        name,
+        agent_id: hello.agent_id,
+        session,
+    })
 }
 
 /// Why an agent with certificate `id` may not hold a session as host `name`: another host's
@@ -287,11 +321,7 @@ fn touch(d: &Dispatcher, name: &str, agent_id: &str, session: u64) {
     }
 }
 
-async fn send_complete(
-    d: &Dispatcher,
-    tx: &Tx,
-    name: &str,
-) -> Option<(BTreeMap<String, HostTask>, u64)> {
+async fn send_complete(d: &Dispatcher, tx: &Tx, name: &str) -> Option<(SentIndexes, u64)> {
     let app = d.app();
     let (index, tasks) = app
         .read_local(|s| (*app.applied.borrow(), host_tasks(s, name)))
@@ -306,7 +336,7 @@ async fn send_complete(
     if sent {
         app.metrics.assignments_sent.inc();
     }
-    sent.then_some((tasks, index))
+    sent.then(|| (sent_indexes(&tasks), index))
 }
 
 async fn forward_statuses(d: &Dispatcher, host: &str, report: pb::StatusReport) {
