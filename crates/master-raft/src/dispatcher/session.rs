@@ -12,15 +12,15 @@ use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
 
 use super::assignments::{SentIndexes, changes, complete, host_tasks, sent_indexes};
-use super::{Dispatcher, Liveness};
+use super::{Dispatcher, Liveness, Outgoing};
 use crate::node::Node;
 use crate::raft::service::leader_node;
 use crate::state::{Command, StatusUpdate, StoredStatus};
 
-type Tx = mpsc::Sender<Result<pb::MasterMessage, Status>>;
+type Tx = mpsc::Sender<Outgoing>;
 
 async fn send(tx: &Tx, msg: Out) -> bool {
-    tx.send(Ok(pb::MasterMessage { msg: Some(msg) }))
+    tx.send(Box::new(Ok(pb::MasterMessage { msg: Some(msg) })))
         .await
         .is_ok()
 }
@@ -164,7 +164,9 @@ async fn open(
         }))) => h,
         _ => {
             let _ = tx
-                .send(Err(Status::invalid_argument("a session starts with Hello")))
+                .send(Box::new(Err(Status::invalid_argument(
+                    "a session starts with Hello",
+                ))))
                 .await;
             return None;
         }
