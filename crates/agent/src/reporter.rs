@@ -10,6 +10,7 @@
 //! `/proc` and `uname`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -49,6 +50,9 @@ struct HubInner {
     history: BTreeMap<JobId, VecDeque<TaskStatus>>,
     /// Recently removed jobs, oldest first, bounded by [`REMOVALS_KEPT`].
     removed: VecDeque<JobId>,
+    /// The last job whose changes [`StatusHub::take_pending_of`] took: the next take starts
+    /// after it, so a job that keeps changing cannot hold the others back.
+    last_taken: Option<JobId>,
 }
 
 /// The task statuses of this agent.
@@ -235,15 +239,31 @@ impl StatusHub {
     }
 
     /// Takes the queued changes of at most `jobs` jobs (each job's in the order they
-    /// happened), and tells whether changes of other jobs are still queued.
+    /// happened), and tells whether changes of other jobs are still queued. Jobs are taken
+    /// round-robin: after the last job taken, wrapping around.
     pub fn take_pending_of(&self, jobs: usize) -> (Vec<PendingUpdate>, bool) {
         let mut inner = self.inner.lock().unwrap();
+        let mut order: Vec<JobId> = match &inner.last_taken {
+            Some(last) => inner
+                .pending
+                .range((Bound::Excluded(last), Bound::Unbounded))
+                .map(|(id, _)| id.clone())
+                .take(jobs)
+                .collect(),
+            None => Vec::new(),
+        };
+        let wrapped = match &inner.last_taken {
+            Some(last) => inner.pending.range(..=last),
+            None => inner.pending.range(..),
+        };
+        let room = jobs - order.len();
+        order.extend(wrapped.map(|(id, _)| id.clone()).take(room));
         let mut taken = Vec::new();
-        for _ in 0..jobs {
-            let Some((_, queued)) = inner.pending.pop_first() else {
-                break;
-            };
-            taken.extend(queued);
+        for id in &order {
+            taken.extend(inner.pending.remove(id).unwrap_or_default());
+        }
+        if let Some(last) = order.pop() {
+            inner.last_taken = Some(last);
         }
         (taken, !inner.pending.is_empty())
     }
@@ -446,6 +466,34 @@ mod tests {
         assert!(!more);
         assert_eq!(rest.len(), 2);
         assert!(rest.iter().all(|p| p.job_id == jobs[2]));
+    }
+
+    #[test]
+    fn a_job_that_keeps_changing_does_not_hold_the_others_back() {
+        let hub = StatusHub::new(None, BTreeMap::new());
+        let jobs: Vec<JobId> = ["a", "b", "c"]
+            .iter()
+            .map(|n| JobId::new(*n, "1"))
+            .collect();
+        for job in &jobs {
+            hub.set(job, status(State::Creating));
+        }
+        let mut sent = Vec::new();
+        for _ in 0..4 {
+            let (taken, _) = hub.take_pending_of(1);
+            sent.extend(taken.into_iter().map(|p| p.job_id));
+            // Job a changes again after every report.
+            hub.set(&jobs[0], status(State::Running));
+        }
+        assert_eq!(
+            sent,
+            vec![
+                jobs[0].clone(),
+                jobs[1].clone(),
+                jobs[2].clone(),
+                jobs[0].clone()
+            ]
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! keeps the largest capacity it ever grew to. A leader holds one stream per agent for the
 //! agent's whole life, so those buffers are paid ten thousand times at 10,000 hosts (the
 //! `helios-bench scale` heap profile put them at about a quarter of a leader's per-agent
-//! cost). Agent messages are small (heartbeats are a few bytes; a status report about 1 KB per
-//! task), so the buffers here start at 1 KiB and grow only for the messages that need it, and
+//! cost). Agent messages are small (heartbeats are a few bytes; a status under 1 KB, as agents
+//! report statuses without their job), so the buffers here start at 1 KiB and grow only for the messages that need it, and
 //! an encoder hands a chunk to the transport once 4 KiB are buffered, so one agent's burst of
 //! reports does not arrive at the master as one 16 KiB frame.
 

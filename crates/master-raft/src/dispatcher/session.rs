@@ -346,7 +346,8 @@ async fn forward_statuses(d: &Dispatcher, host: &str, report: pb::StatusReport) 
         let status = if u.task_status_json.is_empty() {
             None
         } else {
-            // The job the report carries is skipped: the state has it under the job id.
+            // Agents report statuses without their job (an older agent's job is skipped): the
+            // state has it under the job id.
             match serde_json::from_slice::<StoredStatus>(&u.task_status_json) {
                 Ok(s) => Some(s),
                 Err(e) => {

@@ -1,6 +1,6 @@
 //! A task status as the state keeps it: Helios's `TaskStatus` without its job.
 //!
-//! An agent's status carries the whole job it runs, and the state keeps one status per task
+//! Helios's status carries the whole job it runs, and the state keeps one status per task
 //! plus up to [`super::HISTORY_LIMIT`] history events per task and host: as `Job` structs,
 //! about four copies of a 2 KB job per deployment, and every status entry in the Raft log
 //! carried the job again. A status is only kept while its job is deployed on the host and
