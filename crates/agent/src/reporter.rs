@@ -409,13 +409,8 @@ mod tests {
         hub.set(&b, status(State::Running));
         hub.set(&b, status(State::Stopped));
         hub.remove(&b);
-        let pending = hub.take_pending();
-        let seen: Vec<(JobId, Option<State>)> = pending
-            .iter()
-            .map(|p| (p.job_id.clone(), p.status.as_ref().map(|s| s.state)))
-            .collect();
         assert_eq!(
-            seen,
+            seen(&hub.take_pending()),
             vec![
                 (a.clone(), Some(State::PullingImage)),
                 (a.clone(), Some(State::Creating)),
@@ -436,8 +431,16 @@ mod tests {
         );
     }
 
-    #[test]
-    fn pending_changes_are_taken_a_few_jobs_at_a_time() {
+    /// Each change's job and state (`None` for a removal).
+    fn seen(pending: &[PendingUpdate]) -> Vec<(JobId, Option<State>)> {
+        pending
+            .iter()
+            .map(|p| (p.job_id.clone(), p.status.as_ref().map(|s| s.state)))
+            .collect()
+    }
+
+    /// A hub with a CREATING change queued for each of jobs a, b and c.
+    fn hub_with_three_jobs_creating() -> (StatusHub, Vec<JobId>) {
         let hub = StatusHub::new(None, BTreeMap::new());
         let jobs: Vec<JobId> = ["a", "b", "c"]
             .iter()
@@ -445,16 +448,20 @@ mod tests {
             .collect();
         for job in &jobs {
             hub.set(job, status(State::Creating));
+        }
+        (hub, jobs)
+    }
+
+    #[test]
+    fn pending_changes_are_taken_a_few_jobs_at_a_time() {
+        let (hub, jobs) = hub_with_three_jobs_creating();
+        for job in &jobs {
             hub.set(job, status(State::Running));
         }
         let (first, more) = hub.take_pending_of(2);
         assert!(more);
-        let seen: Vec<(JobId, Option<State>)> = first
-            .iter()
-            .map(|p| (p.job_id.clone(), p.status.as_ref().map(|s| s.state)))
-            .collect();
         assert_eq!(
-            seen,
+            seen(&first),
             vec![
                 (jobs[0].clone(), Some(State::Creating)),
                 (jobs[0].clone(), Some(State::Running)),
@@ -470,14 +477,7 @@ mod tests {
 
     #[test]
     fn a_job_that_keeps_changing_does_not_hold_the_others_back() {
-        let hub = StatusHub::new(None, BTreeMap::new());
-        let jobs: Vec<JobId> = ["a", "b", "c"]
-            .iter()
-            .map(|n| JobId::new(*n, "1"))
-            .collect();
-        for job in &jobs {
-            hub.set(job, status(State::Creating));
-        }
+        let (hub, jobs) = hub_with_three_jobs_creating();
         let mut sent = Vec::new();
         for _ in 0..4 {
             let (taken, _) = hub.take_pending_of(1);
