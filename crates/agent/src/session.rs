@@ -6,8 +6,8 @@
 //! once) or Refused (log, retry later). In a session it applies Assignments through the
 //! [`Worker`], asks for a resync on a gap, and sends heartbeats, host info every minute and
 //! task-status changes as soon as there is no backlog (a few jobs per report, jobs taken in
-//! turn from the [`StatusHub`](crate::reporter::StatusHub)). Masters are tried in turn with capped,
-//! jittered backoff (200 ms → 5 s), which starts again from 200 ms only after a session
+//! turn from the [`StatusHub`](crate::reporter::StatusHub)). Masters are tried in turn with
+//! capped, jittered backoff (200 ms → 5 s), which starts again from 200 ms only after a session
 //! that lasted [`STABLE_SESSION`], so a master that welcomes and drops the agent at once is
 //! not hammered. Each failure is one log line; identical ones (same master, same error) are
 //! collapsed to one line per interval with a count by `helios-logging`. HTTP/2 keepalive
@@ -47,9 +47,10 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Outgoing messages buffered on the stream; beyond this statuses coalesce in the hub.
 const OUTBOX: usize = 64;
 /// Jobs whose changes one status report carries. A report of a few jobs is usually a few KB
-/// (the statuses go without their jobs; a job with a backlog adds up to 30 changes), and the leader's buffers for an agent's stream grow to
-/// the largest message it sent and keep that size: many small reports keep the leader's
-/// memory per agent small where one report of every job would not.
+/// (the statuses go without their jobs; a job with a backlog adds up to 30 changes), and the
+/// leader's buffers for an agent's stream grow to the largest message it sent and keep that
+/// size: many small reports keep the leader's memory per agent small where one report of
+/// every job would not.
 const JOBS_PER_REPORT: usize = 4;
 /// Largest message accepted from a master (a COMPLETE set of a big host).
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;

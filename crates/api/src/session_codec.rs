@@ -5,9 +5,10 @@
 //! agent's whole life, so those buffers are paid ten thousand times at 10,000 hosts (the
 //! `helios-bench scale` heap profile put them at about a quarter of a leader's per-agent
 //! cost). Agent messages are small (heartbeats are a few bytes; a status under 1 KB, as agents
-//! report statuses without their job), so the buffers here start at 1 KiB and grow only for the messages that need it, and
-//! an encoder hands a chunk to the transport once 4 KiB are buffered, so one agent's burst of
-//! reports does not arrive at the master as one 16 KiB frame.
+//! report statuses without their job), so the buffers here start at 1 KiB and grow only for
+//! the messages that need it, and an encoder hands a chunk to the transport once 4 KiB are
+//! buffered, so one agent's burst of reports does not arrive at the master as one 16 KiB
+//! frame.
 
 use std::marker::PhantomData;
 
