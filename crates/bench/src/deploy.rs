@@ -6,24 +6,20 @@
 //!    agent-side timestamp of the job's first history event on that host (PULLING_IMAGE, set
 //!    right after the agent received the assignment). The agent runs on this machine, so both
 //!    clocks are the same clock. The next deploy is sent once that first event is visible.
-//! 2. Many containers at once: N jobs deployed concurrently, time from the first deploy
-//!    request to every task RUNNING; versus N sequential `docker run -d` of the same image and
-//!    command on the same engine.
+//! 2. Many containers at once, against `docker run` and Swarm: see `containers.rs`.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::agent::{LocalAgent, containers_named, docker, remove_containers};
+use crate::agent::{LocalAgent, containers_named, remove_containers};
 
 /// Knobs of the deploy benchmark.
 #[derive(Clone, Debug)]
 pub struct DeployOptions {
     /// Jobs deployed one at a time (assignment latency).
     pub sequential_jobs: usize,
-    /// Jobs deployed at once (and plain `docker run -d` of the baseline).
-    pub batch_jobs: usize,
     /// How often the history / statuses are polled, milliseconds.
     pub poll_ms: u64,
     /// Image of every container.
@@ -44,22 +40,8 @@ pub struct AssignResult {
     pub ack_rtt_ms: Vec<f64>,
 }
 
-/// Results of the many-containers comparison.
-pub struct BatchResult {
-    /// Jobs / containers.
-    pub n: usize,
-    /// First deploy request to the last deploy acknowledged.
-    pub helios_acked: Duration,
-    /// First deploy request to every task RUNNING in `GET`-able status (client polling).
-    pub helios_polled: Duration,
-    /// First deploy request to the latest agent-side RUNNING timestamp.
-    pub helios_agent_ms: f64,
-    /// N sequential `docker run -d`, until the last returned (all verified running).
-    pub docker: Duration,
-}
-
 /// The wall clock in epoch milliseconds (fractional).
-fn epoch_ms() -> f64 {
+pub(crate) fn epoch_ms() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
@@ -75,6 +57,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Talks to one master's REST API.
+#[derive(Clone)]
 pub struct Api {
     base: String,
     client: reqwest::Client,
@@ -252,7 +235,7 @@ impl Api {
 }
 
 /// Undeploys `jobs`, waits until none of the agent's containers runs, then removes them all.
-async fn undeploy_all(
+pub(crate) async fn undeploy_all(
     api: &Api,
     jobs: &[String],
     agent: &mut LocalAgent,
@@ -338,106 +321,8 @@ pub async fn assignment_latency(
     })
 }
 
-/// Removes the plain containers of the baseline when dropped.
-struct PlainContainers(String);
-
-impl Drop for PlainContainers {
-    fn drop(&mut self) {
-        remove_containers(&self.0);
-    }
-}
-
-/// Scenario 2: `batch_jobs` deploys at once through Helios, then as many sequential
-/// `docker run -d`.
-pub async fn many_containers(
-    api: &Api,
-    agent: &mut LocalAgent,
-    opts: &DeployOptions,
-) -> anyhow::Result<BatchResult> {
-    let host = agent.name.clone();
-    let n = opts.batch_jobs;
-    let mut jobs = Vec::with_capacity(n);
-    for i in 0..n {
-        jobs.push(
-            api.create(&format!("{}-par{i}", opts.run_id), &opts.image)
-                .await?,
-        );
-    }
-    eprintln!("created {n} jobs; deploying them at once");
-    let api = std::sync::Arc::new(Api::new(api.base.clone())?);
-    let t0_epoch = epoch_ms();
-    let t0 = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for job in jobs.clone() {
-        let api = api.clone();
-        let host = host.clone();
-        set.spawn(async move { api.deploy(&job, &host).await });
-    }
-    while let Some(r) = set.join_next().await {
-        r??;
-    }
-    let helios_acked = t0.elapsed();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let poll = Duration::from_millis(opts.poll_ms);
-    loop {
-        if api.running_count(&jobs, &host).await? == n {
-            break;
-        }
-        if Instant::now() > deadline {
-            agent.check_alive()?;
-            bail!("not every one of {n} tasks RUNNING 300 s after the deploys");
-        }
-        tokio::time::sleep(poll).await;
-    }
-    let helios_polled = t0.elapsed();
-    let mut last_running = 0i64;
-    for job in &jobs {
-        let events = api.history(job, &host).await?;
-        let t = events
-            .iter()
-            .filter(|(s, _)| s == "RUNNING")
-            .map(|(_, t)| *t)
-            .min()
-            .with_context(|| format!("{job} is RUNNING but its history has no RUNNING event"))?;
-        last_running = last_running.max(t);
-    }
-    let helios_agent_ms = last_running as f64 - t0_epoch;
-    let stopped = undeploy_all(&api, &jobs, agent, Duration::from_secs(300)).await?;
-    eprintln!(
-        "helios: {n} RUNNING after {:.2} s; undeployed, stopped after {:.1} s",
-        helios_polled.as_secs_f64(),
-        stopped.as_secs_f64()
-    );
-
-    // The baseline: what an operator would type, one after the other.
-    let prefix = format!("helios-bench-plain-{}-", opts.run_id);
-    let guard = PlainContainers(prefix.clone());
-    let t0 = Instant::now();
-    for i in 0..n {
-        let name = format!("{prefix}{i}");
-        docker(&["run", "-d", "--name", &name, &opts.image, "sleep", "100000"])?;
-    }
-    let docker_time = t0.elapsed();
-    let running = containers_named(&prefix, false).len();
-    if running != n {
-        bail!("only {running} of {n} plain containers run after `docker run -d`");
-    }
-    eprintln!(
-        "docker: {n} running after {:.2} s; removing them",
-        docker_time.as_secs_f64()
-    );
-    drop(guard);
-    Ok(BatchResult {
-        n,
-        helios_acked,
-        helios_polled,
-        helios_agent_ms,
-        docker: docker_time,
-    })
-}
-
-/// Prints the table of both scenarios.
-pub fn print_table(a: &AssignResult, b: &BatchResult) {
+/// Prints the assignment-latency table.
+pub fn print_table(a: &AssignResult) {
     let l = &a.latencies_ms;
     println!(
         "{:<58} | {:>9} | {:>9} | {:>9} | {:<12}",
@@ -467,45 +352,5 @@ pub fn print_table(a: &AssignResult, b: &BatchResult) {
         a.negatives,
         l.len(),
         a.min_raw_ms
-    );
-    println!();
-    let d = b.docker.as_secs_f64();
-    let secs = |v: f64| format!("{v:.2} s");
-    println!(
-        "{:<58} | {:>9} | {:>9} | {:<12}",
-        format!("{} containers", b.n),
-        "time",
-        "vs docker",
-        "target"
-    );
-    println!("{}", "-".repeat(96));
-    let row = |what: &str, v: f64, target: &str| {
-        println!(
-            "{:<58} | {:>9} | {:>8.2}x | {:<12}",
-            what,
-            secs(v),
-            v / d,
-            target
-        );
-    };
-    row(
-        "helios: first deploy request -> all RUNNING (status poll)",
-        b.helios_polled.as_secs_f64(),
-        "<= 1.3x",
-    );
-    row(
-        "helios: first deploy request -> last agent RUNNING event",
-        b.helios_agent_ms / 1000.0,
-        "",
-    );
-    row(
-        "helios: first deploy request -> last deploy acked",
-        b.helios_acked.as_secs_f64(),
-        "",
-    );
-    row(
-        "docker run -d x N, sequential, until the last returned",
-        d,
-        "1.00x",
     );
 }

@@ -24,11 +24,12 @@
 //! target/release/helios-bench --target leader,follower --json-out rows.jsonl
 //!
 //! cargo build --release -p helios-master-raft -p helios-agent -p helios-bench
-//! target/release/helios-bench deploy      # assignment latency, 50 containers vs docker run
+//! target/release/helios-bench deploy      # assignment latency; 50 containers vs docker run, Swarm
 //! ```
 //!
-//! `deploy` (see `deploy.rs`) also starts one `helios-agent` on this machine's Docker engine
-//! and imports a local busybox image; it removes every container it made.
+//! `deploy` (see `deploy.rs` and `containers.rs`) also starts one `helios-agent` on this
+//! machine's Docker engine and imports a local busybox image; it removes every container it
+//! made, and makes the engine a one-node Swarm for the run unless `--no-swarm`.
 //!
 //! `rollout` (see `rollout.rs`) times rolling updates of a deployment group over simulated
 //! hosts (`helios-agent --docker fake:`) and over real agents, against Helios's 1 s step tick:
@@ -81,6 +82,7 @@
 
 mod agent;
 mod compare;
+mod containers;
 mod deploy;
 mod failover;
 mod fleet;
@@ -137,7 +139,7 @@ enum Mode {
     Create,
     /// Deploys through 3 masters and one `helios-agent` on this machine's Docker engine:
     /// assignment latency of one-at-a-time deploys, and N containers at once versus
-    /// `docker run -d`.
+    /// `docker run -d` (8 in parallel) and a Swarm service, interleaved over passes.
     Deploy(DeployArgs),
     /// Rolling updates of one group of simulated hosts and one of real agents on this
     /// machine's Docker engine: request to ACTIVE, against Helios's 1 s step tick.
@@ -281,19 +283,33 @@ struct RolloutArgs {
 /// Flags of `helios-bench deploy`.
 #[derive(clap::Args, Debug, Clone)]
 struct DeployArgs {
-    /// Jobs deployed one at a time for the assignment latency.
+    /// Jobs deployed one at a time for the assignment latency (0 skips it).
     #[arg(long, default_value_t = 200)]
     sequential: usize,
-    /// Jobs deployed at once, and plain `docker run -d` of the baseline.
+    /// Containers brought up at once by each system (0 skips the comparison).
     #[arg(long, default_value_t = 50)]
     batch: usize,
+    /// `docker run -d` commands in flight at once in the comparison.
+    #[arg(long, default_value_t = 8)]
+    docker_parallel: usize,
+    /// Passes of the comparison, the systems interleaved.
+    #[arg(long, default_value_t = 3)]
+    passes: usize,
+    /// Leaves Swarm out of the comparison (otherwise this engine becomes a one-node Swarm
+    /// for the run, when it is not in one).
+    #[arg(long)]
+    no_swarm: bool,
     /// The agent's `--heartbeat-ms` (also the masters' `--agent-heartbeat-ms`, which the
     /// Welcome hands to the agent).
     #[arg(long, default_value_t = 1000)]
     agent_heartbeat_ms: u64,
-    /// Poll period of the history and job statuses, milliseconds.
+    /// Poll period of a deploy's history (assignment latency), milliseconds.
     #[arg(long, default_value_t = 5)]
     poll_ms: u64,
+    /// Poll period of the job statuses while N containers come up, milliseconds: each poll
+    /// costs the masters CPU that the engine is short of then, so not too often.
+    #[arg(long, default_value_t = 50)]
+    batch_poll_ms: u64,
     /// `HELIOS_LOG` filter for the agent.
     #[arg(long, default_value = "info")]
     agent_log: String,
@@ -421,8 +437,8 @@ async fn leader_id(cluster: &Cluster, timeout: Duration) -> anyhow::Result<u64> 
 }
 
 async fn run_deploy(args: Args, d: DeployArgs) -> anyhow::Result<()> {
-    if d.sequential == 0 || d.batch == 0 {
-        bail!("--sequential and --batch must be positive");
+    if d.sequential == 0 && (d.batch == 0 || d.passes == 0) {
+        bail!("nothing to run: --sequential is 0, and --batch or --passes is 0");
     }
     let agent_bin = bins::installed(args.bin_dir.as_deref(), "helios-agent")?;
     let image = agent::ensure_image()?;
@@ -452,17 +468,39 @@ async fn run_deploy(args: Args, d: DeployArgs) -> anyhow::Result<()> {
         agent.agent_id().unwrap_or_default(),
         agent.log.display()
     );
-    let dopts = deploy::DeployOptions {
-        sequential_jobs: d.sequential,
-        batch_jobs: d.batch,
-        poll_ms: d.poll_ms.max(1),
+    let assign = if d.sequential > 0 {
+        let dopts = deploy::DeployOptions {
+            sequential_jobs: d.sequential,
+            poll_ms: d.poll_ms.max(1),
+            image: image.to_string(),
+            run_id: run_id.clone(),
+        };
+        Some(deploy::assignment_latency(&api, &mut agent, &dopts).await?)
+    } else {
+        None
+    };
+    let copts = containers::ContainerOptions {
+        n: d.batch,
+        docker_parallel: d.docker_parallel,
+        passes: d.passes,
+        swarm: !d.no_swarm,
+        poll: Duration::from_millis(d.batch_poll_ms.max(1)),
         image: image.to_string(),
         run_id,
     };
-    let assign = deploy::assignment_latency(&api, &mut agent, &dopts).await?;
-    let batch = deploy::many_containers(&api, &mut agent, &dopts).await?;
+    let passes = if d.batch > 0 {
+        containers::compare(&api, &mut agent, &copts).await?
+    } else {
+        Vec::new()
+    };
     let after = leader_id(&cluster, Duration::from_secs(30)).await?;
-    deploy::print_table(&assign, &batch);
+    if let Some(assign) = &assign {
+        deploy::print_table(assign);
+        println!();
+    }
+    if !passes.is_empty() {
+        containers::print_table(&copts, &passes);
+    }
     if after != leader {
         println!("note: the leader changed from m{leader} to m{after} during the run");
     }

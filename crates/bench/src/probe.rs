@@ -36,6 +36,24 @@ pub fn pid_cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / ticks)
 }
 
+/// CPU time every process and the kernel spent on this machine so far (all of `/proc/stat`'s
+/// first line but idle and iowait), in seconds; None if unreadable.
+pub fn host_busy_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let busy: f64 = fields.iter().take(8).sum::<f64>() - fields.get(3)? - fields.get(4)?;
+    // SAFETY: sysconf reads a constant and has no memory effects.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(busy / ticks)
+}
+
 /// Resident memory of a process, bytes: now (`VmRSS`) and its peak (`VmHWM`), from
 /// `/proc/PID/status`; None if gone.
 pub fn pid_memory(pid: u32) -> Option<(u64, u64)> {
