@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::failover::{self, FailoverSpec, Recovery};
 use crate::load::{self, LoadSpec};
 use crate::probe::{Probe, RAFT_TERM};
-use crate::report::median_spread;
+use crate::report::{median_spread, median_spread_text};
 use crate::system::System;
 
 /// What `compare` runs.
@@ -205,10 +205,7 @@ impl Results {
                         .into_iter()
                         .map(|x| if inverse { 1.0 / x } else { x })
                         .collect();
-                    median_spread(rs).map_or_else(
-                        || "-".to_string(),
-                        |(m, lo, hi)| format!("{m:.2}× ({lo:.2}-{hi:.2})"),
-                    )
+                    median_spread_text(rs, 2, "×")
                 }
                 _ => "-".to_string(),
             };
@@ -292,5 +289,10 @@ mod tests {
     fn median_and_spread() {
         assert_eq!(median_spread(vec![3.0, 1.0, 2.0]), Some((2.0, 1.0, 3.0)));
         assert_eq!(median_spread(vec![]), None);
+        assert_eq!(
+            median_spread_text(vec![1.5, 0.25, 2.0], 2, "×"),
+            "1.50× (0.25-2.00)"
+        );
+        assert_eq!(median_spread_text(vec![], 1, ""), "-");
     }
 }

@@ -14,7 +14,7 @@
 //! Ratios are taken within each pass, so a slow pass slows all three.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -22,7 +22,7 @@ use anyhow::{Context, bail};
 use crate::agent::{LocalAgent, containers_named, docker, remove_containers};
 use crate::deploy::{Api, epoch_ms, undeploy_all};
 use crate::probe::host_busy_cpu_seconds;
-use crate::report::median_spread;
+use crate::report::{median_spread, median_spread_text};
 
 /// Knobs of the comparison.
 #[derive(Clone, Debug)]
@@ -37,7 +37,7 @@ pub struct ContainerOptions {
     pub swarm: bool,
     /// How often the job statuses are polled.
     pub poll: Duration,
-    /// Image of every container (local, never pulled).
+    /// Image of every container (local: `docker run` is told never to pull it).
     pub image: String,
     /// Makes job, container and service names unique.
     pub run_id: String,
@@ -200,23 +200,39 @@ async fn docker_run(opts: &ContainerOptions, tag: &str) -> anyhow::Result<Timed>
     let prefix = format!("helios-bench-plain-{tag}-");
     let _guard = PlainContainers(prefix.clone());
     let next = Arc::new(AtomicUsize::new(0));
+    // Set by the first failure: the other workers start nothing more.
+    let failed = Arc::new(AtomicBool::new(false));
     let clock = Stopwatch::start();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..opts.docker_parallel.max(1) {
-        let (next, prefix, image, n) = (next.clone(), prefix.clone(), opts.image.clone(), opts.n);
+        let (next, failed) = (next.clone(), failed.clone());
+        let (prefix, image, n) = (prefix.clone(), opts.image.clone(), opts.n);
         workers.spawn_blocking(move || -> anyhow::Result<()> {
-            loop {
+            while !failed.load(Ordering::Relaxed) {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= n {
-                    return Ok(());
+                    break;
                 }
                 let name = format!("{prefix}{i}");
-                docker(&["run", "-d", "--name", &name, &image, "sleep", "100000"])?;
+                let run = ["run", "-d", "--pull=never", "--name", &name, &image];
+                let result = docker(&[&run[..], &["sleep", "100000"]].concat());
+                if result.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                result?;
             }
+            Ok(())
         });
     }
+    // Every worker is waited for, so none starts a container after the guard removed them.
+    let mut first_error = None;
     while let Some(r) = workers.join_next().await {
-        r??;
+        if let Err(e) = r.map_err(anyhow::Error::from).and_then(|r| r) {
+            first_error.get_or_insert(e);
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
     let elapsed = clock.read();
     let running = containers_named(&prefix, false).len();
@@ -242,10 +258,14 @@ impl SwarmMembership {
     fn join() -> anyhow::Result<Option<SwarmMembership>> {
         let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"])?;
         if state != "inactive" {
-            eprintln!("this engine's Swarm state is {state:?}, not inactive: Swarm left out");
+            eprintln!(
+                "this engine's Swarm state is {state:?}, not inactive: Swarm left out (if an \
+                 interrupted run of this benchmark left it, `docker swarm leave --force`)"
+            );
             return Ok(None);
         }
-        let had_gwbridge = docker(&["network", "inspect", "docker_gwbridge"]).is_ok();
+        let had_gwbridge =
+            !docker(&["network", "ls", "-q", "--filter", "name=^docker_gwbridge$"])?.is_empty();
         if let Err(e) = docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]) {
             eprintln!("cannot make this engine a Swarm manager, Swarm left out: {e:#}");
             return Ok(None);
@@ -261,8 +281,10 @@ impl Drop for SwarmMembership {
         if let Err(e) = docker(&["swarm", "leave", "--force"]) {
             eprintln!("leaving the Swarm: {e:#}");
         }
-        if self.remove_gwbridge {
-            let _ = docker(&["network", "rm", "docker_gwbridge"]);
+        if self.remove_gwbridge
+            && let Err(e) = docker(&["network", "rm", "docker_gwbridge"])
+        {
+            eprintln!("removing the docker_gwbridge network Swarm made: {e:#}");
         }
     }
 }
@@ -297,10 +319,11 @@ impl Drop for SwarmService {
 
 /// One service of N replicas; the time from `docker service create` until N run.
 async fn swarm_service(opts: &ContainerOptions, tag: &str) -> anyhow::Result<Timed> {
-    let (n, image, name) = (
+    let (n, image, name, poll) = (
         opts.n,
         opts.image.clone(),
         format!("helios-bench-swarm-{tag}"),
+        opts.poll,
     );
     tokio::task::spawn_blocking(move || -> anyhow::Result<Timed> {
         let clock = Stopwatch::start();
@@ -327,27 +350,21 @@ async fn swarm_service(opts: &ContainerOptions, tag: &str) -> anyhow::Result<Tim
                     service.containers(false)
                 );
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(poll);
         }
         Ok(clock.read())
     })
     .await?
 }
 
-/// `median (min-max)` of `values` with `digits` decimals, `-` for none.
-fn spread(values: Vec<f64>, digits: usize, suffix: &str) -> String {
-    median_spread(values).map_or("-".into(), |(m, lo, hi)| {
-        format!("{m:.digits$}{suffix} ({lo:.digits$}-{hi:.digits$})")
-    })
-}
-
 /// Prints the table: per way the median time with its spread, the machine's busy CPU
-/// meanwhile, the time over `docker run`'s and Swarm's time over this one, each ratio taken
-/// within a pass.
+/// meanwhile (median), the time over `docker run`'s and Swarm's time over this one, each ratio
+/// taken within a pass.
 pub fn print_table(opts: &ContainerOptions, passes: &[Pass]) {
     println!(
         "{} containers of one image to running on this engine: median of {} passes (min-max); \
-         ratios within each pass, median (min-max); host CPU: busy CPU-seconds of the machine",
+         ratios within each pass, median (min-max); host CPU: busy CPU-seconds of the machine, \
+         median",
         opts.n,
         passes.len()
     );
@@ -357,23 +374,29 @@ pub fn print_table(opts: &ContainerOptions, passes: &[Pass]) {
     );
     println!("{}", "-".repeat(131));
     let has_swarm = passes.iter().all(|p| p.swarm.is_some());
-    let row = |what: String, time: &dyn Fn(&Pass) -> f64, cpu: Option<&dyn Fn(&Pass) -> f64>| {
-        let vs_docker = spread(
-            passes.iter().map(|p| time(p) / p.docker.seconds).collect(),
-            2,
-            "×",
-        );
-        let vs_swarm = if has_swarm {
-            spread(
-                passes
-                    .iter()
-                    .filter_map(|p| Some(p.swarm?.seconds / time(p)))
-                    .collect(),
-                2,
-                "×",
-            )
+    // `ratios`: only for the measures that end with the containers running.
+    let row = |what: String,
+               time: &dyn Fn(&Pass) -> f64,
+               cpu: Option<&dyn Fn(&Pass) -> f64>,
+               ratios: bool| {
+        let (vs_docker, vs_swarm) = if !ratios {
+            ("-".to_string(), "-".to_string())
         } else {
-            "-".into()
+            (
+                median_spread_text(
+                    passes.iter().map(|p| time(p) / p.docker.seconds).collect(),
+                    2,
+                    "×",
+                ),
+                median_spread_text(
+                    passes
+                        .iter()
+                        .filter_map(|p| Some(p.swarm?.seconds / time(p)))
+                        .collect(),
+                    2,
+                    "×",
+                ),
+            )
         };
         let cpu = cpu.map_or("-".into(), |cpu| {
             median_spread(passes.iter().map(cpu).collect())
@@ -381,37 +404,43 @@ pub fn print_table(opts: &ContainerOptions, passes: &[Pass]) {
         });
         println!(
             "{what:<48} | {:>20} | {cpu:>10} | {vs_docker:>20} | {vs_swarm:>20}",
-            spread(passes.iter().map(time).collect(), 2, "")
+            median_spread_text(passes.iter().map(time).collect(), 2, "")
         );
     };
     row(
         "helios: deploys -> all RUNNING (status poll)".into(),
         &|p| p.helios.seconds,
         Some(&|p| p.helios.host_cpu),
+        true,
     );
     row(
         "helios: deploys -> last agent RUNNING event".into(),
         &|p| p.helios_agent,
         None,
+        true,
     );
     row(
         "helios: deploys -> last deploy acked".into(),
         &|p| p.helios_acked,
         None,
+        false,
     );
     row(
         format!(
             "docker run -d x{}, {} in parallel",
-            opts.n, opts.docker_parallel
+            opts.n,
+            opts.docker_parallel.max(1)
         ),
         &|p| p.docker.seconds,
         Some(&|p| p.docker.host_cpu),
+        true,
     );
     if has_swarm {
         row(
             format!("swarm: service create --replicas {}", opts.n),
             &|p| p.swarm.map_or(f64::NAN, |s| s.seconds),
             Some(&|p| p.swarm.map_or(f64::NAN, |s| s.host_cpu)),
+            true,
         );
     }
     println!("targets: helios (status poll) <= 1.1x docker run, swarm / helios >= 2x");

@@ -20,7 +20,7 @@ use crate::agent::{LocalAgent, containers_named, remove_containers};
 pub struct DeployOptions {
     /// Jobs deployed one at a time (assignment latency).
     pub sequential_jobs: usize,
-    /// How often the history / statuses are polled, milliseconds.
+    /// How often a deploy's history is polled, milliseconds.
     pub poll_ms: u64,
     /// Image of every container.
     pub image: String,

@@ -139,7 +139,7 @@ enum Mode {
     Create,
     /// Deploys through 3 masters and one `helios-agent` on this machine's Docker engine:
     /// assignment latency of one-at-a-time deploys, and N containers at once versus
-    /// `docker run -d` (8 in parallel) and a Swarm service, interleaved over passes.
+    /// `docker run -d` (several in parallel) and a Swarm service, interleaved over passes.
     Deploy(DeployArgs),
     /// Rolling updates of one group of simulated hosts and one of real agents on this
     /// machine's Docker engine: request to ACTIVE, against Helios's 1 s step tick.
@@ -488,8 +488,13 @@ async fn run_deploy(args: Args, d: DeployArgs) -> anyhow::Result<()> {
         image: image.to_string(),
         run_id,
     };
-    let passes = if d.batch > 0 {
-        containers::compare(&api, &mut agent, &copts).await?
+    let passes = if d.batch > 0 && d.passes > 0 {
+        // Interrupted, the comparison is dropped, and with it the Swarm it made and the
+        // containers of the way running then.
+        tokio::select! {
+            r = containers::compare(&api, &mut agent, &copts) => r?,
+            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+        }
     } else {
         Vec::new()
     };

@@ -31,13 +31,18 @@ pub fn pid_cpu_seconds(pid: u32) -> Option<f64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    // SAFETY: sysconf reads a constant and has no memory effects.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Some((utime + stime) / ticks)
+    Some((utime + stime) / clock_ticks_per_second())
 }
 
-/// CPU time every process and the kernel spent on this machine so far (all of `/proc/stat`'s
-/// first line but idle and iowait), in seconds; None if unreadable.
+/// The unit of the CPU times in `/proc`.
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf reads a constant and has no memory effects.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
+}
+
+/// CPU time every process and the kernel spent on this machine so far (user, nice, system,
+/// irq and softirq of `/proc/stat`'s first line; not idle, iowait, or steal, the time a
+/// hypervisor gave other machines), in seconds; None if unreadable.
 pub fn host_busy_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let fields: Vec<f64> = stat
@@ -48,10 +53,8 @@ pub fn host_busy_cpu_seconds() -> Option<f64> {
         .map(|f| f.parse().ok())
         .collect::<Option<_>>()?;
     // user nice system idle iowait irq softirq steal (guest time is already in user).
-    let busy: f64 = fields.iter().take(8).sum::<f64>() - fields.get(3)? - fields.get(4)?;
-    // SAFETY: sysconf reads a constant and has no memory effects.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Some(busy / ticks)
+    let busy: f64 = fields.iter().take(7).sum::<f64>() - fields.get(3)? - fields.get(4)?;
+    Some(busy / clock_ticks_per_second())
 }
 
 /// Resident memory of a process, bytes: now (`VmRSS`) and its peak (`VmHWM`), from

@@ -27,6 +27,15 @@ pub fn median_spread(mut values: Vec<f64>) -> Option<(f64, f64, f64)> {
     ))
 }
 
+/// `median (min-max)` of `values` with `digits` decimals, each number followed by `unit`
+/// only after the median; `-` for no values.
+pub fn median_spread_text(values: Vec<f64>, digits: usize, unit: &str) -> String {
+    median_spread(values).map_or_else(
+        || "-".to_string(),
+        |(m, lo, hi)| format!("{m:.digits$}{unit} ({lo:.digits$}-{hi:.digits$})"),
+    )
+}
+
 /// What a row was: where the clients sent their requests, and how many there were.
 #[derive(Debug, Clone)]
 pub struct RowMeta {
