@@ -156,8 +156,12 @@ pub fn ensure_image() -> anyhow::Result<&'static str> {
 
 /// Ids of the containers whose name starts with `prefix` (running only unless `all`).
 pub fn containers_named(prefix: &str, all: bool) -> Vec<String> {
-    let filter = format!("name=^/{prefix}");
-    let mut args = vec!["ps", "-q", "--no-trunc", "--filter", filter.as_str()];
+    containers_matching(&format!("name=^/{prefix}"), all)
+}
+
+/// Ids of the containers that pass `docker ps --filter <filter>` (running only unless `all`).
+pub fn containers_matching(filter: &str, all: bool) -> Vec<String> {
+    let mut args = vec!["ps", "-q", "--no-trunc", "--filter", filter];
     if all {
         args.push("-a");
     }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::agent::{LocalAgent, containers_named, docker, remove_containers};
+use crate::agent::{LocalAgent, containers_matching, containers_named, docker, remove_containers};
 use crate::deploy::{Api, epoch_ms, undeploy_all};
 use crate::probe::host_busy_cpu_seconds;
 use crate::report::{median_spread, median_spread_text};
@@ -298,12 +298,7 @@ impl SwarmService {
     }
 
     fn containers(&self, all: bool) -> usize {
-        let label = self.label();
-        let mut args = vec!["ps", "-q", "--filter", label.as_str()];
-        if all {
-            args.push("-a");
-        }
-        docker(&args).map_or(0, |s| s.lines().count())
+        containers_matching(&self.label(), all).len()
     }
 }
 
