@@ -300,10 +300,11 @@ impl Serialize for StoredJobStatus {
         let mut out = s.serialize_struct("JobStatus", 3)?;
         out.serialize_field("deployments", &self.deployments)?;
         if let Some(StoredTasks { job, statuses }) = &self.tasks {
-            out.serialize_field("job", job.json())?;
+            let job = job.raw_json();
+            out.serialize_field("job", &job)?;
             let with_job: BTreeMap<&str, StatusJson<'_>> = statuses
                 .iter()
-                .map(|(host, status)| (host.as_str(), StatusJson { status, job }))
+                .map(|(host, status)| (host.as_str(), StatusJson { status, job: &job }))
                 .collect();
             out.serialize_field("taskStatuses", &with_job)?;
         }

@@ -181,7 +181,9 @@ pub async fn statuses(
     };
     let ids: Vec<String> = json_body(raw, "BAD_BODY", "a JSON list of job ids")?;
     Ok(json_stream::object_response(
-        jobs::job_statuses(&node, &ids, fields).await?,
+        jobs::job_statuses(&node, &ids, fields)
+            .await?
+            .map(|(id, status)| (id, json_stream::Serialized(status))),
     ))
 }
 

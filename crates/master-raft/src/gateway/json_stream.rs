@@ -5,7 +5,9 @@
 //! hands over an iterator of owned entries, taken from an O(1) copy of the persistent state,
 //! and the body serializes them [`CHUNK`] bytes at a time as the client reads: the master holds
 //! one chunk per slow client, and `apply` is never held up. The bytes are exactly those of
-//! `serde_json::to_vec` of the same map.
+//! `serde_json::to_vec` of the same map. Each value writes its own JSON ([`EntryJson`]): a
+//! stored job decompresses its JSON straight into the chunk, anything else goes through
+//! serde ([`Serialized`]).
 
 use std::convert::Infallible;
 
@@ -15,14 +17,38 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::state::AsJson;
+
 /// Bytes serialized before a chunk is handed to the connection.
 pub const CHUNK: usize = 64 << 10;
+
+/// A value of a streamed object: writes its own JSON.
+pub trait EntryJson {
+    /// Appends the value's JSON to `out`.
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()>;
+}
+
+/// Any serializable value, written by `serde_json`.
+pub struct Serialized<T>(pub T);
+
+impl<T: Serialize> EntryJson for Serialized<T> {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &self.0)
+    }
+}
+
+impl EntryJson for AsJson {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        self.0.write_json(out);
+        Ok(())
+    }
+}
 
 /// A 200 response whose body is the JSON object of `entries`, keys in the order given.
 pub fn object_response<I, V>(entries: I) -> Response
 where
     I: Iterator<Item = (String, V)> + Send + 'static,
-    V: Serialize,
+    V: EntryJson,
 {
     let chunks = ObjectChunks {
         entries,
@@ -54,7 +80,7 @@ struct ObjectChunks<I> {
 impl<I, V> Iterator for ObjectChunks<I>
 where
     I: Iterator<Item = (String, V)>,
-    V: Serialize,
+    V: EntryJson,
 {
     type Item = Bytes;
 
@@ -96,10 +122,10 @@ where
     }
 }
 
-fn write_entry<V: Serialize>(buf: &mut Vec<u8>, key: &str, value: &V) -> serde_json::Result<()> {
+fn write_entry<V: EntryJson>(buf: &mut Vec<u8>, key: &str, value: &V) -> serde_json::Result<()> {
     serde_json::to_writer(&mut *buf, key)?;
     buf.push(b':');
-    serde_json::to_writer(&mut *buf, value)
+    value.write_json(buf)
 }
 
 #[cfg(test)]
@@ -110,7 +136,7 @@ mod tests {
 
     fn body_of(entries: Vec<(String, serde_json::Value)>) -> Vec<u8> {
         ObjectChunks {
-            entries: entries.into_iter(),
+            entries: entries.into_iter().map(|(k, v)| (k, Serialized(v))),
             state: Progress::Start,
         }
         .flat_map(|b| b.to_vec())
@@ -134,12 +160,33 @@ mod tests {
     }
 
     #[test]
+    fn stored_jobs_are_written_as_their_json() {
+        let jobs: BTreeMap<String, helios_api::Job> = (0..300)
+            .map(|i| {
+                let id = helios_api::JobId::full(format!("job{i}"), "1", "a".repeat(40));
+                let mut job = helios_api::Job::new(id.clone(), "busybox:latest");
+                job.env.insert("PAD".into(), "x".repeat(i));
+                (id.to_string(), job)
+            })
+            .collect();
+        let streamed: Vec<u8> = ObjectChunks {
+            entries: jobs
+                .iter()
+                .map(|(id, job)| (id.clone(), AsJson(crate::state::StoredJob::new(job)))),
+            state: Progress::Start,
+        }
+        .flat_map(|b| b.to_vec())
+        .collect();
+        assert_eq!(streamed, serde_json::to_vec(&jobs).unwrap());
+    }
+
+    #[test]
     fn a_large_object_comes_in_bounded_chunks() {
         let entries: Vec<(String, String)> = (0..2000)
             .map(|i| (format!("k{i}"), "v".repeat(500)))
             .collect();
         let chunks: Vec<Bytes> = ObjectChunks {
-            entries: entries.into_iter(),
+            entries: entries.into_iter().map(|(k, v)| (k, Serialized(v))),
             state: Progress::Start,
         }
         .collect();

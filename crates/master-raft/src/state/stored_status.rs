@@ -20,8 +20,9 @@ use helios_api::{
 };
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 
-use super::{State, StoredJob};
+use super::State;
 
 /// A task status without its job (see the module's documentation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,8 +99,8 @@ impl From<TaskStatus> for StoredStatus {
 pub struct StatusJson<'a> {
     /// The status.
     pub status: &'a StoredStatus,
-    /// Its job.
-    pub job: &'a StoredJob,
+    /// Its job's JSON (see [`super::StoredJob::raw_json`]; made once for all the statuses of a job).
+    pub job: &'a RawValue,
 }
 
 impl Serialize for StatusJson<'_> {
@@ -111,7 +112,7 @@ impl Serialize for StatusJson<'_> {
         out.serialize_field("containerId", &t.container_id)?;
         out.serialize_field("env", &t.env)?;
         out.serialize_field("goal", &t.goal)?;
-        out.serialize_field("job", self.job.json())?;
+        out.serialize_field("job", self.job)?;
         out.serialize_field("ports", &t.ports)?;
         out.serialize_field("state", &t.state)?;
         out.serialize_field("throttled", &t.throttled)?;
@@ -170,6 +171,7 @@ mod tests {
     use helios_api::JobId;
 
     use super::*;
+    use crate::state::StoredJob;
 
     fn status() -> TaskStatus {
         let job = Job::new(JobId::full("web", "1", "a".repeat(40)), "nginx");
@@ -196,7 +198,7 @@ mod tests {
         let job = StoredJob::new(&reported.job);
         let written = serde_json::to_string(&StatusJson {
             status: &stored,
-            job: &job,
+            job: &job.raw_json(),
         })
         .unwrap();
         assert_eq!(written, serde_json::to_string(&reported).unwrap());
