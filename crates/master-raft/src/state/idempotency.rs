@@ -12,9 +12,16 @@
 //! The table is bounded twice, deterministically: by count ([`MAX_KEYS`], oldest first) and by
 //! age ([`MAX_AGE_MS`], measured on the leader-stamped clock of the commands themselves, never
 //! on a member's own clock).
+//!
+//! At 100,000 keys the table is a large part of a master's memory, so an entry is kept small:
+//! the key is one shared string for both maps, and the fingerprint is its 20 bytes
+//! ([`Fingerprint`]) instead of 40 hex characters on the heap.
+
+use std::sync::Arc;
 
 use imbl::OrdMap;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha1::{Digest, Sha1};
 
 use super::CommandResult;
 
@@ -36,11 +43,40 @@ pub struct WriteKey {
     pub fingerprint: String,
 }
 
+/// A request fingerprint as the table keeps it: the 20 bytes of a hex SHA-1 (what the masters
+/// make, see [`WriteKey::fingerprint`]); any other text is kept as its SHA-1, the same on every
+/// member. Snapshots hold it as hex text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u8; 20]);
+
+impl Fingerprint {
+    /// The fingerprint `text` stands for.
+    pub fn of(text: &str) -> Fingerprint {
+        let mut bytes = [0u8; 20];
+        if hex::decode_to_slice(text, &mut bytes).is_err() {
+            bytes = Sha1::digest(text.as_bytes()).into();
+        }
+        Fingerprint(bytes)
+    }
+}
+
+impl Serialize for Fingerprint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Fingerprint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Fingerprint::of(&String::deserialize(d)?))
+    }
+}
+
 /// What the table remembers of one key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Remembered {
     /// The fingerprint of the request the key first came with.
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     /// The result its command produced.
     pub result: CommandResult,
     /// Leader clock (epoch ms) of the first attempt's command.
@@ -68,15 +104,16 @@ pub enum Seen {
 #[serde(from = "Stored", into = "Stored")]
 pub struct IdempotencyTable {
     /// Key → what it produced.
-    keys: OrdMap<String, Remembered>,
-    /// Log index of the first attempt → its key: the order in which keys are forgotten.
-    by_index: OrdMap<u64, String>,
+    keys: OrdMap<Arc<str>, Remembered>,
+    /// Log index of the first attempt → its key (the same string): the order in which keys are
+    /// forgotten.
+    by_index: OrdMap<u64, Arc<str>>,
 }
 
 /// The table as snapshots hold it.
 #[derive(Serialize, Deserialize)]
 struct Stored {
-    keys: OrdMap<String, Remembered>,
+    keys: OrdMap<Arc<str>, Remembered>,
 }
 
 impl From<Stored> for IdempotencyTable {
@@ -114,7 +151,9 @@ impl IdempotencyTable {
     pub fn check(&self, key: &str, fingerprint: &str) -> Seen {
         match self.keys.get(key) {
             None => Seen::New,
-            Some(r) if r.fingerprint == fingerprint => Seen::Replay(r.result.clone()),
+            Some(r) if r.fingerprint == Fingerprint::of(fingerprint) => {
+                Seen::Replay(r.result.clone())
+            }
             Some(_) => Seen::Reused,
         }
     }
@@ -130,16 +169,17 @@ impl IdempotencyTable {
         index: u64,
     ) {
         let remembered = Remembered {
-            fingerprint: fingerprint.to_string(),
+            fingerprint: Fingerprint::of(fingerprint),
             result,
             stamped_ms: now_ms,
             index,
         };
-        if let Some(old) = self.keys.insert(key.to_string(), remembered) {
+        let key: Arc<str> = key.into();
+        if let Some(old) = self.keys.insert(key.clone(), remembered) {
             // Only a forgotten key is applied again; a stale index entry must not outlive it.
             self.by_index.remove(&old.index);
         }
-        self.by_index.insert(index, key.to_string());
+        self.by_index.insert(index, key);
         self.forget(now_ms);
     }
 
@@ -149,13 +189,13 @@ impl IdempotencyTable {
         let cutoff = now_ms.saturating_sub(MAX_AGE_MS);
         while let Some((index, key)) = self.by_index.get_min() {
             let too_many = self.keys.len() > MAX_KEYS;
-            let too_old = self.keys.get(key).is_none_or(|r| r.stamped_ms < cutoff);
+            let too_old = self.keys.get(&**key).is_none_or(|r| r.stamped_ms < cutoff);
             if !too_many && !too_old {
                 break;
             }
             let (index, key) = (*index, key.clone());
             self.by_index.remove(&index);
-            self.keys.remove(&key);
+            self.keys.remove(&*key);
         }
     }
 }
@@ -226,6 +266,59 @@ mod tests {
         t.remember("k", "f", CommandResult::Ok, 10, 2);
         assert_eq!(t.len(), 1);
         assert_eq!(t.by_index.len(), 1);
+    }
+
+    #[test]
+    fn a_hex_sha1_fingerprint_is_kept_as_its_bytes_and_any_other_text_as_its_hash() {
+        let hex_fp = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(
+            serde_json::to_string(&Fingerprint::of(hex_fp)).unwrap(),
+            format!("\"{hex_fp}\"")
+        );
+        assert_ne!(Fingerprint::of("f1"), Fingerprint::of("f2"));
+        assert_ne!(
+            Fingerprint::of(hex_fp),
+            Fingerprint::of(&hex_fp.to_uppercase()[1..])
+        );
+        let mut t = IdempotencyTable::default();
+        t.remember("k", hex_fp, CommandResult::Ok, 0, 1);
+        assert_eq!(t.check("k", hex_fp), Seen::Replay(CommandResult::Ok));
+        let other = "0123456789abcdef0123456789abcdef01234568";
+        assert_eq!(t.check("k", other), Seen::Reused);
+        assert_eq!(t.check("k", &hex_fp[1..]), Seen::Reused);
+    }
+
+    #[test]
+    fn a_snapshot_of_the_earlier_form_still_reads() {
+        // Before, a key was a string and its fingerprint text, whatever it held.
+        #[derive(Serialize)]
+        struct EarlierRemembered {
+            fingerprint: String,
+            result: CommandResult,
+            stamped_ms: i64,
+            index: u64,
+        }
+        #[derive(Serialize)]
+        struct EarlierStored {
+            keys: std::collections::BTreeMap<String, EarlierRemembered>,
+        }
+        let earlier = EarlierStored {
+            keys: [(
+                "k1".to_string(),
+                EarlierRemembered {
+                    fingerprint: "f1".into(),
+                    result: created("a:1:x"),
+                    stamped_ms: 1_000,
+                    index: 3,
+                },
+            )]
+            .into(),
+        };
+        let bytes = helios_store::encode_snapshot(&earlier).unwrap();
+        let back: IdempotencyTable = helios_store::decode_snapshot(&bytes).unwrap();
+        assert_eq!(back.check("k1", "f1"), Seen::Replay(created("a:1:x")));
+        assert_eq!(back.check("k1", "f2"), Seen::Reused);
+        assert_eq!(back.by_index.len(), 1);
     }
 
     #[test]
