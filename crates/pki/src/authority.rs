@@ -32,7 +32,7 @@ pub fn fingerprint(cert_pem: &str) -> Result<String, PkiError> {
 
 /// Bytes as lowercase hex digits.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 use rustls::pki_types::pem::PemObject;

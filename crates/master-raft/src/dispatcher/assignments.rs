@@ -43,7 +43,7 @@ pub fn host_tasks(state: &State, host: &str) -> BTreeMap<String, HostTask> {
 fn assignment(id: &str, task: &HostTask) -> pb::Assignment {
     pb::Assignment {
         job_id: id.to_string(),
-        job_json: task.job.json_bytes(),
+        job_json: task.job.json_text().into_bytes(),
         goal: task.deployment.goal.as_str().to_string(),
         removed: false,
         deployer_user: task.deployment.deployer_user.clone().unwrap_or_default(),

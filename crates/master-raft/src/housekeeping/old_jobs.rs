@@ -66,9 +66,12 @@ pub async fn run(app: Node, retention: Duration, mut stop: tokio::sync::watch::R
         {
             continue;
         }
-        let Ok(old) = app.read_local(|s| old_jobs(s, app.clock.now_ms(), retention)) else {
+        // Scanned on an O(1) copy: the scan decodes the jobs that never ran, and `apply` must
+        // not wait for it.
+        let Ok(state) = app.read_local(State::clone) else {
             continue;
         };
+        let old = old_jobs(&state, app.clock.now_ms(), retention);
         for (id, token) in old {
             if *stop.borrow() {
                 return;

@@ -14,14 +14,13 @@
 //! on a member's own clock).
 //!
 //! At 100,000 keys the table is a large part of a master's memory, so an entry is kept small:
-//! the key is one shared string for both maps, and the fingerprint is its 20 bytes
+//! the key is one shared string for both maps, and a fingerprint is its 20 bytes
 //! ([`Fingerprint`]) instead of 40 hex characters on the heap.
 
 use std::sync::Arc;
 
 use imbl::OrdMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha1::{Digest, Sha1};
 
 use super::CommandResult;
 
@@ -43,26 +42,49 @@ pub struct WriteKey {
     pub fingerprint: String,
 }
 
-/// A request fingerprint as the table keeps it: the 20 bytes of a hex SHA-1 (what the masters
-/// make, see [`WriteKey::fingerprint`]); any other text is kept as its SHA-1, the same on every
-/// member. Snapshots hold it as hex text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fingerprint([u8; 20]);
+/// A request fingerprint as the table keeps it: the 20 bytes of a lowercase hex SHA-1 (what
+/// the masters make, see [`WriteKey::fingerprint`]), any other text as it is. Snapshots hold
+/// the text, so it reads back the same on a member of any version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fingerprint {
+    /// A lowercase hex SHA-1, as its bytes.
+    Sha1([u8; 20]),
+    /// Any other text.
+    Text(Box<str>),
+}
 
 impl Fingerprint {
     /// The fingerprint `text` stands for.
     pub fn of(text: &str) -> Fingerprint {
-        let mut bytes = [0u8; 20];
-        if hex::decode_to_slice(text, &mut bytes).is_err() {
-            bytes = Sha1::digest(text.as_bytes()).into();
+        Self::sha1_of(text).map_or_else(|| Fingerprint::Text(text.into()), Fingerprint::Sha1)
+    }
+
+    /// Whether `text` is this fingerprint.
+    pub fn is(&self, text: &str) -> bool {
+        match (self, Self::sha1_of(text)) {
+            (Fingerprint::Sha1(bytes), Some(other)) => *bytes == other,
+            (Fingerprint::Text(own), None) => **own == *text,
+            _ => false,
         }
-        Fingerprint(bytes)
+    }
+
+    /// The bytes of `text` when it is a lowercase hex SHA-1 (40 digits).
+    fn sha1_of(text: &str) -> Option<[u8; 20]> {
+        let canonical = text.len() == 40
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let mut bytes = [0u8; 20];
+        (canonical && hex::decode_to_slice(text, &mut bytes).is_ok()).then_some(bytes)
     }
 }
 
 impl Serialize for Fingerprint {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(self.0))
+        match self {
+            Fingerprint::Sha1(bytes) => s.serialize_str(&hex::encode(bytes)),
+            Fingerprint::Text(text) => s.serialize_str(text),
+        }
     }
 }
 
@@ -151,9 +173,7 @@ impl IdempotencyTable {
     pub fn check(&self, key: &str, fingerprint: &str) -> Seen {
         match self.keys.get(key) {
             None => Seen::New,
-            Some(r) if r.fingerprint == Fingerprint::of(fingerprint) => {
-                Seen::Replay(r.result.clone())
-            }
+            Some(r) if r.fingerprint.is(fingerprint) => Seen::Replay(r.result.clone()),
             Some(_) => Seen::Reused,
         }
     }
@@ -269,36 +289,42 @@ mod tests {
     }
 
     #[test]
-    fn a_hex_sha1_fingerprint_is_kept_as_its_bytes_and_any_other_text_as_its_hash() {
-        let hex_fp = "0123456789abcdef0123456789abcdef01234567";
-        assert_eq!(
-            serde_json::to_string(&Fingerprint::of(hex_fp)).unwrap(),
-            format!("\"{hex_fp}\"")
-        );
-        assert_ne!(Fingerprint::of("f1"), Fingerprint::of("f2"));
-        assert_ne!(
-            Fingerprint::of(hex_fp),
-            Fingerprint::of(&hex_fp.to_uppercase()[1..])
-        );
+    fn a_lowercase_hex_sha1_is_kept_as_its_bytes_and_any_other_text_as_it_is() {
+        let sha1 = "0123456789abcdef0123456789abcdef01234567";
+        let upper = sha1.to_uppercase();
+        assert!(matches!(Fingerprint::of(sha1), Fingerprint::Sha1(_)));
+        for other in [upper.as_str(), &sha1[1..], "f1", ""] {
+            assert_eq!(Fingerprint::of(other), Fingerprint::Text(other.into()));
+        }
         let mut t = IdempotencyTable::default();
-        t.remember("k", hex_fp, CommandResult::Ok, 0, 1);
-        assert_eq!(t.check("k", hex_fp), Seen::Replay(CommandResult::Ok));
-        let other = "0123456789abcdef0123456789abcdef01234568";
-        assert_eq!(t.check("k", other), Seen::Reused);
-        assert_eq!(t.check("k", &hex_fp[1..]), Seen::Reused);
+        t.remember("k", sha1, CommandResult::Ok, 0, 1);
+        t.remember("u", &upper, CommandResult::Ok, 0, 2);
+        assert_eq!(t.check("k", sha1), Seen::Replay(CommandResult::Ok));
+        assert_eq!(t.check("k", &upper), Seen::Reused);
+        assert_eq!(
+            t.check("k", "0123456789abcdef0123456789abcdef01234568"),
+            Seen::Reused
+        );
+        assert_eq!(t.check("u", &upper), Seen::Replay(CommandResult::Ok));
+        assert_eq!(t.check("u", sha1), Seen::Reused);
+        // Snapshots hold every fingerprint as the text it came as.
+        for text in [sha1, upper.as_str(), "f1"] {
+            let written = serde_json::to_string(&Fingerprint::of(text)).unwrap();
+            assert_eq!(written, format!("\"{text}\""));
+        }
     }
 
     #[test]
     fn a_snapshot_of_the_earlier_form_still_reads() {
         // Before, a key was a string and its fingerprint text, whatever it held.
-        #[derive(Serialize)]
+        #[derive(Serialize, Deserialize)]
         struct EarlierRemembered {
             fingerprint: String,
             result: CommandResult,
             stamped_ms: i64,
             index: u64,
         }
-        #[derive(Serialize)]
+        #[derive(Serialize, Deserialize)]
         struct EarlierStored {
             keys: std::collections::BTreeMap<String, EarlierRemembered>,
         }
@@ -319,6 +345,11 @@ mod tests {
         assert_eq!(back.check("k1", "f1"), Seen::Replay(created("a:1:x")));
         assert_eq!(back.check("k1", "f2"), Seen::Reused);
         assert_eq!(back.by_index.len(), 1);
+        // And the earlier version reads this one's snapshot as it wrote it.
+        let again: EarlierStored =
+            helios_store::decode_snapshot(&helios_store::encode_snapshot(&back).unwrap()).unwrap();
+        assert_eq!(again.keys["k1"].fingerprint, "f1");
+        assert_eq!(again.keys["k1"].index, 3);
     }
 
     #[test]
