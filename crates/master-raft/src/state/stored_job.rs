@@ -6,7 +6,7 @@
 //! about what the client sent, most of it the names of Helios's thirty-odd fields and their
 //! empty values. So the JSON is kept compressed: an LZ4 block whose dictionary is the JSON of
 //! an empty job ([`DICTIONARY`]), so the field names and empty values cost a few bytes each
-//! (a job of `helios-bench footprint`, 780 bytes of JSON, keeps about 100: 75 MiB less per
+//! (a job of `helios-bench footprint`, 780 bytes of JSON, keeps about 120: some 60 MiB less per
 //! master at 100,000 jobs). Listings decompress it straight into the body they write
 //! ([`StoredJob::write_json`]); the dispatcher, `GET /jobs/{id}` and job statuses decompress
 //! it into a copy; the token, the static ports (every deploy), the expiry (the reaper's
