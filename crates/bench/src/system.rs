@@ -8,6 +8,7 @@ use anyhow::Context;
 use helios_testkit::Cluster;
 
 use crate::load::Workload;
+use crate::probe::{APPLIED_INDEX, COMMIT_INDEX, Probe};
 use crate::reference::RefCluster;
 
 /// A 3-member system under test.
@@ -80,10 +81,38 @@ impl System {
         }
     }
 
-    /// Waits until every member is up and they agree on a leader; returns its index.
+    /// Waits until every member is up, they agree on a leader, and every member holds what the
+    /// leader had committed when they agreed; returns the leader's index.
+    ///
+    /// A ZooKeeper member answers as a follower only once it has synced with its leader; ours
+    /// are READY as soon as they know the leader, so for them the wait goes on until each has
+    /// applied the leader's commit index. Otherwise a member restarted by the last failover
+    /// could still be installing a snapshot when the next one kills the leader, and that
+    /// failover would measure its catch-up as well.
     pub async fn wait_healthy(&self, timeout: Duration) -> anyhow::Result<usize> {
+        let deadline = std::time::Instant::now() + timeout;
         match self {
-            System::Helios(c) => c.try_wait_leader(timeout).await,
+            System::Helios(c) => {
+                let leader = c.try_wait_leader(timeout).await?;
+                let probe = Probe::new(self.pids(), &c.urls())?;
+                let committed = probe.sample().await.gauge(leader, COMMIT_INDEX);
+                let committed = committed.context("the leader's commit index is unreadable")?;
+                loop {
+                    let sample = probe.sample().await;
+                    let applied: Vec<f64> = (0..c.masters.len())
+                        .map(|i| sample.gauge(i, APPLIED_INDEX).unwrap_or(0.0))
+                        .collect();
+                    if applied.iter().all(|&a| a >= committed) {
+                        return Ok(leader);
+                    }
+                    anyhow::ensure!(
+                        std::time::Instant::now() < deadline,
+                        "members not caught up within {timeout:?}: applied {applied:?}, \
+                         the leader had committed {committed}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
             System::Reference(r) => r.wait_healthy(timeout).await,
         }
     }
