@@ -68,11 +68,11 @@ pub fn seed(
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
     crate::config::restrict_to_owner(&cfg.data_dir)?;
-    let backend = helios_store::SledBackend::open(&cfg.data_dir)
+    let (store, snapshots) = helios_store::open_data_dir::<TypeConfig>(&cfg.data_dir)
         .with_context(|| format!("cannot open a store in {}", cfg.data_dir.display()))?;
-    helios_store::seed_snapshot::<TypeConfig>(&backend, &meta, data.to_vec())
+    helios_store::seed_snapshot::<TypeConfig>(&store, &snapshots, &meta, data.to_vec())
         .with_context(|| format!("cannot write the backup into {}", cfg.data_dir.display()))?;
-    drop(backend);
+    drop((store, snapshots));
     if cfg.security {
         crate::config::mark_secured(&cfg.data_dir)?;
     }

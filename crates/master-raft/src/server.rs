@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use helios_store::{KvBackend, SledBackend};
+use helios_store::KvBackend;
 use openraft::{Config, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
@@ -28,7 +28,7 @@ use crate::raft::network::{MAX_MESSAGE, Network};
 use crate::raft::pb::raft_service_server::RaftServiceServer;
 use crate::raft::service::{RaftRpc, leader_node};
 use crate::raft::tls::ClusterTls;
-use crate::raft::types::{LogStore, MasterNode, Raft, StateMachine};
+use crate::raft::types::{LogStore, MasterNode, Raft, StateMachine, TypeConfig};
 use crate::state::{Command, CommandResult};
 use helios_api::pb::dispatcher_server::DispatcherServer;
 use helios_api::pb::enrollment_server::EnrollmentServer;
@@ -163,10 +163,9 @@ pub async fn serve(
              master; anyone who reaches its ports may do anything (see the README, Security)"
         );
     }
-    let backend: Arc<dyn KvBackend> = Arc::new(
-        SledBackend::open(&cfg.data_dir)
-            .with_context(|| format!("cannot open store in {}", cfg.data_dir.display()))?,
-    );
+    let (backend, snapshots) = helios_store::open_data_dir::<TypeConfig>(&cfg.data_dir)
+        .with_context(|| format!("cannot open store in {}", cfg.data_dir.display()))?;
+    let backend: Arc<dyn KvBackend> = Arc::new(backend);
     let raft_config = Config {
         cluster_name: "helios".into(),
         heartbeat_interval: cfg.heartbeat_ms,
@@ -204,7 +203,7 @@ pub async fn serve(
     let flush_stats = log_store.flush_stats();
     // Kept to join the store's threads at shutdown (openraft owns the other handle).
     let log_closer = log_store.clone();
-    let sm = StateMachine::new(backend);
+    let sm = StateMachine::new(Arc::new(snapshots));
     let network = Network::new(cluster_tls.clone());
     let append_bytes = network.append_bytes();
     let refused_as_removed = network.removal();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use helios_api::pb;
 use helios_api::pb::dispatcher_client::DispatcherClient;
-use helios_store::SledBackend;
+use helios_master_raft::raft::types::TypeConfig;
 use helios_testkit::in_process::InProcessMaster;
 
 /// Threads of this process whose name is not the test harness's or the runtime's.
@@ -47,7 +47,7 @@ async fn after_shutdown_nothing_is_left_and_the_store_reopens_at_once() {
         .expect("serve returns Ok");
 
     // No polling: the directory is free the moment `serve` has returned.
-    let reopened = SledBackend::open(&data);
+    let reopened = helios_store::open_data_dir::<TypeConfig>(&data);
     assert!(reopened.is_ok(), "store still held: {:?}", reopened.err());
     drop(reopened);
 

@@ -14,6 +14,7 @@
 
 mod backend;
 mod codec;
+mod data_dir;
 mod log_records;
 mod log_store;
 mod segments;
@@ -22,10 +23,11 @@ mod state_machine;
 
 pub use backend::{KvBackend, Op, Tree};
 pub use codec::{decode_snapshot, encode_snapshot};
+pub use data_dir::{SNAPSHOT_DIRECTORY, open_data_dir};
 pub use log_store::FlushStats;
 pub use log_store::{LOG_DIRECTORY, LogStore, TAIL_CAPACITY};
 pub use segments::{SEGMENT_BYTES, SegmentLog};
 pub use sled_backend::SledBackend;
 pub use state_machine::{
-    SharedState, StateMachineLogic, StateMachineStore, StateView, seed_snapshot,
+    SharedState, StateMachineLogic, StateMachineStore, StateView, move_snapshot, seed_snapshot,
 };

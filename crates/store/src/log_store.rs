@@ -58,6 +58,9 @@ pub const LOG_DIRECTORY: &str = "raft-log";
 
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
+/// How long saving the vote may take before it is logged as slow (it is a few milliseconds on
+/// a healthy disk).
+const SLOW_VOTE: std::time::Duration = std::time::Duration::from_millis(200);
 const LAST_PURGED: &[u8] = b"last_purged";
 
 /// The committed id is written to the backend when it has advanced this many entries since
@@ -643,8 +646,18 @@ where
     }
 
     async fn save_vote(&mut self, vote: &VoteOf<C>) -> io::Result<()> {
+        let started = std::time::Instant::now();
         self.put_meta(VOTE, vote)?;
-        self.sync().await
+        self.sync().await?;
+        // An election waits for this on both sides: a slow one shows in every failover.
+        let took = started.elapsed();
+        if took >= SLOW_VOTE {
+            tracing::warn!(
+                ms = took.as_millis() as u64,
+                "saving the vote was slow: elections wait for it (is the data directory's disk busy?)"
+            );
+        }
+        Ok(())
     }
 
     async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> io::Result<()> {

@@ -106,11 +106,17 @@ impl SledBackend {
     ///
     /// Fails when the directory cannot be created or written, or when another process holds it.
     pub fn open(dir: &Path) -> io::Result<Self> {
+        Self::open_with_cache(dir, 16 << 20)
+    }
+
+    /// Like [`SledBackend::open`], with a page cache of `cache_bytes` (sled's default is
+    /// 1 GiB; a database of a few large values, such as the snapshots', needs little).
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::LowSpace)
-            .cache_capacity(16 << 20)
+            .cache_capacity(cache_bytes)
             .open()
             .map_err(to_io)?;
         Self::from_db(db, dir, true)

@@ -60,6 +60,8 @@ pub type SharedState<C, S> = Arc<RwLock<StateView<C, S>>>;
 
 /// The state machine of one master.
 pub struct StateMachineStore<C: RaftTypeConfig, L: StateMachineLogic<C>> {
+    /// Where the snapshots are kept (their [`Tree::Snapshot`]; in a master, the database in
+    /// [`SNAPSHOT_DIRECTORY`]).
     backend: Arc<dyn KvBackend>,
     view: SharedState<C, L::State>,
     /// Index of the last applied entry, for waiters.
@@ -92,7 +94,8 @@ where
     LogIdOf<C>: Serialize + DeserializeOwned,
     SnapshotMetaOf<C>: Serialize + DeserializeOwned,
 {
-    /// Creates an empty state machine on `backend`; openraft restores the last snapshot.
+    /// Creates an empty state machine whose snapshots are kept in `backend`; openraft restores
+    /// the last snapshot.
     pub fn new(backend: Arc<dyn KvBackend>) -> Self {
         Self {
             backend,
@@ -154,11 +157,70 @@ fn trim_heap() {
     }
 }
 
+/// The last log id of the snapshot `backend` holds (`Some(None)` for a snapshot of nothing),
+/// `None` when it holds none. Blocking (one small read).
+fn held_snapshot<C>(backend: &dyn KvBackend) -> io::Result<Option<Option<LogIdOf<C>>>>
+where
+    C: RaftTypeConfig,
+    SnapshotMetaOf<C>: DeserializeOwned,
+{
+    if let Some(current) = backend.get(Tree::Snapshot, SNAPSHOT_CURRENT)? {
+        let (_, meta): (String, SnapshotMetaOf<C>) = decode(&current, "snapshot pointer")?;
+        return Ok(Some(meta.last_log_id));
+    }
+    match backend.get(Tree::Snapshot, LEGACY_META)? {
+        Some(meta) => Ok(Some(
+            decode::<SnapshotMetaOf<C>>(&meta, "snapshot meta")?.last_log_id,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Moves the snapshot that `from` (the main database, where earlier versions kept it) holds
+/// into `to` (the snapshots' own database), unless `to` already holds a later one; then
+/// empties `from`'s snapshot tree. Blocking; run at start-up, before the state machine reads.
+///
+/// Every key is copied as it is, the data before the pointer, and `to` is synced before
+/// `from` is emptied: a move cut short leaves `to` without a pointer, or `from` still full,
+/// and the next start moves it again.
+pub fn move_snapshot<C>(from: &dyn KvBackend, to: &dyn KvBackend) -> io::Result<()>
+where
+    C: RaftTypeConfig,
+    SnapshotMetaOf<C>: DeserializeOwned,
+{
+    let Some(moving) = held_snapshot::<C>(from)? else {
+        if from.last(Tree::Snapshot)?.is_some() {
+            // Data without a pointer: a snapshot write cut short; nothing uses it.
+            from.remove_range(Tree::Snapshot, Bound::Unbounded, Bound::Unbounded)?;
+            from.sync()?;
+        }
+        return Ok(());
+    };
+    let newer = match held_snapshot::<C>(to)? {
+        None => true,
+        Some(held) => moving > held,
+    };
+    if newer {
+        to.remove_range(Tree::Snapshot, Bound::Unbounded, Bound::Unbounded)?;
+        let keys = from.range(Tree::Snapshot, Bound::Unbounded, Bound::Unbounded)?;
+        let is_pointer = |key: &[u8]| key == SNAPSHOT_CURRENT || key == LEGACY_META;
+        let (pointers, data): (Vec<_>, Vec<_>) = keys.into_iter().partition(|(k, _)| is_pointer(k));
+        for (key, value) in data.into_iter().chain(pointers) {
+            to.write(Tree::Snapshot, vec![Op::Put(key, value)])?;
+        }
+        to.sync()?;
+    }
+    from.remove_range(Tree::Snapshot, Bound::Unbounded, Bound::Unbounded)?;
+    from.sync()
+}
+
 /// Seeds an empty store with a snapshot (a restored backup): on start, openraft installs it
 /// and purges the (empty) log up to it, so the member begins at the snapshot's log id with its
-/// membership. Refused when the store already holds a snapshot or log. Blocking.
+/// membership. `store` is the main database (vote, purge point), `snapshots` the snapshots'
+/// own. Refused when either already holds a snapshot, a vote or log. Blocking.
 pub fn seed_snapshot<C>(
-    backend: &dyn KvBackend,
+    store: &dyn KvBackend,
+    snapshots: &dyn KvBackend,
     meta: &SnapshotMetaOf<C>,
     data: Vec<u8>,
 ) -> io::Result<()>
@@ -168,7 +230,8 @@ where
 {
     let used = [Tree::Snapshot, Tree::Log, Tree::Meta]
         .into_iter()
-        .map(|tree| backend.last(tree).map(|last| last.is_some()))
+        .map(|tree| store.last(tree).map(|last| last.is_some()))
+        .chain([snapshots.last(Tree::Snapshot).map(|last| last.is_some())])
         .collect::<io::Result<Vec<bool>>>()?;
     if used.into_iter().any(|u| u) {
         return Err(io::Error::new(
@@ -176,7 +239,7 @@ where
             "the store already holds Raft data",
         ));
     }
-    write_snapshot::<C>(backend, meta, data)
+    write_snapshot::<C>(snapshots, meta, data)
 }
 
 /// Writes a snapshot and syncs it. Blocking.
@@ -251,9 +314,17 @@ where
         let backend = self.backend.clone();
         let written_meta = meta.clone();
         let data = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
             let data = encode_snapshot(&state)?;
             drop(state);
+            let encoded = started.elapsed();
             write_snapshot::<C>(backend.as_ref(), &written_meta, data.clone())?;
+            tracing::info!(
+                bytes = data.len(),
+                encode_ms = encoded.as_millis() as u64,
+                write_ms = (started.elapsed() - encoded).as_millis() as u64,
+                "snapshot built"
+            );
             trim_heap();
             Ok::<_, io::Error>(data)
         })
@@ -319,15 +390,22 @@ where
         meta: &SnapshotMetaOf<C>,
         snapshot: Self::SnapshotData,
     ) -> io::Result<()> {
+        let started = std::time::Instant::now();
         let (state, snapshot) = tokio::task::spawn_blocking(move || {
             let state: L::State = decode_snapshot(&snapshot)?;
             Ok::<_, io::Error>((state, snapshot))
         })
         .await
         .map_err(io::Error::other)??;
+        let decoded = started.elapsed();
+        let bytes = snapshot.len();
         self.snapshot_bytes
-            .store(snapshot.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        self.persist_snapshot(meta, snapshot).await?;
+            .store(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+        // At start-up openraft installs the snapshot this store already holds: writing it
+        // again would only cost a restart its size in writes and syncs.
+        if held_snapshot::<C>(self.backend.as_ref())? != Some(meta.last_log_id.clone()) {
+            self.persist_snapshot(meta, snapshot).await?;
+        }
         let replaced = {
             let mut view = self.view.write().map_err(|_| poisoned())?;
             view.last_applied = meta.last_log_id.clone();
@@ -342,6 +420,12 @@ where
         if let Some(id) = &meta.last_log_id {
             self.applied_tx.send_replace(id.index());
         }
+        tracing::info!(
+            bytes,
+            decode_ms = decoded.as_millis() as u64,
+            write_ms = (started.elapsed() - decoded).as_millis() as u64,
+            "snapshot installed"
+        );
         Ok(())
     }
 

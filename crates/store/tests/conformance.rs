@@ -126,3 +126,122 @@ async fn a_new_snapshot_replaces_the_old_one_whole() {
     let state: Vec<String> = helios_store::decode_snapshot(&snapshot).unwrap();
     assert_eq!(state, vec!["a".to_string()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installing_the_snapshot_the_store_holds_does_not_write_it_again() {
+    use openraft::storage::RaftStateMachine;
+    let backend: Arc<dyn KvBackend> = Arc::new(SledBackend::temporary().unwrap());
+    let meta = |index| openraft::alias::SnapshotMetaOf::<TestConfig> {
+        last_log_id: Some(openraft::testing::log_id::<TestConfig>(1, 0, index)),
+        ..Default::default()
+    };
+    let data = helios_store::encode_snapshot(&vec!["a".to_string()]).unwrap();
+    let mut sm = Sm::new(backend.clone());
+    sm.install_snapshot(&meta(5), data.clone()).await.unwrap();
+    let written = snapshot_keys(backend.as_ref());
+
+    // A restart: a new state machine on the same store is given the snapshot it holds.
+    let mut restarted = Sm::new(backend.clone());
+    restarted
+        .install_snapshot(&meta(5), data.clone())
+        .await
+        .unwrap();
+    assert_eq!(snapshot_keys(backend.as_ref()), written);
+    let (applied, _) = restarted.applied_state().await.unwrap();
+    assert_eq!(applied, meta(5).last_log_id);
+    let state = restarted.shared();
+    assert_eq!(state.read().unwrap().state, vec!["a".to_string()]);
+
+    // A newer snapshot (from the leader) is written under a key of its own.
+    restarted.install_snapshot(&meta(9), data).await.unwrap();
+    let keys = snapshot_keys(backend.as_ref());
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        keys[1].starts_with("data/00000000000000000009-"),
+        "{keys:?}"
+    );
+}
+
+/// A snapshot at `index` holding `["a"]`, installed into `backend` as a state machine does.
+async fn snapshot_at(backend: &Arc<dyn KvBackend>, index: u64) {
+    use openraft::storage::RaftStateMachine;
+    let meta = openraft::alias::SnapshotMetaOf::<TestConfig> {
+        last_log_id: Some(openraft::testing::log_id::<TestConfig>(1, 0, index)),
+        ..Default::default()
+    };
+    let data = helios_store::encode_snapshot(&vec!["a".to_string()]).unwrap();
+    Sm::new(backend.clone())
+        .install_snapshot(&meta, data)
+        .await
+        .unwrap();
+}
+
+/// The last log index of the snapshot `backend` holds, read as a state machine does.
+async fn held_index(backend: &Arc<dyn KvBackend>) -> Option<u64> {
+    use openraft::storage::RaftStateMachine;
+    let snapshot = Sm::new(backend.clone())
+        .get_current_snapshot()
+        .await
+        .unwrap()?;
+    snapshot.meta.last_log_id.map(|id| id.index)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_in_the_main_database_moves_to_the_snapshots_own() {
+    let main: Arc<dyn KvBackend> = Arc::new(SledBackend::temporary().unwrap());
+    let snapshots: Arc<dyn KvBackend> = Arc::new(SledBackend::temporary().unwrap());
+    snapshot_at(&main, 5).await;
+    let before = snapshot_keys(main.as_ref());
+
+    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
+    assert_eq!(snapshot_keys(snapshots.as_ref()), before);
+    assert!(snapshot_keys(main.as_ref()).is_empty());
+    assert_eq!(held_index(&snapshots).await, Some(5));
+
+    // Again (a restart): nothing to move, nothing changes.
+    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
+    assert_eq!(snapshot_keys(snapshots.as_ref()), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_cut_short_is_made_again_and_an_older_snapshot_never_wins() {
+    let main: Arc<dyn KvBackend> = Arc::new(SledBackend::temporary().unwrap());
+    let snapshots: Arc<dyn KvBackend> = Arc::new(SledBackend::temporary().unwrap());
+    snapshot_at(&main, 5).await;
+    // Cut short: the data arrived, the pointer did not.
+    for (key, value) in main
+        .range(
+            helios_store::Tree::Snapshot,
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Unbounded,
+        )
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(b"data/"))
+    {
+        snapshots
+            .write(
+                helios_store::Tree::Snapshot,
+                vec![helios_store::Op::Put(key, value)],
+            )
+            .unwrap();
+    }
+    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
+    assert_eq!(held_index(&snapshots).await, Some(5));
+    assert!(snapshot_keys(main.as_ref()).is_empty());
+
+    // The snapshots' database holds a later one than the main database: it stays.
+    snapshot_at(&snapshots, 9).await;
+    snapshot_at(&main, 7).await;
+    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
+    assert_eq!(held_index(&snapshots).await, Some(9));
+    assert!(snapshot_keys(main.as_ref()).is_empty());
+
+    // An earlier version ran on this directory since (it writes to the main database): its
+    // later snapshot replaces the one left in the snapshots' database.
+    snapshot_at(&main, 12).await;
+    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
+    assert_eq!(held_index(&snapshots).await, Some(12));
+    assert_eq!(snapshot_keys(snapshots.as_ref()).len(), 2);
+    assert!(snapshot_keys(main.as_ref()).is_empty());
+}
