@@ -95,20 +95,23 @@ impl System {
             System::Helios(c) => {
                 let leader = c.try_wait_leader(timeout).await?;
                 let probe = Probe::new(self.pids(), &c.urls())?;
-                let committed = probe.sample().await.gauge(leader, COMMIT_INDEX);
-                let committed = committed.context("the leader's commit index is unreadable")?;
+                let mut committed = None;
                 loop {
                     let sample = probe.sample().await;
-                    let applied: Vec<f64> = (0..c.masters.len())
-                        .map(|i| sample.gauge(i, APPLIED_INDEX).unwrap_or(0.0))
+                    committed = committed.or(sample.gauge(leader, COMMIT_INDEX));
+                    // Each member's applied index, None while its metrics are unreadable.
+                    let applied: Vec<Option<f64>> = (0..c.masters.len())
+                        .map(|i| sample.gauge(i, APPLIED_INDEX))
                         .collect();
-                    if applied.iter().all(|&a| a >= committed) {
+                    if let Some(committed) = committed
+                        && applied.iter().all(|a| a.is_some_and(|a| a >= committed))
+                    {
                         return Ok(leader);
                     }
                     anyhow::ensure!(
                         std::time::Instant::now() < deadline,
                         "members not caught up within {timeout:?}: applied {applied:?}, \
-                         the leader had committed {committed}"
+                         the leader had committed {committed:?}"
                     );
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }

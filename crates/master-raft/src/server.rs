@@ -203,7 +203,10 @@ pub async fn serve(
     let flush_stats = log_store.flush_stats();
     // Kept to join the store's threads at shutdown (openraft owns the other handle).
     let log_closer = log_store.clone();
-    let sm = StateMachine::new(Arc::new(snapshots));
+    let snapshots: Arc<dyn KvBackend> = Arc::new(snapshots);
+    // Kept to close the snapshots' database off the async threads at shutdown.
+    let snapshots_closer = snapshots.clone();
+    let sm = StateMachine::new(snapshots);
     let network = Network::new(cluster_tls.clone());
     let append_bytes = network.append_bytes();
     let refused_as_removed = network.removal();
@@ -468,6 +471,15 @@ pub async fn serve(
         Ok(Ok(())) => {}
         Ok(Err(e)) => warn!("closing the Raft log: {e}"),
         Err(_) => warn!("the store did not close within {SHUTDOWN_GRACE:?}; leaving it open"),
+    }
+    // Closing a sled database joins its flusher and waits for its file lock: blocking, and
+    // bounded like the log's close. A snapshot build still running holds another handle.
+    if Arc::strong_count(&snapshots_closer) > 1 {
+        warn!("a snapshot is still being written; its database closes when it is done");
+    }
+    let closing = tokio::task::spawn_blocking(move || drop(snapshots_closer));
+    if tokio::time::timeout(SHUTDOWN_GRACE, closing).await.is_err() {
+        warn!("the snapshots' database did not close within {SHUTDOWN_GRACE:?}; leaving it open");
     }
     info!("stopped");
     match fatal {

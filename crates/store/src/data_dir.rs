@@ -6,7 +6,7 @@
 //! any writer left in its buffers, and [`crate::SledBackend::sync`] then syncs the blob files
 //! it finds new. With the snapshots in the main database, a vote saved while a snapshot was
 //! written waited for that snapshot's megabytes (elections of `helios-bench failover` that
-//! met a snapshot took 0.2-0.4 s longer).
+//! met a snapshot took 0.2-0.75 s longer).
 
 use std::io;
 use std::path::Path;

@@ -125,12 +125,20 @@ where
         self.applied_tx.subscribe()
     }
 
+    /// Writes an installed snapshot, unless the store holds it already: at start-up openraft
+    /// installs the snapshot the store holds, and writing it again would only cost a restart
+    /// its size in writes and syncs.
     async fn persist_snapshot(&self, meta: &SnapshotMetaOf<C>, data: Vec<u8>) -> io::Result<()> {
         let backend = self.backend.clone();
         let meta = meta.clone();
-        tokio::task::spawn_blocking(move || write_snapshot::<C>(backend.as_ref(), &meta, data))
-            .await
-            .map_err(io::Error::other)?
+        tokio::task::spawn_blocking(move || {
+            if held_snapshot::<C>(backend.as_ref())? == Some(meta.last_log_id.clone()) {
+                return Ok(());
+            }
+            write_snapshot::<C>(backend.as_ref(), &meta, data)
+        })
+        .await
+        .map_err(io::Error::other)?
     }
 }
 
@@ -176,13 +184,29 @@ where
     }
 }
 
+/// Whether the data `backend`'s snapshot pointer names is there. Blocking.
+fn has_snapshot_data(backend: &dyn KvBackend) -> io::Result<bool> {
+    let data_key = match backend.get(Tree::Snapshot, SNAPSHOT_CURRENT)? {
+        Some(current) => {
+            let (data_key, _): (String, serde::de::IgnoredAny) =
+                decode(&current, "snapshot pointer")?;
+            data_key.into_bytes()
+        }
+        None => LEGACY_DATA.to_vec(),
+    };
+    Ok(backend.get(Tree::Snapshot, &data_key)?.is_some())
+}
+
 /// Moves the snapshot that `from` (the main database, where earlier versions kept it) holds
-/// into `to` (the snapshots' own database), unless `to` already holds a later one; then
-/// empties `from`'s snapshot tree. Blocking; run at start-up, before the state machine reads.
+/// into `to` (the snapshots' own database), unless `to` already holds the same or a later
+/// one, whole; then empties `from`'s snapshot tree. Blocking; run at start-up, before the
+/// state machine reads.
 ///
-/// Every key is copied as it is, the data before the pointer, and `to` is synced before
-/// `from` is emptied: a move cut short leaves `to` without a pointer, or `from` still full,
-/// and the next start moves it again.
+/// Every key is copied as it is, the data synced before the pointer is written, and `to` is
+/// synced again before `from` is emptied: a move cut short leaves `to` without a pointer (or
+/// without its data), or `from` still full, and the next start moves it again. The move is
+/// one way: an earlier version started on the directory afterwards finds no snapshot, and
+/// refuses to start once its log was purged past it.
 pub fn move_snapshot<C>(from: &dyn KvBackend, to: &dyn KvBackend) -> io::Result<()>
 where
     C: RaftTypeConfig,
@@ -197,15 +221,21 @@ where
         return Ok(());
     };
     let newer = match held_snapshot::<C>(to)? {
-        None => true,
-        Some(held) => moving > held,
+        Some(held) if has_snapshot_data(to)? => moving > held,
+        _ => true,
     };
     if newer {
         to.remove_range(Tree::Snapshot, Bound::Unbounded, Bound::Unbounded)?;
         let keys = from.range(Tree::Snapshot, Bound::Unbounded, Bound::Unbounded)?;
         let is_pointer = |key: &[u8]| key == SNAPSHOT_CURRENT || key == LEGACY_META;
         let (pointers, data): (Vec<_>, Vec<_>) = keys.into_iter().partition(|(k, _)| is_pointer(k));
-        for (key, value) in data.into_iter().chain(pointers) {
+        // The data durable before the pointer is written (as in `write_snapshot`): sled does
+        // not order its large values' files with the rest of its log.
+        for (key, value) in data {
+            to.write(Tree::Snapshot, vec![Op::Put(key, value)])?;
+        }
+        to.sync()?;
+        for (key, value) in pointers {
             to.write(Tree::Snapshot, vec![Op::Put(key, value)])?;
         }
         to.sync()?;
@@ -401,11 +431,7 @@ where
         let bytes = snapshot.len();
         self.snapshot_bytes
             .store(bytes as u64, std::sync::atomic::Ordering::Relaxed);
-        // At start-up openraft installs the snapshot this store already holds: writing it
-        // again would only cost a restart its size in writes and syncs.
-        if held_snapshot::<C>(self.backend.as_ref())? != Some(meta.last_log_id.clone()) {
-            self.persist_snapshot(meta, snapshot).await?;
-        }
+        self.persist_snapshot(meta, snapshot).await?;
         let replaced = {
             let mut view = self.view.write().map_err(|_| poisoned())?;
             view.last_applied = meta.last_log_id.clone();

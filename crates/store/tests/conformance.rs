@@ -237,11 +237,85 @@ async fn a_move_cut_short_is_made_again_and_an_older_snapshot_never_wins() {
     assert_eq!(held_index(&snapshots).await, Some(9));
     assert!(snapshot_keys(main.as_ref()).is_empty());
 
-    // An earlier version ran on this directory since (it writes to the main database): its
-    // later snapshot replaces the one left in the snapshots' database.
+    // An earlier version ran on this directory since (it writes to the main database; it
+    // starts only while its log was not purged past the moved snapshot): its later snapshot
+    // replaces the one left in the snapshots' database.
     snapshot_at(&main, 12).await;
     helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
     assert_eq!(held_index(&snapshots).await, Some(12));
     assert_eq!(snapshot_keys(snapshots.as_ref()).len(), 2);
+    assert!(snapshot_keys(main.as_ref()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_of_an_earlier_version_opens_with_its_snapshot_moved() {
+    use openraft::storage::RaftStateMachine;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // An earlier version: the snapshot in the main database.
+        let main: Arc<dyn KvBackend> = Arc::new(SledBackend::open(dir.path()).unwrap());
+        snapshot_at(&main, 5).await;
+    }
+    let (main, snapshots) = helios_store::open_data_dir::<TestConfig>(dir.path()).unwrap();
+    assert!(snapshot_keys(&main).is_empty());
+    let snapshots: Arc<dyn KvBackend> = Arc::new(snapshots);
+    let found = Sm::new(snapshots.clone())
+        .get_current_snapshot()
+        .await
+        .unwrap()
+        .expect("the snapshot moved");
+    assert_eq!(found.meta.last_log_id.map(|id| id.index), Some(5));
+    let state: Vec<String> = helios_store::decode_snapshot(&found.snapshot).unwrap();
+    assert_eq!(state, vec!["a".to_string()]);
+    drop((main, snapshots));
+
+    // Opened again: the same snapshot, from the snapshots' database.
+    let (main, snapshots) = helios_store::open_data_dir::<TestConfig>(dir.path()).unwrap();
+    assert!(snapshot_keys(&main).is_empty());
+    let snapshots: Arc<dyn KvBackend> = Arc::new(snapshots);
+    assert_eq!(held_index(&snapshots).await, Some(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_layouts_snapshot_moves_and_a_whole_copy_is_never_replaced_by_its_equal() {
+    let main: Arc<dyn KvBackend> = Arc::new(SledBackend::temporary().unwrap());
+    let snapshots: Arc<dyn KvBackend> = Arc::new(SledBackend::temporary().unwrap());
+    let meta = openraft::alias::SnapshotMetaOf::<TestConfig> {
+        last_log_id: Some(openraft::testing::log_id::<TestConfig>(1, 0, 3)),
+        ..Default::default()
+    };
+    let data = helios_store::encode_snapshot(&vec!["old".to_string()]).unwrap();
+    main.write(
+        helios_store::Tree::Snapshot,
+        vec![
+            helios_store::Op::Put(b"meta".to_vec(), serde_json::to_vec(&meta).unwrap()),
+            helios_store::Op::Put(b"data".to_vec(), data),
+        ],
+    )
+    .unwrap();
+    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
+    assert_eq!(held_index(&snapshots).await, Some(3));
+    assert!(snapshot_keys(main.as_ref()).is_empty());
+
+    // The same snapshot in both (a crash after the copy, before `from` was emptied): the
+    // whole copy stays as it is.
+    snapshot_at(&main, 8).await;
+    snapshot_at(&snapshots, 8).await;
+    let copied = snapshot_keys(snapshots.as_ref());
+    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
+    assert_eq!(snapshot_keys(snapshots.as_ref()), copied);
+    assert!(snapshot_keys(main.as_ref()).is_empty());
+
+    // A pointer whose data is missing (its file lost with the power) is not a copy.
+    snapshot_at(&main, 8).await;
+    let data_key = copied.iter().find(|k| k.starts_with("data/")).unwrap();
+    snapshots
+        .write(
+            helios_store::Tree::Snapshot,
+            vec![helios_store::Op::Delete(data_key.as_bytes().to_vec())],
+        )
+        .unwrap();
+    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
+    assert_eq!(held_index(&snapshots).await, Some(8));
     assert!(snapshot_keys(main.as_ref()).is_empty());
 }
