@@ -176,6 +176,14 @@ async fn snapshot_at(backend: &Arc<dyn KvBackend>, index: u64) {
         .unwrap();
 }
 
+/// Moves `main`'s snapshot into `snapshots`, checks `main` kept none, and returns the last log
+/// index of the snapshot `snapshots` then holds.
+async fn moved(main: &Arc<dyn KvBackend>, snapshots: &Arc<dyn KvBackend>) -> Option<u64> {
+    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
+    assert!(snapshot_keys(main.as_ref()).is_empty());
+    held_index(snapshots).await
+}
+
 /// The last log index of the snapshot `backend` holds, read as a state machine does.
 async fn held_index(backend: &Arc<dyn KvBackend>) -> Option<u64> {
     use openraft::storage::RaftStateMachine;
@@ -193,13 +201,11 @@ async fn a_snapshot_in_the_main_database_moves_to_the_snapshots_own() {
     snapshot_at(&main, 5).await;
     let before = snapshot_keys(main.as_ref());
 
-    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
+    assert_eq!(moved(&main, &snapshots).await, Some(5));
     assert_eq!(snapshot_keys(snapshots.as_ref()), before);
-    assert!(snapshot_keys(main.as_ref()).is_empty());
-    assert_eq!(held_index(&snapshots).await, Some(5));
 
     // Again (a restart): nothing to move, nothing changes.
-    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
+    assert_eq!(moved(&main, &snapshots).await, Some(5));
     assert_eq!(snapshot_keys(snapshots.as_ref()), before);
 }
 
@@ -226,25 +232,19 @@ async fn a_move_cut_short_is_made_again_and_an_older_snapshot_never_wins() {
             )
             .unwrap();
     }
-    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
-    assert_eq!(held_index(&snapshots).await, Some(5));
-    assert!(snapshot_keys(main.as_ref()).is_empty());
+    assert_eq!(moved(&main, &snapshots).await, Some(5));
 
     // The snapshots' database holds a later one than the main database: it stays.
     snapshot_at(&snapshots, 9).await;
     snapshot_at(&main, 7).await;
-    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
-    assert_eq!(held_index(&snapshots).await, Some(9));
-    assert!(snapshot_keys(main.as_ref()).is_empty());
+    assert_eq!(moved(&main, &snapshots).await, Some(9));
 
     // An earlier version ran on this directory since (it writes to the main database; it
     // starts only while its log was not purged past the moved snapshot): its later snapshot
     // replaces the one left in the snapshots' database.
     snapshot_at(&main, 12).await;
-    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
-    assert_eq!(held_index(&snapshots).await, Some(12));
+    assert_eq!(moved(&main, &snapshots).await, Some(12));
     assert_eq!(snapshot_keys(snapshots.as_ref()).len(), 2);
-    assert!(snapshot_keys(main.as_ref()).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,18 +293,15 @@ async fn the_first_layouts_snapshot_moves_and_a_whole_copy_is_never_replaced_by_
         ],
     )
     .unwrap();
-    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
-    assert_eq!(held_index(&snapshots).await, Some(3));
-    assert!(snapshot_keys(main.as_ref()).is_empty());
+    assert_eq!(moved(&main, &snapshots).await, Some(3));
 
     // The same snapshot in both (a crash after the copy, before `from` was emptied): the
     // whole copy stays as it is.
     snapshot_at(&main, 8).await;
     snapshot_at(&snapshots, 8).await;
     let copied = snapshot_keys(snapshots.as_ref());
-    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
+    assert_eq!(moved(&main, &snapshots).await, Some(8));
     assert_eq!(snapshot_keys(snapshots.as_ref()), copied);
-    assert!(snapshot_keys(main.as_ref()).is_empty());
 
     // A pointer whose data is missing (its file lost with the power) is not a copy.
     snapshot_at(&main, 8).await;
@@ -315,7 +312,5 @@ async fn the_first_layouts_snapshot_moves_and_a_whole_copy_is_never_replaced_by_
             vec![helios_store::Op::Delete(data_key.as_bytes().to_vec())],
         )
         .unwrap();
-    helios_store::move_snapshot::<TestConfig>(main.as_ref(), snapshots.as_ref()).unwrap();
-    assert_eq!(held_index(&snapshots).await, Some(8));
-    assert!(snapshot_keys(main.as_ref()).is_empty());
+    assert_eq!(moved(&main, &snapshots).await, Some(8));
 }
