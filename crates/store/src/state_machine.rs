@@ -132,7 +132,9 @@ where
         let backend = self.backend.clone();
         let meta = meta.clone();
         tokio::task::spawn_blocking(move || {
-            if held_snapshot::<C>(backend.as_ref())? == Some(meta.last_log_id.clone()) {
+            if let Some((held, _)) = snapshot_pointer::<C>(backend.as_ref())?
+                && held.last_log_id == meta.last_log_id
+            {
                 return Ok(());
             }
             write_snapshot::<C>(backend.as_ref(), &meta, data)
@@ -165,36 +167,25 @@ fn trim_heap() {
     }
 }
 
-/// The last log id of the snapshot `backend` holds (`Some(None)` for a snapshot of nothing),
-/// `None` when it holds none. Blocking (one small read).
-fn held_snapshot<C>(backend: &dyn KvBackend) -> io::Result<Option<Option<LogIdOf<C>>>>
+/// Where `backend`'s snapshot is: its meta and the key of its data (from
+/// [`SNAPSHOT_CURRENT`], or the first layout's [`LEGACY_META`] and [`LEGACY_DATA`]); `None`
+/// when it holds none. Blocking (one small read).
+fn snapshot_pointer<C>(backend: &dyn KvBackend) -> io::Result<Option<(SnapshotMetaOf<C>, Vec<u8>)>>
 where
     C: RaftTypeConfig,
     SnapshotMetaOf<C>: DeserializeOwned,
 {
     if let Some(current) = backend.get(Tree::Snapshot, SNAPSHOT_CURRENT)? {
-        let (_, meta): (String, SnapshotMetaOf<C>) = decode(&current, "snapshot pointer")?;
-        return Ok(Some(meta.last_log_id));
+        let (data_key, meta): (String, SnapshotMetaOf<C>) = decode(&current, "snapshot pointer")?;
+        return Ok(Some((meta, data_key.into_bytes())));
     }
     match backend.get(Tree::Snapshot, LEGACY_META)? {
-        Some(meta) => Ok(Some(
-            decode::<SnapshotMetaOf<C>>(&meta, "snapshot meta")?.last_log_id,
-        )),
+        Some(meta) => Ok(Some((
+            decode(&meta, "snapshot meta")?,
+            LEGACY_DATA.to_vec(),
+        ))),
         None => Ok(None),
     }
-}
-
-/// Whether the data `backend`'s snapshot pointer names is there. Blocking.
-fn has_snapshot_data(backend: &dyn KvBackend) -> io::Result<bool> {
-    let data_key = match backend.get(Tree::Snapshot, SNAPSHOT_CURRENT)? {
-        Some(current) => {
-            let (data_key, _): (String, serde::de::IgnoredAny) =
-                decode(&current, "snapshot pointer")?;
-            data_key.into_bytes()
-        }
-        None => LEGACY_DATA.to_vec(),
-    };
-    Ok(backend.get(Tree::Snapshot, &data_key)?.is_some())
 }
 
 /// Moves the snapshot that `from` (the main database, where earlier versions kept it) holds
@@ -212,7 +203,7 @@ where
     C: RaftTypeConfig,
     SnapshotMetaOf<C>: DeserializeOwned,
 {
-    let Some(moving) = held_snapshot::<C>(from)? else {
+    let Some((moving, _)) = snapshot_pointer::<C>(from)? else {
         if from.last(Tree::Snapshot)?.is_some() {
             // Data without a pointer: a snapshot write cut short; nothing uses it.
             from.remove_range(Tree::Snapshot, Bound::Unbounded, Bound::Unbounded)?;
@@ -220,8 +211,11 @@ where
         }
         return Ok(());
     };
-    let newer = match held_snapshot::<C>(to)? {
-        Some(held) if has_snapshot_data(to)? => moving > held,
+    // A pointer without its data (a file lost with the power) is no copy.
+    let newer = match snapshot_pointer::<C>(to)? {
+        Some((held, data_key)) if to.get(Tree::Snapshot, &data_key)?.is_some() => {
+            moving.last_log_id > held.last_log_id
+        }
         _ => true,
     };
     if newer {
@@ -456,31 +450,23 @@ where
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<SnapshotOf<C, Vec<u8>>>> {
-        if let Some(current) = self.backend.get(Tree::Snapshot, SNAPSHOT_CURRENT)? {
-            let (data_key, meta): (String, SnapshotMetaOf<C>) =
-                decode(&current, "snapshot pointer")?;
-            let data = self
-                .backend
-                .get(Tree::Snapshot, data_key.as_bytes())?
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("snapshot data {data_key} is missing"),
-                    )
-                })?;
-            return Ok(Some(Snapshot {
+        let Some((meta, data_key)) = snapshot_pointer::<C>(self.backend.as_ref())? else {
+            return Ok(None);
+        };
+        match self.backend.get(Tree::Snapshot, &data_key)? {
+            Some(data) => Ok(Some(Snapshot {
                 meta,
                 snapshot: data,
-            }));
-        }
-        let meta = self.backend.get(Tree::Snapshot, LEGACY_META)?;
-        let data = self.backend.get(Tree::Snapshot, LEGACY_DATA)?;
-        match (meta, data) {
-            (Some(meta), Some(data)) => Ok(Some(Snapshot {
-                meta: decode(&meta, "snapshot meta")?,
-                snapshot: data,
             })),
-            _ => Ok(None),
+            // The first layout wrote its two keys in one batch: one without the other is none.
+            None if data_key == LEGACY_DATA => Ok(None),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "snapshot data {} is missing",
+                    String::from_utf8_lossy(&data_key)
+                ),
+            )),
         }
     }
 }
