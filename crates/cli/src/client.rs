@@ -22,7 +22,7 @@
 //! This module knows URLs, statuses and JSON bodies; it prints nothing but, with `-v`, a note
 //! when the system has no CA certificates.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use rand::seq::SliceRandom;
@@ -583,7 +583,7 @@ impl HeliosClient {
     pub async fn deployment_counts(
         &self,
         mut ids: tokio::sync::mpsc::UnboundedReceiver<String>,
-    ) -> Result<BTreeMap<String, usize>, ClientError> {
+    ) -> Result<HashMap<String, usize>, ClientError> {
         /// What a count needs of a job status: the hosts of its deployments.
         #[derive(serde::Deserialize)]
         struct Deployments {
@@ -595,7 +595,7 @@ impl HeliosClient {
                 Some((id, status.deployments.map_or(0, |d| d.len())))
             })
         });
-        let mut counts = BTreeMap::new();
+        let mut counts = HashMap::new();
         let mut in_flight = tokio::task::JoinSet::new();
         let mut ready: std::collections::VecDeque<Vec<String>> = Default::default();
         let mut batcher = Some(StatusBatcher::default());
@@ -629,7 +629,9 @@ impl HeliosClient {
                 detail: format!("the request's task failed: {e}"),
             })?? {
                 Answer::Decoded(found) => counts.extend(found),
-                Answer::Reply(reply) if reply.status == 404 => return Ok(BTreeMap::new()),
+                Answer::Reply(reply) if reply.status == 404 => {
+                    return Ok(HashMap::new());
+                }
                 Answer::Reply(reply) => {
                     let request = Request::new(Method::POST, &["jobs", "statuses"]);
                     return Err(status_error(&request, &reply));

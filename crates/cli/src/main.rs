@@ -45,6 +45,11 @@ use crate::target::{
     resolve_targets,
 };
 
+/// jemalloc instead of glibc's malloc (see `Cargo.toml`): large listings allocate and free
+/// many small values and big buffers.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Lines Helios prints on stderr before every argument error.
 const ARGPARSE_ERROR_HEADER: [&str; 3] = [
     "# Report improvements/bugs at https://github.com/spotify/helios/issues",

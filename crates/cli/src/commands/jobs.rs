@@ -10,7 +10,7 @@
 //! decoded, so the statuses come while the listing still arrives; the table is written line
 //! by line. Only the table and `-y` need counts: `-q` and `--json` alone ask no statuses.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use helios_api::{Job, JobId};
 use tokio_util::task::AbortOnDropHandle;
@@ -49,15 +49,17 @@ pub async fn run(
             client.deployment_counts(ids_rx).await
         }))
     });
-    // Hands each kept id to the counting task (when there is one) as the listing is decoded.
+    // Hands each kept id to the counting task (when there is one) as the listing is decoded;
+    // the id's text is kept with the row to look its count up.
     let counted = move |id: JobId| {
+        let listed = ListedId::from(id);
         if needs_counts {
             // The counting task only stops early on an error, which `counting` reports.
-            let _ = ids_tx.send(id.to_string());
+            let _ = ids_tx.send(listed.text.clone());
         }
-        id
+        listed
     };
-    let jobs: Vec<(JobId, Listed)> = match (args.quiet, ctx.json) {
+    let jobs: Vec<(ListedId, Listed)> = match (args.quiet, ctx.json) {
         (true, _) => {
             client
                 .jobs_streamed(pattern, move |key, own: OwnId| {
@@ -100,7 +102,7 @@ pub async fn run(
         Some(task) => task
             .await
             .map_err(|e| anyhow::anyhow!("counting the jobs' deployments failed: {e}"))??,
-        None => BTreeMap::new(),
+        None => HashMap::new(),
     };
     let rows = select(jobs, &counts, args.deployed);
     write(ctx.out, rows, args, ctx.json)?;
@@ -114,19 +116,35 @@ struct OwnId {
     id: Option<JobId>,
 }
 
+/// A listed job's id, with its text as the statuses are keyed by it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedId {
+    /// The id.
+    pub id: JobId,
+    /// `id.to_string()`.
+    pub text: String,
+}
+
+impl From<JobId> for ListedId {
+    fn from(id: JobId) -> Self {
+        let text = id.to_string();
+        ListedId { id, text }
+    }
+}
+
 /// The listed jobs in Helios's id order, with their deployment counts (a job
 /// the statuses answer does not mention has none); `deployed_only` keeps jobs
 /// deployed somewhere.
 pub fn select(
-    mut jobs: Vec<(JobId, Listed)>,
-    counts: &BTreeMap<String, usize>,
+    mut jobs: Vec<(ListedId, Listed)>,
+    counts: &HashMap<String, usize>,
     deployed_only: bool,
 ) -> Vec<(JobId, Listed, usize)> {
-    jobs.sort_by(|a, b| a.0.cmp(&b.0));
+    jobs.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     jobs.into_iter()
-        .map(|(id, job)| {
-            let count = counts.get(&id.to_string()).copied().unwrap_or(0);
-            (id, job, count)
+        .map(|(listed, job)| {
+            let count = counts.get(&listed.text).copied().unwrap_or(0);
+            (listed.id, job, count)
         })
         .filter(|(_, _, count)| !deployed_only || *count > 0)
         .collect()
@@ -187,20 +205,20 @@ mod tests {
     const HASH_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
     /// The jobs as a listing gives them (string order), whole.
-    fn jobs() -> Vec<(JobId, Listed)> {
+    fn jobs() -> Vec<(ListedId, Listed)> {
         let a = JobId::full("web", "2", HASH_A);
         let b = JobId::full("web", "10", HASH_B);
         let mut job_a = Job::new(a.clone(), "nginx");
         job_a.env.insert("K".into(), "V".into());
         let job_b = Job::new(b.clone(), "nginx");
         vec![
-            (b, Listed::Whole(Box::new(job_b))),
-            (a, Listed::Whole(Box::new(job_a))),
+            (b.into(), Listed::Whole(Box::new(job_b))),
+            (a.into(), Listed::Whole(Box::new(job_a))),
         ]
     }
 
     /// The same jobs as the table form keeps them.
-    fn summaries() -> Vec<(JobId, Listed)> {
+    fn summaries() -> Vec<(ListedId, Listed)> {
         jobs()
             .into_iter()
             .map(|(id, job)| match job {
@@ -227,7 +245,7 @@ mod tests {
 
     #[test]
     fn missing_statuses_count_as_zero_and_y_filters() {
-        let counts: BTreeMap<String, usize> = [(format!("web:2:{HASH_A}"), 3)].into();
+        let counts: HashMap<String, usize> = [(format!("web:2:{HASH_A}"), 3)].into_iter().collect();
         let rows = select(jobs(), &counts, false);
         let summary: Vec<(String, usize)> =
             rows.iter().map(|(id, _, n)| (id.to_string(), *n)).collect();
@@ -256,8 +274,8 @@ mod tests {
 
     #[test]
     fn table_and_quiet_forms() {
-        let rows = select(summaries(), &BTreeMap::new(), false);
-        let whole = select(jobs(), &BTreeMap::new(), false);
+        let rows = select(summaries(), &HashMap::new(), false);
+        let whole = select(jobs(), &HashMap::new(), false);
         assert_eq!(
             render(&rows, &args(false, false), false),
             render(&whole, &args(false, false), false)
@@ -279,7 +297,7 @@ mod tests {
 
     #[test]
     fn json_forms() {
-        let rows = select(jobs(), &BTreeMap::new(), false);
+        let rows = select(jobs(), &HashMap::new(), false);
         let ids = render(&rows, &args(true, false), true);
         assert_eq!(
             ids,

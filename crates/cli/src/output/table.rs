@@ -2,6 +2,8 @@
 //! padded to the widest cell of its column, so columns line up and every line
 //! ends in whitespace, exactly as Helios's `Table` prints them.
 
+use std::io::Write;
+
 /// Spaces between two columns.
 const PADDING: usize = 4;
 
@@ -14,27 +16,39 @@ pub fn render(rows: &[Vec<String>]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// [`render`] written to `out` line by line (a table of many rows is never one string).
-pub fn write(out: &mut dyn std::io::Write, rows: &[Vec<String>]) -> std::io::Result<()> {
+/// [`render`] written to `out` line by line (a table of many rows is never one string),
+/// through a buffer: standard output is line-buffered, and a write per line was a system call
+/// per row.
+pub fn write(out: &mut dyn Write, rows: &[Vec<String>]) -> std::io::Result<()> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; columns];
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
+            widths[i] = widths[i].max(width(cell));
         }
     }
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, out);
     let mut line = String::new();
     for row in rows {
         line.clear();
         for (i, cell) in row.iter().enumerate() {
             line.push_str(cell);
-            let pad = PADDING + widths[i] - cell.chars().count();
+            let pad = PADDING + widths[i] - width(cell);
             line.extend(std::iter::repeat_n(' ', pad));
         }
         line.push('\n');
         out.write_all(line.as_bytes())?;
     }
-    Ok(())
+    out.flush()
+}
+
+/// A cell's width in characters (its length in bytes when it is ASCII, the common case).
+fn width(cell: &str) -> usize {
+    if cell.is_ascii() {
+        cell.len()
+    } else {
+        cell.chars().count()
+    }
 }
 
 #[cfg(test)]
