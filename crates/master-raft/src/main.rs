@@ -14,15 +14,6 @@ use helios_master_raft::server;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// jemalloc's options, read once before `main` (jemalloc's own `malloc_conf`; `MALLOC_CONF`
-/// style, `_RJEM_MALLOC_CONF` in the environment still overrides them). Without a background
-/// thread jemalloc returns freed pages to the system only while the process allocates, so an
-/// idle master kept the memory of its last snapshot or listing for good; with one it returns
-/// pages unused for about a second: 162-165 MiB instead of 173-180 MiB per master at 100,000
-/// jobs (`helios-bench footprint`), write throughput unchanged (docs/benchmarks.md).
-#[unsafe(export_name = "_rjem_malloc_conf")]
-static JEMALLOC_OPTIONS: Option<&u8> = Some(&b"background_thread:true,dirty_decay_ms:1000\0"[0]);
-
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
