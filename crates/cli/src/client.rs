@@ -629,9 +629,7 @@ impl HeliosClient {
                 detail: format!("the request's task failed: {e}"),
             })?? {
                 Answer::Decoded(found) => counts.extend(found),
-                Answer::Reply(reply) if reply.status == 404 => {
-                    return Ok(HashMap::new());
-                }
+                Answer::Reply(reply) if reply.status == 404 => return Ok(HashMap::new()),
                 Answer::Reply(reply) => {
                     let request = Request::new(Method::POST, &["jobs", "statuses"]);
                     return Err(status_error(&request, &reply));

@@ -656,6 +656,23 @@ async fn jobs_y_lists_only_deployed_jobs() {
     assert_eq!((code, out), (0, format!("{b}\n")));
 }
 
+#[tokio::test]
+async fn jobs_writes_its_table_at_once_and_stops_quietly_on_a_closed_stdout() {
+    let a = format!("a:1:{HASH}");
+    let b = format!("b:1:{HASH}");
+    let jobs = format!(r#"{{"{a}":{{"id":"{a}","image":"i"}},"{b}":{{"id":"{b}","image":"i"}}}}"#);
+    let statuses = format!(r#"{{"{a}":{{"deployments":{{}}}},"{b}":{{"deployments":{{}}}}}}"#);
+    let answers = || vec![ok(&jobs), ok(&statuses)];
+    // The header and both rows go out in one write (a write per line would fail here).
+    let (url, _) = serve(answers()).await;
+    let (code, out) = on_targets(&["jobs"], vec![target("one", &url)], 1).await;
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let (url, _) = serve(answers()).await;
+    let (code, out) = on_targets(&["jobs"], vec![target("one", &url)], 0).await;
+    assert_eq!((code, out.as_str()), (1, ""));
+}
+
 /// Stdout that accepts `writes` writes, then fails like a closed pipe.
 struct ClosingPipe {
     written: Vec<u8>,

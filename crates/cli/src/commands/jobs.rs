@@ -7,8 +7,9 @@
 //!
 //! A listing of many jobs is decoded as it arrives and keeps only what the output needs of
 //! each job (see [`crate::streamed`]); the deployment counts are asked for the ids as they are
-//! decoded, so the statuses come while the listing still arrives; the table is written line
-//! by line. Only the table and `-y` need counts: `-q` and `--json` alone ask no statuses.
+//! decoded, so the statuses come while the listing still arrives; the table is written
+//! through one buffer. Only the table and `-y` need counts: `-q` and `--json` alone ask no
+//! statuses, and keep no id text to look counts up.
 
 use std::collections::HashMap;
 
@@ -52,12 +53,12 @@ pub async fn run(
     // Hands each kept id to the counting task (when there is one) as the listing is decoded;
     // the id's text is kept with the row to look its count up.
     let counted = move |id: JobId| {
-        let listed = ListedId::from(id);
-        if needs_counts {
+        let text = needs_counts.then(|| id.to_string());
+        if let Some(text) = &text {
             // The counting task only stops early on an error, which `counting` reports.
-            let _ = ids_tx.send(listed.text.clone());
+            let _ = ids_tx.send(text.clone());
         }
-        listed
+        ListedId { id, text }
     };
     let jobs: Vec<(ListedId, Listed)> = match (args.quiet, ctx.json) {
         (true, _) => {
@@ -116,18 +117,18 @@ struct OwnId {
     id: Option<JobId>,
 }
 
-/// A listed job's id, with its text as the statuses are keyed by it.
-#[derive(Debug, Clone, PartialEq)]
+/// A listed job's id, with its text as the statuses are keyed by it when counts are asked.
+#[derive(Debug, Clone)]
 pub struct ListedId {
     /// The id.
     pub id: JobId,
-    /// `id.to_string()`.
-    pub text: String,
+    /// `id.to_string()`, when the command counts deployments.
+    pub text: Option<String>,
 }
 
 impl From<JobId> for ListedId {
     fn from(id: JobId) -> Self {
-        let text = id.to_string();
+        let text = Some(id.to_string());
         ListedId { id, text }
     }
 }
@@ -143,7 +144,8 @@ pub fn select(
     jobs.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     jobs.into_iter()
         .map(|(listed, job)| {
-            let count = counts.get(&listed.text).copied().unwrap_or(0);
+            let count = listed.text.and_then(|t| counts.get(&t).copied());
+            let count = count.unwrap_or(0);
             (listed.id, job, count)
         })
         .filter(|(_, _, count)| !deployed_only || *count > 0)
@@ -245,7 +247,7 @@ mod tests {
 
     #[test]
     fn missing_statuses_count_as_zero_and_y_filters() {
-        let counts: HashMap<String, usize> = [(format!("web:2:{HASH_A}"), 3)].into_iter().collect();
+        let counts: HashMap<String, usize> = [(format!("web:2:{HASH_A}"), 3)].into();
         let rows = select(jobs(), &counts, false);
         let summary: Vec<(String, usize)> =
             rows.iter().map(|(id, _, n)| (id.to_string(), *n)).collect();

@@ -12,7 +12,7 @@ const PADDING: usize = 4;
 pub fn render(rows: &[Vec<String>]) -> String {
     let mut out = Vec::new();
     // Writing to a Vec cannot fail.
-    let _ = write(&mut out, rows);
+    let _ = write_lines(&mut out, rows);
     String::from_utf8(out).unwrap_or_default()
 }
 
@@ -20,6 +20,13 @@ pub fn render(rows: &[Vec<String>]) -> String {
 /// through a buffer: standard output is line-buffered, and a write per line was a system call
 /// per row.
 pub fn write(out: &mut dyn Write, rows: &[Vec<String>]) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, out);
+    write_lines(&mut out, rows)?;
+    out.flush()
+}
+
+/// The lines of [`render`], each written to `out` as it is made.
+fn write_lines(out: &mut impl Write, rows: &[Vec<String>]) -> std::io::Result<()> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; columns];
     for row in rows {
@@ -27,7 +34,6 @@ pub fn write(out: &mut dyn Write, rows: &[Vec<String>]) -> std::io::Result<()> {
             widths[i] = widths[i].max(width(cell));
         }
     }
-    let mut out = std::io::BufWriter::with_capacity(64 << 10, out);
     let mut line = String::new();
     for row in rows {
         line.clear();
@@ -39,7 +45,7 @@ pub fn write(out: &mut dyn Write, rows: &[Vec<String>]) -> std::io::Result<()> {
         line.push('\n');
         out.write_all(line.as_bytes())?;
     }
-    out.flush()
+    Ok(())
 }
 
 /// A cell's width in characters (its length in bytes when it is ASCII, the common case).
