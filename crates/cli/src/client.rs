@@ -577,9 +577,10 @@ impl HeliosClient {
     /// `ids` (while a listing is still being read, say), asked in batches of at most
     /// [`STATUS_BATCH_BYTES`] of ids, a few requests at once (far below the masters' 1 MiB
     /// body limit, whatever the ids' length), and decoded as the answers arrive, keeping only
-    /// the counts. Answers once `ids` is closed and every batch is answered. A master that
-    /// does not serve statuses (404) counts as "no deployments anywhere"; any other answer
-    /// but 200, and unreachable masters, are errors.
+    /// the counts; a job deployed nowhere is left out (absent means 0). Answers once `ids` is
+    /// closed and every batch is answered. A master that does not serve statuses (404) counts
+    /// as "no deployments anywhere"; any other answer but 200, and unreachable masters, are
+    /// errors.
     pub async fn deployment_counts(
         &self,
         mut ids: tokio::sync::mpsc::UnboundedReceiver<String>,
@@ -592,7 +593,8 @@ impl HeliosClient {
         }
         let decode: Decoder<(String, usize)> = std::sync::Arc::new(|batch| {
             streamed::object_entries(batch, |id, status: Deployments| {
-                Some((id, status.deployments.map_or(0, |d| d.len())))
+                let count = status.deployments.map_or(0, |d| d.len());
+                (count > 0).then_some((id, count))
             })
         });
         let mut counts = HashMap::new();
@@ -1576,7 +1578,11 @@ mod tests {
             .await
             .expect("counts");
         assert_eq!(counts.get("a:1:x"), Some(&2));
-        assert_eq!(counts.get("b:1:y"), Some(&0));
+        assert_eq!(
+            counts.get("b:1:y"),
+            None,
+            "a job deployed nowhere is left out"
+        );
         let seen = seen.lock().unwrap();
         assert_eq!(
             seen[0].line,
