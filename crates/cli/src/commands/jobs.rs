@@ -53,12 +53,12 @@ pub async fn run(
     // Hands each kept id to the counting task (when there is one) as the listing is decoded;
     // the id's text is kept with the row to look its count up.
     let counted = move |id: JobId| {
-        let text = needs_counts.then(|| id.to_string());
-        if let Some(text) = &text {
+        let listed = ListedId::new(id, needs_counts);
+        if let Some(text) = &listed.text {
             // The counting task only stops early on an error, which `counting` reports.
             let _ = ids_tx.send(text.clone());
         }
-        ListedId { id, text }
+        listed
     };
     let jobs: Vec<(ListedId, Listed)> = match (args.quiet, ctx.json) {
         (true, _) => {
@@ -126,9 +126,10 @@ pub struct ListedId {
     pub text: Option<String>,
 }
 
-impl From<JobId> for ListedId {
-    fn from(id: JobId) -> Self {
-        let text = Some(id.to_string());
+impl ListedId {
+    /// `id`, with its text when `counted` (the command counts deployments).
+    pub fn new(id: JobId, counted: bool) -> Self {
+        let text = counted.then(|| id.to_string());
         ListedId { id, text }
     }
 }
@@ -214,8 +215,8 @@ mod tests {
         job_a.env.insert("K".into(), "V".into());
         let job_b = Job::new(b.clone(), "nginx");
         vec![
-            (b.into(), Listed::Whole(Box::new(job_b))),
-            (a.into(), Listed::Whole(Box::new(job_a))),
+            (ListedId::new(b, true), Listed::Whole(Box::new(job_b))),
+            (ListedId::new(a, true), Listed::Whole(Box::new(job_a))),
         ]
     }
 
